@@ -1,0 +1,14 @@
+//! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
+//!
+//! Everything but `hub` is plain Rust, tested on the host; `hub` is the thin Durable Object
+//! shell around [`hub_core::HubCore`] and exists only on wasm32.
+
+pub mod clock;
+pub mod hub_core;
+pub mod internal;
+pub mod protocol;
+
+#[cfg(target_arch = "wasm32")]
+mod hub;
+#[cfg(target_arch = "wasm32")]
+pub use hub::Hub;

@@ -1,0 +1,242 @@
+//! Wire protocol v1: the JSON frames a client and the hub exchange over `/ws`.
+//!
+//! Every frame is a serde enum with a `type` (server → client) or `op` (client → server) tag,
+//! so a new frame kind is a compile error everywhere it is not handled, not a silent string typo.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// The protocol version announced in `welcome`; bumped only for incompatible changes.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest channel name accepted (bytes). Short names keep frames, storage keys and metric labels small.
+pub const MAX_CHANNEL_LEN: usize = 32;
+
+/// A validated channel name: 1..=32 bytes of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Channel(String);
+
+/// Why a channel name was refused; the message is shown to clients as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidChannel(pub String);
+
+impl fmt::Display for InvalidChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Channel {
+    /// The channels tickwire fills from its own upstream feeds.
+    pub const BUILT_IN: [&'static str; 4] = ["btc", "market", "sentiment", "indicators"];
+
+    pub fn parse(name: &str) -> Result<Self, InvalidChannel> {
+        let first_ok = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let rest_ok = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if name.is_empty() || name.len() > MAX_CHANNEL_LEN || !first_ok || !rest_ok {
+            return Err(InvalidChannel(format!(
+                "invalid channel name {:?}: use 1-{MAX_CHANNEL_LEN} characters of a-z, 0-9, '-', '_', starting with a letter or digit",
+                truncate(name, 40)
+            )));
+        }
+        Ok(Channel(name.to_owned()))
+    }
+
+    /// A built-in channel by its constant name (names in [`Channel::BUILT_IN`] are valid by construction).
+    pub fn btc() -> Self {
+        Channel("btc".to_owned())
+    }
+
+    pub fn built_in() -> Vec<Channel> {
+        Self::BUILT_IN
+            .iter()
+            .map(|c| Channel((*c).to_owned()))
+            .collect()
+    }
+
+    pub fn is_built_in(&self) -> bool {
+        Self::BUILT_IN.contains(&self.0.as_str())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+impl TryFrom<String> for Channel {
+    type Error = InvalidChannel;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Channel::parse(&s)
+    }
+}
+
+impl From<Channel> for String {
+    fn from(c: Channel) -> String {
+        c.0
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A per-channel sequence number: 1 for the first update, then +1 with no gaps. 0 means "nothing yet".
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    pub fn next(self) -> Seq {
+        Seq(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One published value of a channel, as sent to clients and kept as the channel's latest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    pub channel: Channel,
+    pub seq: Seq,
+    /// When the value was observed (fetched upstream or published), milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// True when the value is older than the staleness threshold (its source is failing).
+    #[serde(default)]
+    pub stale: bool,
+    pub data: Value,
+}
+
+/// Error codes carried by `error` frames; stable strings clients may switch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    UnknownOp,
+    InvalidChannel,
+    UnknownChannel,
+    TooManySubscriptions,
+    FrameTooLarge,
+    RateLimited,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Welcome {
+        conn: String,
+        protocol: u32,
+        channels: Vec<Channel>,
+    },
+    Update(Update),
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl ServerFrame {
+    /// Serialises a frame. Frames hold only strings, numbers and JSON values, which always
+    /// serialise, so the fallback is unreachable in practice but keeps socket paths panic-free.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"bad_json","message":"frame could not be encoded"}"#
+                .to_owned()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn channel_names_are_validated() {
+        for ok in ["btc", "a", "eth-usd", "x_1", "9lives", &"a".repeat(32)] {
+            assert!(Channel::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "BTC", "-x", "_x", "a b", "a/b", "ü", &"a".repeat(33)] {
+            assert!(Channel::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn channel_deserialisation_validates() {
+        assert!(serde_json::from_str::<Channel>(r#""btc""#).is_ok());
+        assert!(serde_json::from_str::<Channel>(r#""B T C""#).is_err());
+    }
+
+    #[test]
+    fn built_in_channels_are_valid_names() {
+        for c in Channel::built_in() {
+            assert_eq!(Channel::parse(c.as_str()), Ok(c.clone()));
+            assert!(c.is_built_in());
+        }
+        assert!(!Channel::parse("eth").unwrap().is_built_in());
+    }
+
+    #[test]
+    fn update_frame_shape() {
+        let frame = ServerFrame::Update(Update {
+            channel: Channel::btc(),
+            seq: Seq(7),
+            ts: 1_700_000_000_000,
+            stale: false,
+            data: json!({"price_usd": 64123.45}),
+        });
+        let v: Value = serde_json::from_str(&frame.to_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({"type":"update","channel":"btc","seq":7,"ts":1_700_000_000_000u64,"stale":false,"data":{"price_usd":64123.45}})
+        );
+        assert_eq!(serde_json::from_value::<ServerFrame>(v).unwrap(), frame);
+    }
+
+    #[test]
+    fn welcome_and_error_frames_carry_type() {
+        let w = ServerFrame::Welcome {
+            conn: "ab12".into(),
+            protocol: PROTOCOL_VERSION,
+            channels: Channel::built_in(),
+        };
+        let v: Value = serde_json::from_str(&w.to_json()).unwrap();
+        assert_eq!(v["type"], "welcome");
+        assert_eq!(v["protocol"], 1);
+        assert_eq!(
+            v["channels"],
+            json!(["btc", "market", "sentiment", "indicators"])
+        );
+        let e = ServerFrame::Error {
+            code: ErrorCode::UnknownOp,
+            message: "nope".into(),
+        };
+        let v: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({"type":"error","code":"unknown_op","message":"nope"})
+        );
+    }
+}

@@ -1,0 +1,40 @@
+# Shared by the scripts: paths, offline settings, and the toolchain the wasm build uses.
+# Sourced, not run. Everything here is cheap (no network, no installs).
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+
+# wrangler must not phone home: no telemetry, and no cf.json fetch (which stalls the first
+# requests by 3-12 s on a machine without internet).
+export WRANGLER_SEND_METRICS=false
+export CLOUDFLARE_CF_FETCH_ENABLED=false
+export NO_UPDATE_NOTIFIER=1
+
+# The Debian rustc that matches the Debian std source, linked into rustup under this name.
+WEB_TOOLCHAIN=tickwire-web
+# Versions of the build helpers: wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock.
+WORKER_BUILD_VERSION=0.8.7
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' "$ROOT/Cargo.lock"
+}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Chooses how to build std for wasm32: rustup's prebuilt target when installed, else Debian's
+# rustc-web with build-std. Exports what worker-build and cargo need for that choice.
+use_wasm_toolchain() {
+  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    unset RUSTUP_TOOLCHAIN CARGO_UNSTABLE_BUILD_STD
+  else
+    export RUSTUP_TOOLCHAIN="$WEB_TOOLCHAIN" RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  fi
+  # worker-build would otherwise try to download these from GitHub.
+  export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+  export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+  export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+}
+
+# The soft open-file limit: workerd behind wrangler uses about 6 descriptors per client socket.
+raise_nofile() {
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+}

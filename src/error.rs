@@ -1,0 +1,108 @@
+//! The HTTP edge's one error type: every failure a route can hit, mapped to a status code and a
+//! JSON body `{"error":{"code","message"}}`. Details go to the log, not to the client.
+
+use crate::config::ConfigError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub enum ApiError {
+    NotFound,
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    /// A plain HTTP request to the WebSocket endpoint.
+    UpgradeRequired,
+    Config(ConfigError),
+    HubUnavailable(String),
+    KvUnavailable(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::UpgradeRequired => 426,
+            ApiError::Config(_) => 500,
+            ApiError::HubUnavailable(_) | ApiError::KvUnavailable(_) => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::UpgradeRequired => "upgrade_required",
+            ApiError::Config(_) => "config_invalid",
+            ApiError::HubUnavailable(_) => "hub_unavailable",
+            ApiError::KvUnavailable(_) => "kv_unavailable",
+        }
+    }
+
+    /// What the client is told. Config errors name the var (operators need it, and it holds no
+    /// secret); storage and hub failures stay generic because their details can hold internals.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::NotFound => "no such route".to_owned(),
+            ApiError::MethodNotAllowed { allow } => format!("method not allowed; use {allow}"),
+            ApiError::UpgradeRequired => {
+                "this endpoint speaks WebSocket; send an Upgrade: websocket request".to_owned()
+            }
+            ApiError::Config(e) => e.to_string(),
+            ApiError::HubUnavailable(_) => "the hub is unreachable; try again shortly".to_owned(),
+            ApiError::KvUnavailable(_) => {
+                "the value store is unreachable; try again shortly".to_owned()
+            }
+        }
+    }
+
+    /// The detail for the log line (never sent to clients).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ApiError::HubUnavailable(d) | ApiError::KvUnavailable(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> String {
+        json!({"error": {"code": self.code(), "message": self.message()}}).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn bodies_carry_code_and_message() {
+        let cases = [
+            (ApiError::NotFound, 404, "not_found"),
+            (
+                ApiError::MethodNotAllowed { allow: "GET" },
+                405,
+                "method_not_allowed",
+            ),
+            (ApiError::UpgradeRequired, 426, "upgrade_required"),
+            (
+                ApiError::HubUnavailable("stub fetch: boom at 10.0.0.1".into()),
+                503,
+                "hub_unavailable",
+            ),
+            (ApiError::KvUnavailable("x".into()), 503, "kv_unavailable"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(err.status(), status);
+            let v: Value = serde_json::from_str(&err.body()).unwrap();
+            assert_eq!(v["error"]["code"], code);
+            assert!(v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
+            assert!(
+                !err.body().contains("10.0.0.1"),
+                "internal detail leaked: {}",
+                err.body()
+            );
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `/health`: one status per component (KV, hub, each upstream) and an overall verdict.
+//!
+//! `ok` and `degraded` answer 200 (the service is usable: data may be old but is served);
+//! `down` answers 503 (KV or the hub cannot be reached, so nothing can be served live).
+
+use crate::store::rfc3339;
+use durable::internal::{HubStats, LastError, Source};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Degraded,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeComponent {
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamState {
+    /// The last request succeeded.
+    Ok,
+    /// The last request failed; the last good value is still served.
+    Failing,
+    /// Never polled yet (no cron tick since the hub's storage was created).
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpstreamComponent {
+    pub status: UpstreamState,
+    pub last_success: Option<String>,
+    pub last_error: Option<LastError>,
+    pub consecutive_failures: u32,
+    /// Seconds since the upstream last answered well.
+    pub data_age_seconds: Option<u64>,
+    pub stale: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Components {
+    pub kv: ProbeComponent,
+    pub hub: ProbeComponent,
+    #[serde(flatten)]
+    pub upstreams: BTreeMap<&'static str, UpstreamComponent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub status: Status,
+    pub version: &'static str,
+    pub time: String,
+    pub components: Components,
+}
+
+impl Health {
+    pub fn http_status(&self) -> u16 {
+        if self.status == Status::Down {
+            503
+        } else {
+            200
+        }
+    }
+}
+
+/// Judges health from a KV probe and the hub's stats (either may have failed).
+pub fn assess(
+    kv: Result<(), String>,
+    hub: Result<&HubStats, String>,
+    now_ms: u64,
+    stale_after_seconds: u64,
+    version: &'static str,
+) -> Health {
+    let probe = |r: Result<Option<u64>, String>| match r {
+        Ok(sockets) => ProbeComponent {
+            status: Status::Ok,
+            sockets,
+            error: None,
+        },
+        Err(e) => ProbeComponent {
+            status: Status::Down,
+            sockets: None,
+            error: Some(e),
+        },
+    };
+    let kv = probe(kv.map(|_| None));
+    let hub_c = probe(hub.as_ref().map(|s| Some(s.sockets)).map_err(Clone::clone));
+    let mut upstreams = BTreeMap::new();
+    for source in Source::ALL {
+        let st = hub.as_ref().ok().and_then(|s| s.upstreams.get(&source));
+        let age = st
+            .and_then(|s| s.last_success)
+            .map(|t| now_ms.saturating_sub(t) / 1000);
+        let status = match st {
+            None => UpstreamState::Unknown,
+            Some(s) if s.is_failing() => UpstreamState::Failing,
+            Some(_) => UpstreamState::Ok,
+        };
+        upstreams.insert(
+            source.label(),
+            UpstreamComponent {
+                status,
+                last_success: st.and_then(|s| s.last_success).map(rfc3339),
+                last_error: st.and_then(|s| s.last_error.clone()),
+                consecutive_failures: st.map_or(0, |s| s.consecutive_failures),
+                data_age_seconds: age,
+                stale: age.is_none_or(|a| a > stale_after_seconds),
+            },
+        );
+    }
+    let status = if kv.status == Status::Down || hub_c.status == Status::Down {
+        Status::Down
+    } else if upstreams
+        .values()
+        .any(|u| u.status != UpstreamState::Ok || u.stale)
+    {
+        Status::Degraded
+    } else {
+        Status::Ok
+    };
+    Health {
+        status,
+        version,
+        time: rfc3339(now_ms),
+        components: Components {
+            kv,
+            hub: hub_c,
+            upstreams,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use durable::internal::Outcome;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn stats_with(outcomes: &[(u64, Outcome)]) -> HubStats {
+        let mut s = HubStats {
+            sockets: 3,
+            ..Default::default()
+        };
+        let up = s.upstreams.entry(Source::CoingeckoPrice).or_default();
+        for (at, o) in outcomes {
+            up.record(*at, *o, Some("HTTP 500"));
+        }
+        s
+    }
+
+    #[test]
+    fn healthy_when_all_fresh() {
+        let stats = stats_with(&[(NOW - 20_000, Outcome::Ok)]);
+        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        assert_eq!((h.status, h.http_status()), (Status::Ok, 200));
+        assert_eq!(h.components.hub.sockets, Some(3));
+        let up = &h.components.upstreams["coingecko_price"];
+        assert_eq!(
+            (up.status, up.data_age_seconds, up.stale),
+            (UpstreamState::Ok, Some(20), false)
+        );
+    }
+
+    #[test]
+    fn failing_upstream_degrades_but_serves() {
+        let stats = stats_with(&[
+            (NOW - 70_000, Outcome::Ok),
+            (NOW - 10_000, Outcome::HttpError),
+        ]);
+        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        assert_eq!((h.status, h.http_status()), (Status::Degraded, 200));
+        let up = &h.components.upstreams["coingecko_price"];
+        assert_eq!(up.status, UpstreamState::Failing);
+        assert_eq!(
+            up.last_error.as_ref().map(|e| e.outcome),
+            Some(Outcome::HttpError)
+        );
+        let json = serde_json::to_value(&h).unwrap();
+        assert_eq!(json["components"]["coingecko_price"]["status"], "failing");
+    }
+
+    #[test]
+    fn old_data_is_stale_and_never_polled_is_unknown() {
+        let stats = stats_with(&[(NOW - 200_000, Outcome::Ok)]);
+        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        assert_eq!(h.status, Status::Degraded);
+        assert!(h.components.upstreams["coingecko_price"].stale);
+        let h = assess(Ok(()), Ok(&HubStats::default()), NOW, 180, "1.0");
+        assert_eq!(
+            h.components.upstreams["coingecko_price"].status,
+            UpstreamState::Unknown
+        );
+    }
+
+    #[test]
+    fn unreachable_kv_or_hub_is_down() {
+        let stats = stats_with(&[(NOW, Outcome::Ok)]);
+        let h = assess(Err("kv get failed".into()), Ok(&stats), NOW, 180, "1.0");
+        assert_eq!((h.status, h.http_status()), (Status::Down, 503));
+        let h = assess(Ok(()), Err("no stub".into()), NOW, 180, "1.0");
+        assert_eq!(h.status, Status::Down);
+        assert_eq!(h.components.hub.error.as_deref(), Some("no stub"));
+    }
+}

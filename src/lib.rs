@@ -1,0 +1,51 @@
+//! tickwire: live market data at the edge. This crate is the Worker: HTTP routes, the cron job,
+//! upstream feeds and metrics text. `lib.rs` only wires modules and events together.
+//!
+//! The pure modules (config, feeds, store, health, metrics, error) compile and are unit-tested on
+//! the host; the Workers glue below exists only on wasm32.
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+pub mod config;
+pub mod error;
+pub mod feeds;
+pub mod health;
+pub mod metrics;
+pub mod store;
+
+/// The version `/health` and `tickwire_build_info` report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(target_arch = "wasm32")]
+mod cron;
+#[cfg(target_arch = "wasm32")]
+mod hub_client;
+#[cfg(target_arch = "wasm32")]
+mod routes;
+#[cfg(target_arch = "wasm32")]
+mod upstream;
+
+// The hub class must be exported from this crate for wrangler to find it; `::durable` because
+// `worker::*` also brings a module named `durable` into scope.
+#[cfg(target_arch = "wasm32")]
+pub use ::durable::Hub;
+
+#[cfg(target_arch = "wasm32")]
+mod entry {
+    use worker::*;
+
+    #[event(start)]
+    fn start() {
+        console_error_panic_hook::set_once();
+    }
+
+    #[event(fetch)]
+    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+        crate::routes::handle(req, env).await
+    }
+
+    #[event(scheduled)]
+    async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+        crate::cron::run(&env).await;
+    }
+}

@@ -1,0 +1,249 @@
+//! `/metrics`: the hub's numbers rendered as Prometheus text exposition format 0.0.4.
+//!
+//! Every family gets HELP and TYPE, counters end in `_total`, times are in seconds, and label
+//! values come from bounded sets (channels, upstream sources, outcomes), so `promtool check
+//! metrics` accepts the output without a lint message.
+
+use durable::internal::{HubStats, Outcome, Source};
+use std::fmt::Write;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One metric family being written: HELP and TYPE first, then its samples.
+struct Family<'a> {
+    out: &'a mut String,
+    name: &'static str,
+}
+
+impl<'a> Family<'a> {
+    fn new(out: &'a mut String, name: &'static str, kind: Kind, help: &str) -> Self {
+        let kind = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        };
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Family { out, name }
+    }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        self.out.push_str(self.name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", number(value));
+        self
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Renders the exposition. `hub` is `None` when the hub could not be read: the scrape still
+/// succeeds and says so with `tickwire_hub_up 0`, so alerts can fire on it.
+pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
+    let mut out = String::new();
+    Family::new(
+        &mut out,
+        "tickwire_build_info",
+        Kind::Gauge,
+        "Build information; always 1.",
+    )
+    .sample(&[("version", version)], 1.0);
+    Family::new(
+        &mut out,
+        "tickwire_hub_up",
+        Kind::Gauge,
+        "1 if the hub answered this scrape, 0 if not.",
+    )
+    .sample(&[], if hub.is_some() { 1.0 } else { 0.0 });
+    let Some(s) = hub else { return out };
+
+    Family::new(
+        &mut out,
+        "tickwire_sockets_connected",
+        Kind::Gauge,
+        "WebSockets currently connected to the hub.",
+    )
+    .sample(&[], s.sockets as f64);
+    Family::new(
+        &mut out,
+        "tickwire_connections_opened_total",
+        Kind::Counter,
+        "WebSocket connections accepted.",
+    )
+    .sample(&[], s.connections_opened as f64);
+    Family::new(
+        &mut out,
+        "tickwire_connections_closed_total",
+        Kind::Counter,
+        "WebSocket connections that ended.",
+    )
+    .sample(&[], s.connections_closed as f64);
+
+    let mut f = Family::new(
+        &mut out,
+        "tickwire_updates_published_total",
+        Kind::Counter,
+        "Updates sequenced and broadcast, by channel.",
+    );
+    for (c, st) in &s.channels {
+        f.sample(&[("channel", c.as_str())], st.published as f64);
+    }
+    let mut f = Family::new(
+        &mut out,
+        "tickwire_value_age_seconds",
+        Kind::Gauge,
+        "Seconds since the latest value of a channel was observed.",
+    );
+    for (c, st) in &s.channels {
+        if let Some(ts) = st.latest_ts {
+            f.sample(
+                &[("channel", c.as_str())],
+                now_ms.saturating_sub(ts) as f64 / 1000.0,
+            );
+        }
+    }
+
+    // Every source × outcome pair is written, zeros included, so rate() works from the first error.
+    let mut f = Family::new(
+        &mut out,
+        "tickwire_upstream_requests_total",
+        Kind::Counter,
+        "Upstream requests by source and outcome.",
+    );
+    for source in Source::ALL {
+        let st = s.upstreams.get(&source);
+        for outcome in Outcome::ALL {
+            let n = st
+                .and_then(|u| u.requests.get(&outcome))
+                .copied()
+                .unwrap_or(0);
+            f.sample(
+                &[("source", source.label()), ("outcome", outcome.label())],
+                n as f64,
+            );
+        }
+    }
+    let mut f = Family::new(
+        &mut out,
+        "tickwire_upstream_consecutive_failures",
+        Kind::Gauge,
+        "Upstream requests that failed in a row (0 after a success).",
+    );
+    for source in Source::ALL {
+        let n = s
+            .upstreams
+            .get(&source)
+            .map_or(0, |u| u.consecutive_failures);
+        f.sample(&[("source", source.label())], n as f64);
+    }
+    let mut f = Family::new(
+        &mut out,
+        "tickwire_upstream_last_success_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time of the last successful upstream request.",
+    );
+    for source in Source::ALL {
+        if let Some(t) = s.upstreams.get(&source).and_then(|u| u.last_success) {
+            f.sample(&[("source", source.label())], t as f64 / 1000.0);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use durable::internal::ChannelStats;
+    use durable::protocol::{Channel, Seq};
+
+    #[test]
+    fn renders_families_with_help_and_type() {
+        let mut s = HubStats {
+            sockets: 2,
+            connections_opened: 5,
+            connections_closed: 3,
+            ..Default::default()
+        };
+        s.channels.insert(
+            Channel::btc(),
+            ChannelStats {
+                seq: Seq(4),
+                latest_ts: Some(10_000),
+                published: 4,
+            },
+        );
+        s.upstreams
+            .entry(Source::CoingeckoPrice)
+            .or_default()
+            .record(9_000, Outcome::HttpError, None);
+        let text = render("0.1.0", Some(&s), 12_500);
+        for line in [
+            "tickwire_build_info{version=\"0.1.0\"} 1",
+            "tickwire_hub_up 1",
+            "tickwire_sockets_connected 2",
+            "tickwire_connections_opened_total 5",
+            "tickwire_updates_published_total{channel=\"btc\"} 4",
+            "tickwire_value_age_seconds{channel=\"btc\"} 2.5",
+            "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"http_error\"} 1",
+            "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"ok\"} 0",
+            "tickwire_upstream_consecutive_failures{source=\"coingecko_price\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // Each family is announced exactly once, before its samples.
+        for name in text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+        {
+            assert_eq!(text.matches(&format!("# TYPE {name} ")).count(), 1);
+            assert!(text.contains(&format!("# HELP {name} ")));
+        }
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn hub_down_still_renders() {
+        let text = render("0.1.0", None, 0);
+        assert!(text.contains("tickwire_hub_up 0\n"));
+        assert!(!text.contains("tickwire_sockets_connected"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(number(3.0), "3");
+    }
+}

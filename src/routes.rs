@@ -1,0 +1,142 @@
+//! HTTP routes of the Worker. Static files (the dashboard) are served by wrangler's assets
+//! before the Worker runs; everything else lands here.
+
+use crate::bindings;
+use crate::error::ApiError;
+use crate::health;
+use crate::hub_client;
+use crate::metrics;
+use crate::store::{KvKey, SnapshotEntry};
+use ::durable::clock::{Clock, SystemClock};
+use ::durable::protocol::Channel;
+use serde_json::{json, Map, Value};
+use worker::*;
+
+type Outcome = std::result::Result<Response, ApiError>;
+
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let path = req.path();
+    let result = match (path.as_str(), req.method()) {
+        ("/ws", _) => ws(req, &env).await,
+        ("/health", Method::Get) => health(&env).await,
+        ("/metrics", Method::Get) => metrics_text(&env).await,
+        ("/api/snapshot", Method::Get) => snapshot(&env).await,
+        ("/health" | "/metrics" | "/api/snapshot", _) => {
+            Err(ApiError::MethodNotAllowed { allow: "GET" })
+        }
+        _ => Err(ApiError::NotFound),
+    };
+    match result {
+        Ok(resp) => Ok(resp),
+        Err(e) => error_response(&path, &e),
+    }
+}
+
+fn get_only(req: &Request) -> std::result::Result<(), ApiError> {
+    match req.method() {
+        Method::Get => Ok(()),
+        _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+    }
+}
+
+fn error_response(path: &str, e: &ApiError) -> Result<Response> {
+    match e.detail() {
+        Some(d) => console_error!("{path}: {}: {d}", e.code()),
+        None if e.status() >= 500 => console_error!("{path}: {}: {}", e.code(), e.message()),
+        None => {}
+    }
+    let resp = Response::ok(e.body())?.with_status(e.status());
+    let headers = resp.headers();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    match e {
+        ApiError::MethodNotAllowed { allow } => headers.set("allow", allow)?,
+        ApiError::UpgradeRequired => headers.set("upgrade", "websocket")?,
+        _ => {}
+    }
+    Ok(resp)
+}
+
+fn json_response(body: &impl serde::Serialize, status: u16) -> Outcome {
+    let text = serde_json::to_string(body)
+        .map_err(|e| ApiError::HubUnavailable(format!("encode: {e}")))?;
+    let build = || -> Result<Response> {
+        let resp = Response::ok(text)?.with_status(status);
+        resp.headers().set("content-type", "application/json")?;
+        resp.headers().set("cache-control", "no-store")?;
+        Ok(resp)
+    };
+    build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
+}
+
+async fn ws(req: Request, env: &Env) -> Outcome {
+    get_only(&req)?;
+    let upgrade = req
+        .headers()
+        .get("upgrade")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return Err(ApiError::UpgradeRequired);
+    }
+    hub_client::connect(env, req).await
+}
+
+async fn health(env: &Env) -> Outcome {
+    let config = bindings::config(env).map_err(ApiError::Config)?;
+    let kv = bindings::read(env, &KvKey::Latest(Channel::btc()))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.message());
+    let hub = hub_client::stats(env).await;
+    if let Err(e) = &hub {
+        console_error!("/health: {}", e.detail().unwrap_or(e.code()));
+    }
+    let report = health::assess(
+        kv,
+        hub.as_ref().map_err(|e| e.message()),
+        SystemClock.now_ms(),
+        config.stale_after_seconds,
+        crate::VERSION,
+    );
+    json_response(&report, report.http_status())
+}
+
+async fn metrics_text(env: &Env) -> Outcome {
+    let stats = match hub_client::stats(env).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            console_error!("/metrics: {}", e.detail().unwrap_or(e.code()));
+            None
+        }
+    };
+    let text = metrics::render(crate::VERSION, stats.as_ref(), SystemClock.now_ms());
+    let build = || -> Result<Response> {
+        let resp = Response::ok(text)?;
+        resp.headers().set("content-type", metrics::CONTENT_TYPE)?;
+        resp.headers().set("cache-control", "no-store")?;
+        Ok(resp)
+    };
+    build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
+}
+
+async fn snapshot(env: &Env) -> Outcome {
+    let config = bindings::config(env).map_err(ApiError::Config)?;
+    let channels = Channel::built_in();
+    let keys: Vec<KvKey> = channels.iter().cloned().map(KvKey::Latest).collect();
+    let values = futures::future::join_all(keys.iter().map(|k| bindings::read(env, k))).await;
+    let now = SystemClock.now_ms();
+    let mut out = Map::new();
+    for (channel, value) in channels.iter().zip(values) {
+        let entry = value?.map(|v| SnapshotEntry::from_stored(v, now, config.stale_after_seconds));
+        out.insert(
+            channel.to_string(),
+            serde_json::to_value(entry).unwrap_or(Value::Null),
+        );
+    }
+    json_response(
+        &json!({ "time": crate::store::rfc3339(now), "channels": out }),
+        200,
+    )
+}
