@@ -1,0 +1,5 @@
+//! End-to-end tests against a real `wrangler dev` with a fixture upstream.
+//! Run through `scripts/test` (it builds the Worker first); `cargo test --features e2e --test e2e`.
+
+mod harness;
+mod live_path;
