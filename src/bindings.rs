@@ -13,8 +13,7 @@ pub fn config(env: &Env) -> std::result::Result<Config, ConfigError> {
 }
 
 fn kv(env: &Env) -> std::result::Result<KvStore, ApiError> {
-    env.kv(KV_BINDING)
-        .map_err(|e| ApiError::KvUnavailable(format!("binding {KV_BINDING}: {e}")))
+    env.kv(KV_BINDING).map_err(|e| ApiError::KvUnavailable(format!("binding {KV_BINDING}: {e}")))
 }
 
 pub async fn read(env: &Env, key: &KvKey) -> std::result::Result<Option<StoredValue>, ApiError> {
@@ -25,11 +24,7 @@ pub async fn read(env: &Env, key: &KvKey) -> std::result::Result<Option<StoredVa
         .map_err(|e| ApiError::KvUnavailable(format!("get {key}: {e}")))
 }
 
-pub async fn write(
-    env: &Env,
-    key: &KvKey,
-    value: &StoredValue,
-) -> std::result::Result<(), ApiError> {
+pub async fn write(env: &Env, key: &KvKey, value: &StoredValue) -> std::result::Result<(), ApiError> {
     let fail = |e: String| ApiError::KvUnavailable(format!("put {key}: {e}"));
     let json = serde_json::to_string(value).map_err(|e| fail(e.to_string()))?;
     kv(env)?

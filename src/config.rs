@@ -2,8 +2,6 @@
 //!
 //! Parsing is pure (it takes a lookup function), so defaults and error messages are unit-tested.
 
-use std::fmt;
-
 /// Worker configuration. Every field maps to one wrangler var named in its doc (README lists them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -15,6 +13,23 @@ pub struct Config {
     pub kv_min_write_seconds: u64,
     /// `STALE_AFTER_SECONDS`: a value older than this is reported as stale.
     pub stale_after_seconds: u64,
+    /// `PUBLISH_TOKEN` (a Worker secret; `.dev.vars` locally): bearer token of `POST /api/publish`.
+    /// Unset disables publishing.
+    pub publish_token: Option<Token>,
+    /// `MAX_PUBLISH_BYTES`: largest accepted publish body.
+    pub max_publish_bytes: usize,
+    /// The hub's limits, `HUB_SHARDS` among them (the hub reads the same vars).
+    pub hub: HubLimits,
+}
+
+/// A secret that never shows up in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token([redacted])")
+    }
 }
 
 impl Default for Config {
@@ -24,52 +39,22 @@ impl Default for Config {
             upstream_timeout_ms: 5_000,
             kv_min_write_seconds: 90,
             stale_after_seconds: 180,
+            publish_token: None,
+            max_publish_bytes: 64 * 1024,
+            hub: HubLimits::default(),
         }
     }
 }
 
-/// A var that is set but unusable; names the var so an operator can fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wrangler var {}: {}", self.var, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use durable::settings::SettingError as ConfigError;
+use durable::settings::{HubLimits, Vars};
 
 impl Config {
     /// Builds the config from `lookup(var)`; unset or empty vars take their defaults.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let vars = Vars(lookup);
         let d = Config::default();
-        let number =
-            |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-                let Some(raw) = get(var) else {
-                    return Ok(default);
-                };
-                let n: u64 = raw.parse().map_err(|_| ConfigError {
-                    var,
-                    problem: format!("{raw:?} is not a whole number"),
-                })?;
-                if !(min..=max).contains(&n) {
-                    return Err(ConfigError {
-                        var,
-                        problem: format!("{n} is outside {min}..={max}"),
-                    });
-                }
-                Ok(n)
-            };
-        let base = get("COINGECKO_BASE_URL").unwrap_or(d.coingecko_base_url);
+        let base = vars.text("COINGECKO_BASE_URL").unwrap_or(d.coingecko_base_url);
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ConfigError {
                 var: "COINGECKO_BASE_URL",
@@ -78,19 +63,12 @@ impl Config {
         }
         Ok(Config {
             coingecko_base_url: base.trim_end_matches('/').to_owned(),
-            upstream_timeout_ms: number("UPSTREAM_TIMEOUT_MS", d.upstream_timeout_ms, 100, 60_000)?,
-            kv_min_write_seconds: number(
-                "KV_MIN_WRITE_SECONDS",
-                d.kv_min_write_seconds,
-                0,
-                86_400,
-            )?,
-            stale_after_seconds: number(
-                "STALE_AFTER_SECONDS",
-                d.stale_after_seconds,
-                1,
-                86_400 * 7,
-            )?,
+            upstream_timeout_ms: vars.number("UPSTREAM_TIMEOUT_MS", d.upstream_timeout_ms, 100, 60_000)?,
+            kv_min_write_seconds: vars.number("KV_MIN_WRITE_SECONDS", d.kv_min_write_seconds, 0, 86_400)?,
+            stale_after_seconds: vars.number("STALE_AFTER_SECONDS", d.stale_after_seconds, 1, 86_400 * 7)?,
+            publish_token: vars.text("PUBLISH_TOKEN").map(Token),
+            max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", d.max_publish_bytes as u64, 16, 1 << 20)? as usize,
+            hub: HubLimits::from_vars(&vars)?,
         })
     }
 }
@@ -101,20 +79,14 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn defaults_when_unset_or_empty() {
         assert_eq!(parse(&[]).unwrap(), Config::default());
-        assert_eq!(
-            parse(&[("UPSTREAM_TIMEOUT_MS", "  ")]).unwrap(),
-            Config::default()
-        );
+        assert_eq!(parse(&[("UPSTREAM_TIMEOUT_MS", "  ")]).unwrap(), Config::default());
     }
 
     #[test]
@@ -127,14 +99,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.coingecko_base_url, "http://127.0.0.1:9000");
-        assert_eq!(
-            (
-                c.upstream_timeout_ms,
-                c.kv_min_write_seconds,
-                c.stale_after_seconds
-            ),
-            (750, 0, 30)
-        );
+        assert_eq!((c.upstream_timeout_ms, c.kv_min_write_seconds, c.stale_after_seconds), (750, 0, 30));
     }
 
     #[test]
@@ -142,13 +107,7 @@ mod tests {
         let e = parse(&[("UPSTREAM_TIMEOUT_MS", "soon")]).unwrap_err();
         assert_eq!(e.var, "UPSTREAM_TIMEOUT_MS");
         assert!(e.to_string().contains("not a whole number"), "{e}");
-        assert_eq!(
-            parse(&[("UPSTREAM_TIMEOUT_MS", "5")]).unwrap_err().var,
-            "UPSTREAM_TIMEOUT_MS"
-        );
-        assert_eq!(
-            parse(&[("COINGECKO_BASE_URL", "ftp://x")]).unwrap_err().var,
-            "COINGECKO_BASE_URL"
-        );
+        assert_eq!(parse(&[("UPSTREAM_TIMEOUT_MS", "5")]).unwrap_err().var, "UPSTREAM_TIMEOUT_MS");
+        assert_eq!(parse(&[("COINGECKO_BASE_URL", "ftp://x")]).unwrap_err().var, "COINGECKO_BASE_URL");
     }
 }

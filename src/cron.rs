@@ -26,36 +26,23 @@ pub async fn run(env: &Env) {
         }
     };
     let clock = SystemClock;
-    let url = format!(
-        "{}{}",
-        config.coingecko_base_url,
-        coingecko::simple_price_path()
-    );
-    let fetched = upstream::get_text(&url, config.upstream_timeout_ms)
-        .await
-        .and_then(|body| coingecko::parse_btc_tick(&body));
+    let url = format!("{}{}", config.coingecko_base_url, coingecko::simple_price_path());
+    let fetched =
+        upstream::get_text(&url, config.upstream_timeout_ms).await.and_then(|body| coingecko::parse_btc_tick(&body));
     let at = clock.now_ms();
     let source = Source::CoingeckoPrice;
-    let ingest = match fetched.and_then(|tick| {
-        serde_json::to_value(tick).map_err(|e| crate::feeds::FeedError::Parse(e.to_string()))
-    }) {
+    let ingest = match fetched
+        .and_then(|tick| serde_json::to_value(tick).map_err(|e| crate::feeds::FeedError::Parse(e.to_string())))
+    {
         Ok(data) => {
-            let value = StoredValue {
-                channel: Channel::btc(),
-                fetched_at: at,
-                data: data.clone(),
-            };
+            let value = StoredValue { channel: Channel::btc(), fetched_at: at, data: data.clone() };
             store(env, &value, config.kv_min_write_seconds * 1000).await;
             Ingest {
                 source,
                 at,
                 outcome: Outcome::Ok,
                 detail: None,
-                publish: vec![Publish {
-                    channel: Channel::btc(),
-                    ts: at,
-                    data,
-                }],
+                publish: vec![Publish { channel: Channel::btc(), ts: at, data }],
             }
         }
         Err(e) => {
@@ -64,13 +51,7 @@ pub async fn run(env: &Env) {
             if let Some((i, _)) = detail.char_indices().nth(MAX_DETAIL) {
                 detail.truncate(i);
             }
-            Ingest {
-                source,
-                at,
-                outcome: e.outcome(),
-                detail: Some(detail),
-                publish: vec![],
-            }
+            Ingest { source, at, outcome: e.outcome(), detail: Some(detail), publish: vec![] }
         }
     };
     match hub_client::ingest(env, &ingest).await {
@@ -79,10 +60,7 @@ pub async fn run(env: &Env) {
                 console_log!("cron: published {channel} seq {seq}");
             }
         }
-        Err(e) => console_error!(
-            "cron: reporting to the hub failed: {}",
-            e.detail().unwrap_or(e.code())
-        ),
+        Err(e) => console_error!("cron: reporting to the hub failed: {}", e.detail().unwrap_or(e.code())),
     }
 }
 

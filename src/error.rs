@@ -6,7 +6,23 @@ use serde_json::json;
 
 #[derive(Debug)]
 pub enum ApiError {
+    /// 400: the request is malformed (`code` says how: bad_json, invalid_channel).
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
+    /// 401: no bearer token.
+    Unauthorized,
+    /// 403: wrong token, publishing disabled, or a built-in channel.
+    Forbidden {
+        code: &'static str,
+        message: &'static str,
+    },
     NotFound,
+    PayloadTooLarge {
+        limit: usize,
+    },
+    UnsupportedMediaType,
     MethodNotAllowed {
         allow: &'static str,
     },
@@ -20,6 +36,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
+            ApiError::BadRequest { .. } => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType => 415,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::UpgradeRequired => 426,
@@ -30,6 +51,10 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::BadRequest { code, .. } | ApiError::Forbidden { code, .. } => code,
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UpgradeRequired => "upgrade_required",
@@ -43,6 +68,11 @@ impl ApiError {
     /// secret); storage and hub failures stay generic because their details can hold internals.
     pub fn message(&self) -> String {
         match self {
+            ApiError::BadRequest { message, .. } => message.clone(),
+            ApiError::Unauthorized => "send Authorization: Bearer <PUBLISH_TOKEN>".to_owned(),
+            ApiError::Forbidden { message, .. } => (*message).to_owned(),
+            ApiError::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
+            ApiError::UnsupportedMediaType => "send Content-Type: application/json".to_owned(),
             ApiError::NotFound => "no such route".to_owned(),
             ApiError::MethodNotAllowed { allow } => format!("method not allowed; use {allow}"),
             ApiError::UpgradeRequired => {
@@ -50,9 +80,7 @@ impl ApiError {
             }
             ApiError::Config(e) => e.to_string(),
             ApiError::HubUnavailable(_) => "the hub is unreachable; try again shortly".to_owned(),
-            ApiError::KvUnavailable(_) => {
-                "the value store is unreachable; try again shortly".to_owned()
-            }
+            ApiError::KvUnavailable(_) => "the value store is unreachable; try again shortly".to_owned(),
         }
     }
 
@@ -78,31 +106,20 @@ mod tests {
     fn bodies_carry_code_and_message() {
         let cases = [
             (ApiError::NotFound, 404, "not_found"),
-            (
-                ApiError::MethodNotAllowed { allow: "GET" },
-                405,
-                "method_not_allowed",
-            ),
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::PayloadTooLarge { limit: 10 }, 413, "payload_too_large"),
+            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
+            (ApiError::MethodNotAllowed { allow: "GET" }, 405, "method_not_allowed"),
             (ApiError::UpgradeRequired, 426, "upgrade_required"),
-            (
-                ApiError::HubUnavailable("stub fetch: boom at 10.0.0.1".into()),
-                503,
-                "hub_unavailable",
-            ),
+            (ApiError::HubUnavailable("stub fetch: boom at 10.0.0.1".into()), 503, "hub_unavailable"),
             (ApiError::KvUnavailable("x".into()), 503, "kv_unavailable"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status);
             let v: Value = serde_json::from_str(&err.body()).unwrap();
             assert_eq!(v["error"]["code"], code);
-            assert!(v["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()));
-            assert!(
-                !err.body().contains("10.0.0.1"),
-                "internal detail leaked: {}",
-                err.body()
-            );
+            assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(!err.body().contains("10.0.0.1"), "internal detail leaked: {}", err.body());
         }
     }
 }

@@ -82,25 +82,15 @@ pub fn assess(
     version: &'static str,
 ) -> Health {
     let probe = |r: Result<Option<u64>, String>| match r {
-        Ok(sockets) => ProbeComponent {
-            status: Status::Ok,
-            sockets,
-            error: None,
-        },
-        Err(e) => ProbeComponent {
-            status: Status::Down,
-            sockets: None,
-            error: Some(e),
-        },
+        Ok(sockets) => ProbeComponent { status: Status::Ok, sockets, error: None },
+        Err(e) => ProbeComponent { status: Status::Down, sockets: None, error: Some(e) },
     };
     let kv = probe(kv.map(|_| None));
-    let hub_c = probe(hub.as_ref().map(|s| Some(s.sockets)).map_err(Clone::clone));
+    let hub_c = probe(hub.as_ref().map(|s| Some(s.total_sockets())).map_err(Clone::clone));
     let mut upstreams = BTreeMap::new();
     for source in Source::ALL {
         let st = hub.as_ref().ok().and_then(|s| s.upstreams.get(&source));
-        let age = st
-            .and_then(|s| s.last_success)
-            .map(|t| now_ms.saturating_sub(t) / 1000);
+        let age = st.and_then(|s| s.last_success).map(|t| now_ms.saturating_sub(t) / 1000);
         let status = match st {
             None => UpstreamState::Unknown,
             Some(s) if s.is_failing() => UpstreamState::Failing,
@@ -120,24 +110,12 @@ pub fn assess(
     }
     let status = if kv.status == Status::Down || hub_c.status == Status::Down {
         Status::Down
-    } else if upstreams
-        .values()
-        .any(|u| u.status != UpstreamState::Ok || u.stale)
-    {
+    } else if upstreams.values().any(|u| u.status != UpstreamState::Ok || u.stale) {
         Status::Degraded
     } else {
         Status::Ok
     };
-    Health {
-        status,
-        version,
-        time: rfc3339(now_ms),
-        components: Components {
-            kv,
-            hub: hub_c,
-            upstreams,
-        },
-    }
+    Health { status, version, time: rfc3339(now_ms), components: Components { kv, hub: hub_c, upstreams } }
 }
 
 #[cfg(test)]
@@ -148,10 +126,8 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
 
     fn stats_with(outcomes: &[(u64, Outcome)]) -> HubStats {
-        let mut s = HubStats {
-            sockets: 3,
-            ..Default::default()
-        };
+        let mut s = HubStats::default();
+        s.sockets.insert(0, 3);
         let up = s.upstreams.entry(Source::CoingeckoPrice).or_default();
         for (at, o) in outcomes {
             up.record(*at, *o, Some("HTTP 500"));
@@ -166,26 +142,17 @@ mod tests {
         assert_eq!((h.status, h.http_status()), (Status::Ok, 200));
         assert_eq!(h.components.hub.sockets, Some(3));
         let up = &h.components.upstreams["coingecko_price"];
-        assert_eq!(
-            (up.status, up.data_age_seconds, up.stale),
-            (UpstreamState::Ok, Some(20), false)
-        );
+        assert_eq!((up.status, up.data_age_seconds, up.stale), (UpstreamState::Ok, Some(20), false));
     }
 
     #[test]
     fn failing_upstream_degrades_but_serves() {
-        let stats = stats_with(&[
-            (NOW - 70_000, Outcome::Ok),
-            (NOW - 10_000, Outcome::HttpError),
-        ]);
+        let stats = stats_with(&[(NOW - 70_000, Outcome::Ok), (NOW - 10_000, Outcome::HttpError)]);
         let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
         assert_eq!((h.status, h.http_status()), (Status::Degraded, 200));
         let up = &h.components.upstreams["coingecko_price"];
         assert_eq!(up.status, UpstreamState::Failing);
-        assert_eq!(
-            up.last_error.as_ref().map(|e| e.outcome),
-            Some(Outcome::HttpError)
-        );
+        assert_eq!(up.last_error.as_ref().map(|e| e.outcome), Some(Outcome::HttpError));
         let json = serde_json::to_value(&h).unwrap();
         assert_eq!(json["components"]["coingecko_price"]["status"], "failing");
     }
@@ -197,10 +164,7 @@ mod tests {
         assert_eq!(h.status, Status::Degraded);
         assert!(h.components.upstreams["coingecko_price"].stale);
         let h = assess(Ok(()), Ok(&HubStats::default()), NOW, 180, "1.0");
-        assert_eq!(
-            h.components.upstreams["coingecko_price"].status,
-            UpstreamState::Unknown
-        );
+        assert_eq!(h.components.upstreams["coingecko_price"].status, UpstreamState::Unknown);
     }
 
     #[test]

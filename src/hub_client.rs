@@ -1,56 +1,71 @@
-//! The Worker's side of the hub's internal API: which object to reach and the typed calls.
+//! The Worker's side of the hub's internal API: which shard object to reach and the typed calls.
 
 use crate::error::ApiError;
-use ::durable::internal::{HubStats, Ingest, IngestResult};
+use ::durable::internal::{shard_name, AppPublish, HubStats, Ingest, IngestResult, Published};
 use worker::*;
 
 /// The hub's Durable Object binding (wrangler.toml).
 const BINDING: &str = "HUB";
-/// The one hub object's name; every Worker isolate reaches the same object through it.
-const HUB_NAME: &str = "hub";
+/// Shard 0 sequences every channel; publishes and feed results go there.
+const SEQUENCER: u32 = 0;
 
-fn stub(env: &Env) -> std::result::Result<Stub, ApiError> {
+fn stub(env: &Env, shard: u32) -> std::result::Result<Stub, ApiError> {
     env.durable_object(BINDING)
-        .and_then(|ns| ns.get_by_name(HUB_NAME))
+        .and_then(|ns| ns.get_by_name(&shard_name(shard)))
         .map_err(|e| ApiError::HubUnavailable(format!("binding {BINDING}: {e}")))
 }
 
-/// Hands a client's WebSocket upgrade request to the hub, which accepts the socket.
-pub async fn connect(env: &Env, req: Request) -> std::result::Result<Response, ApiError> {
-    stub(env)?
-        .fetch_with_request(req)
-        .await
-        .map_err(|e| ApiError::HubUnavailable(format!("ws upgrade: {e}")))
+/// Hands a client's WebSocket upgrade request (with its `channels`/`since` query) to a shard.
+pub async fn connect(env: &Env, req: Request, shard: u32) -> std::result::Result<Response, ApiError> {
+    stub(env, shard)?.fetch_with_request(req).await.map_err(|e| ApiError::HubUnavailable(format!("ws upgrade: {e}")))
 }
 
 pub async fn ingest(env: &Env, ingest: &Ingest) -> std::result::Result<IngestResult, ApiError> {
-    let body = serde_json::to_string(ingest)
-        .map_err(|e| ApiError::HubUnavailable(format!("encode ingest: {e}")))?;
+    post(env, "/ingest", ingest).await
+}
+
+/// An app publish (the Worker has already refused built-in channels; the hub checks again).
+pub async fn publish(env: &Env, publish: &AppPublish) -> std::result::Result<Published, ApiError> {
+    post(env, "/publish", publish).await
+}
+
+/// Every shard's stats, fetched in parallel and merged. Any shard failing fails the whole read:
+/// a partial sum would under-report sockets without saying so.
+pub async fn stats(env: &Env, shards: u32) -> std::result::Result<HubStats, ApiError> {
+    let reads = (0..shards).map(|k| async move {
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get);
+        call::<HubStats>(env, k, &format!("/stats?shard={k}"), &init).await
+    });
+    let mut total = HubStats::default();
+    for stats in futures::future::join_all(reads).await {
+        total.merge(stats?);
+    }
+    Ok(total)
+}
+
+async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    env: &Env,
+    path: &str,
+    body: &B,
+) -> std::result::Result<T, ApiError> {
+    let body = serde_json::to_string(body).map_err(|e| ApiError::HubUnavailable(format!("encode {path}: {e}")))?;
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    call(env, "/ingest", &init).await
-}
-
-pub async fn stats(env: &Env) -> std::result::Result<HubStats, ApiError> {
-    call(env, "/stats", RequestInit::new().with_method(Method::Get)).await
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+    call(env, SEQUENCER, path, &init).await
 }
 
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
+    shard: u32,
     path: &str,
     init: &RequestInit,
 ) -> std::result::Result<T, ApiError> {
-    let fail = |e: String| ApiError::HubUnavailable(format!("{path}: {e}"));
-    let req = Request::new_with_init(&format!("https://hub.internal{path}"), init)
-        .map_err(|e| fail(e.to_string()))?;
-    let mut resp = stub(env)?
-        .fetch_with_request(req)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let fail = |e: String| ApiError::HubUnavailable(format!("shard {shard} {path}: {e}"));
+    let req = Request::new_with_init(&format!("https://hub.internal{path}"), init).map_err(|e| fail(e.to_string()))?;
+    let mut resp = stub(env, shard)?.fetch_with_request(req).await.map_err(|e| fail(e.to_string()))?;
     if resp.status_code() != 200 {
         let text = resp.text().await.unwrap_or_default();
         return Err(fail(format!("HTTP {}: {text}", resp.status_code())));

@@ -11,6 +11,7 @@ pub mod error;
 pub mod feeds;
 pub mod health;
 pub mod metrics;
+pub mod publish;
 pub mod store;
 
 /// The version `/health` and `tickwire_build_info` report.

@@ -4,7 +4,9 @@
 //! values come from bounded sets (channels, upstream sources, outcomes), so `promtool check
 //! metrics` accepts the output without a lint message.
 
-use durable::internal::{HubStats, Outcome, Source};
+use durable::internal::{ChannelStats, CloseReason, HubStats, Outcome, Source};
+use durable::protocol::ErrorCode;
+use durable::session::FrameKind;
 use std::fmt::Write;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -50,9 +52,7 @@ impl<'a> Family<'a> {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
+    v.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
 }
 
 fn number(v: f64) -> String {
@@ -65,111 +65,93 @@ fn number(v: f64) -> String {
     }
 }
 
+/// Reads one per-channel sample (None: no sample for that channel) given the time now.
+type ChannelValue = fn(&ChannelStats, u64) -> Option<f64>;
+
 /// Renders the exposition. `hub` is `None` when the hub could not be read: the scrape still
 /// succeeds and says so with `tickwire_hub_up 0`, so alerts can fire on it.
 pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     let mut out = String::new();
-    Family::new(
-        &mut out,
-        "tickwire_build_info",
-        Kind::Gauge,
-        "Build information; always 1.",
-    )
-    .sample(&[("version", version)], 1.0);
-    Family::new(
-        &mut out,
-        "tickwire_hub_up",
-        Kind::Gauge,
-        "1 if the hub answered this scrape, 0 if not.",
-    )
-    .sample(&[], if hub.is_some() { 1.0 } else { 0.0 });
+    Family::new(&mut out, "tickwire_build_info", Kind::Gauge, "Build information; always 1.")
+        .sample(&[("version", version)], 1.0);
+    Family::new(&mut out, "tickwire_hub_up", Kind::Gauge, "1 if every hub shard answered this scrape, 0 if not.")
+        .sample(&[], if hub.is_some() { 1.0 } else { 0.0 });
     let Some(s) = hub else { return out };
+    let c = &s.counters;
 
-    Family::new(
-        &mut out,
-        "tickwire_sockets_connected",
-        Kind::Gauge,
-        "WebSockets currently connected to the hub.",
-    )
-    .sample(&[], s.sockets as f64);
-    Family::new(
-        &mut out,
-        "tickwire_connections_opened_total",
-        Kind::Counter,
-        "WebSocket connections accepted.",
-    )
-    .sample(&[], s.connections_opened as f64);
-    Family::new(
-        &mut out,
-        "tickwire_connections_closed_total",
-        Kind::Counter,
-        "WebSocket connections that ended.",
-    )
-    .sample(&[], s.connections_closed as f64);
-
-    let mut f = Family::new(
-        &mut out,
-        "tickwire_updates_published_total",
-        Kind::Counter,
-        "Updates sequenced and broadcast, by channel.",
-    );
-    for (c, st) in &s.channels {
-        f.sample(&[("channel", c.as_str())], st.published as f64);
+    Family::new(&mut out, "tickwire_sockets_connected", Kind::Gauge, "WebSockets currently connected, all shards.")
+        .sample(&[], s.total_sockets() as f64);
+    let help = "WebSockets currently connected, by hub shard.";
+    let mut f = Family::new(&mut out, "tickwire_shard_sockets_connected", Kind::Gauge, help);
+    for (shard, n) in &s.sockets {
+        f.sample(&[("shard", &shard.to_string())], *n as f64);
     }
-    let mut f = Family::new(
-        &mut out,
-        "tickwire_value_age_seconds",
-        Kind::Gauge,
-        "Seconds since the latest value of a channel was observed.",
-    );
-    for (c, st) in &s.channels {
-        if let Some(ts) = st.latest_ts {
-            f.sample(
-                &[("channel", c.as_str())],
-                now_ms.saturating_sub(ts) as f64 / 1000.0,
-            );
+    Family::new(&mut out, "tickwire_connections_opened_total", Kind::Counter, "WebSocket connections accepted.")
+        .sample(&[], c.connections_opened as f64);
+    // Every label value of a bounded set is written, zeros included, so rate() works from the
+    // first event.
+    let help = "WebSocket connections that ended, by reason.";
+    let mut f = Family::new(&mut out, "tickwire_connections_closed_total", Kind::Counter, help);
+    for r in CloseReason::ALL {
+        f.sample(&[("reason", r.label())], c.connections_closed.get(&r).copied().unwrap_or(0) as f64);
+    }
+    let mut f =
+        Family::new(&mut out, "tickwire_client_frames_total", Kind::Counter, "Frames received from clients, by op.");
+    for k in FrameKind::ALL {
+        f.sample(&[("op", k.label())], c.frames.get(&k).copied().unwrap_or(0) as f64);
+    }
+    let help = "Error frames sent to clients, by error code.";
+    let mut f = Family::new(&mut out, "tickwire_client_frames_rejected_total", Kind::Counter, help);
+    for code in ErrorCode::ALL {
+        f.sample(&[("code", code.label())], c.rejected.get(&code).copied().unwrap_or(0) as f64);
+    }
+
+    let per_channel: [(&'static str, Kind, &str, ChannelValue); 4] = [
+        ("tickwire_updates_published_total", Kind::Counter, "Updates sequenced, by channel.", |st, _| {
+            Some(st.published as f64)
+        }),
+        ("tickwire_deliveries_total", Kind::Counter, "Update frames sent to sockets, by channel.", |st, _| {
+            Some(st.deliveries as f64)
+        }),
+        (
+            "tickwire_failed_sends_total",
+            Kind::Counter,
+            "Sends that failed (the socket was closed), by channel.",
+            |st, _| Some(st.failed_sends as f64),
+        ),
+        (
+            "tickwire_value_age_seconds",
+            Kind::Gauge,
+            "Seconds since the latest value of a channel was observed.",
+            |st, now| st.latest_ts.map(|ts| now.saturating_sub(ts) as f64 / 1000.0),
+        ),
+    ];
+    for (name, kind, help, value) in per_channel {
+        let mut f = Family::new(&mut out, name, kind, help);
+        for (channel, st) in &s.channels {
+            if let Some(v) = value(st, now_ms) {
+                f.sample(&[("channel", channel.as_str())], v);
+            }
         }
     }
 
-    // Every source × outcome pair is written, zeros included, so rate() works from the first error.
-    let mut f = Family::new(
-        &mut out,
-        "tickwire_upstream_requests_total",
-        Kind::Counter,
-        "Upstream requests by source and outcome.",
-    );
+    let help = "Upstream requests by source and outcome.";
+    let mut f = Family::new(&mut out, "tickwire_upstream_requests_total", Kind::Counter, help);
     for source in Source::ALL {
         let st = s.upstreams.get(&source);
         for outcome in Outcome::ALL {
-            let n = st
-                .and_then(|u| u.requests.get(&outcome))
-                .copied()
-                .unwrap_or(0);
-            f.sample(
-                &[("source", source.label()), ("outcome", outcome.label())],
-                n as f64,
-            );
+            let n = st.and_then(|u| u.requests.get(&outcome)).copied().unwrap_or(0);
+            f.sample(&[("source", source.label()), ("outcome", outcome.label())], n as f64);
         }
     }
-    let mut f = Family::new(
-        &mut out,
-        "tickwire_upstream_consecutive_failures",
-        Kind::Gauge,
-        "Upstream requests that failed in a row (0 after a success).",
-    );
+    let help = "Upstream requests that failed in a row (0 after a success).";
+    let mut f = Family::new(&mut out, "tickwire_upstream_consecutive_failures", Kind::Gauge, help);
     for source in Source::ALL {
-        let n = s
-            .upstreams
-            .get(&source)
-            .map_or(0, |u| u.consecutive_failures);
+        let n = s.upstreams.get(&source).map_or(0, |u| u.consecutive_failures);
         f.sample(&[("source", source.label())], n as f64);
     }
-    let mut f = Family::new(
-        &mut out,
-        "tickwire_upstream_last_success_timestamp_seconds",
-        Kind::Gauge,
-        "Unix time of the last successful upstream request.",
-    );
+    let help = "Unix time of the last successful upstream request.";
+    let mut f = Family::new(&mut out, "tickwire_upstream_last_success_timestamp_seconds", Kind::Gauge, help);
     for source in Source::ALL {
         if let Some(t) = s.upstreams.get(&source).and_then(|u| u.last_success) {
             f.sample(&[("source", source.label())], t as f64 / 1000.0);
@@ -181,34 +163,29 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use durable::internal::ChannelStats;
     use durable::protocol::{Channel, Seq};
 
     #[test]
     fn renders_families_with_help_and_type() {
-        let mut s = HubStats {
-            sockets: 2,
-            connections_opened: 5,
-            connections_closed: 3,
-            ..Default::default()
-        };
-        s.channels.insert(
-            Channel::btc(),
-            ChannelStats {
-                seq: Seq(4),
-                latest_ts: Some(10_000),
-                published: 4,
-            },
-        );
-        s.upstreams
-            .entry(Source::CoingeckoPrice)
-            .or_default()
-            .record(9_000, Outcome::HttpError, None);
+        let mut s = HubStats::default();
+        s.sockets.insert(0, 2);
+        s.counters.connections_opened = 5;
+        s.counters.connections_closed.insert(CloseReason::RateLimited, 3);
+        s.counters.rejected.insert(ErrorCode::BadJson, 6);
+        let btc = ChannelStats { seq: Seq(4), latest_ts: Some(10_000), published: 4, deliveries: 8, failed_sends: 1 };
+        s.channels.insert(Channel::btc(), btc);
+        s.upstreams.entry(Source::CoingeckoPrice).or_default().record(9_000, Outcome::HttpError, None);
         let text = render("0.1.0", Some(&s), 12_500);
         for line in [
             "tickwire_build_info{version=\"0.1.0\"} 1",
             "tickwire_hub_up 1",
             "tickwire_sockets_connected 2",
+            "tickwire_shard_sockets_connected{shard=\"0\"} 2",
+            "tickwire_connections_closed_total{reason=\"rate_limited\"} 3",
+            "tickwire_connections_closed_total{reason=\"client\"} 0",
+            "tickwire_client_frames_rejected_total{code=\"bad_json\"} 6",
+            "tickwire_deliveries_total{channel=\"btc\"} 8",
+            "tickwire_failed_sends_total{channel=\"btc\"} 1",
             "tickwire_connections_opened_total 5",
             "tickwire_updates_published_total{channel=\"btc\"} 4",
             "tickwire_value_age_seconds{channel=\"btc\"} 2.5",
@@ -216,17 +193,10 @@ mod tests {
             "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"ok\"} 0",
             "tickwire_upstream_consecutive_failures{source=\"coingecko_price\"} 1",
         ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
         // Each family is announced exactly once, before its samples.
-        for name in text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .map(|l| l.split(' ').next().unwrap())
-        {
+        for name in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap()) {
             assert_eq!(text.matches(&format!("# TYPE {name} ")).count(), 1);
             assert!(text.contains(&format!("# HELP {name} ")));
         }

@@ -8,6 +8,7 @@ use crate::hub_client;
 use crate::metrics;
 use crate::store::{KvKey, SnapshotEntry};
 use ::durable::clock::{Clock, SystemClock};
+use ::durable::internal::AppPublish;
 use ::durable::protocol::Channel;
 use serde_json::{json, Map, Value};
 use worker::*;
@@ -21,9 +22,9 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         ("/health", Method::Get) => health(&env).await,
         ("/metrics", Method::Get) => metrics_text(&env).await,
         ("/api/snapshot", Method::Get) => snapshot(&env).await,
-        ("/health" | "/metrics" | "/api/snapshot", _) => {
-            Err(ApiError::MethodNotAllowed { allow: "GET" })
-        }
+        ("/api/publish", Method::Post) => publish(req, &env).await,
+        ("/health" | "/metrics" | "/api/snapshot", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        ("/api/publish", _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
         _ => Err(ApiError::NotFound),
     };
     match result {
@@ -58,8 +59,7 @@ fn error_response(path: &str, e: &ApiError) -> Result<Response> {
 }
 
 fn json_response(body: &impl serde::Serialize, status: u16) -> Outcome {
-    let text = serde_json::to_string(body)
-        .map_err(|e| ApiError::HubUnavailable(format!("encode: {e}")))?;
+    let text = serde_json::to_string(body).map_err(|e| ApiError::HubUnavailable(format!("encode: {e}")))?;
     let build = || -> Result<Response> {
         let resp = Response::ok(text)?.with_status(status);
         resp.headers().set("content-type", "application/json")?;
@@ -71,25 +71,61 @@ fn json_response(body: &impl serde::Serialize, status: u16) -> Outcome {
 
 async fn ws(req: Request, env: &Env) -> Outcome {
     get_only(&req)?;
-    let upgrade = req
-        .headers()
-        .get("upgrade")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let upgrade = req.headers().get("upgrade").ok().flatten().unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::UpgradeRequired);
     }
-    hub_client::connect(env, req).await
+    let config = bindings::config(env).map_err(ApiError::Config)?;
+    // Sockets spread over the shards at random; `?shard=K` pins one (for tests and debugging).
+    let pinned = req
+        .url()
+        .ok()
+        .and_then(|u| u.query_pairs().find(|(k, _)| k == "shard").and_then(|(_, v)| v.parse::<u32>().ok()));
+    let shard = match pinned {
+        Some(k) if k < config.hub.shards => k,
+        _ => random_below(config.hub.shards),
+    };
+    hub_client::connect(env, req, shard).await
+}
+
+fn random_below(n: u32) -> u32 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        return (SystemClock.now_ms() % u64::from(n.max(1))) as u32;
+    }
+    u32::from_le_bytes(b) % n.max(1)
+}
+
+async fn publish(mut req: Request, env: &Env) -> Outcome {
+    let config = bindings::config(env).map_err(ApiError::Config)?;
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let (authorization, content_type) = (header("authorization"), header("content-type"));
+    // Refuse an announced oversize body before reading it.
+    if header("content-length").and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > config.max_publish_bytes) {
+        return Err(ApiError::PayloadTooLarge { limit: config.max_publish_bytes });
+    }
+    let body = req.bytes().await.map_err(|e| ApiError::BadRequest { code: "bad_json", message: e.to_string() })?;
+    let checked = crate::publish::check(
+        crate::publish::PublishRequest {
+            authorization: authorization.as_deref(),
+            content_type: content_type.as_deref(),
+            body: &body,
+        },
+        config.publish_token.as_ref(),
+        config.max_publish_bytes,
+    )?;
+    let published = hub_client::publish(
+        env,
+        &AppPublish { channel: checked.channel, ts: SystemClock.now_ms(), data: checked.data },
+    )
+    .await?;
+    json_response(&published, 202)
 }
 
 async fn health(env: &Env) -> Outcome {
     let config = bindings::config(env).map_err(ApiError::Config)?;
-    let kv = bindings::read(env, &KvKey::Latest(Channel::btc()))
-        .await
-        .map(|_| ())
-        .map_err(|e| e.message());
-    let hub = hub_client::stats(env).await;
+    let kv = bindings::read(env, &KvKey::Latest(Channel::btc())).await.map(|_| ()).map_err(|e| e.message());
+    let hub = hub_client::stats(env, config.hub.shards).await;
     if let Err(e) = &hub {
         console_error!("/health: {}", e.detail().unwrap_or(e.code()));
     }
@@ -104,7 +140,8 @@ async fn health(env: &Env) -> Outcome {
 }
 
 async fn metrics_text(env: &Env) -> Outcome {
-    let stats = match hub_client::stats(env).await {
+    let config = bindings::config(env).map_err(ApiError::Config)?;
+    let stats = match hub_client::stats(env, config.hub.shards).await {
         Ok(s) => Some(s),
         Err(e) => {
             console_error!("/metrics: {}", e.detail().unwrap_or(e.code()));
@@ -130,13 +167,7 @@ async fn snapshot(env: &Env) -> Outcome {
     let mut out = Map::new();
     for (channel, value) in channels.iter().zip(values) {
         let entry = value?.map(|v| SnapshotEntry::from_stored(v, now, config.stale_after_seconds));
-        out.insert(
-            channel.to_string(),
-            serde_json::to_value(entry).unwrap_or(Value::Null),
-        );
+        out.insert(channel.to_string(), serde_json::to_value(entry).unwrap_or(Value::Null));
     }
-    json_response(
-        &json!({ "time": crate::store::rfc3339(now), "channels": out }),
-        200,
-    )
+    json_response(&json!({ "time": crate::store::rfc3339(now), "channels": out }), 200)
 }

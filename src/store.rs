@@ -36,17 +36,10 @@ pub struct StoredValue {
 /// it differs from the stored one and the stored one is at least `min_interval_ms` old.
 /// An unchanged value is never rewritten: the stored record's `fetched_at` then tells how long
 /// the value has held, which is what its age means.
-pub fn should_write(
-    previous: Option<&StoredValue>,
-    next: &StoredValue,
-    min_interval_ms: u64,
-) -> bool {
+pub fn should_write(previous: Option<&StoredValue>, next: &StoredValue, min_interval_ms: u64) -> bool {
     match previous {
         None => true,
-        Some(prev) => {
-            prev.data != next.data
-                && next.fetched_at.saturating_sub(prev.fetched_at) >= min_interval_ms
-        }
+        Some(prev) => prev.data != next.data && next.fetched_at.saturating_sub(prev.fetched_at) >= min_interval_ms,
     }
 }
 
@@ -87,11 +80,7 @@ mod tests {
     use serde_json::json;
 
     fn v(at: u64, price: f64) -> StoredValue {
-        StoredValue {
-            channel: Channel::btc(),
-            fetched_at: at,
-            data: json!({ "price_usd": price }),
-        }
+        StoredValue { channel: Channel::btc(), fetched_at: at, data: json!({ "price_usd": price }) }
     }
 
     #[test]
@@ -101,23 +90,11 @@ mod tests {
 
     #[test]
     fn write_policy() {
-        assert!(
-            should_write(None, &v(0, 1.0), 90_000),
-            "first value is always written"
-        );
-        assert!(
-            !should_write(Some(&v(0, 1.0)), &v(500_000, 1.0), 90_000),
-            "unchanged value is not rewritten"
-        );
-        assert!(
-            !should_write(Some(&v(0, 1.0)), &v(60_000, 2.0), 90_000),
-            "changed, but too soon"
-        );
+        assert!(should_write(None, &v(0, 1.0), 90_000), "first value is always written");
+        assert!(!should_write(Some(&v(0, 1.0)), &v(500_000, 1.0), 90_000), "unchanged value is not rewritten");
+        assert!(!should_write(Some(&v(0, 1.0)), &v(60_000, 2.0), 90_000), "changed, but too soon");
         assert!(should_write(Some(&v(0, 1.0)), &v(90_000, 2.0), 90_000));
-        assert!(
-            should_write(Some(&v(0, 1.0)), &v(0, 2.0), 0),
-            "0 disables the throttle"
-        );
+        assert!(should_write(Some(&v(0, 1.0)), &v(0, 2.0), 0), "0 disables the throttle");
     }
 
     #[test]
@@ -127,10 +104,6 @@ mod tests {
         assert!(e.stale);
         assert_eq!(e.fetched_at, "2023-11-14T22:13:20.000Z");
         let e = SnapshotEntry::from_stored(v(1_000, 5.0), 500, 180);
-        assert_eq!(
-            (e.age_seconds, e.stale),
-            (0, false),
-            "clock skew never gives a negative age"
-        );
+        assert_eq!((e.age_seconds, e.stale), (0, false), "clock skew never gives a negative age");
     }
 }

@@ -13,21 +13,13 @@ pub async fn get_text(url: &str, timeout_ms: u64) -> std::result::Result<String,
     let signal = controller.signal();
     let headers = Headers::new();
     headers.set("accept", "application/json").map_err(network)?;
-    headers
-        .set(
-            "user-agent",
-            concat!("tickwire/", env!("CARGO_PKG_VERSION")),
-        )
-        .map_err(network)?;
+    headers.set("user-agent", concat!("tickwire/", env!("CARGO_PKG_VERSION"))).map_err(network)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let request = Request::new_with_init(url, &init).map_err(network)?;
 
     let exchange = Box::pin(async move {
-        let mut resp = Fetch::Request(request)
-            .send_with_signal(&signal)
-            .await
-            .map_err(network)?;
+        let mut resp = Fetch::Request(request).send_with_signal(&signal).await.map_err(network)?;
         let status = resp.status_code();
         if !(200..300).contains(&status) {
             return Err(FeedError::Http(status));

@@ -1,193 +1,414 @@
 //! The hub Durable Object: holds browsers' WebSockets (hibernation API) and broadcasts updates.
 //!
 //! A thin shell around [`HubCore`]: it loads the core from storage on first use, hands it each
-//! event, persists the keys the event dirtied, and sends the frames it returns. Routes (internal,
-//! reached only through the Worker): `GET /ws`, `POST /ingest`, `GET /stats`.
+//! event, runs the actions and effects it returns (sends, storage writes, fan-out), and keeps
+//! the subscriber index. Internal routes, reached only through the Worker:
+//! `GET /ws`, `POST /ingest` and `POST /publish` (shard 0, the sequencer), `POST /apply`
+//! (other shards), `GET /stats?shard=K`.
 
-use crate::hub_core::{HubCore, SocketMeta, StorageKey};
-use crate::internal::Ingest;
+use crate::channel::Catchup;
+use crate::hub_core::{Effects, HubCore, PublishRefused, StorageKey};
+use crate::index::SubscriberIndex;
+use crate::internal::{shard_name, AppPublish, CloseReason, Ingest, IngestResult, Sequenced};
+use crate::protocol::{Channel, Epoch, Update};
+use crate::session::{close_frame, Action, SocketMeta};
+use crate::settings::{HubLimits, Vars};
 use std::cell::RefCell;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
 use worker::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's WebSocket, seen only for `send` of an existing JS value.
+    #[wasm_bindgen(js_name = WebSocket)]
+    type RawSocket;
+
+    /// `WebSocket.send` taking an existing JS value: a broadcast converts its frame to a JS
+    /// string once and hands the same string to every socket, instead of copying the Rust
+    /// string into a new JS string per socket as `send_with_str` does.
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_value(this: &RawSocket, data: &JsValue) -> std::result::Result<(), JsValue>;
+}
+
+fn send_shared(ws: &WebSocket, frame: &JsValue) -> bool {
+    let raw: &web_sys::WebSocket = ws.as_ref();
+    raw.unchecked_ref::<RawSocket>().send_value(frame).is_ok()
+}
 
 #[durable_object]
 pub struct Hub {
     state: State,
+    env: Env,
     /// Loaded lazily: after hibernation the object is rebuilt and reads storage again.
     core: RefCell<Option<HubCore>>,
+    /// Rebuilt lazily from the sockets' attachments after a wake.
+    index: RefCell<Option<SubscriberIndex<WebSocket>>>,
 }
 
 impl DurableObject for Hub {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         // The runtime answers `ping` with `pong` itself, without waking a hibernating object.
         match WebSocketRequestResponsePair::new("ping", "pong") {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => console_error!("hub: could not set the ping auto-response: {e:?}"),
         }
-        Self {
-            state,
-            core: RefCell::new(None),
-        }
+        Self { state, env, core: RefCell::new(None), index: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         self.load().await?;
-        match (req.method(), req.path().as_str()) {
-            (Method::Get, "/ws") => self.accept(),
+        let url = req.url()?;
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        match (req.method(), url.path()) {
+            (Method::Get, "/ws") => {
+                self.accept(query.get("channels").map(String::as_str), query.get("since").map(String::as_str)).await
+            }
             (Method::Post, "/ingest") => {
-                let ingest: Ingest = match req.json().await {
-                    Ok(i) => i,
-                    Err(e) => return Response::error(format!("bad ingest body: {e}"), 400),
+                let Ok(ingest) = req.json::<Ingest>().await else { return Response::error("bad ingest body", 400) };
+                let fx = self.with_core(|core| core.ingest(ingest, new_epoch));
+                let result = IngestResult { published: fx.published.clone() };
+                self.execute(fx).await?;
+                Response::from_json(&result)
+            }
+            (Method::Post, "/publish") => {
+                let Ok(publish) = req.json::<AppPublish>().await else {
+                    return Response::error("bad publish body", 400);
                 };
-                let fx = self.with_core(|core| core.ingest(ingest));
-                for (_channel, frame) in &fx.broadcasts {
-                    self.broadcast(frame);
+                match self.with_core(|core| core.publish_app(publish, new_epoch)) {
+                    Ok((published, fx)) => {
+                        self.execute(fx).await?;
+                        Response::from_json(&published)
+                    }
+                    Err(PublishRefused::Reserved) => Response::error("built-in channel", 403),
                 }
-                self.persist(&fx.dirty).await?;
-                Response::from_json(&fx.result)
+            }
+            (Method::Post, "/apply") => {
+                let Ok(updates) = req.json::<Vec<Sequenced>>().await else {
+                    return Response::error("bad apply body", 400);
+                };
+                let fx = self.with_core(|core| core.apply(updates));
+                self.execute(fx).await?;
+                Response::ok("applied")
             }
             (Method::Get, "/stats") => {
+                let shard = query.get("shard").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let sockets = self.state.get_websockets().len() as u64;
-                Response::from_json(&self.with_core(|core| core.stats(sockets)))
+                Response::from_json(&self.with_core(|core| core.stats(shard, sockets)))
             }
             _ => Response::error("no such hub route", 404),
         }
     }
 
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        _message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        // Client ops (subscribe, unsubscribe) are not part of this version; tell the client
-        // rather than dropping its message silently.
-        let frame = crate::protocol::ServerFrame::Error {
-            code: crate::protocol::ErrorCode::UnknownOp,
-            message: "this hub accepts no client messages yet; `ping` is answered with `pong`"
-                .into(),
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        self.load().await?;
+        let Some(mut meta) = attachment(&ws) else {
+            // A socket without an attachment was never set up by this hub; drop it.
+            let (code, reason) = close_frame(CloseReason::Error);
+            let _ = ws.close(Some(code), Some(reason));
+            return Ok(());
         };
-        if let Err(e) = ws.send_with_str(frame.to_json()) {
-            console_warn!("hub: reply failed: {e:?}");
+        if meta.closing {
+            return Ok(());
         }
-        Ok(())
+        let actions = match message {
+            WebSocketIncomingMessage::String(text) => {
+                let now = Date::now().as_millis();
+                self.with_core(|core| core.message(&mut meta, &text, now))
+            }
+            WebSocketIncomingMessage::Binary(_) => meta.on_binary(),
+        };
+        self.run(&ws, &mut meta, actions).await;
+        if let Err(e) = ws.serialize_attachment(&meta) {
+            console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
+        }
+        self.persist_keys(&[StorageKey::Counters]).await
     }
 
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        code: usize,
-        _reason: String,
-        _was_clean: bool,
-    ) -> Result<()> {
-        self.load().await?;
-        let key = self.with_core(|core| core.disconnect());
+    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _was_clean: bool) -> Result<()> {
         // Complete the closing handshake; 1005/1006 are reserved and cannot be sent back.
-        let reply = if (1000..5000).contains(&code) && code != 1005 && code != 1006 {
-            code as u16
-        } else {
-            1000
-        };
+        let reply = if (1000..5000).contains(&code) && code != 1005 && code != 1006 { code as u16 } else { 1000 };
         let _ = ws.close(Some(reply), Some("bye"));
-        self.persist(&[key]).await
+        self.gone(&ws, CloseReason::Client).await
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: Error) -> Result<()> {
         console_warn!("hub: socket error: {error:?}");
-        self.load().await?;
-        let key = self.with_core(|core| core.disconnect());
-        let _ = ws.close(Some(1011), Some("socket error"));
-        self.persist(&[key]).await
+        self.gone(&ws, CloseReason::Error).await
     }
 }
 
+/// A random id (16 hex digits): connection ids and channel epochs.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Fall back to the clock: these only need to differ between connections or resets.
+        bytes = Date::now().as_millis().to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_epoch() -> Epoch {
+    Epoch(random_hex())
+}
+
+fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
+    ws.deserialize_attachment::<SocketMeta>().ok().flatten()
+}
+
 impl Hub {
-    /// Reads the whole hub state once per object lifetime (it is small: one key per channel).
+    /// Reads channel metas, counters and upstream bookkeeping once per object lifetime.
     async fn load(&self) -> Result<()> {
         if self.core.borrow().is_some() {
             return Ok(());
         }
-        let map = self.state.storage().list().await?;
+        let storage = self.state.storage();
         let mut entries = Vec::new();
-        map.for_each(&mut |value, key| {
-            if let (Some(k), Some(v)) = (key.as_string(), value.as_string()) {
-                match serde_json::from_str(&v) {
-                    Ok(json) => entries.push((k, json)),
-                    Err(e) => {
-                        console_error!("hub: stored {k} is not JSON ({e}); starting it afresh")
+        let metas = storage.list_with_options(ListOptions::new().prefix(StorageKey::META_PREFIX)).await?;
+        let others = storage.get_multiple(vec!["upstreams", "counters"]).await?;
+        for map in [metas, others] {
+            map.for_each(&mut |value, key| {
+                if let (Some(k), Some(v)) = (key.as_string(), value.as_string()) {
+                    match serde_json::from_str(&v) {
+                        Ok(json) => entries.push((k, json)),
+                        Err(e) => console_error!("hub: stored {k} is not JSON ({e}); starting it afresh"),
                     }
                 }
-            }
-        });
-        let (core, corrupt) = HubCore::from_entries(entries);
-        for c in corrupt {
-            console_error!(
-                "hub: stored {} is unreadable ({}); starting it afresh",
-                c.key,
-                c.error
-            );
+            });
+        }
+        let limits = HubLimits::from_vars(&Vars(|name: &str| self.env.var(name).ok().map(|v| v.to_string())))
+            .unwrap_or_else(|e| {
+                console_error!("hub: {e}; using default limits");
+                HubLimits::default()
+            });
+        let mut core = HubCore::new(limits);
+        for c in core.load(entries) {
+            console_error!("hub: stored {} is unreadable ({}); starting it afresh", c.key, c.error);
         }
         // Another event may have loaded it while we awaited storage; keep the first.
         self.core.borrow_mut().get_or_insert(core);
         Ok(())
     }
 
-    /// Runs `f` on the loaded core. The borrow never spans an await, so events cannot collide.
+    /// Runs `f` on the loaded core. The borrow never spans an await.
     fn with_core<T>(&self, f: impl FnOnce(&mut HubCore) -> T) -> T {
         let mut guard = self.core.borrow_mut();
-        f(guard.get_or_insert_with(HubCore::default))
+        f(guard.get_or_insert_with(|| HubCore::new(HubLimits::default())))
     }
 
-    async fn persist(&self, keys: &[StorageKey]) -> Result<()> {
-        let storage = self.state.storage();
-        for key in keys {
-            let json = self.with_core(|core| core.entry(key)).to_string();
-            storage.put(&key.as_string(), json).await?;
-        }
-        Ok(())
+    /// Runs `f` on the subscriber index, first rebuilding it from the sockets' attachments if
+    /// the object has just woken up.
+    fn with_index<T>(&self, f: impl FnOnce(&mut SubscriberIndex<WebSocket>) -> T) -> T {
+        let mut guard = self.index.borrow_mut();
+        let index = guard.get_or_insert_with(|| {
+            let sockets = self.state.get_websockets().into_iter().filter_map(|ws| {
+                let meta = attachment(&ws)?;
+                (!meta.closing).then_some((meta, ws))
+            });
+            SubscriberIndex::from_sockets(sockets)
+        });
+        f(index)
     }
 
-    fn accept(&self) -> Result<Response> {
+    async fn accept(&self, channels: Option<&str>, since: Option<&str>) -> Result<Response> {
+        // Build the index before this socket exists, so the rebuild cannot count it twice.
+        self.with_index(|_| ());
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        let (meta, frames, key) = self.with_core(|core| core.connect(connection_id()));
+        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since));
+        self.run(&pair.server, &mut meta, actions).await;
         pair.server.serialize_attachment(&meta)?;
-        for frame in &frames {
-            pair.server.send_with_str(frame)?;
-        }
-        // Counting the connection must not hold up the handshake.
-        let storage = self.state.storage();
-        let json = self.with_core(|core| core.entry(&key)).to_string();
-        self.state.wait_until(async move {
-            if let Err(e) = storage.put(&key.as_string(), json).await {
-                console_error!("hub: could not persist counters: {e:?}");
-            }
-        });
+        self.persist_keys(&[StorageKey::Counters]).await?;
         Response::from_websocket(pair.client)
     }
 
-    /// Sends one already-serialised frame to every socket. A socket whose send fails is closed,
-    /// so one dead peer cannot fail the publish for the others.
-    fn broadcast(&self, frame: &str) {
-        for ws in self.state.get_websockets() {
-            if let Err(e) = ws.send_with_str(frame) {
-                let conn = ws
-                    .deserialize_attachment::<SocketMeta>()
-                    .ok()
-                    .flatten()
-                    .map(|m| m.conn)
-                    .unwrap_or_default();
-                console_warn!("hub: send to {conn} failed ({e:?}); closing it");
-                let _ = ws.close(Some(1011), Some("send failed"));
+    /// Carries out a socket's actions in order. Failures are logged: one socket's trouble never
+    /// fails the event for the object.
+    async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send(frame) => {
+                    if let Err(e) = ws.send_with_str(frame.to_json()) {
+                        console_warn!("hub: send to {} failed: {e:?}", meta.conn);
+                    }
+                }
+                Action::Subscribe(channel, since) => {
+                    let plan = self.with_core(|core| core.plan(&channel, since.as_ref()));
+                    let fetched = match &plan {
+                        Catchup::Replay { from, to } => self.history(&channel, *from, *to).await,
+                        _ => Vec::new(),
+                    };
+                    let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched));
+                    for frame in frames {
+                        if let Err(e) = ws.send_with_str(frame.to_json()) {
+                            console_warn!("hub: send to {} failed: {e:?}", meta.conn);
+                        }
+                    }
+                    self.with_index(|index| index.add(&channel, &meta.conn, ws.clone()));
+                }
+                Action::Unsubscribe(channel) => self.with_index(|index| index.remove(&channel, &meta.conn)),
+                Action::Close(reason) => {
+                    self.close(ws, meta, reason);
+                    return;
+                }
             }
         }
     }
-}
 
-/// A random connection id (16 hex digits) so clients and logs can tell connections apart.
-fn connection_id() -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Fall back to the clock: ids only need to be distinct enough for logs.
-        bytes = Date::now().as_millis().to_be_bytes();
+    /// The hub ends a connection: counted once, removed from the index, closed with its code.
+    fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
+        meta.closing = true;
+        self.with_core(|core| core.closed(reason));
+        self.with_index(|index| index.remove_conn(&meta.conn));
+        let (code, text) = close_frame(reason);
+        let _ = ws.serialize_attachment(&*meta);
+        let _ = ws.close(Some(code), Some(text));
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+
+    /// The peer closed or the socket failed.
+    async fn gone(&self, ws: &WebSocket, reason: CloseReason) -> Result<()> {
+        self.load().await?;
+        if let Some(meta) = attachment(ws) {
+            self.with_index(|index| index.remove_conn(&meta.conn));
+            if meta.closing {
+                return Ok(()); // already counted when the hub closed it
+            }
+        }
+        self.with_core(|core| core.closed(reason));
+        self.persist_keys(&[StorageKey::Counters]).await
+    }
+
+    /// Retained updates `from..=to` of a channel, in seq order (storage keys sort by seq).
+    async fn history(&self, channel: &Channel, from: crate::protocol::Seq, to: crate::protocol::Seq) -> Vec<Update> {
+        let start = StorageKey::History(channel.clone(), from).as_string();
+        let end = StorageKey::History(channel.clone(), to.next()).as_string();
+        let map = match self.state.storage().list_with_options(ListOptions::new().start(&start).end(&end)).await {
+            Ok(m) => m,
+            Err(e) => {
+                console_error!("hub: history read of {channel} failed: {e:?}");
+                return Vec::new(); // the core then answers recovered: false
+            }
+        };
+        let mut updates = Vec::new();
+        map.for_each(&mut |value, _key| {
+            if let Some(u) = value.as_string().and_then(|v| serde_json::from_str::<Update>(&v).ok()) {
+                updates.push(u);
+            }
+        });
+        updates
+    }
+
+    /// Sends each broadcast to its channel's subscribers, stores what changed, and (on the
+    /// sequencer) fans the new updates out to the other shards.
+    async fn execute(&self, fx: Effects) -> Result<()> {
+        for (channel, frame) in &fx.broadcasts {
+            let (delivered, failed) = self.broadcast(channel, frame);
+            self.with_core(|core| core.record_delivery(channel, delivered, failed));
+        }
+        let storage = self.state.storage();
+        // Values are JSON text in a plain JS object: `put_multiple` would turn a Rust map into a
+        // JS `Map`, which storage does not take as key/value pairs.
+        let puts = js_sys::Object::new();
+        let mut put_count = 0;
+        let mut deletes = Vec::new();
+        for write in &fx.history {
+            let channel = &write.put.channel;
+            if write.reset {
+                // A replica that missed updates: drop the older, no longer contiguous history.
+                let prefix = StorageKey::history_prefix(channel);
+                let end = StorageKey::History(channel.clone(), write.put.seq).as_string();
+                let old = storage.list_with_options(ListOptions::new().prefix(&prefix).end(&end)).await?;
+                old.for_each(&mut |_, key| deletes.extend(key.as_string()));
+            }
+            deletes.extend(
+                write.delete.clone().map(|s| StorageKey::History(channel.clone(), crate::protocol::Seq(s)).as_string()),
+            );
+            let json = serde_json::to_string(&write.put).map_err(|e| Error::RustError(e.to_string()))?;
+            let key = StorageKey::History(channel.clone(), write.put.seq).as_string();
+            js_sys::Reflect::set(&puts, &key.into(), &json.into())?;
+            put_count += 1;
+        }
+        for key in &fx.dirty {
+            if let Some(v) = self.with_core(|core| core.entry(key)) {
+                js_sys::Reflect::set(&puts, &key.as_string().into(), &v.to_string().into())?;
+                put_count += 1;
+            }
+        }
+        if put_count > 0 {
+            storage.put_multiple_raw(puts).await?;
+        }
+        if !deletes.is_empty() {
+            storage.delete_multiple(deletes).await?;
+        }
+        self.fan_out(fx.fanout).await;
+        Ok(())
+    }
+
+    /// Sends one already-serialised frame to every subscriber of `channel`: the frame becomes a
+    /// JS string once, and each socket gets that same string. A socket whose send fails is
+    /// closed, so one dead peer cannot fail the publish for the others.
+    fn broadcast(&self, channel: &Channel, frame: &str) -> (u64, u64) {
+        let js = JsValue::from_str(frame);
+        let failed: Vec<WebSocket> = self.with_index(|index| {
+            index
+                .subscribers(channel)
+                .iter()
+                .filter(|(_, ws)| !send_shared(ws, &js))
+                .map(|(_, ws)| ws.clone())
+                .collect()
+        });
+        let delivered = self.with_index(|index| index.subscribers(channel).len()) - failed.len();
+        for ws in &failed {
+            if let Some(mut meta) = attachment(ws) {
+                console_warn!("hub: send to {} failed; closing it", meta.conn);
+                self.close(ws, &mut meta, CloseReason::SendFailed);
+            }
+        }
+        (delivered as u64, failed.len() as u64)
+    }
+
+    /// Shard 0 sends new updates to shards 1..N in parallel. A shard that misses some sees the
+    /// gap on its next update and restarts its history there (its resumes then say
+    /// `recovered: false` rather than replay with a hole).
+    async fn fan_out(&self, updates: Vec<Sequenced>) {
+        let shards = self.with_core(|core| core.limits.shards);
+        if updates.is_empty() || shards <= 1 {
+            return;
+        }
+        let Ok(body) = serde_json::to_string(&updates) else { return };
+        let Ok(ns) = self.env.durable_object("HUB") else {
+            console_error!("hub: no HUB binding for fan-out");
+            return;
+        };
+        let calls = (1..shards).map(|k| {
+            let body = body.clone();
+            let ns = &ns;
+            async move {
+                let mut init = RequestInit::new();
+                init.with_method(Method::Post).with_body(Some(body.into()));
+                let result =
+                    match (ns.get_by_name(&shard_name(k)), Request::new_with_init("https://hub.internal/apply", &init))
+                    {
+                        (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|r| r.status_code()),
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    };
+                match result {
+                    Ok(200) => {}
+                    Ok(status) => console_error!("hub: fan-out to shard {k} answered {status}"),
+                    Err(e) => console_error!("hub: fan-out to shard {k} failed: {e:?}"),
+                }
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+
+    async fn persist_keys(&self, keys: &[StorageKey]) -> Result<()> {
+        let storage = self.state.storage();
+        for key in keys {
+            if let Some(v) = self.with_core(|core| core.entry(key)) {
+                storage.put(&key.as_string(), v.to_string()).await?;
+            }
+        }
+        Ok(())
+    }
 }

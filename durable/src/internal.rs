@@ -4,7 +4,8 @@
 //! These types are not part of the public wire protocol; both ends are compiled from this crate,
 //! so they can change together.
 
-use crate::protocol::{Channel, Seq};
+use crate::protocol::{Channel, Epoch, ErrorCode, Seq, Update};
+use crate::session::FrameKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -46,13 +47,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Ok,
-        Outcome::HttpError,
-        Outcome::Timeout,
-        Outcome::NetworkError,
-        Outcome::ParseError,
-    ];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Ok, Outcome::HttpError, Outcome::Timeout, Outcome::NetworkError, Outcome::ParseError];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -95,6 +91,76 @@ pub struct IngestResult {
     pub published: Vec<(Channel, Seq)>,
 }
 
+/// An application's message for an app channel (`POST /publish` on the sequencer). Unlike feed
+/// values, every publish is news: it always gets the next seq.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppPublish {
+    pub channel: Channel,
+    pub ts: u64,
+    pub data: Value,
+}
+
+/// The answer to an app publish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    pub channel: Channel,
+    pub seq: Seq,
+}
+
+/// An update as the sequencer fans it out to the other shards (`POST /apply`), with the epoch
+/// its seq belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sequenced {
+    pub epoch: Epoch,
+    pub update: Update,
+}
+
+/// The Durable Object name of hub shard `k`. Shard 0 is also the sequencer, and keeps the name
+/// the single hub always had, so raising `HUB_SHARDS` never resets anyone's sequence numbers.
+pub fn shard_name(k: u32) -> String {
+    if k == 0 {
+        "hub".to_owned()
+    } else {
+        format!("hub-shard-{k}")
+    }
+}
+
+/// Why a connection ended (bounded, for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The client closed it.
+    Client,
+    /// The socket errored.
+    Error,
+    /// The hub closed it: frame over the size limit.
+    TooBig,
+    /// The hub closed it: too many messages.
+    RateLimited,
+    /// The hub closed it: a send to it failed.
+    SendFailed,
+}
+
+impl CloseReason {
+    pub const ALL: [CloseReason; 5] = [
+        CloseReason::Client,
+        CloseReason::Error,
+        CloseReason::TooBig,
+        CloseReason::RateLimited,
+        CloseReason::SendFailed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Client => "client",
+            CloseReason::Error => "error",
+            CloseReason::TooBig => "too_big",
+            CloseReason::RateLimited => "rate_limited",
+            CloseReason::SendFailed => "send_failed",
+        }
+    }
+}
+
 /// The last failure of an upstream, as shown by `/health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastError {
@@ -120,11 +186,7 @@ impl UpstreamStatus {
             self.consecutive_failures = 0;
         } else {
             self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-            self.last_error = Some(LastError {
-                at,
-                outcome,
-                detail: detail.unwrap_or(outcome.label()).to_owned(),
-            });
+            self.last_error = Some(LastError { at, outcome, detail: detail.unwrap_or(outcome.label()).to_owned() });
         }
     }
 
@@ -141,16 +203,63 @@ pub struct ChannelStats {
     /// Timestamp of the latest value, ms since the Unix epoch.
     pub latest_ts: Option<u64>,
     pub published: u64,
+    pub deliveries: u64,
+    pub failed_sends: u64,
 }
 
-/// Everything `/health` and `/metrics` need from the hub, read in one call (`GET /stats`).
+/// Connection and client-frame counters of one object. Missing fields read as zero, so counters
+/// added later load from older stored records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    pub connections_opened: u64,
+    pub connections_closed: BTreeMap<CloseReason, u64>,
+    pub frames: BTreeMap<FrameKind, u64>,
+    pub rejected: BTreeMap<ErrorCode, u64>,
+}
+
+/// Everything `/health` and `/metrics` need from the hub (`GET /stats` on each shard, merged by
+/// the Worker with [`HubStats::merge`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HubStats {
-    pub sockets: u64,
-    pub connections_opened: u64,
-    pub connections_closed: u64,
+    /// Sockets per shard.
+    pub sockets: BTreeMap<u32, u64>,
+    pub counters: Counters,
     pub channels: BTreeMap<Channel, ChannelStats>,
+    /// Kept by the sequencer (shard 0) only.
     pub upstreams: BTreeMap<Source, UpstreamStatus>,
+}
+
+fn add<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_insert(0) += v;
+    }
+}
+
+impl HubStats {
+    pub fn total_sockets(&self) -> u64 {
+        self.sockets.values().sum()
+    }
+
+    /// Folds another shard's stats in: counts add up, sequence positions take the furthest.
+    pub fn merge(&mut self, other: HubStats) {
+        add(&mut self.sockets, &other.sockets);
+        self.counters.connections_opened += other.counters.connections_opened;
+        add(&mut self.counters.connections_closed, &other.counters.connections_closed);
+        add(&mut self.counters.frames, &other.counters.frames);
+        add(&mut self.counters.rejected, &other.counters.rejected);
+        for (c, s) in other.channels {
+            let mine = self.channels.entry(c).or_default();
+            mine.seq = mine.seq.max(s.seq);
+            mine.latest_ts = mine.latest_ts.max(s.latest_ts);
+            mine.published += s.published;
+            mine.deliveries += s.deliveries;
+            mine.failed_sends += s.failed_sends;
+        }
+        for (source, status) in other.upstreams {
+            self.upstreams.entry(source).or_insert(status);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -168,10 +277,7 @@ mod tests {
         assert_eq!(s.consecutive_failures, 2);
         assert_eq!(s.last_success, Some(1));
         let e = s.last_error.clone().unwrap();
-        assert_eq!(
-            (e.at, e.outcome, e.detail.as_str()),
-            (3, Outcome::ParseError, "missing field")
-        );
+        assert_eq!((e.at, e.outcome, e.detail.as_str()), (3, Outcome::ParseError, "missing field"));
         s.record(4, Outcome::Ok, None);
         assert!(!s.is_failing());
         assert_eq!(s.requests[&Outcome::Ok], 2);
@@ -191,23 +297,47 @@ mod tests {
         }
     }
 
+    fn sample(shard: u32, sockets: u64, seq: u64, published: u64, deliveries: u64) -> HubStats {
+        let mut s = HubStats::default();
+        s.sockets.insert(shard, sockets);
+        s.counters.connections_opened = sockets;
+        s.counters.connections_closed.insert(CloseReason::Client, 1);
+        s.counters.rejected.insert(ErrorCode::BadJson, 2);
+        let c = ChannelStats { seq: Seq(seq), latest_ts: Some(seq * 10), published, deliveries, failed_sends: 1 };
+        s.channels.insert(Channel::btc(), c);
+        s
+    }
+
     #[test]
     fn stats_round_trip_with_map_keys() {
-        let mut stats = HubStats::default();
-        stats
-            .upstreams
-            .entry(Source::CoingeckoPrice)
-            .or_default()
-            .record(5, Outcome::Timeout, None);
-        stats.channels.insert(
-            Channel::btc(),
-            ChannelStats {
-                seq: Seq(3),
-                latest_ts: Some(9),
-                published: 3,
-            },
-        );
+        let mut stats = sample(0, 3, 3, 3, 9);
+        stats.upstreams.entry(Source::CoingeckoPrice).or_default().record(5, Outcome::Timeout, None);
+        stats.counters.frames.insert(FrameKind::Subscribe, 4);
         let json = serde_json::to_string(&stats).unwrap();
         assert_eq!(serde_json::from_str::<HubStats>(&json).unwrap(), stats);
+    }
+
+    #[test]
+    fn shard_stats_merge() {
+        let mut total = sample(0, 3, 5, 5, 15);
+        total.upstreams.entry(Source::CoingeckoPrice).or_default().record(1, Outcome::Ok, None);
+        total.merge(sample(1, 2, 4, 0, 8));
+        assert_eq!(total.total_sockets(), 5);
+        assert_eq!(total.sockets.len(), 2);
+        assert_eq!(total.counters.connections_opened, 5);
+        assert_eq!(total.counters.connections_closed[&CloseReason::Client], 2);
+        assert_eq!(total.counters.rejected[&ErrorCode::BadJson], 4);
+        let btc = &total.channels[&Channel::btc()];
+        assert_eq!(
+            (btc.seq, btc.latest_ts, btc.published, btc.deliveries, btc.failed_sends),
+            (Seq(5), Some(50), 5, 23, 2)
+        );
+        assert_eq!(total.upstreams.len(), 1);
+    }
+
+    #[test]
+    fn shard_names_keep_the_single_hub_name_for_shard_0() {
+        assert_eq!(shard_name(0), "hub");
+        assert_eq!(shard_name(3), "hub-shard-3");
     }
 }

@@ -3,10 +3,14 @@
 //! Everything but `hub` is plain Rust, tested on the host; `hub` is the thin Durable Object
 //! shell around [`hub_core::HubCore`] and exists only on wasm32.
 
+pub mod channel;
 pub mod clock;
 pub mod hub_core;
+pub mod index;
 pub mod internal;
 pub mod protocol;
+pub mod session;
+pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 mod hub;

@@ -33,13 +33,8 @@ impl Channel {
     pub const BUILT_IN: [&'static str; 4] = ["btc", "market", "sentiment", "indicators"];
 
     pub fn parse(name: &str) -> Result<Self, InvalidChannel> {
-        let first_ok = name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        let rest_ok = name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        let first_ok = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let rest_ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if name.is_empty() || name.len() > MAX_CHANNEL_LEN || !first_ok || !rest_ok {
             return Err(InvalidChannel(format!(
                 "invalid channel name {:?}: use 1-{MAX_CHANNEL_LEN} characters of a-z, 0-9, '-', '_', starting with a letter or digit",
@@ -55,10 +50,7 @@ impl Channel {
     }
 
     pub fn built_in() -> Vec<Channel> {
-        Self::BUILT_IN
-            .iter()
-            .map(|c| Channel((*c).to_owned()))
-            .collect()
+        Self::BUILT_IN.iter().map(|c| Channel((*c).to_owned())).collect()
     }
 
     pub fn is_built_in(&self) -> bool {
@@ -97,9 +89,7 @@ impl fmt::Display for Channel {
 }
 
 /// A per-channel sequence number: 1 for the first update, then +1 with no gaps. 0 means "nothing yet".
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 
@@ -112,6 +102,18 @@ impl Seq {
 impl fmt::Display for Seq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// A channel's storage generation: random, set when the channel's state is created. A resume
+/// position from another epoch (storage was reset) cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Epoch(pub String);
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -129,7 +131,7 @@ pub struct Update {
 }
 
 /// Error codes carried by `error` frames; stable strings clients may switch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadJson,
@@ -137,8 +139,32 @@ pub enum ErrorCode {
     InvalidChannel,
     UnknownChannel,
     TooManySubscriptions,
-    FrameTooLarge,
+    InvalidSince,
     RateLimited,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 7] = [
+        ErrorCode::BadJson,
+        ErrorCode::UnknownOp,
+        ErrorCode::InvalidChannel,
+        ErrorCode::UnknownChannel,
+        ErrorCode::TooManySubscriptions,
+        ErrorCode::InvalidSince,
+        ErrorCode::RateLimited,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownOp => "unknown_op",
+            ErrorCode::InvalidChannel => "invalid_channel",
+            ErrorCode::UnknownChannel => "unknown_channel",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
+            ErrorCode::InvalidSince => "invalid_since",
+            ErrorCode::RateLimited => "rate_limited",
+        }
+    }
 }
 
 /// Frames the server sends.
@@ -151,6 +177,17 @@ pub enum ServerFrame {
         channels: Vec<Channel>,
     },
     Update(Update),
+    /// Ends a channel's catch-up: what came before it is all the client missed (`recovered`)
+    /// or just the latest value (`!recovered`).
+    Subscribed {
+        channel: Channel,
+        seq: Seq,
+        epoch: Epoch,
+        recovered: bool,
+    },
+    Unsubscribed {
+        channel: Channel,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -158,14 +195,121 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerFrame {
+        ServerFrame::Error { code, message: message.into() }
+    }
+
     /// Serialises a frame. Frames hold only strings, numbers and JSON values, which always
     /// serialise, so the fallback is unreachable in practice but keeps socket paths panic-free.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| {
-            r#"{"type":"error","code":"bad_json","message":"frame could not be encoded"}"#
-                .to_owned()
+            r#"{"type":"error","code":"bad_json","message":"frame could not be encoded"}"#.to_owned()
         })
     }
+}
+
+/// Where a client wants to resume a channel from: the last seq it saw, and optionally the epoch
+/// that seq belongs to. JSON: `41` or `{"seq": 41, "epoch": "..."}`; URL: `41` or `41@epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Since {
+    Seq(u64),
+    At { seq: u64, epoch: Option<Epoch> },
+}
+
+impl Since {
+    pub fn seq(&self) -> Seq {
+        match self {
+            Since::Seq(s) | Since::At { seq: s, .. } => Seq(*s),
+        }
+    }
+
+    pub fn epoch(&self) -> Option<&Epoch> {
+        match self {
+            Since::Seq(_) => None,
+            Since::At { epoch, .. } => epoch.as_ref(),
+        }
+    }
+}
+
+/// A client frame, decoded: `{"op":"subscribe","channels":[..],"since":{..}}` or
+/// `{"op":"unsubscribe","channels":[..]}`. Channel names stay strings here so that one bad
+/// name gets its own `error` without failing the others.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientOp {
+    Subscribe { channels: Vec<String>, since: Vec<(String, Since)> },
+    Unsubscribe { channels: Vec<String> },
+}
+
+/// Decodes a client text frame, or says which error frame it deserves.
+pub fn parse_client_frame(text: &str) -> Result<ClientOp, ServerFrame> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ServerFrame::error(ErrorCode::BadJson, format!("frame is not JSON: {e}")))?;
+    let op = value.get("op").and_then(Value::as_str).unwrap_or_default();
+    let channels = || -> Result<Vec<String>, ServerFrame> {
+        match value.get("channels") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|c| c.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| ServerFrame::error(ErrorCode::BadJson, "\"channels\" must be an array of strings")),
+            _ => Err(ServerFrame::error(ErrorCode::BadJson, "\"channels\" must be an array of strings")),
+        }
+    };
+    match op {
+        "subscribe" => {
+            let since = match value.get("since") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Object(map)) => map
+                    .iter()
+                    .map(|(c, v)| {
+                        serde_json::from_value::<Since>(v.clone()).map(|s| (c.clone(), s)).map_err(|_| {
+                            ServerFrame::error(
+                                ErrorCode::InvalidSince,
+                                format!("since for {c:?} must be a seq number or {{\"seq\":N,\"epoch\":\"...\"}}"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(ServerFrame::error(ErrorCode::InvalidSince, "\"since\" must be an object")),
+            };
+            Ok(ClientOp::Subscribe { channels: channels()?, since })
+        }
+        "unsubscribe" => Ok(ClientOp::Unsubscribe { channels: channels()? }),
+        "" => Err(ServerFrame::error(ErrorCode::UnknownOp, "frame has no \"op\"")),
+        other => Err(ServerFrame::error(
+            ErrorCode::UnknownOp,
+            format!("unknown op {:?}; use subscribe or unsubscribe", truncate(other, 40)),
+        )),
+    }
+}
+
+/// Parses the URL form `btc:41,market:7@9f2c...` into (channel name, since) pairs.
+pub fn parse_since_param(param: &str) -> Result<Vec<(String, Since)>, ServerFrame> {
+    param
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let bad = || {
+                ServerFrame::error(
+                    ErrorCode::InvalidSince,
+                    format!("since entry {:?} must look like channel:seq or channel:seq@epoch", truncate(part, 60)),
+                )
+            };
+            let (channel, pos) = part.split_once(':').ok_or_else(bad)?;
+            let (seq, epoch) = match pos.split_once('@') {
+                Some((s, e)) if !e.is_empty() => (s, Some(Epoch(e.to_owned()))),
+                Some(_) => return Err(bad()),
+                None => (pos, None),
+            };
+            let seq: u64 = seq.parse().map_err(|_| bad())?;
+            let since = match epoch {
+                None => Since::Seq(seq),
+                Some(e) => Since::At { seq, epoch: Some(e) },
+            };
+            Ok((channel.to_owned(), since))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -217,26 +361,69 @@ mod tests {
 
     #[test]
     fn welcome_and_error_frames_carry_type() {
-        let w = ServerFrame::Welcome {
-            conn: "ab12".into(),
-            protocol: PROTOCOL_VERSION,
-            channels: Channel::built_in(),
-        };
+        let w = ServerFrame::Welcome { conn: "ab12".into(), protocol: PROTOCOL_VERSION, channels: Channel::built_in() };
         let v: Value = serde_json::from_str(&w.to_json()).unwrap();
         assert_eq!(v["type"], "welcome");
         assert_eq!(v["protocol"], 1);
-        assert_eq!(
-            v["channels"],
-            json!(["btc", "market", "sentiment", "indicators"])
-        );
-        let e = ServerFrame::Error {
-            code: ErrorCode::UnknownOp,
-            message: "nope".into(),
-        };
+        assert_eq!(v["channels"], json!(["btc", "market", "sentiment", "indicators"]));
+        let e = ServerFrame::Error { code: ErrorCode::UnknownOp, message: "nope".into() };
         let v: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v, json!({"type":"error","code":"unknown_op","message":"nope"}));
+    }
+
+    #[test]
+    fn client_frames_decode() {
         assert_eq!(
-            v,
-            json!({"type":"error","code":"unknown_op","message":"nope"})
+            parse_client_frame(
+                r#"{"op":"subscribe","channels":["btc","x"],"since":{"btc":41,"x":{"seq":2,"epoch":"ab"}}}"#
+            ),
+            Ok(ClientOp::Subscribe {
+                channels: vec!["btc".into(), "x".into()],
+                since: vec![
+                    ("btc".into(), Since::Seq(41)),
+                    ("x".into(), Since::At { seq: 2, epoch: Some(Epoch("ab".into())) })
+                ],
+            })
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"op":"unsubscribe","channels":["btc"]}"#),
+            Ok(ClientOp::Unsubscribe { channels: vec!["btc".into()] })
+        );
+        let code = |t: &str| match parse_client_frame(t) {
+            Err(ServerFrame::Error { code, .. }) => code,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(code("nope"), ErrorCode::BadJson);
+        assert_eq!(code("[]"), ErrorCode::UnknownOp);
+        assert_eq!(code(r#"{"op":"dance"}"#), ErrorCode::UnknownOp);
+        assert_eq!(code(r#"{"op":"subscribe"}"#), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"op":"subscribe","channels":[1]}"#), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":-1}}"#), ErrorCode::InvalidSince);
+        assert_eq!(code(r#"{"op":"subscribe","channels":["btc"],"since":[1]}"#), ErrorCode::InvalidSince);
+    }
+
+    #[test]
+    fn since_param_decodes() {
+        assert_eq!(
+            parse_since_param("btc:41,market:7@e1"),
+            Ok(vec![
+                ("btc".into(), Since::Seq(41)),
+                ("market".into(), Since::At { seq: 7, epoch: Some(Epoch("e1".into())) })
+            ])
+        );
+        assert_eq!(parse_since_param(""), Ok(vec![]));
+        for bad in ["btc", "btc:x", "btc:-1", "btc:4@", ":"] {
+            assert!(parse_since_param(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subscribed_frame_shape() {
+        let f =
+            ServerFrame::Subscribed { channel: Channel::btc(), seq: Seq(3), epoch: Epoch("e".into()), recovered: true };
+        assert_eq!(
+            serde_json::from_str::<Value>(&f.to_json()).unwrap(),
+            json!({"type":"subscribed","channel":"btc","seq":3,"epoch":"e","recovered":true})
         );
     }
 }

@@ -46,13 +46,9 @@ impl fmt::Display for FeedError {
 /// strings or zeros where a price should be, and none of those may reach a client.
 pub(crate) fn finite(name: &str, v: Option<f64>, positive: bool) -> Result<f64, FeedError> {
     match v {
-        None => Err(FeedError::Parse(format!(
-            "{name} is missing or not a number"
-        ))),
+        None => Err(FeedError::Parse(format!("{name} is missing or not a number"))),
         Some(x) if !x.is_finite() => Err(FeedError::Parse(format!("{name} is not finite"))),
-        Some(x) if positive && x <= 0.0 => Err(FeedError::Parse(format!(
-            "{name} must be positive, got {x}"
-        ))),
+        Some(x) if positive && x <= 0.0 => Err(FeedError::Parse(format!("{name} must be positive, got {x}"))),
         Some(x) => Ok(x),
     }
 }

@@ -42,10 +42,7 @@ impl Drop for TempDir {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// Stops a child and everything it started: SIGTERM to its process group, SIGKILL after 5 s.
@@ -96,18 +93,9 @@ impl Reply {
 
 fn read_reply(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>, what: &str) -> Reply {
     let mut resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Reply {
-        status: resp.status().as_u16(),
-        content_type,
-        body,
-    }
+    Reply { status: resp.status().as_u16(), content_type, body }
 }
 
 /// The fixture upstream (tests/fixtures/upstream.py): CoinGecko- and Alternative.me-shaped JSON
@@ -127,17 +115,9 @@ impl Fixture {
         );
         let mut line = String::new();
         let stdout = child.stdout.take().expect("fixture stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("fixture banner");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("fixture said {line:?}"));
-        Fixture {
-            base: format!("http://{addr}"),
-            child,
-        }
+        BufReader::new(stdout).read_line(&mut line).expect("fixture banner");
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("fixture said {line:?}"));
+        Fixture { base: format!("http://{addr}"), child }
     }
 
     /// Sets what `path` answers: a JSON body, or a raw string (for malformed bodies).
@@ -146,12 +126,7 @@ impl Fixture {
     }
 
     pub fn set_route(&self, spec: Value) {
-        let r = read_reply(
-            agent()
-                .put(&format!("{}/__fixture/route", self.base))
-                .send_json(&spec),
-            "fixture set",
-        );
+        let r = read_reply(agent().put(&format!("{}/__fixture/route", self.base)).send_json(&spec), "fixture set");
         assert_eq!(r.status, 200, "fixture refused {spec}: {}", r.body);
     }
 
@@ -165,12 +140,7 @@ impl Fixture {
 
     /// The requests that reached the fixture, oldest first.
     pub fn requests(&self) -> Vec<Value> {
-        let r = read_reply(
-            agent()
-                .get(&format!("{}/__fixture/requests", self.base))
-                .call(),
-            "fixture log",
-        );
+        let r = read_reply(agent().get(&format!("{}/__fixture/requests", self.base)).call(), "fixture log");
         serde_json::from_str(&r.body).expect("fixture log JSON")
     }
 }
@@ -219,11 +189,7 @@ impl Wrangler {
     fn launch(&mut self) {
         self.port = free_port();
         self.base = format!("http://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("wrangler log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("wrangler log");
         let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
         cmd.current_dir(root())
             .args(["dev", "--local", "--test-scheduled", "--ip", "127.0.0.1"])
@@ -250,14 +216,9 @@ impl Wrangler {
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!(
-                    "wrangler dev exited ({status}) before it was ready:\n{}",
-                    self.log()
-                );
+                panic!("wrangler dev exited ({status}) before it was ready:\n{}", self.log());
             }
-            if self.log().contains("Ready on")
-                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            {
+            if self.log().contains("Ready on") && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 // The proxy accepts connections a moment before the Worker answers.
                 if let Ok(r) = agent().get(&format!("{}/health", self.base)).call() {
                     if r.status().as_u16() != 502 {
@@ -337,12 +298,8 @@ pub struct Ws {
 
 impl Ws {
     pub fn connect(url: &str) -> Ws {
-        let (socket, _) =
-            tungstenite::connect(url).unwrap_or_else(|e| panic!("ws connect {url}: {e}"));
-        Ws {
-            socket,
-            seen: Vec::new(),
-        }
+        let (socket, _) = tungstenite::connect(url).unwrap_or_else(|e| panic!("ws connect {url}: {e}"));
+        Ws { socket, seen: Vec::new() }
     }
 
     fn set_timeout(&mut self, t: Duration) {
@@ -368,10 +325,7 @@ impl Ws {
                 }
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
                 {
                     return None
                 }
@@ -381,22 +335,14 @@ impl Ws {
     }
 
     /// Reads frames until one matches `pred`; panics with everything seen if none does in time.
-    pub fn expect(
-        &mut self,
-        what: &str,
-        timeout: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
+    pub fn expect(&mut self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         while let Some(v) = self.next(deadline.saturating_duration_since(Instant::now())) {
             if pred(&v) {
                 return v;
             }
         }
-        panic!(
-            "no {what} within {timeout:?}; frames seen: {:#?}",
-            self.seen
-        );
+        panic!("no {what} within {timeout:?}; frames seen: {:#?}", self.seen);
     }
 
     pub fn send_text(&mut self, text: &str) {
@@ -420,21 +366,294 @@ pub fn promtool_accepts(text: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool (scripts/setup installs it)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write metrics");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write metrics");
     let out = child.wait_with_output().expect("promtool");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool: {:?} {said}\n{text}",
-        out.status.code()
-    );
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool: {:?} {said}\n{text}", out.status.code());
+}
+
+// ---- Hub protocol helpers: publishing to app channels, and a client that reads protocol frames
+// (unpacking `batch`) and reports a close instead of panicking on it.
+
+/// The publish token the hub tests set as the `PUBLISH_TOKEN` var.
+pub const PUBLISH_TOKEN: &str = "test-token";
+
+impl Wrangler {
+    /// `POST /api/publish` with a JSON `body`, bearing `token` when given.
+    pub fn post_publish(&self, token: Option<&str>, body: &Value) -> Reply {
+        // Exactly `application/json` (ureq would add `; charset=utf-8`), as the README shows.
+        let mut req = agent().post(&format!("{}/api/publish", self.base)).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        read_reply(req.send_json(body), "POST /api/publish")
+    }
+
+    /// Publishes `data` to `channel` with [`PUBLISH_TOKEN`]: the status and the answer (JSON, or
+    /// the raw body as a string when it is not JSON).
+    pub fn publish(&self, channel: &str, data: Value) -> (u16, Value) {
+        let r = self.post_publish(Some(PUBLISH_TOKEN), &serde_json::json!({ "channel": channel, "data": data }));
+        let v = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body));
+        (r.status, v)
+    }
+
+    /// Publishes, asserts the 202 `{"channel","seq"}` answer, and returns the assigned seq.
+    pub fn publish_seq(&self, channel: &str, data: Value) -> u64 {
+        let (status, v) = self.publish(channel, data);
+        assert_eq!(status, 202, "publish to {channel}: {v}");
+        assert_eq!(v["channel"], channel, "publish answer: {v}");
+        v["seq"].as_u64().unwrap_or_else(|| panic!("publish answer without seq: {v}"))
+    }
+
+    /// Connects a [`Client`]; its first frame must be `welcome`.
+    pub fn client(&self, path_and_query: &str) -> Client {
+        Client::new(self.ws(path_and_query))
+    }
+
+    /// Polls `/metrics` until it has the exact line `line`; panics with the last exposition.
+    /// (Gauges follow socket events, so they may lag a close by a moment.)
+    pub fn wait_metric(&self, line: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body = self.get("/metrics").body;
+            if body.lines().any(|l| l == line) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!("no {line:?} in /metrics within {timeout:?}:\n{body}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// What one read of a [`Ws`] gave.
+#[derive(Debug)]
+pub enum WsEvent {
+    /// A text frame, parsed as JSON (a string value when it is not JSON, e.g. `pong`).
+    Text(Value),
+    /// The server closed: its close code, or None when the connection ended without one.
+    Closed(Option<u16>),
+    Timeout,
+}
+
+impl Ws {
+    /// Like [`Ws::next`], but a close (or a broken connection) is an event, not a panic.
+    pub fn read_event(&mut self, timeout: Duration) -> WsEvent {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return WsEvent::Timeout;
+            }
+            self.set_timeout(left);
+            match self.socket.read() {
+                Ok(Message::Text(t)) => {
+                    let v: Value = serde_json::from_str(&t).unwrap_or(Value::String(t.to_string()));
+                    self.seen.push(v.clone());
+                    return WsEvent::Text(v);
+                }
+                Ok(Message::Close(frame)) => {
+                    let code = frame.map(|f| u16::from(f.code));
+                    self.seen.push(serde_json::json!({ "(closed)": code }));
+                    return WsEvent::Closed(code);
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    return WsEvent::Timeout
+                }
+                Err(e) => {
+                    self.seen.push(serde_json::json!({ "(connection ended)": e.to_string() }));
+                    return WsEvent::Closed(None);
+                }
+            }
+        }
+    }
+
+    /// Sends a text frame; false if the connection is already gone.
+    pub fn try_send_text(&mut self, text: &str) -> bool {
+        self.socket.send(Message::text(text)).is_ok()
+    }
+
+    /// Starts the closing handshake and waits briefly for the server's answer.
+    pub fn close(&mut self) {
+        let _ = self.socket.close(None);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let WsEvent::Closed(_) = self.read_event(deadline.saturating_duration_since(Instant::now())) {
+                return;
+            }
+        }
+    }
+}
+
+/// The frames one text message carries: the `frames` of a `batch`, or the message itself.
+fn unbatch(v: Value) -> Vec<Value> {
+    match v {
+        Value::Object(ref o) if o.get("type").and_then(Value::as_str) == Some("batch") => {
+            o.get("frames").and_then(Value::as_array).cloned().unwrap_or_default()
+        }
+        v => vec![v],
+    }
+}
+
+/// A protocol client over [`Ws`]: frames are queued in arrival order (batches unpacked), and
+/// each reader takes only the frames it asks for, so nothing it skips is lost to later reads.
+pub struct Client {
+    pub ws: Ws,
+    /// The `welcome` frame, which came first.
+    pub welcome: Value,
+    queue: std::collections::VecDeque<Value>,
+    /// Set once the server closed: its close code, if it sent one.
+    closed: Option<Option<u16>>,
+}
+
+impl Client {
+    pub fn new(mut ws: Ws) -> Client {
+        let first = ws.next(Duration::from_secs(10)).unwrap_or_else(|| panic!("no frame within 10 s of connecting"));
+        let mut queue: std::collections::VecDeque<Value> = unbatch(first).into();
+        let welcome = queue.pop_front().unwrap_or_default();
+        assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
+        assert_eq!(welcome["protocol"], 1, "{welcome}");
+        Client { ws, welcome, queue, closed: None }
+    }
+
+    /// Reads one message into the queue; false on timeout or once the socket is closed.
+    fn fill(&mut self, deadline: Instant) -> bool {
+        if self.closed.is_some() {
+            return false;
+        }
+        match self.ws.read_event(deadline.saturating_duration_since(Instant::now())) {
+            WsEvent::Text(v) => {
+                self.queue.extend(unbatch(v));
+                true
+            }
+            WsEvent::Closed(code) => {
+                self.closed = Some(code);
+                false
+            }
+            WsEvent::Timeout => false,
+        }
+    }
+
+    fn fail(&self, what: &str, timeout: Duration) -> ! {
+        panic!(
+            "no {what} within {timeout:?} (closed: {:?}); unread: {:#?}; messages seen: {:#?}",
+            self.closed, self.queue, self.ws.seen
+        );
+    }
+
+    /// The first queued or arriving frame matching `pred`, taken out of the queue.
+    pub fn take(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.queue.iter().position(&pred) {
+                return self.queue.remove(i);
+            }
+            if !self.fill(deadline) {
+                return None;
+            }
+        }
+    }
+
+    pub fn expect(&mut self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        match self.take(timeout, pred) {
+            Some(v) => v,
+            None => self.fail(what, timeout),
+        }
+    }
+
+    /// The next `error` frame; asserts its code.
+    pub fn expect_error(&mut self, code: &str, timeout: Duration) -> Value {
+        let e = self.expect(&format!("error {code}"), timeout, |v| v["type"] == "error");
+        assert_eq!(e["code"], code, "error frame: {e}; seen: {:#?}", self.ws.seen);
+        e
+    }
+
+    /// A channel's catch-up: the updates of `channel` that came before its `subscribed` frame,
+    /// and that frame. Other frames stay queued; an `error` frame fails at once.
+    pub fn catch_up(&mut self, channel: &str, timeout: Duration) -> (Vec<Value>, Value) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.queue.iter().find(|v| v["type"] == "error") {
+                panic!("error during catch-up of {channel}: {e}; seen: {:#?}", self.ws.seen);
+            }
+            let end = self.queue.iter().position(|v| v["type"] == "subscribed" && v["channel"] == channel);
+            if let Some(i) = end {
+                let mut before: Vec<Value> = self.queue.drain(..=i).collect();
+                let subscribed = before.pop().unwrap_or_default();
+                let (updates, others): (Vec<Value>, Vec<Value>) =
+                    before.into_iter().partition(|v| v["type"] == "update" && v["channel"] == channel);
+                for v in others.into_iter().rev() {
+                    self.queue.push_front(v);
+                }
+                return (updates, subscribed);
+            }
+            if !self.fill(deadline) {
+                self.fail(&format!("subscribed frame for {channel}"), timeout);
+            }
+        }
+    }
+
+    /// Updates of `channel`, in arrival order, up to and including the first with seq >= `seq`.
+    pub fn updates(&mut self, channel: &str, seq: u64, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        while got.last().is_none_or(|u: &Value| u["seq"].as_u64().unwrap_or(0) < seq) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.take(left, |v| v["type"] == "update" && v["channel"] == channel) {
+                Some(u) => got.push(u),
+                None => self.fail(&format!("{channel} update seq {seq} (got seqs {:?})", seqs(&got)), timeout),
+            }
+        }
+        got
+    }
+
+    /// Everything unread now plus whatever arrives within `window`.
+    pub fn collect(&mut self, window: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        while Instant::now() < deadline {
+            if !self.fill(deadline) && self.closed.is_some() {
+                break;
+            }
+        }
+        self.queue.drain(..).collect()
+    }
+
+    /// Reads until the server closes the socket and returns its close code (None: no code);
+    /// frames read on the way stay queued. Panics if the socket is still open after `timeout`.
+    pub fn expect_close(&mut self, timeout: Duration) -> Option<u16> {
+        let deadline = Instant::now() + timeout;
+        while self.closed.is_none() {
+            if !self.fill(deadline) && self.closed.is_none() {
+                self.fail("close", timeout);
+            }
+        }
+        self.closed.flatten()
+    }
+
+    pub fn send_json(&mut self, v: &Value) {
+        self.ws.send_text(&v.to_string());
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send_text(text);
+    }
+
+    /// Sends `ping` and waits for the runtime's `pong`: proof the socket is open.
+    pub fn ping(&mut self, timeout: Duration) {
+        self.send_text("ping");
+        self.expect("pong", timeout, |v| v == "pong");
+    }
+
+    pub fn close(&mut self) {
+        self.ws.close();
+    }
+}
+
+/// The `seq` of each frame.
+pub fn seqs(frames: &[Value]) -> Vec<u64> {
+    frames.iter().map(|f| f["seq"].as_u64().unwrap_or(0)).collect()
 }

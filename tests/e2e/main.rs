@@ -2,4 +2,5 @@
 //! Run through `scripts/test` (it builds the Worker first); `cargo test --features e2e --test e2e`.
 
 mod harness;
+mod hub;
 mod live_path;

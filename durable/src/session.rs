@@ -1,0 +1,307 @@
+//! One socket's side of the protocol: its attachment (what survives hibernation), the input
+//! limits, and what each client frame asks the hub to do.
+//!
+//! Everything a client can send is answered here with an `error` frame or a close with a
+//! documented code; nothing a client sends can fail the object or reach another socket.
+
+use crate::internal::CloseReason;
+use crate::protocol::{parse_client_frame, parse_since_param, Channel, ClientOp, ErrorCode, ServerFrame, Since};
+use crate::settings::HubLimits;
+use serde::{Deserialize, Serialize};
+
+/// The close code and reason text the hub sends when it ends a connection (README lists them).
+pub fn close_frame(reason: CloseReason) -> (u16, &'static str) {
+    match reason {
+        // RFC 6455 "message too big": a frame over MAX_CLIENT_FRAME_BYTES.
+        CloseReason::TooBig => (1009, "frame too large"),
+        // Over CLIENT_MSGS_PER_10S; an `error` frame `rate_limited` comes first.
+        CloseReason::RateLimited => (4029, "rate limited"),
+        // The hub could not send to the socket, or the socket errored.
+        CloseReason::SendFailed | CloseReason::Error => (1011, "send failed"),
+        // The client's own close is echoed with its code; this is the fallback.
+        CloseReason::Client => (1000, "bye"),
+    }
+}
+/// Length of the rate-limit window.
+const WINDOW_MS: u64 = 10_000;
+
+/// A socket's attachment: small, serialised on every change so a woken object can rebuild
+/// its subscriber index from the sockets alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocketMeta {
+    pub conn: String,
+    pub channels: Vec<Channel>,
+    #[serde(default)]
+    pub window_start: u64,
+    #[serde(default)]
+    pub window_msgs: u32,
+    /// Set once the hub has closed the socket (and counted why), so the close event that
+    /// follows is not counted again.
+    #[serde(default)]
+    pub closing: bool,
+}
+
+/// What the shell must do for a socket, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Send(ServerFrame),
+    /// Catch the socket up on `channel` (from `since` if given) and add it to the subscribers.
+    Subscribe(Channel, Option<Since>),
+    Unsubscribe(Channel),
+    /// Close the socket (see [`close_frame`] for the code).
+    Close(CloseReason),
+}
+
+/// Counted client frames, by op (a bounded set, for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    Subscribe,
+    Unsubscribe,
+    Invalid,
+}
+
+impl FrameKind {
+    pub const ALL: [FrameKind; 3] = [FrameKind::Subscribe, FrameKind::Unsubscribe, FrameKind::Invalid];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FrameKind::Subscribe => "subscribe",
+            FrameKind::Unsubscribe => "unsubscribe",
+            FrameKind::Invalid => "invalid",
+        }
+    }
+}
+
+impl SocketMeta {
+    pub fn new(conn: String) -> SocketMeta {
+        SocketMeta { conn, channels: Vec::new(), window_start: 0, window_msgs: 0, closing: false }
+    }
+
+    /// A client text frame. `known` says whether a valid channel name exists on this hub.
+    pub fn on_text(
+        &mut self,
+        text: &str,
+        now_ms: u64,
+        limits: &HubLimits,
+        known: impl Fn(&Channel) -> bool,
+    ) -> (FrameKind, Vec<Action>) {
+        if text.len() > limits.max_client_frame_bytes {
+            return (FrameKind::Invalid, vec![Action::Close(CloseReason::TooBig)]);
+        }
+        if self.window_msgs == 0 || now_ms.saturating_sub(self.window_start) >= WINDOW_MS {
+            self.window_start = now_ms;
+            self.window_msgs = 0;
+        }
+        self.window_msgs = self.window_msgs.saturating_add(1);
+        if self.window_msgs > limits.client_msgs_per_10s {
+            let msg = format!("more than {} messages in 10 s", limits.client_msgs_per_10s);
+            return (
+                FrameKind::Invalid,
+                vec![
+                    Action::Send(ServerFrame::error(ErrorCode::RateLimited, msg)),
+                    Action::Close(CloseReason::RateLimited),
+                ],
+            );
+        }
+        match parse_client_frame(text) {
+            Err(frame) => (FrameKind::Invalid, vec![Action::Send(frame)]),
+            Ok(ClientOp::Subscribe { channels, since }) => {
+                (FrameKind::Subscribe, self.subscribe(&channels, since, limits, known))
+            }
+            Ok(ClientOp::Unsubscribe { channels }) => (FrameKind::Unsubscribe, self.unsubscribe(&channels)),
+        }
+    }
+
+    /// A binary frame: the protocol is JSON text only.
+    pub fn on_binary(&self) -> Vec<Action> {
+        vec![Action::Send(ServerFrame::error(ErrorCode::BadJson, "binary frames are not supported; send JSON text"))]
+    }
+
+    /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel) and
+    /// `since`. Invalid parts get `error` frames; the connection is still accepted.
+    pub fn on_connect(
+        &mut self,
+        channels_param: Option<&str>,
+        since_param: Option<&str>,
+        limits: &HubLimits,
+        known: impl Fn(&Channel) -> bool,
+    ) -> Vec<Action> {
+        let channels: Vec<String> = match channels_param {
+            None => Channel::BUILT_IN.iter().map(|c| c.to_string()).collect(),
+            Some(list) => list.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect(),
+        };
+        let (since, mut actions) = match since_param.map(parse_since_param) {
+            None => (Vec::new(), Vec::new()),
+            Some(Ok(s)) => (s, Vec::new()),
+            Some(Err(frame)) => (Vec::new(), vec![Action::Send(frame)]),
+        };
+        actions.extend(self.subscribe(&channels, since, limits, known));
+        actions
+    }
+
+    fn subscribe(
+        &mut self,
+        names: &[String],
+        since: Vec<(String, Since)>,
+        limits: &HubLimits,
+        known: impl Fn(&Channel) -> bool,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for (name, _) in since.iter().filter(|(n, _)| !names.contains(n)) {
+            let msg = format!("since names {name:?}, which this frame does not subscribe to");
+            actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidSince, msg)));
+        }
+        for name in names {
+            let channel = match Channel::parse(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0)));
+                    continue;
+                }
+            };
+            if !known(&channel) {
+                let msg = format!("no channel {channel:?}; built-in channels and published app channels exist");
+                actions.push(Action::Send(ServerFrame::error(ErrorCode::UnknownChannel, msg)));
+                continue;
+            }
+            if !self.channels.contains(&channel) {
+                if self.channels.len() >= limits.max_subscriptions {
+                    let msg = format!("at most {} subscriptions per socket", limits.max_subscriptions);
+                    actions.push(Action::Send(ServerFrame::error(ErrorCode::TooManySubscriptions, msg)));
+                    continue;
+                }
+                self.channels.push(channel.clone());
+            }
+            let from = since.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+            actions.push(Action::Subscribe(channel, from));
+        }
+        actions
+    }
+
+    fn unsubscribe(&mut self, names: &[String]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for name in names {
+            match Channel::parse(name) {
+                Ok(channel) => {
+                    self.channels.retain(|c| c != &channel);
+                    actions.push(Action::Unsubscribe(channel.clone()));
+                    actions.push(Action::Send(ServerFrame::Unsubscribed { channel }));
+                }
+                Err(e) => actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0))),
+            }
+        }
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> HubLimits {
+        HubLimits { max_subscriptions: 3, client_msgs_per_10s: 5, max_client_frame_bytes: 100, ..HubLimits::default() }
+    }
+
+    fn known(c: &Channel) -> bool {
+        c.is_built_in() || c.as_str() == "news"
+    }
+
+    fn codes(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Send(ServerFrame::Error { code, .. }) => format!("{code:?}"),
+                Action::Send(ServerFrame::Unsubscribed { channel }) => format!("unsubscribed {channel}"),
+                Action::Send(other) => format!("{other:?}"),
+                Action::Subscribe(c, s) => format!("sub {c} {:?}", s.as_ref().map(Since::seq)),
+                Action::Unsubscribe(c) => format!("unsub {c}"),
+                Action::Close(reason) => format!("close {}", close_frame(*reason).0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn connect_defaults_to_built_ins_and_honours_params() {
+        let mut m = SocketMeta::new("c".into());
+        let a = m.on_connect(None, None, &HubLimits::default(), known);
+        assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "sub indicators None"]);
+        let mut m = SocketMeta::new("c".into());
+        let a = m.on_connect(Some("btc,news"), Some("news:4"), &limits(), known);
+        assert_eq!(codes(&a), ["sub btc None", "sub news Some(Seq(4))"]);
+        assert_eq!(m.channels, vec![Channel::btc(), Channel::parse("news").unwrap()]);
+        let mut m = SocketMeta::new("c".into());
+        assert!(m.on_connect(Some(""), None, &limits(), known).is_empty());
+        let a = m.on_connect(Some("btc,Nope,zzz"), Some("btc:x"), &limits(), known);
+        assert_eq!(codes(&a), ["InvalidSince", "sub btc None", "InvalidChannel", "UnknownChannel"]);
+    }
+
+    #[test]
+    fn subscribe_unsubscribe_and_limits() {
+        let mut m = SocketMeta::new("c".into());
+        let l = limits();
+        let (kind, a) =
+            m.on_text(r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators"]}"#, 0, &l, known);
+        assert_eq!(kind, FrameKind::Subscribe);
+        assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions"]);
+        // Re-subscribing to a channel it has does not count against the limit.
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":7}}"#, 1, &l, known);
+        assert_eq!(codes(&a), ["sub btc Some(Seq(7))"]);
+        let (kind, a) = m.on_text(r#"{"op":"unsubscribe","channels":["btc","BAD"]}"#, 2, &l, known);
+        assert_eq!(kind, FrameKind::Unsubscribe);
+        assert_eq!(codes(&a), ["unsub btc", "unsubscribed btc", "InvalidChannel"]);
+        assert_eq!(m.channels.len(), 2);
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["news"],"since":{"btc":1}}"#, 3, &l, known);
+        assert_eq!(codes(&a), ["InvalidSince", "sub news None"]);
+    }
+
+    #[test]
+    fn bad_frames_get_errors_and_the_socket_stays() {
+        let mut m = SocketMeta::new("c".into());
+        let l = HubLimits::default();
+        for (text, kind, code) in [
+            ("{", FrameKind::Invalid, "BadJson"),
+            (r#"{"op":"x"}"#, FrameKind::Invalid, "UnknownOp"),
+            (r#"{"op":"subscribe","channels":["A"]}"#, FrameKind::Subscribe, "InvalidChannel"),
+        ] {
+            let (got, a) = m.on_text(text, 0, &l, known);
+            assert_eq!((got, codes(&a)), (kind, vec![code.to_owned()]), "{text}");
+        }
+        assert_eq!(codes(&m.on_binary()), ["BadJson"]);
+    }
+
+    #[test]
+    fn oversized_frames_close_1009() {
+        let mut m = SocketMeta::new("c".into());
+        let (_, a) = m.on_text(&"x".repeat(101), 0, &limits(), known);
+        assert_eq!(codes(&a), ["close 1009"]);
+        let (_, a) = m.on_text(&" ".repeat(100), 0, &limits(), known);
+        assert_eq!(codes(&a), ["BadJson"], "exactly the limit is allowed");
+    }
+
+    #[test]
+    fn flooding_is_cut_off_per_window() {
+        let mut m = SocketMeta::new("c".into());
+        let l = limits();
+        for t in 0..5 {
+            assert_eq!(codes(&m.on_text("{}", 1_000 + t, &l, known).1), ["UnknownOp"]);
+        }
+        assert_eq!(codes(&m.on_text("{}", 1_006, &l, known).1), ["RateLimited", "close 4029"]);
+        // A new window starts 10 s after the first message of the last one.
+        let mut m = SocketMeta::new("c".into());
+        for t in 0..5 {
+            m.on_text("{}", 1_000 + t, &l, known);
+        }
+        assert_eq!(codes(&m.on_text("{}", 11_000, &l, known).1), ["UnknownOp"]);
+    }
+
+    #[test]
+    fn attachment_round_trips() {
+        let mut m = SocketMeta::new("abc".into());
+        m.on_connect(Some("btc,news"), None, &limits(), known);
+        m.on_text("{}", 42, &limits(), known);
+        let back: SocketMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!((back.window_start, back.window_msgs), (42, 1));
+    }
+}
