@@ -26,7 +26,9 @@ extern "C" {
 
     /// `WebSocket.send` taking an existing JS value: a broadcast converts its frame to a JS
     /// string once and hands the same string to every socket, instead of copying the Rust
-    /// string into a new JS string per socket as `send_with_str` does.
+    /// string into a new JS string per socket as `send_with_str` does. (Per-socket copies were
+    /// measured as the Rust hub's extra cost over a JS hub; this variant is not benchmarked
+    /// against them in this repo yet.)
     #[wasm_bindgen(method, catch, js_name = send)]
     fn send_value(this: &RawSocket, data: &JsValue) -> std::result::Result<(), JsValue>;
 }
