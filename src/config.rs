@@ -1,25 +1,21 @@
-//! Settings read from wrangler vars, with defaults, parsed once per event into typed values.
-//!
-//! Parsing is pure (it takes a lookup function), so defaults and error messages are unit-tested.
+//! The Worker's settings, read from wrangler vars once per event into typed values. The feed
+//! and hub settings are the same types the hub reads, so both ends parse a var the same way.
 
-/// Worker configuration. Every field maps to one wrangler var named in its doc (README lists them).
+use durable::settings::{FeedConfig, HubLimits, Vars};
+
+pub use durable::settings::SettingError as ConfigError;
+
+/// Worker configuration (README lists every var).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `COINGECKO_BASE_URL`: scheme and host (and optional path prefix) of the CoinGecko API.
-    pub coingecko_base_url: String,
-    /// `UPSTREAM_TIMEOUT_MS`: how long one upstream request may take before it counts as a timeout.
-    pub upstream_timeout_ms: u64,
-    /// `KV_MIN_WRITE_SECONDS`: an unchanged value is rewritten to KV at most this often.
-    pub kv_min_write_seconds: u64,
-    /// `STALE_AFTER_SECONDS`: a value older than this is reported as stale.
-    pub stale_after_seconds: u64,
+    pub feeds: FeedConfig,
+    /// The hub's limits, `HUB_SHARDS` among them.
+    pub hub: HubLimits,
     /// `PUBLISH_TOKEN` (a Worker secret; `.dev.vars` locally): bearer token of `POST /api/publish`.
     /// Unset disables publishing.
     pub publish_token: Option<Token>,
     /// `MAX_PUBLISH_BYTES`: largest accepted publish body.
     pub max_publish_bytes: usize,
-    /// The hub's limits, `HUB_SHARDS` among them (the hub reads the same vars).
-    pub hub: HubLimits,
 }
 
 /// A secret that never shows up in logs or `Debug` output.
@@ -32,43 +28,15 @@ impl std::fmt::Debug for Token {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            coingecko_base_url: "https://api.coingecko.com".to_owned(),
-            upstream_timeout_ms: 5_000,
-            kv_min_write_seconds: 90,
-            stale_after_seconds: 180,
-            publish_token: None,
-            max_publish_bytes: 64 * 1024,
-            hub: HubLimits::default(),
-        }
-    }
-}
-
-pub use durable::settings::SettingError as ConfigError;
-use durable::settings::{HubLimits, Vars};
-
 impl Config {
     /// Builds the config from `lookup(var)`; unset or empty vars take their defaults.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let vars = Vars(lookup);
-        let d = Config::default();
-        let base = vars.text("COINGECKO_BASE_URL").unwrap_or(d.coingecko_base_url);
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ConfigError {
-                var: "COINGECKO_BASE_URL",
-                problem: "must start with http:// or https://".to_owned(),
-            });
-        }
         Ok(Config {
-            coingecko_base_url: base.trim_end_matches('/').to_owned(),
-            upstream_timeout_ms: vars.number("UPSTREAM_TIMEOUT_MS", d.upstream_timeout_ms, 100, 60_000)?,
-            kv_min_write_seconds: vars.number("KV_MIN_WRITE_SECONDS", d.kv_min_write_seconds, 0, 86_400)?,
-            stale_after_seconds: vars.number("STALE_AFTER_SECONDS", d.stale_after_seconds, 1, 86_400 * 7)?,
-            publish_token: vars.text("PUBLISH_TOKEN").map(Token),
-            max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", d.max_publish_bytes as u64, 16, 1 << 20)? as usize,
+            feeds: FeedConfig::from_vars(&vars)?,
             hub: HubLimits::from_vars(&vars)?,
+            publish_token: vars.text("PUBLISH_TOKEN").map(Token),
+            max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", 64 * 1024, 16, 1 << 20)? as usize,
         })
     }
 }
@@ -85,21 +53,11 @@ mod tests {
 
     #[test]
     fn defaults_when_unset_or_empty() {
-        assert_eq!(parse(&[]).unwrap(), Config::default());
-        assert_eq!(parse(&[("UPSTREAM_TIMEOUT_MS", "  ")]).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn values_are_parsed_and_trailing_slash_dropped() {
-        let c = parse(&[
-            ("COINGECKO_BASE_URL", "http://127.0.0.1:9000/"),
-            ("UPSTREAM_TIMEOUT_MS", "750"),
-            ("KV_MIN_WRITE_SECONDS", "0"),
-            ("STALE_AFTER_SECONDS", "30"),
-        ])
-        .unwrap();
-        assert_eq!(c.coingecko_base_url, "http://127.0.0.1:9000");
-        assert_eq!((c.upstream_timeout_ms, c.kv_min_write_seconds, c.stale_after_seconds), (750, 0, 30));
+        let c = parse(&[("UPSTREAM_TIMEOUT_MS", "  ")]).unwrap();
+        assert_eq!(
+            (c.feeds, c.hub, c.publish_token, c.max_publish_bytes),
+            (FeedConfig::default(), HubLimits::default(), None, 65_536)
+        );
     }
 
     #[test]
@@ -107,7 +65,15 @@ mod tests {
         let e = parse(&[("UPSTREAM_TIMEOUT_MS", "soon")]).unwrap_err();
         assert_eq!(e.var, "UPSTREAM_TIMEOUT_MS");
         assert!(e.to_string().contains("not a whole number"), "{e}");
-        assert_eq!(parse(&[("UPSTREAM_TIMEOUT_MS", "5")]).unwrap_err().var, "UPSTREAM_TIMEOUT_MS");
-        assert_eq!(parse(&[("COINGECKO_BASE_URL", "ftp://x")]).unwrap_err().var, "COINGECKO_BASE_URL");
+        assert_eq!(parse(&[("HUB_SHARDS", "0")]).unwrap_err().var, "HUB_SHARDS");
+        assert_eq!(parse(&[("MAX_PUBLISH_BYTES", "1")]).unwrap_err().var, "MAX_PUBLISH_BYTES");
+    }
+
+    #[test]
+    fn the_publish_token_is_never_printed() {
+        let c = parse(&[("PUBLISH_TOKEN", "s3cret"), ("HUB_SHARDS", "4")]).unwrap();
+        assert_eq!(c.publish_token, Some(Token("s3cret".into())));
+        assert_eq!(c.hub.shards, 4);
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 }

@@ -4,6 +4,7 @@
 //! `down` answers 503 (KV or the hub cannot be reached, so nothing can be served live).
 
 use crate::store::rfc3339;
+use durable::guard::BreakerState;
 use durable::internal::{HubStats, LastError, Source};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,6 +40,11 @@ pub enum UpstreamState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpstreamComponent {
     pub status: UpstreamState,
+    pub breaker: BreakerState,
+    /// While the breaker is open: when the next probe may go.
+    pub breaker_open_until: Option<String>,
+    /// After a 429: no request to this source's provider before this time.
+    pub rate_limited_until: Option<String>,
     pub last_success: Option<String>,
     pub last_error: Option<LastError>,
     pub consecutive_failures: u32,
@@ -96,10 +102,15 @@ pub fn assess(
             Some(s) if s.is_failing() => UpstreamState::Failing,
             Some(_) => UpstreamState::Ok,
         };
+        let breaker = st.map(|s| s.breaker.clone()).unwrap_or_default();
+        let limit = hub.as_ref().ok().and_then(|s| s.providers.get(&source.provider()));
         upstreams.insert(
             source.label(),
             UpstreamComponent {
                 status,
+                breaker: breaker.state,
+                breaker_open_until: (breaker.state == BreakerState::Open).then(|| rfc3339(breaker.open_until)),
+                rate_limited_until: limit.and_then(|l| l.retry_after_until).filter(|t| *t > now_ms).map(rfc3339),
                 last_success: st.and_then(|s| s.last_success).map(rfc3339),
                 last_error: st.and_then(|s| s.last_error.clone()),
                 consecutive_failures: st.map_or(0, |s| s.consecutive_failures),
@@ -132,7 +143,35 @@ mod tests {
         for (at, o) in outcomes {
             up.record(*at, *o, Some("HTTP 500"));
         }
+        // The other sources are healthy, so each test is about the price source alone.
+        for source in [Source::CoingeckoGlobal, Source::Fng, Source::CoingeckoChart] {
+            s.upstreams.entry(source).or_default().record(NOW - 10_000, Outcome::Ok, None);
+        }
         s
+    }
+
+    #[test]
+    fn breaker_and_rate_limit_are_shown() {
+        use durable::guard::{Breaker, ProviderLimit};
+        use durable::internal::Provider;
+        let mut stats = stats_with(&[(NOW - 1_000, Outcome::HttpError)]);
+        let up = stats.upstreams.get_mut(&Source::CoingeckoPrice).unwrap();
+        up.breaker = Breaker { state: BreakerState::Open, open_until: NOW + 60_000, ..Breaker::default() };
+        let limit = ProviderLimit { retry_after_until: Some(NOW + 30_000), ..ProviderLimit::default() };
+        stats.providers.insert(Provider::Coingecko, limit);
+        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        let json = serde_json::to_value(&h).unwrap();
+        let price = &json["components"]["coingecko_price"];
+        assert_eq!(price["breaker"], "open");
+        assert_eq!(price["breaker_open_until"], rfc3339(NOW + 60_000));
+        assert_eq!(price["rate_limited_until"], rfc3339(NOW + 30_000));
+        assert_eq!(
+            json["components"]["coingecko_global"]["rate_limited_until"],
+            rfc3339(NOW + 30_000),
+            "same provider"
+        );
+        assert_eq!(json["components"]["fng"]["rate_limited_until"], serde_json::Value::Null);
+        assert_eq!(json["components"]["fng"]["breaker"], "closed");
     }
 
     #[test]

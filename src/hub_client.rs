@@ -1,7 +1,8 @@
 //! The Worker's side of the hub's internal API: which shard object to reach and the typed calls.
 
 use crate::error::ApiError;
-use ::durable::internal::{shard_name, AppPublish, HubStats, Ingest, IngestResult, Published};
+use ::durable::hub_core::ChannelSnapshot;
+use ::durable::internal::{shard_name, AppPublish, HubStats, Published, RoundReport};
 use worker::*;
 
 /// The hub's Durable Object binding (wrangler.toml).
@@ -20,8 +21,16 @@ pub async fn connect(env: &Env, req: Request, shard: u32) -> std::result::Result
     stub(env, shard)?.fetch_with_request(req).await.map_err(|e| ApiError::HubUnavailable(format!("ws upgrade: {e}")))
 }
 
-pub async fn ingest(env: &Env, ingest: &Ingest) -> std::result::Result<IngestResult, ApiError> {
-    post(env, "/ingest", ingest).await
+/// Runs one refresh round on the sequencer and returns its report.
+pub async fn refresh(env: &Env) -> std::result::Result<RoundReport, ApiError> {
+    post(env, "/refresh", &()).await
+}
+
+/// The latest value of each built-in channel, from the sequencer.
+pub async fn snapshot(env: &Env) -> std::result::Result<Vec<ChannelSnapshot>, ApiError> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    call(env, SEQUENCER, "/snapshot", &init).await
 }
 
 /// An app publish (the Worker has already refused built-in channels; the hub checks again).

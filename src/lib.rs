@@ -1,14 +1,14 @@
-//! tickwire: live market data at the edge. This crate is the Worker: HTTP routes, the cron job,
-//! upstream feeds and metrics text. `lib.rs` only wires modules and events together.
+//! tickwire: live market data at the edge. This crate is the Worker: HTTP routes, the cron
+//! trigger, health and metrics text; the hub and the feeds it runs are in the `durable` crate.
+//! `lib.rs` only wires modules and events together.
 //!
-//! The pure modules (config, feeds, store, health, metrics, error) compile and are unit-tested on
-//! the host; the Workers glue below exists only on wasm32.
+//! The pure modules (config, error, health, metrics, publish, store) compile and are
+//! unit-tested on the host; the Workers glue below exists only on wasm32.
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
 pub mod config;
 pub mod error;
-pub mod feeds;
 pub mod health;
 pub mod metrics;
 pub mod publish;
@@ -23,8 +23,6 @@ mod cron;
 mod hub_client;
 #[cfg(target_arch = "wasm32")]
 mod routes;
-#[cfg(target_arch = "wasm32")]
-mod upstream;
 
 // The hub class must be exported from this crate for wrangler to find it; `::durable` because
 // `worker::*` also brings a module named `durable` into scope.

@@ -4,7 +4,7 @@
 //! values come from bounded sets (channels, upstream sources, outcomes), so `promtool check
 //! metrics` accepts the output without a lint message.
 
-use durable::internal::{ChannelStats, CloseReason, HubStats, Outcome, Source};
+use durable::internal::{ChannelStats, CloseReason, HubStats, Outcome, Source, DURATION_BUCKETS};
 use durable::protocol::ErrorCode;
 use durable::session::FrameKind;
 use std::fmt::Write;
@@ -150,6 +150,28 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
         let n = s.upstreams.get(&source).map_or(0, |u| u.consecutive_failures);
         f.sample(&[("source", source.label())], n as f64);
     }
+    let help = "Circuit breaker state per upstream source: 0 closed, 1 open, 2 half-open.";
+    let mut f = Family::new(&mut out, "tickwire_upstream_breaker_state", Kind::Gauge, help);
+    for source in Source::ALL {
+        let state = s.upstreams.get(&source).map(|u| u.breaker.state).unwrap_or_default();
+        f.sample(&[("source", source.label())], state.gauge());
+    }
+    let help = "Duration of upstream requests that were sent, in seconds.";
+    let name = "tickwire_upstream_request_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for source in Source::ALL {
+        let h = s.upstreams.get(&source).map(|u| u.durations.clone()).unwrap_or_default();
+        let label = source.label();
+        for (bound, n) in DURATION_BUCKETS.iter().map(|b| number(*b)).chain(["+Inf".to_owned()]).zip(h.cumulative()) {
+            let _ = writeln!(out, "{name}_bucket{{source=\"{label}\",le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_sum{{source=\"{label}\"}} {}", number(h.sum_ms as f64 / 1000.0));
+        let _ = writeln!(out, "{name}_count{{source=\"{label}\"}} {}", h.count);
+    }
+    Family::new(&mut out, "tickwire_kv_writes_total", Kind::Counter, "Channel copies written to Workers KV.")
+        .sample(&[], c.kv_writes as f64);
+    Family::new(&mut out, "tickwire_kv_write_failures_total", Kind::Counter, "KV writes that failed.")
+        .sample(&[], c.kv_write_failures as f64);
     let help = "Unix time of the last successful upstream request.";
     let mut f = Family::new(&mut out, "tickwire_upstream_last_success_timestamp_seconds", Kind::Gauge, help);
     for source in Source::ALL {
@@ -175,6 +197,7 @@ mod tests {
         let btc = ChannelStats { seq: Seq(4), latest_ts: Some(10_000), published: 4, deliveries: 8, failed_sends: 1 };
         s.channels.insert(Channel::btc(), btc);
         s.upstreams.entry(Source::CoingeckoPrice).or_default().record(9_000, Outcome::HttpError, None);
+        s.upstreams.entry(Source::CoingeckoPrice).or_default().durations.observe(700);
         let text = render("0.1.0", Some(&s), 12_500);
         for line in [
             "tickwire_build_info{version=\"0.1.0\"} 1",
@@ -192,6 +215,13 @@ mod tests {
             "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"http_error\"} 1",
             "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"ok\"} 0",
             "tickwire_upstream_consecutive_failures{source=\"coingecko_price\"} 1",
+            "tickwire_upstream_breaker_state{source=\"fng\"} 0",
+            "tickwire_upstream_request_duration_seconds_bucket{source=\"coingecko_price\",le=\"0.5\"} 0",
+            "tickwire_upstream_request_duration_seconds_bucket{source=\"coingecko_price\",le=\"1\"} 1",
+            "tickwire_upstream_request_duration_seconds_bucket{source=\"coingecko_price\",le=\"+Inf\"} 1",
+            "tickwire_upstream_request_duration_seconds_sum{source=\"coingecko_price\"} 0.7",
+            "tickwire_upstream_request_duration_seconds_count{source=\"coingecko_price\"} 1",
+            "tickwire_kv_writes_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -6,9 +6,10 @@ use crate::error::ApiError;
 use crate::health;
 use crate::hub_client;
 use crate::metrics;
-use crate::store::{KvKey, SnapshotEntry};
+use crate::store::SnapshotEntry;
 use ::durable::clock::{Clock, SystemClock};
 use ::durable::internal::AppPublish;
+use ::durable::kv::KvKey;
 use ::durable::protocol::Channel;
 use serde_json::{json, Map, Value};
 use worker::*;
@@ -133,7 +134,7 @@ async fn health(env: &Env) -> Outcome {
         kv,
         hub.as_ref().map_err(|e| e.message()),
         SystemClock.now_ms(),
-        config.stale_after_seconds,
+        config.feeds.stale_after_seconds,
         crate::VERSION,
     );
     json_response(&report, report.http_status())
@@ -158,16 +159,32 @@ async fn metrics_text(env: &Env) -> Outcome {
     build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
 }
 
+/// Latest values from the hub; if the hub cannot be reached, from their KV copies (which may
+/// lag by up to `KV_MIN_WRITE_SECONDS`, and say so with `"source": "kv"`).
 async fn snapshot(env: &Env) -> Outcome {
     let config = bindings::config(env).map_err(ApiError::Config)?;
-    let channels = Channel::built_in();
-    let keys: Vec<KvKey> = channels.iter().cloned().map(KvKey::Latest).collect();
-    let values = futures::future::join_all(keys.iter().map(|k| bindings::read(env, k))).await;
-    let now = SystemClock.now_ms();
+    let stale_after = config.feeds.stale_after_seconds;
+    let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env).await {
+        Ok(values) => {
+            let now = SystemClock.now_ms();
+            values.into_iter().map(|v| SnapshotEntry::from_hub(v, now, stale_after)).collect()
+        }
+        Err(e) => {
+            console_error!("/api/snapshot: hub unreachable, serving KV: {}", e.detail().unwrap_or(e.code()));
+            let keys: Vec<KvKey> = Channel::built_in().into_iter().map(KvKey::Latest).collect();
+            let values = futures::future::join_all(keys.iter().map(|k| bindings::read(env, k))).await;
+            let now = SystemClock.now_ms();
+            let mut entries = Vec::new();
+            for v in values {
+                entries.extend(v?.map(|v| SnapshotEntry::from_kv(v, now, stale_after)));
+            }
+            entries
+        }
+    };
     let mut out = Map::new();
-    for (channel, value) in channels.iter().zip(values) {
-        let entry = value?.map(|v| SnapshotEntry::from_stored(v, now, config.stale_after_seconds));
+    for channel in Channel::built_in() {
+        let entry = entries.iter().position(|e| e.channel == channel).map(|i| entries.swap_remove(i));
         out.insert(channel.to_string(), serde_json::to_value(entry).unwrap_or(Value::Null));
     }
-    json_response(&json!({ "time": crate::store::rfc3339(now), "channels": out }), 200)
+    json_response(&json!({ "time": crate::store::rfc3339(SystemClock.now_ms()), "channels": out }), 200)
 }

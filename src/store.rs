@@ -1,69 +1,67 @@
-//! What tickwire keeps in Workers KV: typed keys, the stored record, when to rewrite it, and
-//! how `/api/snapshot` presents it (age and staleness).
+//! How `/api/snapshot` presents a channel's latest value: from the hub (live), or from its KV
+//! copy when the hub cannot be reached; with its age and whether it is stale.
 
-use durable::protocol::Channel;
-use serde::{Deserialize, Serialize};
+use durable::hub_core::ChannelSnapshot;
+use durable::kv::StoredValue;
+use durable::protocol::{Channel, Seq};
+use serde::Serialize;
 use serde_json::Value;
-use std::fmt;
 
-/// A KV key. Only this type builds key strings, so readers and writers cannot drift apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KvKey {
-    /// The latest value of a channel: `latest:<channel>`.
-    Latest(Channel),
-}
-
-impl fmt::Display for KvKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KvKey::Latest(c) => write!(f, "latest:{c}"),
-        }
-    }
-}
-
-/// The record stored under [`KvKey::Latest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredValue {
-    pub channel: Channel,
-    /// When the value was fetched upstream, ms since the Unix epoch.
-    pub fetched_at: u64,
-    pub data: Value,
-}
-
-/// Whether a freshly fetched value should be written over `previous`.
-///
-/// KV's free plan allows 1,000 writes a day, so a value is written when it is the first, or when
-/// it differs from the stored one and the stored one is at least `min_interval_ms` old.
-/// An unchanged value is never rewritten: the stored record's `fetched_at` then tells how long
-/// the value has held, which is what its age means.
-pub fn should_write(previous: Option<&StoredValue>, next: &StoredValue, min_interval_ms: u64) -> bool {
-    match previous {
-        None => true,
-        Some(prev) => prev.data != next.data && next.fetched_at.saturating_sub(prev.fetched_at) >= min_interval_ms,
-    }
+/// Where a snapshot entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotSource {
+    Hub,
+    /// KV's copy: written at most every `KV_MIN_WRITE_SECONDS`, so it may lag the hub.
+    Kv,
 }
 
 /// One channel in `/api/snapshot`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotEntry {
     pub channel: Channel,
+    pub seq: Seq,
     pub data: Value,
-    /// RFC 3339 time the value was fetched.
+    /// RFC 3339 time the value was first observed.
     pub fetched_at: String,
+    /// RFC 3339 time a fetch last confirmed it.
+    pub confirmed_at: String,
+    /// Seconds since it was last confirmed.
     pub age_seconds: u64,
     pub stale: bool,
+    pub source: SnapshotSource,
 }
 
 impl SnapshotEntry {
-    pub fn from_stored(v: StoredValue, now_ms: u64, stale_after_seconds: u64) -> SnapshotEntry {
-        let age_seconds = now_ms.saturating_sub(v.fetched_at) / 1000;
+    pub fn new(s: ChannelSnapshot, source: SnapshotSource, now_ms: u64, stale_after_seconds: u64) -> SnapshotEntry {
+        // Records from before confirmations were kept count from when the value was fetched.
+        let confirmed_at = s.confirmed_at.max(s.fetched_at);
+        let age_seconds = now_ms.saturating_sub(confirmed_at) / 1000;
         SnapshotEntry {
-            channel: v.channel,
-            data: v.data,
-            fetched_at: rfc3339(v.fetched_at),
+            channel: s.channel,
+            seq: s.seq,
+            data: s.data,
+            fetched_at: rfc3339(s.fetched_at),
+            confirmed_at: rfc3339(confirmed_at),
             age_seconds,
             stale: age_seconds > stale_after_seconds,
+            source,
         }
+    }
+
+    pub fn from_hub(s: ChannelSnapshot, now_ms: u64, stale_after_seconds: u64) -> SnapshotEntry {
+        SnapshotEntry::new(s, SnapshotSource::Hub, now_ms, stale_after_seconds)
+    }
+
+    pub fn from_kv(v: StoredValue, now_ms: u64, stale_after_seconds: u64) -> SnapshotEntry {
+        let s = ChannelSnapshot {
+            channel: v.channel,
+            seq: v.seq,
+            data: v.data,
+            fetched_at: v.fetched_at,
+            confirmed_at: v.confirmed_at,
+        };
+        SnapshotEntry::new(s, SnapshotSource::Kv, now_ms, stale_after_seconds)
     }
 }
 
@@ -79,31 +77,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn v(at: u64, price: f64) -> StoredValue {
-        StoredValue { channel: Channel::btc(), fetched_at: at, data: json!({ "price_usd": price }) }
-    }
-
     #[test]
-    fn keys_are_typed() {
-        assert_eq!(KvKey::Latest(Channel::btc()).to_string(), "latest:btc");
-    }
-
-    #[test]
-    fn write_policy() {
-        assert!(should_write(None, &v(0, 1.0), 90_000), "first value is always written");
-        assert!(!should_write(Some(&v(0, 1.0)), &v(500_000, 1.0), 90_000), "unchanged value is not rewritten");
-        assert!(!should_write(Some(&v(0, 1.0)), &v(60_000, 2.0), 90_000), "changed, but too soon");
-        assert!(should_write(Some(&v(0, 1.0)), &v(90_000, 2.0), 90_000));
-        assert!(should_write(Some(&v(0, 1.0)), &v(0, 2.0), 0), "0 disables the throttle");
-    }
-
-    #[test]
-    fn snapshot_age_and_staleness() {
-        let e = SnapshotEntry::from_stored(v(1_700_000_000_000, 5.0), 1_700_000_181_500, 180);
-        assert_eq!(e.age_seconds, 181);
-        assert!(e.stale);
+    fn age_counts_from_the_last_confirmation() {
+        let hub = ChannelSnapshot {
+            channel: Channel::btc(),
+            seq: Seq(3),
+            data: json!(1),
+            fetched_at: 1_700_000_000_000,
+            confirmed_at: 1_700_000_100_000,
+        };
+        let e = SnapshotEntry::from_hub(hub, 1_700_000_281_500, 180);
+        assert_eq!((e.age_seconds, e.stale, e.source), (181, true, SnapshotSource::Hub));
         assert_eq!(e.fetched_at, "2023-11-14T22:13:20.000Z");
-        let e = SnapshotEntry::from_stored(v(1_000, 5.0), 500, 180);
-        assert_eq!((e.age_seconds, e.stale), (0, false), "clock skew never gives a negative age");
+        assert_eq!(e.confirmed_at, "2023-11-14T22:15:00.000Z");
+    }
+
+    #[test]
+    fn kv_records_and_clock_skew() {
+        let v =
+            StoredValue { channel: Channel::btc(), seq: Seq(1), fetched_at: 5_000, confirmed_at: 0, data: json!(1) };
+        let e = SnapshotEntry::from_kv(v, 3_000, 180);
+        assert_eq!((e.age_seconds, e.stale, e.source), (0, false, SnapshotSource::Kv), "never a negative age");
+        assert_eq!(e.confirmed_at, e.fetched_at, "old records count from the fetch");
     }
 }

@@ -24,6 +24,15 @@ pub struct ChannelMeta {
     /// Sends that failed (the socket was then closed).
     #[serde(default)]
     pub failed_sends: u64,
+    /// When a fetch (or publish) last confirmed the latest value, ms; staleness counts from here,
+    /// so a value that holds steady (the daily Fear & Greed index) is not called stale.
+    #[serde(default)]
+    pub confirmed_at: u64,
+    /// When the KV copy was last written, and whether the value changed since.
+    #[serde(default)]
+    pub kv_written_at: Option<u64>,
+    #[serde(default)]
+    pub kv_dirty: bool,
 }
 
 /// What a change to the channel means for storage: put one history entry, delete the seqs that
@@ -56,6 +65,9 @@ impl ChannelMeta {
             published: 0,
             deliveries: 0,
             failed_sends: 0,
+            confirmed_at: 0,
+            kv_written_at: None,
+            kv_dirty: false,
         }
     }
 
@@ -101,6 +113,8 @@ impl ChannelMeta {
         let keep_from = self.seq.0.saturating_sub(history_len.saturating_sub(1)).max(self.first_retained.0);
         let delete = self.first_retained.0..keep_from;
         self.first_retained = Seq(keep_from);
+        self.confirmed_at = self.confirmed_at.max(update.ts);
+        self.kv_dirty = true;
         self.latest = Some(update.clone());
         HistoryWrite { put: update, delete, reset }
     }
@@ -124,7 +138,14 @@ impl ChannelMeta {
     /// The frames for a catch-up. For `Replay`, `fetched` is what storage returned for the
     /// range; unless it is exactly that range in order, the client gets the latest value and
     /// `recovered: false`: a partial recovery is never presented as complete.
-    pub fn catchup_frames(&self, channel: &Channel, plan: &Catchup, fetched: Vec<Update>) -> Vec<ServerFrame> {
+    /// `stale` marks the latest value (the caller knows the clock and the threshold).
+    pub fn catchup_frames(
+        &self,
+        channel: &Channel,
+        plan: &Catchup,
+        fetched: Vec<Update>,
+        stale: bool,
+    ) -> Vec<ServerFrame> {
         let subscribed = |recovered| ServerFrame::Subscribed {
             channel: channel.clone(),
             seq: self.seq,
@@ -138,15 +159,21 @@ impl ChannelMeta {
                     && fetched.iter().zip(from.0..).all(|(u, want)| u.seq == Seq(want))
                     && *to == self.seq;
                 if complete {
-                    let mut frames: Vec<_> = fetched.into_iter().map(ServerFrame::Update).collect();
+                    let last = fetched.len() - 1;
+                    let mut frames: Vec<_> = fetched
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, u)| ServerFrame::Update(Update { stale: stale && i == last, ..u }))
+                        .collect();
                     frames.push(subscribed(true));
                     frames
                 } else {
-                    self.catchup_frames(channel, &Catchup::Latest, Vec::new())
+                    self.catchup_frames(channel, &Catchup::Latest, Vec::new(), stale)
                 }
             }
             Catchup::Latest => {
-                let mut frames: Vec<_> = self.latest.iter().cloned().map(ServerFrame::Update).collect();
+                let latest = self.latest.iter().cloned().map(|u| ServerFrame::Update(Update { stale, ..u }));
+                let mut frames: Vec<_> = latest.collect();
                 frames.push(subscribed(false));
                 frames
             }
@@ -233,16 +260,22 @@ mod tests {
     fn catchup_frames_order_and_honesty() {
         let (m, _) = filled(20, 5);
         let plan = m.catchup(Some(&Since::Seq(17)));
-        assert_eq!(seqs(&m.catchup_frames(&chan(), &plan, history(18, 20))), ["18", "19", "20", "sub20:true"]);
+        assert_eq!(seqs(&m.catchup_frames(&chan(), &plan, history(18, 20), false)), ["18", "19", "20", "sub20:true"]);
         // Storage returned a hole: never claim recovery.
         let mut holey = history(18, 20);
         holey.remove(1);
-        assert_eq!(seqs(&m.catchup_frames(&chan(), &plan, holey)), ["20", "sub20:false"]);
-        assert_eq!(seqs(&m.catchup_frames(&chan(), &plan, history(18, 19))), ["20", "sub20:false"]);
-        assert_eq!(seqs(&m.catchup_frames(&chan(), &Catchup::UpToDate, vec![])), ["sub20:true"]);
-        assert_eq!(seqs(&m.catchup_frames(&chan(), &Catchup::Latest, vec![])), ["20", "sub20:false"]);
+        assert_eq!(seqs(&m.catchup_frames(&chan(), &plan, holey, false)), ["20", "sub20:false"]);
+        assert_eq!(seqs(&m.catchup_frames(&chan(), &plan, history(18, 19), false)), ["20", "sub20:false"]);
+        assert_eq!(seqs(&m.catchup_frames(&chan(), &Catchup::UpToDate, vec![], false)), ["sub20:true"]);
+        assert_eq!(seqs(&m.catchup_frames(&chan(), &Catchup::Latest, vec![], false)), ["20", "sub20:false"]);
+        let stale = m.catchup_frames(&chan(), &Catchup::Latest, vec![], true);
+        assert!(matches!(&stale[0], ServerFrame::Update(u) if u.stale), "the latest value carries the flag");
+        let replay = m.catchup_frames(&chan(), &plan, history(18, 20), true);
+        let flags: Vec<bool> =
+            replay.iter().filter_map(|f| if let ServerFrame::Update(u) = f { Some(u.stale) } else { None }).collect();
+        assert_eq!(flags, [false, false, true], "only the latest of a replay is the current value");
         let empty = ChannelMeta::new(Epoch("e".into()));
-        assert_eq!(seqs(&empty.catchup_frames(&chan(), &Catchup::Latest, vec![])), ["sub0:false"]);
+        assert_eq!(seqs(&empty.catchup_frames(&chan(), &Catchup::Latest, vec![], false)), ["sub0:false"]);
     }
 
     #[test]

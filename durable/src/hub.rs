@@ -2,17 +2,20 @@
 //!
 //! A thin shell around [`HubCore`]: it loads the core from storage on first use, hands it each
 //! event, runs the actions and effects it returns (sends, storage writes, fan-out), and keeps
-//! the subscriber index. Internal routes, reached only through the Worker:
-//! `GET /ws`, `POST /ingest` and `POST /publish` (shard 0, the sequencer), `POST /apply`
-//! (other shards), `GET /stats?shard=K`.
+//! the subscriber index. Internal routes, reached only through the Worker or another shard:
+//! `GET /ws`, `GET /stats?shard=K`, `GET /watching`; on shard 0 (the sequencer) also
+//! `POST /refresh` (a cron round), `POST /publish`, `POST /watch`, `GET /snapshot`; on the
+//! other shards `POST /apply`. The feed side lives in `hub_feeds.rs`.
 
 use crate::channel::Catchup;
+use crate::feed_round::RoundKind;
 use crate::hub_core::{Effects, HubCore, PublishRefused, StorageKey};
+use crate::hub_feeds::Watch;
 use crate::index::SubscriberIndex;
-use crate::internal::{shard_name, AppPublish, CloseReason, Ingest, IngestResult, Sequenced};
+use crate::internal::{shard_name, AppPublish, CloseReason, Sequenced};
 use crate::protocol::{Channel, Epoch, Update};
 use crate::session::{close_frame, Action, SocketMeta};
-use crate::settings::{HubLimits, Vars};
+use crate::settings::{FeedConfig, HubLimits, Vars};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -40,8 +43,8 @@ fn send_shared(ws: &WebSocket, frame: &JsValue) -> bool {
 
 #[durable_object]
 pub struct Hub {
-    state: State,
-    env: Env,
+    pub(crate) state: State,
+    pub(crate) env: Env,
     /// Loaded lazily: after hibernation the object is rebuilt and reads storage again.
     core: RefCell<Option<HubCore>>,
     /// Rebuilt lazily from the sockets' attachments after a wake.
@@ -66,12 +69,20 @@ impl DurableObject for Hub {
             (Method::Get, "/ws") => {
                 self.accept(query.get("channels").map(String::as_str), query.get("since").map(String::as_str)).await
             }
-            (Method::Post, "/ingest") => {
-                let Ok(ingest) = req.json::<Ingest>().await else { return Response::error("bad ingest body", 400) };
-                let fx = self.with_core(|core| core.ingest(ingest, new_epoch));
-                let result = IngestResult { published: fx.published.clone() };
-                self.execute(fx).await?;
-                Response::from_json(&result)
+            (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
+            (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
+            (Method::Post, "/watch") => {
+                let Ok(watch) = req.json::<Watch>().await else { return Response::error("bad watch body", 400) };
+                if self.with_core(|core| core.set_watcher(watch.shard, watch.watching)) {
+                    self.persist_keys(&[StorageKey::Watchers]).await?;
+                }
+                if watch.watching {
+                    self.ensure_poll().await?;
+                }
+                Response::ok("ok")
+            }
+            (Method::Get, "/watching") => {
+                Response::ok(self.with_index(|index| index.subscribers(&Channel::btc()).len()).to_string())
             }
             (Method::Post, "/publish") => {
                 let Ok(publish) = req.json::<AppPublish>().await else {
@@ -102,6 +113,13 @@ impl DurableObject for Hub {
         }
     }
 
+    /// The fast BTC poll (see `hub_feeds.rs`).
+    async fn alarm(&self) -> Result<Response> {
+        self.load().await?;
+        self.fast_poll().await?;
+        Response::ok("polled")
+    }
+
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         self.load().await?;
         let Some(mut meta) = attachment(&ws) else {
@@ -120,7 +138,9 @@ impl DurableObject for Hub {
             }
             WebSocketIncomingMessage::Binary(_) => meta.on_binary(),
         };
+        let before = self.with_index(|index| index.subscribers(&Channel::btc()).len());
         self.run(&ws, &mut meta, actions).await;
+        self.btc_watchers_changed(before).await;
         if let Err(e) = ws.serialize_attachment(&meta) {
             console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
         }
@@ -150,7 +170,7 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn new_epoch() -> Epoch {
+pub(crate) fn new_epoch() -> Epoch {
     Epoch(random_hex())
 }
 
@@ -167,7 +187,7 @@ impl Hub {
         let storage = self.state.storage();
         let mut entries = Vec::new();
         let metas = storage.list_with_options(ListOptions::new().prefix(StorageKey::META_PREFIX)).await?;
-        let others = storage.get_multiple(vec!["upstreams", "counters"]).await?;
+        let others = storage.get_multiple(StorageKey::SINGLETONS.to_vec()).await?;
         for map in [metas, others] {
             map.for_each(&mut |value, key| {
                 if let (Some(k), Some(v)) = (key.as_string(), value.as_string()) {
@@ -178,12 +198,16 @@ impl Hub {
                 }
             });
         }
-        let limits = HubLimits::from_vars(&Vars(|name: &str| self.env.var(name).ok().map(|v| v.to_string())))
-            .unwrap_or_else(|e| {
-                console_error!("hub: {e}; using default limits");
-                HubLimits::default()
-            });
-        let mut core = HubCore::new(limits);
+        let vars = Vars(|name: &str| self.env.var(name).ok().map(|v| v.to_string()));
+        let limits = HubLimits::from_vars(&vars).unwrap_or_else(|e| {
+            console_error!("hub: {e}; using default limits");
+            HubLimits::default()
+        });
+        let feeds = FeedConfig::from_vars(&vars).unwrap_or_else(|e| {
+            console_error!("hub: {e}; using default feed settings");
+            FeedConfig::default()
+        });
+        let mut core = HubCore::new(limits, feeds);
         for c in core.load(entries) {
             console_error!("hub: stored {} is unreadable ({}); starting it afresh", c.key, c.error);
         }
@@ -193,14 +217,14 @@ impl Hub {
     }
 
     /// Runs `f` on the loaded core. The borrow never spans an await.
-    fn with_core<T>(&self, f: impl FnOnce(&mut HubCore) -> T) -> T {
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut HubCore) -> T) -> T {
         let mut guard = self.core.borrow_mut();
-        f(guard.get_or_insert_with(|| HubCore::new(HubLimits::default())))
+        f(guard.get_or_insert_with(|| HubCore::new(HubLimits::default(), FeedConfig::default())))
     }
 
     /// Runs `f` on the subscriber index, first rebuilding it from the sockets' attachments if
     /// the object has just woken up.
-    fn with_index<T>(&self, f: impl FnOnce(&mut SubscriberIndex<WebSocket>) -> T) -> T {
+    pub(crate) fn with_index<T>(&self, f: impl FnOnce(&mut SubscriberIndex<WebSocket>) -> T) -> T {
         let mut guard = self.index.borrow_mut();
         let index = guard.get_or_insert_with(|| {
             let sockets = self.state.get_websockets().into_iter().filter_map(|ws| {
@@ -218,8 +242,10 @@ impl Hub {
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since));
+        let before = self.with_index(|index| index.subscribers(&Channel::btc()).len());
         self.run(&pair.server, &mut meta, actions).await;
         pair.server.serialize_attachment(&meta)?;
+        self.btc_watchers_changed(before).await;
         self.persist_keys(&[StorageKey::Counters]).await?;
         Response::from_websocket(pair.client)
     }
@@ -240,7 +266,8 @@ impl Hub {
                         Catchup::Replay { from, to } => self.history(&channel, *from, *to).await,
                         _ => Vec::new(),
                     };
-                    let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched));
+                    let now = Date::now().as_millis();
+                    let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now));
                     for frame in frames {
                         if let Err(e) = ws.send_with_str(frame.to_json()) {
                             console_warn!("hub: send to {} failed: {e:?}", meta.conn);
@@ -271,7 +298,9 @@ impl Hub {
     async fn gone(&self, ws: &WebSocket, reason: CloseReason) -> Result<()> {
         self.load().await?;
         if let Some(meta) = attachment(ws) {
+            let before = self.with_index(|index| index.subscribers(&Channel::btc()).len());
             self.with_index(|index| index.remove_conn(&meta.conn));
+            self.btc_watchers_changed(before).await;
             if meta.closing {
                 return Ok(()); // already counted when the hub closed it
             }
@@ -302,7 +331,7 @@ impl Hub {
 
     /// Sends each broadcast to its channel's subscribers, stores what changed, and (on the
     /// sequencer) fans the new updates out to the other shards.
-    async fn execute(&self, fx: Effects) -> Result<()> {
+    pub(crate) async fn execute(&self, fx: Effects) -> Result<()> {
         for (channel, frame) in &fx.broadcasts {
             let (delivered, failed) = self.broadcast(channel, frame);
             self.with_core(|core| core.record_delivery(channel, delivered, failed));
@@ -343,6 +372,7 @@ impl Hub {
             storage.delete_multiple(deletes).await?;
         }
         self.fan_out(fx.fanout).await;
+        self.write_kv(fx.kv_writes).await;
         Ok(())
     }
 
@@ -404,7 +434,7 @@ impl Hub {
         futures::future::join_all(calls).await;
     }
 
-    async fn persist_keys(&self, keys: &[StorageKey]) -> Result<()> {
+    pub(crate) async fn persist_keys(&self, keys: &[StorageKey]) -> Result<()> {
         let storage = self.state.storage();
         for key in keys {
             if let Some(v) = self.with_core(|core| core.entry(key)) {

@@ -6,14 +6,19 @@
 //! tested on the host.
 
 use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
+use crate::feed_round::{self, Fetched, Planned, RoundKind};
+use crate::guard::ProviderLimit;
 use crate::internal::{
-    AppPublish, ChannelStats, CloseReason, Counters, HubStats, Ingest, Published, Sequenced, Source, UpstreamStatus,
+    AppPublish, ChannelStats, CloseReason, Counters, HubStats, Outcome, Provider, Published, Sequenced, Source,
+    UpstreamStatus,
 };
+use crate::kv::{kv_write_due, StoredValue};
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
 use crate::session::{Action, SocketMeta};
-use crate::settings::HubLimits;
+use crate::settings::{FeedConfig, HubLimits};
+use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A Durable Object storage key of the hub.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,10 +28,16 @@ pub enum StorageKey {
     /// `h:<channel>:<seq, 20 digits>`: one retained update; zero-padded so keys sort by seq.
     History(Channel, Seq),
     Upstreams,
+    Providers,
     Counters,
+    /// Shards other than 0 that have `btc` watchers (the fast poll runs while any do).
+    Watchers,
 }
 
 impl StorageKey {
+    /// The singleton keys, loaded at wake-up together with the channel metas.
+    pub const SINGLETONS: [&'static str; 4] = ["upstreams", "providers", "counters", "watchers"];
+
     pub const META_PREFIX: &'static str = "ch:";
 
     pub fn as_string(&self) -> String {
@@ -34,7 +45,9 @@ impl StorageKey {
             StorageKey::Meta(c) => format!("{}{c}", Self::META_PREFIX),
             StorageKey::History(c, s) => format!("{}{:020}", Self::history_prefix(c), s.0),
             StorageKey::Upstreams => "upstreams".to_owned(),
+            StorageKey::Providers => "providers".to_owned(),
             StorageKey::Counters => "counters".to_owned(),
+            StorageKey::Watchers => "watchers".to_owned(),
         }
     }
 
@@ -46,7 +59,9 @@ impl StorageKey {
     pub fn parse(key: &str) -> Option<StorageKey> {
         match key {
             "upstreams" => Some(StorageKey::Upstreams),
+            "providers" => Some(StorageKey::Providers),
             "counters" => Some(StorageKey::Counters),
+            "watchers" => Some(StorageKey::Watchers),
             _ => {
                 if let Some(c) = key.strip_prefix(Self::META_PREFIX) {
                     return Channel::parse(c).ok().map(StorageKey::Meta);
@@ -69,6 +84,20 @@ pub struct Effects {
     pub dirty: Vec<StorageKey>,
     pub history: Vec<HistoryWrite>,
     pub fanout: Vec<Sequenced>,
+    /// Channel copies to write to KV (already throttled by `KV_MIN_WRITE_SECONDS`).
+    pub kv_writes: Vec<StoredValue>,
+}
+
+/// A built-in channel's latest value for `/api/snapshot`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ChannelSnapshot {
+    pub channel: Channel,
+    pub seq: Seq,
+    pub data: Value,
+    /// When the value was first observed (its update's `ts`), ms.
+    pub fetched_at: u64,
+    /// When a fetch last confirmed it, ms.
+    pub confirmed_at: u64,
 }
 
 /// A stored value that could not be read back; the shell logs it and starts that key afresh.
@@ -89,13 +118,24 @@ pub enum PublishRefused {
 pub struct HubCore {
     channels: BTreeMap<Channel, ChannelMeta>,
     upstreams: BTreeMap<Source, UpstreamStatus>,
+    providers: BTreeMap<Provider, ProviderLimit>,
     counters: Counters,
+    watchers: BTreeSet<u32>,
     pub limits: HubLimits,
+    pub feeds: FeedConfig,
 }
 
 impl HubCore {
-    pub fn new(limits: HubLimits) -> HubCore {
-        HubCore { channels: BTreeMap::new(), upstreams: BTreeMap::new(), counters: Counters::default(), limits }
+    pub fn new(limits: HubLimits, feeds: FeedConfig) -> HubCore {
+        HubCore {
+            channels: BTreeMap::new(),
+            upstreams: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            counters: Counters::default(),
+            watchers: BTreeSet::new(),
+            limits,
+            feeds,
+        }
     }
 
     /// Rebuilds the state from stored entries (key, JSON value): channel metas, counters and
@@ -109,7 +149,9 @@ impl HubCore {
                     self.channels.insert(c, m);
                 }),
                 Some(StorageKey::Upstreams) => serde_json::from_value(value).map(|u| self.upstreams = u),
+                Some(StorageKey::Providers) => serde_json::from_value(value).map(|p| self.providers = p),
                 Some(StorageKey::Counters) => serde_json::from_value(value).map(|c| self.counters = c),
+                Some(StorageKey::Watchers) => serde_json::from_value(value).map(|w| self.watchers = w),
                 Some(StorageKey::History(..)) | None => Ok(()),
             };
             if let Err(e) = res {
@@ -125,7 +167,9 @@ impl HubCore {
         let v = match key {
             StorageKey::Meta(c) => serde_json::to_value(self.channels.get(c)?),
             StorageKey::Upstreams => serde_json::to_value(&self.upstreams),
+            StorageKey::Providers => serde_json::to_value(&self.providers),
             StorageKey::Counters => serde_json::to_value(&self.counters),
+            StorageKey::Watchers => serde_json::to_value(&self.watchers),
             StorageKey::History(..) => return None,
         };
         v.ok()
@@ -147,7 +191,12 @@ impl HubCore {
     pub fn connect(&mut self, conn: String, channels: Option<&str>, since: Option<&str>) -> (SocketMeta, Vec<Action>) {
         self.counters.connections_opened += 1;
         let mut meta = SocketMeta::new(conn.clone());
-        let welcome = ServerFrame::Welcome { conn, protocol: PROTOCOL_VERSION, channels: self.available_channels() };
+        let welcome = ServerFrame::Welcome {
+            conn,
+            protocol: PROTOCOL_VERSION,
+            channels: self.available_channels(),
+            stale_after_seconds: self.feeds.stale_after_seconds,
+        };
         let mut actions = vec![Action::Send(welcome)];
         let limits = self.limits;
         actions.extend(meta.on_connect(channels, since, &limits, |c| self.is_known(c)));
@@ -172,6 +221,11 @@ impl HubCore {
         }
     }
 
+    pub fn record_kv_writes(&mut self, ok: u64, failed: u64) {
+        self.counters.kv_writes += ok;
+        self.counters.kv_write_failures += failed;
+    }
+
     pub fn closed(&mut self, reason: CloseReason) {
         *self.counters.connections_closed.entry(reason).or_insert(0) += 1;
     }
@@ -182,9 +236,15 @@ impl HubCore {
     }
 
     /// The catch-up frames, given what storage returned for a `Replay` plan.
-    pub fn catchup_frames(&self, channel: &Channel, plan: &Catchup, fetched: Vec<Update>) -> Vec<ServerFrame> {
+    pub fn catchup_frames(
+        &self,
+        channel: &Channel,
+        plan: &Catchup,
+        fetched: Vec<Update>,
+        now: u64,
+    ) -> Vec<ServerFrame> {
         match self.channels.get(channel) {
-            Some(m) => m.catchup_frames(channel, plan, fetched),
+            Some(m) => m.catchup_frames(channel, plan, fetched, self.is_stale(channel, m, now)),
             // A built-in channel nothing was published to yet.
             None => vec![ServerFrame::Subscribed {
                 channel: channel.clone(),
@@ -195,16 +255,108 @@ impl HubCore {
         }
     }
 
-    /// Records one upstream result (sequencer) and sequences the values that changed.
-    pub fn ingest(&mut self, ingest: Ingest, new_epoch: impl FnMut() -> Epoch) -> Effects {
-        let mut fx = Effects::default();
-        self.upstreams.entry(ingest.source).or_default().record(ingest.at, ingest.outcome, ingest.detail.as_deref());
-        fx.dirty.push(StorageKey::Upstreams);
-        let mut new_epoch = new_epoch;
-        for p in ingest.publish {
-            self.sequence(p.channel, p.ts, p.data, true, &mut new_epoch, &mut fx);
+    /// Built-in channels go stale when their upstream has not confirmed the value for
+    /// `STALE_AFTER_SECONDS`; app channels are as fresh as their publisher makes them.
+    fn is_stale(&self, channel: &Channel, meta: &ChannelMeta, now: u64) -> bool {
+        channel.is_built_in() && now.saturating_sub(meta.confirmed_at) > self.feeds.stale_after_seconds * 1000
+    }
+
+    /// Latest values of the built-in channels, for `/api/snapshot`.
+    pub fn snapshot(&self) -> Vec<ChannelSnapshot> {
+        self.channels
+            .iter()
+            .filter(|(c, _)| c.is_built_in())
+            .filter_map(|(c, m)| {
+                let latest = m.latest.as_ref()?;
+                Some(ChannelSnapshot {
+                    channel: c.clone(),
+                    seq: m.seq,
+                    data: latest.data.clone(),
+                    fetched_at: latest.ts,
+                    confirmed_at: m.confirmed_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Starts a refresh round: which sources to fetch now. Skipped sources are counted here.
+    pub fn plan_round(&mut self, kind: RoundKind, now: u64) -> Planned {
+        let planned = feed_round::plan(kind, now, &self.feeds, &mut self.upstreams, &mut self.providers);
+        for (source, outcome) in &planned.skipped {
+            self.upstreams.entry(*source).or_default().record_skip(*outcome);
         }
+        planned
+    }
+
+    /// Ends a refresh round: records each result, sequences the values that changed, confirms
+    /// the ones that held, and decides which KV copies to rewrite.
+    pub fn finish_round(&mut self, now: u64, fetched: Vec<Fetched>, mut new_epoch: impl FnMut() -> Epoch) -> Effects {
+        let mut fx = Effects { dirty: vec![StorageKey::Upstreams, StorageKey::Providers], ..Effects::default() };
+        for f in fetched {
+            let parsed = f.result.clone().and_then(|body| feed_round::values(f.source, &body, &self.feeds));
+            let (outcome, detail) = match &parsed {
+                Ok(_) => (Outcome::Ok, None),
+                Err(e) => (e.outcome(), Some(e.to_string())),
+            };
+            feed_round::record(now, &f, outcome, detail, &self.feeds, &mut self.upstreams, &mut self.providers);
+            for v in parsed.unwrap_or_default() {
+                let data = if v.merge {
+                    let latest = self.channels.get(&v.channel).and_then(|m| m.latest.as_ref()).map(|l| &l.data);
+                    feed_round::merge(latest, v.data)
+                } else {
+                    v.data
+                };
+                self.sequence(v.channel.clone(), now, data, true, &mut new_epoch, &mut fx);
+                if let Some(m) = self.channels.get_mut(&v.channel) {
+                    m.confirmed_at = now;
+                }
+                if !fx.dirty.contains(&StorageKey::Meta(v.channel.clone())) {
+                    fx.dirty.push(StorageKey::Meta(v.channel));
+                }
+            }
+        }
+        self.due_kv_writes(now, &mut fx);
         fx
+    }
+
+    /// KV copies of built-in channels that changed and whose last write is old enough.
+    fn due_kv_writes(&mut self, now: u64, fx: &mut Effects) {
+        let min_ms = self.feeds.kv_min_write_seconds * 1000;
+        for (c, m) in self.channels.iter_mut().filter(|(c, _)| c.is_built_in()) {
+            let Some(latest) = &m.latest else { continue };
+            if kv_write_due(m.kv_dirty, m.kv_written_at, now, min_ms) {
+                fx.kv_writes.push(StoredValue {
+                    channel: c.clone(),
+                    seq: m.seq,
+                    fetched_at: latest.ts,
+                    confirmed_at: m.confirmed_at,
+                    data: latest.data.clone(),
+                });
+                m.kv_dirty = false;
+                m.kv_written_at = Some(now);
+                if !fx.dirty.contains(&StorageKey::Meta(c.clone())) {
+                    fx.dirty.push(StorageKey::Meta(c.clone()));
+                }
+            }
+        }
+    }
+
+    /// Whether the fast BTC poll should run: sockets here, or another shard says it has some.
+    pub fn btc_watched(&self, local_watchers: usize) -> bool {
+        local_watchers > 0 || !self.watchers.is_empty()
+    }
+
+    /// Another shard reports whether it has `btc` subscribers. Returns whether that changed.
+    pub fn set_watcher(&mut self, shard: u32, watching: bool) -> bool {
+        if watching {
+            self.watchers.insert(shard)
+        } else {
+            self.watchers.remove(&shard)
+        }
+    }
+
+    pub fn watchers(&self) -> Vec<u32> {
+        self.watchers.iter().copied().collect()
     }
 
     /// An application's publish to an app channel (sequencer); every publish gets a seq.
@@ -292,6 +444,7 @@ impl HubCore {
             counters: self.counters.clone(),
             channels,
             upstreams: self.upstreams.clone(),
+            providers: self.providers.clone(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Host tests of the hub state machine: sequencing, dedupe, replicas, resume, counters, storage.
 
 use super::*;
-use crate::internal::{Outcome, Publish};
+use crate::feed_round::{Fetched, RoundKind};
+use crate::feeds::FeedError;
 use crate::protocol::ErrorCode;
 use serde_json::json;
 
@@ -14,17 +15,23 @@ fn epochs() -> impl FnMut() -> Epoch {
 }
 
 fn core() -> HubCore {
-    HubCore::new(HubLimits { history_len: 5, ..HubLimits::default() })
+    let feeds = FeedConfig { coins: vec!["bitcoin".into()], kv_min_write_seconds: 300, ..FeedConfig::default() };
+    HubCore::new(HubLimits { history_len: 5, ..HubLimits::default() }, feeds)
 }
 
-fn ingest_btc(at: u64, price: f64) -> Ingest {
-    Ingest {
-        source: Source::CoingeckoPrice,
-        at,
-        outcome: Outcome::Ok,
-        detail: None,
-        publish: vec![Publish { channel: Channel::btc(), ts: at, data: json!({ "price_usd": price }) }],
-    }
+fn price_body(price: f64) -> String {
+    json!({"bitcoin": {"usd": price, "usd_24h_change": 1.0, "usd_market_cap": 1e12, "usd_24h_vol": 1e10}}).to_string()
+}
+
+/// One fast round at `at` whose price request answered `body`.
+fn round(c: &mut HubCore, at: u64, body: Result<String, FeedError>) -> Effects {
+    let planned = c.plan_round(RoundKind::FastBtc, at);
+    let fetched = planned.fetch.iter().map(|s| Fetched { source: *s, result: body.clone(), duration_ms: 80 }).collect();
+    c.finish_round(at, fetched, epochs())
+}
+
+fn round_btc(c: &mut HubCore, at: u64, price: f64) -> Effects {
+    round(c, at, Ok(price_body(price)))
 }
 
 fn news() -> Channel {
@@ -55,7 +62,9 @@ fn storage_keys_round_trip_and_sort_by_seq() {
         StorageKey::Meta(Channel::btc()),
         StorageKey::History(news(), Seq(42)),
         StorageKey::Upstreams,
+        StorageKey::Providers,
         StorageKey::Counters,
+        StorageKey::Watchers,
     ] {
         assert_eq!(StorageKey::parse(&k.as_string()), Some(k));
     }
@@ -68,15 +77,17 @@ fn storage_keys_round_trip_and_sort_by_seq() {
 #[test]
 fn feed_values_are_deduped_app_publishes_are_not() {
     let mut c = core();
-    let fx = c.ingest(ingest_btc(1, 100.0), epochs());
-    assert_eq!(fx.published, vec![(Channel::btc(), Seq(1))]);
+    let fx = round_btc(&mut c, 1, 100.0);
+    let market = Channel::parse("market").unwrap();
+    assert_eq!(fx.published, vec![(Channel::btc(), Seq(1)), (market.clone(), Seq(1))]);
     assert_eq!(frame(&fx.broadcasts[0].1)["seq"], 1);
-    assert_eq!(fx.dirty, vec![StorageKey::Upstreams, StorageKey::Meta(Channel::btc())]);
-    assert_eq!(fx.history.len(), 1);
+    assert_eq!(frame(&fx.broadcasts[0].1)["data"], json!({"price_usd": 100.0, "change_24h_pct": 1.0}));
+    assert!(fx.dirty.contains(&StorageKey::Upstreams) && fx.dirty.contains(&StorageKey::Meta(Channel::btc())));
+    assert_eq!(fx.history.len(), 2);
     assert_eq!(fx.fanout[0].epoch, Epoch("e1".into()));
-    let fx = c.ingest(ingest_btc(2, 100.0), epochs());
-    assert!(fx.broadcasts.is_empty() && fx.history.is_empty());
-    assert_eq!(fx.dirty, vec![StorageKey::Upstreams]);
+    assert_eq!(fx.kv_writes.len(), 2, "first values go to KV at once");
+    let fx = round_btc(&mut c, 2, 100.0);
+    assert!(fx.broadcasts.is_empty() && fx.history.is_empty() && fx.kv_writes.is_empty());
     assert_eq!(app(&mut c, 1).0.seq, Seq(1));
     assert_eq!(app(&mut c, 1).0.seq, Seq(2), "same data, new seq");
     assert!(c.is_known(&news()));
@@ -94,6 +105,7 @@ fn connect_sends_welcome_then_catchup_actions() {
     let mut c = core();
     app(&mut c, 1);
     let (meta, actions) = c.connect("conn1".into(), Some("news,btc,nope"), Some("news:0"));
+    assert_eq!(sent(&actions)[0]["stale_after_seconds"], 180);
     let frames = sent(&actions);
     assert_eq!(frames[0]["type"], "welcome");
     assert_eq!(frames[0]["channels"], json!(["btc", "market", "sentiment", "indicators", "news"]));
@@ -115,12 +127,12 @@ fn catchup_through_the_core() {
     let fetched: Vec<Update> = (6..=8)
         .map(|n| Update { channel: news(), seq: Seq(n), ts: n, stale: false, data: json!({ "n": n }) })
         .collect();
-    let frames: Vec<Value> = c.catchup_frames(&news(), &plan, fetched).iter().map(|f| frame(&f.to_json())).collect();
+    let frames: Vec<Value> = c.catchup_frames(&news(), &plan, fetched, 8).iter().map(|f| frame(&f.to_json())).collect();
     assert_eq!(frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [6, 7, 8, 8]);
     assert_eq!(frames[3]["type"], "subscribed");
     assert_eq!(frames[3]["recovered"], true);
     // A built-in channel with nothing yet: subscribed at seq 0, not recovered.
-    let f = c.catchup_frames(&Channel::btc(), &c.plan(&Channel::btc(), None), vec![]);
+    let f = c.catchup_frames(&Channel::btc(), &c.plan(&Channel::btc(), None), vec![], 0);
     assert_eq!(frame(&f[0].to_json())["seq"], 0);
 }
 
@@ -156,7 +168,7 @@ fn counters_and_stats() {
     c.message(&mut meta, "{", 1);
     c.message(&mut meta, r#"{"op":"unsubscribe","channels":["btc"]}"#, 2);
     c.closed(CloseReason::Client);
-    c.ingest(ingest_btc(1, 1.0), epochs());
+    round_btc(&mut c, 1, 1.0);
     c.record_delivery(&Channel::btc(), 4, 1);
     let s = c.stats(2, 7);
     assert_eq!(s.sockets[&2], 7);
@@ -171,18 +183,26 @@ fn counters_and_stats() {
 #[test]
 fn state_survives_a_storage_round_trip() {
     let mut c = core();
-    c.ingest(ingest_btc(1, 100.0), epochs());
+    round_btc(&mut c, 1, 100.0);
     app(&mut c, 1);
     c.connect("a".into(), None, None);
-    let keys =
-        [StorageKey::Meta(Channel::btc()), StorageKey::Meta(news()), StorageKey::Upstreams, StorageKey::Counters];
+    c.set_watcher(2, true);
+    let keys = [
+        StorageKey::Meta(Channel::btc()),
+        StorageKey::Meta(Channel::parse("market").unwrap()),
+        StorageKey::Meta(news()),
+        StorageKey::Upstreams,
+        StorageKey::Providers,
+        StorageKey::Counters,
+        StorageKey::Watchers,
+    ];
     let entries: Vec<_> = keys.iter().map(|k| (k.as_string(), c.entry(k).unwrap())).collect();
     let mut restored = core();
     assert!(restored.load(entries).is_empty());
     assert_eq!(restored, c);
     // The sequence continues after a restart, in the same epoch.
-    let fx = restored.ingest(ingest_btc(2, 102.0), epochs());
-    assert_eq!(fx.published, vec![(Channel::btc(), Seq(2))]);
+    let fx = round_btc(&mut restored, 2, 102.0);
+    assert_eq!(fx.published[0], (Channel::btc(), Seq(2)));
     assert_eq!(fx.fanout[0].epoch, Epoch("e1".into()));
 }
 
@@ -194,4 +214,80 @@ fn corrupt_entries_are_reported_not_fatal() {
     assert_eq!(corrupt.len(), 1);
     assert_eq!(corrupt[0].key, "ch:btc");
     assert_eq!(c.stats(0, 0).counters.connections_opened, 4);
+}
+
+#[test]
+fn failures_keep_the_value_and_it_goes_stale_from_the_last_confirmation() {
+    let mut c = core();
+    round_btc(&mut c, 1_000, 100.0);
+    // The same value confirmed later: no new seq, but it is fresh again.
+    round_btc(&mut c, 100_000, 100.0);
+    let fx = round(&mut c, 150_000, Err(FeedError::Http(500)));
+    assert!(fx.broadcasts.is_empty());
+    let snap = c.snapshot();
+    assert_eq!(snap[0].channel, Channel::btc());
+    assert_eq!((snap[0].seq, snap[0].fetched_at, snap[0].confirmed_at), (Seq(1), 1_000, 100_000));
+    let stale_at = |now| {
+        let frames = c.catchup_frames(&Channel::btc(), &Catchup::Latest, vec![], now);
+        frame(&frames[0].to_json())["stale"].clone()
+    };
+    assert_eq!(stale_at(280_000), json!(false));
+    assert_eq!(stale_at(280_001), json!(true));
+    let st = c.stats(0, 0);
+    let up = &st.upstreams[&Source::CoingeckoPrice];
+    assert_eq!((up.requests[&Outcome::Ok], up.requests[&Outcome::HttpError], up.consecutive_failures), (2, 1, 1));
+}
+
+#[test]
+fn market_is_merged_from_its_two_sources() {
+    let mut c = core();
+    let planned = c.plan_round(RoundKind::Full, 0);
+    assert_eq!(planned.fetch.len(), 4);
+    let global =
+        r#"{"data":{"total_market_cap":{"usd":2e12},"total_volume":{"usd":9e10},"market_cap_percentage":{"btc":50}}}"#;
+    let fetched = vec![
+        Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(100.0)), duration_ms: 5 },
+        Fetched { source: Source::CoingeckoGlobal, result: Ok(global.into()), duration_ms: 5 },
+        Fetched { source: Source::Fng, result: Err(FeedError::Timeout), duration_ms: 5000 },
+    ];
+    c.finish_round(0, fetched, epochs());
+    let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
+    assert_eq!(market.data["coins"]["bitcoin"]["price_usd"], 100.0);
+    assert_eq!(market.data["btc_dominance_pct"], 50.0);
+    assert_eq!(market.seq, Seq(2), "one update per part");
+    // Later only the price answers: the totals stay.
+    c.plan_round(RoundKind::FastBtc, 60_000);
+    let fetched = vec![Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5 }];
+    c.finish_round(60_000, fetched, epochs());
+    let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
+    assert_eq!(
+        (market.data["coins"]["bitcoin"]["price_usd"].clone(), market.data["btc_dominance_pct"].clone()),
+        (json!(101.0), json!(50.0))
+    );
+    assert_eq!(c.stats(0, 0).upstreams[&Source::Fng].requests[&Outcome::Timeout], 1);
+}
+
+#[test]
+fn kv_copies_are_throttled_but_never_left_behind() {
+    let mut c = core();
+    assert_eq!(round_btc(&mut c, 0, 100.0).kv_writes.len(), 2);
+    assert!(round_btc(&mut c, 60_000, 101.0).kv_writes.is_empty(), "changed, but written 60 s ago");
+    // Nothing changes any more, but the pending change is written once the interval is over.
+    let fx = round_btc(&mut c, 300_000, 101.0);
+    let btc: Vec<_> = fx.kv_writes.iter().filter(|w| w.channel == Channel::btc()).collect();
+    assert_eq!(btc.len(), 1);
+    assert_eq!((btc[0].seq, btc[0].data["price_usd"].clone()), (Seq(2), json!(101.0)));
+    assert!(round_btc(&mut c, 900_000, 101.0).kv_writes.is_empty());
+}
+
+#[test]
+fn watchers_from_other_shards() {
+    let mut c = core();
+    assert!(!c.btc_watched(0));
+    assert!(c.btc_watched(1));
+    assert!(c.set_watcher(3, true));
+    assert!(!c.set_watcher(3, true));
+    assert!(c.btc_watched(0));
+    assert!(c.set_watcher(3, false));
+    assert!(!c.btc_watched(0));
 }

@@ -4,6 +4,7 @@
 //! These types are not part of the public wire protocol; both ends are compiled from this crate,
 //! so they can change together.
 
+use crate::guard::{Breaker, ProviderLimit};
 use crate::protocol::{Channel, Epoch, ErrorCode, Seq, Update};
 use crate::session::FrameKind;
 use serde::{Deserialize, Serialize};
@@ -15,16 +16,32 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
-    /// CoinGecko `/api/v3/simple/price`.
+    /// CoinGecko `/api/v3/simple/price` → `btc` and the coins of `market`.
     CoingeckoPrice,
+    /// CoinGecko `/api/v3/global` → the totals of `market`.
+    CoingeckoGlobal,
+    /// Alternative.me `/fng/` → `sentiment`.
+    Fng,
+    /// CoinGecko `/api/v3/coins/bitcoin/market_chart` → `indicators` (RSI-14).
+    CoingeckoChart,
 }
 
 impl Source {
-    pub const ALL: [Source; 1] = [Source::CoingeckoPrice];
+    pub const ALL: [Source; 4] = [Source::CoingeckoPrice, Source::CoingeckoGlobal, Source::Fng, Source::CoingeckoChart];
 
     pub fn label(self) -> &'static str {
         match self {
             Source::CoingeckoPrice => "coingecko_price",
+            Source::CoingeckoGlobal => "coingecko_global",
+            Source::Fng => "fng",
+            Source::CoingeckoChart => "coingecko_chart",
+        }
+    }
+
+    pub fn provider(self) -> Provider {
+        match self {
+            Source::Fng => Provider::AlternativeMe,
+            _ => Provider::Coingecko,
         }
     }
 }
@@ -35,7 +52,15 @@ impl fmt::Display for Source {
     }
 }
 
-/// How one upstream request ended. Bounded set, used as a metric label.
+/// Who runs an upstream; rate limits are per provider (CoinGecko counts all its endpoints together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Coingecko,
+    AlternativeMe,
+}
+
+/// How one upstream request ended, or why it was not sent. Bounded set, used as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -44,11 +69,22 @@ pub enum Outcome {
     Timeout,
     NetworkError,
     ParseError,
+    /// A 429 answer, or not sent because of the rate limit or a `Retry-After`.
+    RateLimited,
+    /// Not sent: the source's circuit breaker is open.
+    BreakerOpen,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] =
-        [Outcome::Ok, Outcome::HttpError, Outcome::Timeout, Outcome::NetworkError, Outcome::ParseError];
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::HttpError,
+        Outcome::Timeout,
+        Outcome::NetworkError,
+        Outcome::ParseError,
+        Outcome::RateLimited,
+        Outcome::BreakerOpen,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -57,37 +93,23 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::NetworkError => "network_error",
             Outcome::ParseError => "parse_error",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::BreakerOpen => "breaker_open",
         }
+    }
+
+    /// Failures that count toward opening the breaker (a 429 is throttling, not a fault).
+    pub fn is_fault(self) -> bool {
+        matches!(self, Outcome::HttpError | Outcome::Timeout | Outcome::NetworkError | Outcome::ParseError)
     }
 }
 
-/// A value the cron job wants published on a channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Publish {
-    pub channel: Channel,
-    /// When the value was fetched, ms since the Unix epoch.
-    pub ts: u64,
-    pub data: Value,
-}
-
-/// One upstream request's result, reported by the cron job (`POST /ingest`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ingest {
-    pub source: Source,
-    /// When the request finished, ms since the Unix epoch.
-    pub at: u64,
-    pub outcome: Outcome,
-    /// What went wrong, for operators (`/health`); never contains secrets or full URLs with keys.
-    #[serde(default)]
-    pub detail: Option<String>,
-    /// Values to publish (empty on failure).
-    #[serde(default)]
-    pub publish: Vec<Publish>,
-}
-
-/// The hub's answer to `/ingest`: the seq assigned to each value that changed and was broadcast.
+/// The hub's report of a refresh round (`POST /refresh`): what it fetched, what it skipped and
+/// why, and the seq of each value that changed and was broadcast.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IngestResult {
+pub struct RoundReport {
+    pub fetched: Vec<Source>,
+    pub skipped: Vec<(Source, Outcome)>,
     pub published: Vec<(Channel, Seq)>,
 }
 
@@ -169,16 +191,54 @@ pub struct LastError {
     pub detail: String,
 }
 
-/// Bookkeeping of one upstream: request counts by outcome and its recent history.
+/// Upper bounds (seconds) of the request-duration histogram buckets.
+pub const DURATION_BUCKETS: [f64; 8] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Request durations of one upstream: counts per bucket (not cumulative), sum and count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub buckets: Vec<u64>,
+    pub sum_ms: u64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, ms: u64) {
+        self.buckets.resize(DURATION_BUCKETS.len() + 1, 0);
+        let i = DURATION_BUCKETS.iter().position(|b| ms as f64 / 1000.0 <= *b).unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[i] += 1;
+        self.sum_ms += ms;
+        self.count += 1;
+    }
+
+    /// Cumulative counts per bucket bound, then +Inf: what Prometheus' `_bucket` series want.
+    pub fn cumulative(&self) -> Vec<u64> {
+        let mut total = 0;
+        (0..=DURATION_BUCKETS.len())
+            .map(|i| {
+                total += self.buckets.get(i).copied().unwrap_or(0);
+                total
+            })
+            .collect()
+    }
+}
+
+/// Bookkeeping and protection of one upstream source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UpstreamStatus {
     pub requests: BTreeMap<Outcome, u64>,
     pub last_success: Option<u64>,
     pub last_error: Option<LastError>,
     pub consecutive_failures: u32,
+    /// When a request to it was last sent (for sources fetched less often than every tick).
+    pub last_attempt: Option<u64>,
+    pub breaker: Breaker,
+    pub durations: Histogram,
 }
 
 impl UpstreamStatus {
+    /// A request that was sent, and how it ended.
     pub fn record(&mut self, at: u64, outcome: Outcome, detail: Option<&str>) {
         *self.requests.entry(outcome).or_insert(0) += 1;
         if outcome == Outcome::Ok {
@@ -188,6 +248,11 @@ impl UpstreamStatus {
             self.consecutive_failures = self.consecutive_failures.saturating_add(1);
             self.last_error = Some(LastError { at, outcome, detail: detail.unwrap_or(outcome.label()).to_owned() });
         }
+    }
+
+    /// A request that was not sent (breaker open, rate limited): counted, but not a failure.
+    pub fn record_skip(&mut self, outcome: Outcome) {
+        *self.requests.entry(outcome).or_insert(0) += 1;
     }
 
     /// Failing means the most recent request did not succeed.
@@ -216,6 +281,8 @@ pub struct Counters {
     pub connections_closed: BTreeMap<CloseReason, u64>,
     pub frames: BTreeMap<FrameKind, u64>,
     pub rejected: BTreeMap<ErrorCode, u64>,
+    pub kv_writes: u64,
+    pub kv_write_failures: u64,
 }
 
 /// Everything `/health` and `/metrics` need from the hub (`GET /stats` on each shard, merged by
@@ -228,6 +295,8 @@ pub struct HubStats {
     pub channels: BTreeMap<Channel, ChannelStats>,
     /// Kept by the sequencer (shard 0) only.
     pub upstreams: BTreeMap<Source, UpstreamStatus>,
+    #[serde(default)]
+    pub providers: BTreeMap<Provider, ProviderLimit>,
 }
 
 fn add<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
@@ -248,6 +317,8 @@ impl HubStats {
         add(&mut self.counters.connections_closed, &other.counters.connections_closed);
         add(&mut self.counters.frames, &other.counters.frames);
         add(&mut self.counters.rejected, &other.counters.rejected);
+        self.counters.kv_writes += other.counters.kv_writes;
+        self.counters.kv_write_failures += other.counters.kv_write_failures;
         for (c, s) in other.channels {
             let mine = self.channels.entry(c).or_default();
             mine.seq = mine.seq.max(s.seq);
@@ -258,6 +329,9 @@ impl HubStats {
         }
         for (source, status) in other.upstreams {
             self.upstreams.entry(source).or_insert(status);
+        }
+        for (provider, limit) in other.providers {
+            self.providers.entry(provider).or_insert(limit);
         }
     }
 }
@@ -285,6 +359,25 @@ mod tests {
         assert_eq!(s.requests[&Outcome::ParseError], 1);
         // The last error stays visible after recovery, for operators.
         assert_eq!(s.last_error.unwrap().at, 3);
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let mut h = Histogram::default();
+        for ms in [10, 60, 60, 700, 30_000] {
+            h.observe(ms);
+        }
+        assert_eq!(h.cumulative(), [1, 3, 3, 3, 4, 4, 4, 4, 5]);
+        assert_eq!((h.sum_ms, h.count), (30_830, 5));
+    }
+
+    #[test]
+    fn skips_are_counted_but_are_not_failures() {
+        let mut s = UpstreamStatus::default();
+        s.record_skip(Outcome::BreakerOpen);
+        assert!(!s.is_failing());
+        assert_eq!(s.requests[&Outcome::BreakerOpen], 1);
+        assert!(Outcome::Timeout.is_fault() && !Outcome::RateLimited.is_fault());
     }
 
     #[test]

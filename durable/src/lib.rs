@@ -5,14 +5,23 @@
 
 pub mod channel;
 pub mod clock;
+pub mod feed_round;
+pub mod feeds;
+pub mod guard;
 pub mod hub_core;
 pub mod index;
 pub mod internal;
+pub mod kv;
 pub mod protocol;
+pub mod rsi;
 pub mod session;
 pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 mod hub;
+#[cfg(target_arch = "wasm32")]
+mod hub_feeds;
+#[cfg(target_arch = "wasm32")]
+mod upstream;
 #[cfg(target_arch = "wasm32")]
 pub use hub::Hub;

@@ -175,6 +175,8 @@ pub enum ServerFrame {
         conn: String,
         protocol: u32,
         channels: Vec<Channel>,
+        /// A built-in channel's value not confirmed by its upstream for this long is stale.
+        stale_after_seconds: u64,
     },
     Update(Update),
     /// Ends a channel's catch-up: what came before it is all the client missed (`recovered`)
@@ -361,7 +363,12 @@ mod tests {
 
     #[test]
     fn welcome_and_error_frames_carry_type() {
-        let w = ServerFrame::Welcome { conn: "ab12".into(), protocol: PROTOCOL_VERSION, channels: Channel::built_in() };
+        let w = ServerFrame::Welcome {
+            conn: "ab12".into(),
+            protocol: PROTOCOL_VERSION,
+            channels: Channel::built_in(),
+            stale_after_seconds: 180,
+        };
         let v: Value = serde_json::from_str(&w.to_json()).unwrap();
         assert_eq!(v["type"], "welcome");
         assert_eq!(v["protocol"], 1);

@@ -130,11 +130,17 @@ impl Fixture {
         assert_eq!(r.status, 200, "fixture refused {spec}: {}", r.body);
     }
 
+    /// Sets the BTC price and change; the other tracked coins keep the fixture's defaults
+    /// (the feed wants every tracked coin in the answer).
     pub fn set_btc(&self, price: f64, change: f64) {
         self.set(
             "/api/v3/simple/price",
             200,
-            serde_json::json!({ "bitcoin": { "usd": price, "usd_24h_change": change } }),
+            serde_json::json!({
+                "bitcoin": { "usd": price, "usd_24h_change": change, "usd_market_cap": 1.26e12, "usd_24h_vol": 3.1e10 },
+                "ethereum": { "usd": 3120.5, "usd_24h_change": -0.82, "usd_market_cap": 3.75e11, "usd_24h_vol": 1.4e10 },
+                "solana": { "usd": 142.1, "usd_24h_change": 3.1, "usd_market_cap": 6.5e10, "usd_24h_vol": 2.2e9 },
+            }),
         );
     }
 
@@ -168,9 +174,14 @@ impl Wrangler {
     pub fn start(fixture: &Fixture, vars: &[(&str, &str)]) -> Wrangler {
         let mut all = vec![
             ("COINGECKO_BASE_URL".to_owned(), fixture.base.clone()),
+            ("ALTERNATIVE_ME_BASE_URL".to_owned(), fixture.base.clone()),
             // Every changed value goes to KV at once, so tests see it in /api/snapshot.
             ("KV_MIN_WRITE_SECONDS".to_owned(), "0".to_owned()),
+            // No fast BTC poll unless a test asks for one: request counts and frames stay exact.
+            ("FAST_POLL_SECONDS".to_owned(), "3600".to_owned()),
         ];
+        // A test's own value replaces the harness default.
+        all.retain(|(k, _)| !vars.iter().any(|(t, _)| t == k));
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let logdir = TempDir::new("log");
         let mut w = Wrangler {
@@ -656,4 +667,92 @@ impl Client {
 /// The `seq` of each frame.
 pub fn seqs(frames: &[Value]) -> Vec<u64> {
     frames.iter().map(|f| f["seq"].as_u64().unwrap_or(0)).collect()
+}
+
+// ---- Feed helpers: the fixture's request log by path, single samples from /metrics, and
+// waiting for wall-clock times (the fixture logs epoch seconds, the Worker reports RFC 3339).
+
+impl Fixture {
+    /// Every route back to its default answer, and the request log cleared.
+    pub fn reset(&self) {
+        let r = read_reply(agent().post(&format!("{}/__fixture/reset", self.base)).send_empty(), "fixture reset");
+        assert_eq!(r.status, 200, "fixture reset: {}", r.body);
+    }
+
+    /// Clears the request log; the routes stay as they are.
+    pub fn clear_requests(&self) {
+        let r = read_reply(agent().delete(&format!("{}/__fixture/requests", self.base)).call(), "fixture clear");
+        assert_eq!(r.status, 200, "fixture clear: {}", r.body);
+    }
+
+    /// The logged requests to exactly `path` (query ignored), oldest first.
+    pub fn requests_to(&self, path: &str) -> Vec<Value> {
+        self.requests().into_iter().filter(|r| r["path"] == path).collect()
+    }
+}
+
+/// The value of the sample whose name and labels are exactly `series` as printed (e.g.
+/// `x_total{a="b"}`) in Prometheus exposition `text`; None when there is no such line.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+impl Wrangler {
+    /// One sample from `/metrics` by exact series; panics with the exposition when it is missing.
+    pub fn metric(&self, series: &str) -> f64 {
+        let body = self.get("/metrics").body;
+        metric_value(&body, series).unwrap_or_else(|| panic!("no sample {series:?} in /metrics:\n{body}"))
+    }
+}
+
+/// Now, in seconds since the Unix epoch: the clock of the fixture's `start` and `end`.
+pub fn epoch_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}
+
+/// Sleeps until the wall clock reads `epoch` (seconds since the Unix epoch); at once if it has.
+pub fn sleep_until_epoch(epoch: f64) {
+    let left = epoch - epoch_now();
+    if left > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(left));
+    }
+}
+
+/// Polls `cond` every 100 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An RFC 3339 time (as `/health` and `/api/snapshot` print them) in seconds since the epoch.
+pub fn rfc3339_secs(v: &Value) -> f64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("not an RFC 3339 string: {v}"));
+    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("not RFC 3339 ({e}): {s}"));
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+/// JSON equality (same keys, same order of arrays) where numbers compare by value: the server
+/// may well print 2.41e12 as an integer.
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
+        _ => a == b,
+    }
+}
+
+/// The fields of `v` at `pointers` (JSON pointers) as one array, so that several fields of a
+/// `/health` component are checked, and reported on failure, together.
+pub fn pick(v: &Value, pointers: &[&str]) -> Value {
+    pointers.iter().map(|p| v.pointer(p).cloned().unwrap_or(Value::Null)).collect()
 }

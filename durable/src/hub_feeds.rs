@@ -1,0 +1,174 @@
+//! The hub's feed side (wasm glue): refresh rounds (cron and the fast BTC alarm), the KV
+//! mirror, and who is watching `btc`. The decisions are in `feed_round.rs` and `hub_core.rs`.
+
+use crate::feed_round::{self, Fetched, RoundKind};
+use crate::hub::{new_epoch, Hub};
+use crate::internal::{shard_name, Provider, RoundReport};
+use crate::kv::{KvKey, StoredValue, KV_BINDING};
+use crate::protocol::Channel;
+use crate::upstream;
+use std::time::Duration;
+use worker::*;
+
+/// CoinGecko's header for a demo API key.
+const COINGECKO_KEY_HEADER: &str = "x-cg-demo-api-key";
+
+/// Body of `POST /watch`: a shard other than 0 says whether it has `btc` subscribers.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Watch {
+    pub shard: u32,
+    pub watching: bool,
+}
+
+impl Hub {
+    /// This object's shard number, from its name (`hub`, `hub-shard-K`).
+    pub(crate) fn shard(&self) -> u32 {
+        self.state.id().name().and_then(|n| n.strip_prefix("hub-shard-").and_then(|k| k.parse().ok())).unwrap_or(0)
+    }
+
+    /// One refresh round: fetch the due sources in parallel, each with its own timeout, then
+    /// sequence what changed, broadcast, store, fan out and mirror to KV.
+    pub(crate) async fn run_round(&self, kind: RoundKind) -> Result<RoundReport> {
+        let planned = self.with_core(|core| core.plan_round(kind, Date::now().as_millis()));
+        let cfg = self.with_core(|core| core.feeds.clone());
+        let fetches = planned.fetch.iter().map(|&source| {
+            let cfg = &cfg;
+            async move {
+                let url = feed_round::url(source, cfg);
+                let key = cfg.coingecko_api_key.as_deref().filter(|_| source.provider() == Provider::Coingecko);
+                let headers: Vec<(&str, &str)> = key.map(|k| (COINGECKO_KEY_HEADER, k)).into_iter().collect();
+                let started = Date::now().as_millis();
+                let result = upstream::get_text(&url, cfg.timeout_ms, &headers).await;
+                if let Err(e) = &result {
+                    // The URL holds no secret (the key travels in a header).
+                    console_error!("feeds: {source}: {e} ({url})");
+                }
+                Fetched { source, result, duration_ms: Date::now().as_millis().saturating_sub(started) }
+            }
+        });
+        let fetched = futures::future::join_all(fetches).await;
+        let fx = self.with_core(|core| core.finish_round(Date::now().as_millis(), fetched, new_epoch));
+        let report = RoundReport { fetched: planned.fetch, skipped: planned.skipped, published: fx.published.clone() };
+        self.execute(fx).await?;
+        Ok(report)
+    }
+
+    /// Writes the channel copies to KV. Best effort: a failure is logged and counted, the hub
+    /// keeps the authoritative value, and the channel's next change is written again.
+    pub(crate) async fn write_kv(&self, values: Vec<StoredValue>) {
+        if values.is_empty() {
+            return;
+        }
+        let kv = match self.env.kv(KV_BINDING) {
+            Ok(kv) => kv,
+            Err(e) => {
+                console_error!("feeds: no KV binding {KV_BINDING}: {e:?}");
+                self.with_core(|core| core.record_kv_writes(0, values.len() as u64));
+                return;
+            }
+        };
+        let (mut ok, mut failed) = (0, 0);
+        for v in values {
+            let key = KvKey::Latest(v.channel.clone()).to_string();
+            let result = match serde_json::to_string(&v) {
+                Ok(json) => match kv.put(&key, json) {
+                    Ok(put) => put.execute().await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    console_error!("feeds: KV write of {key} failed: {e}");
+                    failed += 1;
+                }
+            }
+        }
+        self.with_core(|core| core.record_kv_writes(ok, failed));
+    }
+
+    /// The fast BTC poll: runs while anyone watches `btc`, then lets the alarm lapse.
+    pub(crate) async fn fast_poll(&self) -> Result<()> {
+        self.prune_watchers().await;
+        let local = self.with_index(|index| index.subscribers(&Channel::btc()).len());
+        if !self.with_core(|core| core.btc_watched(local)) {
+            return Ok(()); // nobody looks: no more polling until the next btc subscriber
+        }
+        if let Err(e) = self.run_round(RoundKind::FastBtc).await {
+            console_error!("feeds: fast round failed: {e:?}");
+        }
+        self.schedule_poll().await
+    }
+
+    /// Sets the poll alarm unless one is already set.
+    pub(crate) async fn ensure_poll(&self) -> Result<()> {
+        if self.state.storage().get_alarm().await?.is_none() {
+            self.schedule_poll().await?;
+        }
+        Ok(())
+    }
+
+    async fn schedule_poll(&self) -> Result<()> {
+        let period = self.with_core(|core| core.feeds.fast_poll_seconds);
+        self.state.storage().set_alarm(Duration::from_secs(period)).await
+    }
+
+    /// After a socket's subscriptions changed: on shard 0 make sure the poll runs; on another
+    /// shard tell shard 0 when this shard starts or stops having `btc` subscribers.
+    pub(crate) async fn btc_watchers_changed(&self, before: usize) {
+        let after = self.with_index(|index| index.subscribers(&Channel::btc()).len());
+        let shard = self.shard();
+        if shard == 0 {
+            if after > 0 && before == 0 {
+                if let Err(e) = self.ensure_poll().await {
+                    console_error!("feeds: could not arm the poll: {e:?}");
+                }
+            }
+            return;
+        }
+        if (before == 0) != (after == 0) {
+            let body = Watch { shard, watching: after > 0 };
+            if let Err(e) = self.call_sequencer("/watch", &body).await {
+                console_error!("feeds: shard {shard} could not report btc watchers: {e:?}");
+            }
+        }
+    }
+
+    async fn call_sequencer(&self, path: &str, body: &impl serde::Serialize) -> Result<u16> {
+        let json = serde_json::to_string(body).map_err(|e| Error::RustError(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(json.into()));
+        let req = Request::new_with_init(&format!("https://hub.internal{path}"), &init)?;
+        let stub = self.env.durable_object("HUB")?.get_by_name(&shard_name(0))?;
+        Ok(stub.fetch_with_request(req).await?.status_code())
+    }
+
+    /// Drops watchers whose shard no longer has `btc` subscribers (a shard that was evicted
+    /// without saying so would otherwise keep the poll running forever).
+    async fn prune_watchers(&self) {
+        let watchers = self.with_core(|core| core.watchers());
+        if watchers.is_empty() {
+            return;
+        }
+        let Ok(ns) = self.env.durable_object("HUB") else { return };
+        for k in watchers {
+            let count = async {
+                let stub = ns.get_by_name(&shard_name(k))?;
+                let mut resp = stub.fetch_with_str("https://hub.internal/watching").await?;
+                resp.text().await
+            };
+            match count.await.map(|t| t.trim().parse::<usize>()) {
+                Ok(Ok(0)) => {
+                    self.with_core(|core| core.set_watcher(k, false));
+                }
+                Ok(Ok(_)) => {}
+                // Unreachable or odd answer: keep polling rather than starve a watcher.
+                other => console_warn!("feeds: shard {k} watcher check: {other:?}"),
+            }
+        }
+        if let Err(e) = self.persist_keys(&[crate::hub_core::StorageKey::Watchers]).await {
+            console_error!("feeds: {e:?}");
+        }
+    }
+}
