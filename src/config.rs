@@ -1,6 +1,7 @@
 //! The Worker's settings, read from wrangler vars once per event into typed values. The feed
 //! and hub settings are the same types the hub reads, so both ends parse a var the same way.
 
+use crate::cors::AllowedOrigins;
 use durable::settings::{FeedConfig, HubLimits, Vars};
 
 pub use durable::settings::SettingError as ConfigError;
@@ -16,6 +17,8 @@ pub struct Config {
     pub publish_token: Option<Token>,
     /// `MAX_PUBLISH_BYTES`: largest accepted publish body.
     pub max_publish_bytes: usize,
+    /// `ALLOWED_ORIGINS`: browser origins that may open `/ws` and publish.
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// A secret that never shows up in logs or `Debug` output.
@@ -37,6 +40,9 @@ impl Config {
             hub: HubLimits::from_vars(&vars)?,
             publish_token: vars.text("PUBLISH_TOKEN").map(Token),
             max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", 64 * 1024, 16, 1 << 20)? as usize,
+            allowed_origins: AllowedOrigins::parse(
+                &vars.text("ALLOWED_ORIGINS").unwrap_or(AllowedOrigins::DEFAULT.into()),
+            ),
         })
     }
 }

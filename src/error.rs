@@ -13,12 +13,14 @@ pub enum ApiError {
     },
     /// 401: no bearer token.
     Unauthorized,
-    /// 403: wrong token, publishing disabled, or a built-in channel.
+    /// 403: wrong token, publishing disabled, a built-in channel, or a refused origin.
     Forbidden {
         code: &'static str,
         message: &'static str,
     },
     NotFound,
+    /// 404: a channel that has never been published.
+    UnknownChannel(String),
     PayloadTooLarge {
         limit: usize,
     },
@@ -41,7 +43,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => 403,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::UnknownChannel(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::UpgradeRequired => 426,
             ApiError::Config(_) => 500,
@@ -56,6 +58,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound => "not_found",
+            ApiError::UnknownChannel(_) => "unknown_channel",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::Config(_) => "config_invalid",
@@ -74,6 +77,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
             ApiError::UnsupportedMediaType => "send Content-Type: application/json".to_owned(),
             ApiError::NotFound => "no such route".to_owned(),
+            ApiError::UnknownChannel(c) => {
+                format!("no channel {c:?}: built-in channels and published app channels exist")
+            }
             ApiError::MethodNotAllowed { allow } => format!("method not allowed; use {allow}"),
             ApiError::UpgradeRequired => {
                 "this endpoint speaks WebSocket; send an Upgrade: websocket request".to_owned()

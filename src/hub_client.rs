@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use ::durable::hub_core::ChannelSnapshot;
-use ::durable::internal::{shard_name, AppPublish, HubStats, Published, RoundReport};
+use ::durable::internal::{shard_name, AppPublish, HistoryPage, HubStats, Published, RoundReport};
 use worker::*;
 
 /// The hub's Durable Object binding (wrangler.toml).
@@ -24,6 +24,25 @@ pub async fn connect(env: &Env, req: Request, shard: u32) -> std::result::Result
 /// Runs one refresh round on the sequencer and returns its report.
 pub async fn refresh(env: &Env) -> std::result::Result<RoundReport, ApiError> {
     post(env, "/refresh", &()).await
+}
+
+/// A page of a channel's history from the sequencer; `None` for a channel that does not exist.
+pub async fn history(
+    env: &Env,
+    q: &crate::history::HistoryQuery,
+) -> std::result::Result<Option<HistoryPage>, ApiError> {
+    let path = format!("/history?channel={}&since={}&limit={}", q.channel, q.since, q.limit);
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let req = Request::new_with_init(&format!("https://hub.internal{path}"), &init)
+        .map_err(|e| ApiError::HubUnavailable(e.to_string()))?;
+    let mut resp =
+        stub(env, SEQUENCER)?.fetch_with_request(req).await.map_err(|e| ApiError::HubUnavailable(e.to_string()))?;
+    match resp.status_code() {
+        200 => resp.json().await.map(Some).map_err(|e| ApiError::HubUnavailable(format!("{path}: {e}"))),
+        404 => Ok(None),
+        status => Err(ApiError::HubUnavailable(format!("{path}: HTTP {status}"))),
+    }
 }
 
 /// The latest value of each built-in channel, from the sequencer.

@@ -2,14 +2,16 @@
 //! trigger, health and metrics text; the hub and the feeds it runs are in the `durable` crate.
 //! `lib.rs` only wires modules and events together.
 //!
-//! The pure modules (config, error, health, metrics, publish, store) compile and are
+//! The pure modules (config, cors, error, health, history, metrics, publish, store) compile and are
 //! unit-tested on the host; the Workers glue below exists only on wasm32.
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod health;
+pub mod history;
 pub mod metrics;
 pub mod publish;
 pub mod store;

@@ -2,6 +2,8 @@
 //! before the Worker runs; everything else lands here.
 
 use crate::bindings;
+use crate::config::Config;
+use crate::cors::{self, AllowedOrigins, ApiRoute};
 use crate::error::ApiError;
 use crate::health;
 use crate::hub_client;
@@ -18,19 +20,49 @@ type Outcome = std::result::Result<Response, ApiError>;
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let path = req.path();
-    let result = match (path.as_str(), req.method()) {
-        ("/ws", _) => ws(req, &env).await,
-        ("/health", Method::Get) => health(&env).await,
-        ("/metrics", Method::Get) => metrics_text(&env).await,
-        ("/api/snapshot", Method::Get) => snapshot(&env).await,
-        ("/api/publish", Method::Post) => publish(req, &env).await,
-        ("/health" | "/metrics" | "/api/snapshot", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-        ("/api/publish", _) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-        _ => Err(ApiError::NotFound),
+    let origin = req.headers().get("origin").ok().flatten();
+    let api = match path.as_str() {
+        "/api/snapshot" | "/api/history" => Some(ApiRoute::Read),
+        "/api/publish" => Some(ApiRoute::Publish),
+        _ => None,
     };
-    match result {
-        Ok(resp) => Ok(resp),
-        Err(e) => error_response(&path, &e),
+    let config = bindings::config(&env);
+    let result = match config.as_ref() {
+        Err(e) => Err(ApiError::Config(e.clone())),
+        Ok(config) => route(req, &env, config, &path, api).await,
+    };
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => error_response(&path, &e)?,
+    };
+    // CORS headers on every API answer, errors included, so browsers can read the error body.
+    if let Some(route) = api {
+        let allowed =
+            config.map(|c| c.allowed_origins).unwrap_or_else(|_| AllowedOrigins::parse(AllowedOrigins::DEFAULT));
+        for (name, value) in cors::headers(route, origin.as_deref(), &allowed) {
+            resp.headers().set(name, &value)?;
+        }
+    }
+    Ok(resp)
+}
+
+async fn route(req: Request, env: &Env, config: &Config, path: &str, api: Option<ApiRoute>) -> Outcome {
+    let method = req.method();
+    match (path, method) {
+        ("/ws", _) => ws(req, env, config).await,
+        (_, Method::Options) if api.is_some() => {
+            let resp = Response::empty().map_err(|e| ApiError::HubUnavailable(e.to_string()))?.with_status(204);
+            Ok(resp)
+        }
+        ("/health", Method::Get) => health(env, config).await,
+        ("/metrics", Method::Get) => metrics_text(env, config).await,
+        ("/api/snapshot", Method::Get) => snapshot(env, config).await,
+        ("/api/history", Method::Get) => history(&req, env, config).await,
+        ("/api/publish", Method::Post) => publish(req, env, config).await,
+        ("/health" | "/metrics", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        ("/api/snapshot" | "/api/history", _) => Err(ApiError::MethodNotAllowed { allow: "GET, OPTIONS" }),
+        ("/api/publish", _) => Err(ApiError::MethodNotAllowed { allow: "POST, OPTIONS" }),
+        _ => Err(ApiError::NotFound),
     }
 }
 
@@ -70,13 +102,20 @@ fn json_response(body: &impl serde::Serialize, status: u16) -> Outcome {
     build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
 }
 
-async fn ws(req: Request, env: &Env) -> Outcome {
+async fn ws(req: Request, env: &Env, config: &Config) -> Outcome {
     get_only(&req)?;
     let upgrade = req.headers().get("upgrade").ok().flatten().unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::UpgradeRequired);
     }
-    let config = bindings::config(env).map_err(ApiError::Config)?;
+    let origin = req.headers().get("origin").ok().flatten();
+    if !config.allowed_origins.allows(origin.as_deref()) {
+        console_warn!("/ws: refused origin {:?}", origin.unwrap_or_default());
+        return Err(ApiError::Forbidden {
+            code: "origin_not_allowed",
+            message: "this origin may not open sockets here",
+        });
+    }
     // Sockets spread over the shards at random; `?shard=K` pins one (for tests and debugging).
     let pinned = req
         .url()
@@ -97,8 +136,7 @@ fn random_below(n: u32) -> u32 {
     u32::from_le_bytes(b) % n.max(1)
 }
 
-async fn publish(mut req: Request, env: &Env) -> Outcome {
-    let config = bindings::config(env).map_err(ApiError::Config)?;
+async fn publish(mut req: Request, env: &Env, config: &Config) -> Outcome {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let (authorization, content_type) = (header("authorization"), header("content-type"));
     // Refuse an announced oversize body before reading it.
@@ -123,8 +161,7 @@ async fn publish(mut req: Request, env: &Env) -> Outcome {
     json_response(&published, 202)
 }
 
-async fn health(env: &Env) -> Outcome {
-    let config = bindings::config(env).map_err(ApiError::Config)?;
+async fn health(env: &Env, config: &Config) -> Outcome {
     let kv = bindings::read(env, &KvKey::Latest(Channel::btc())).await.map(|_| ()).map_err(|e| e.message());
     let hub = hub_client::stats(env, config.hub.shards).await;
     if let Err(e) = &hub {
@@ -140,8 +177,7 @@ async fn health(env: &Env) -> Outcome {
     json_response(&report, report.http_status())
 }
 
-async fn metrics_text(env: &Env) -> Outcome {
-    let config = bindings::config(env).map_err(ApiError::Config)?;
+async fn metrics_text(env: &Env, config: &Config) -> Outcome {
     let stats = match hub_client::stats(env, config.hub.shards).await {
         Ok(s) => Some(s),
         Err(e) => {
@@ -161,8 +197,7 @@ async fn metrics_text(env: &Env) -> Outcome {
 
 /// Latest values from the hub; if the hub cannot be reached, from their KV copies (which may
 /// lag by up to `KV_MIN_WRITE_SECONDS`, and say so with `"source": "kv"`).
-async fn snapshot(env: &Env) -> Outcome {
-    let config = bindings::config(env).map_err(ApiError::Config)?;
+async fn snapshot(env: &Env, config: &Config) -> Outcome {
     let stale_after = config.feeds.stale_after_seconds;
     let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env).await {
         Ok(values) => {
@@ -187,4 +222,15 @@ async fn snapshot(env: &Env) -> Outcome {
         out.insert(channel.to_string(), serde_json::to_value(entry).unwrap_or(Value::Null));
     }
     json_response(&json!({ "time": crate::store::rfc3339(SystemClock.now_ms()), "channels": out }), 200)
+}
+
+/// `GET /api/history?channel=C&since=N&limit=M`: retained updates of C after seq N (default 0),
+/// at most M (default 100, at most HISTORY_LEN), oldest first.
+async fn history(req: &Request, env: &Env, config: &Config) -> Outcome {
+    let url = req.url().map_err(|e| ApiError::BadRequest { code: "bad_request", message: e.to_string() })?;
+    let query = crate::history::HistoryQuery::parse(url.query_pairs(), config.hub.history_len)?;
+    match hub_client::history(env, &query).await? {
+        Some(page) => json_response(&page, 200),
+        None => Err(ApiError::UnknownChannel(query.channel.to_string())),
+    }
 }

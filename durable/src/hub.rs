@@ -71,6 +71,23 @@ impl DurableObject for Hub {
             }
             (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
             (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
+            (Method::Get, "/history") => {
+                let channel = query.get("channel").and_then(|c| Channel::parse(c).ok());
+                let number = |k: &str| query.get(k).and_then(|v| v.parse::<u64>().ok());
+                let (Some(channel), since, limit) =
+                    (channel, number("since").unwrap_or(0), number("limit").unwrap_or(100))
+                else {
+                    return Response::error("bad history query", 400);
+                };
+                let Some((from, to)) = self.with_core(|core| core.history_range(&channel, since, limit)) else {
+                    return Response::error("no such channel", 404);
+                };
+                let updates = if from <= to { self.history(&channel, from, to).await } else { Vec::new() };
+                match self.with_core(|core| core.history_page(&channel, since, updates)) {
+                    Some(page) => Response::from_json(&page),
+                    None => Response::error("no such channel", 404),
+                }
+            }
             (Method::Post, "/watch") => {
                 let Ok(watch) = req.json::<Watch>().await else { return Response::error("bad watch body", 400) };
                 if self.with_core(|core| core.set_watcher(watch.shard, watch.watching)) {

@@ -9,8 +9,8 @@ use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
 use crate::feed_round::{self, Fetched, Planned, RoundKind};
 use crate::guard::ProviderLimit;
 use crate::internal::{
-    AppPublish, ChannelStats, CloseReason, Counters, HubStats, Outcome, Provider, Published, Sequenced, Source,
-    UpstreamStatus,
+    AppPublish, ChannelStats, CloseReason, Counters, HistoryPage, HubStats, Outcome, Provider, Published, Sequenced,
+    Source, UpstreamStatus,
 };
 use crate::kv::{kv_write_due, StoredValue};
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
@@ -259,6 +259,27 @@ impl HubCore {
     /// `STALE_AFTER_SECONDS`; app channels are as fresh as their publisher makes them.
     fn is_stale(&self, channel: &Channel, meta: &ChannelMeta, now: u64) -> bool {
         channel.is_built_in() && now.saturating_sub(meta.confirmed_at) > self.feeds.stale_after_seconds * 1000
+    }
+
+    /// Which retained updates a history page after `since` holds (at most `limit`), or None for
+    /// a channel that does not exist. The shell reads the range and calls [`HubCore::history_page`].
+    pub fn history_range(&self, channel: &Channel, since: u64, limit: u64) -> Option<(Seq, Seq)> {
+        let m = self.channels.get(channel)?;
+        let from = (since + 1).max(m.first_retained.0);
+        let to = m.seq.0.min(from.saturating_add(limit.max(1)) - 1);
+        Some((Seq(from), Seq(to)))
+    }
+
+    pub fn history_page(&self, channel: &Channel, since: u64, updates: Vec<Update>) -> Option<HistoryPage> {
+        let m = self.channels.get(channel)?;
+        Some(HistoryPage {
+            channel: channel.clone(),
+            epoch: m.epoch.clone(),
+            seq: m.seq,
+            first_retained: m.first_retained,
+            truncated: since + 1 < m.first_retained.0,
+            updates,
+        })
     }
 
     /// Latest values of the built-in channels, for `/api/snapshot`.

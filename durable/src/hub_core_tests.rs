@@ -291,3 +291,18 @@ fn watchers_from_other_shards() {
     assert!(c.set_watcher(3, false));
     assert!(!c.btc_watched(0));
 }
+
+#[test]
+fn history_pages() {
+    let mut c = core(); // history_len 5
+    for n in 1..=8 {
+        app(&mut c, n);
+    }
+    assert_eq!(c.history_range(&news(), 0, 100), Some((Seq(4), Seq(8))), "starts at the oldest retained");
+    assert_eq!(c.history_range(&news(), 5, 2), Some((Seq(6), Seq(7))));
+    assert_eq!(c.history_range(&news(), 8, 10), Some((Seq(9), Seq(8))), "nothing newer: an empty range");
+    assert_eq!(c.history_range(&Channel::parse("nope").unwrap(), 0, 1), None);
+    let page = c.history_page(&news(), 0, vec![]).unwrap();
+    assert_eq!((page.seq, page.first_retained, page.truncated), (Seq(8), Seq(4), true));
+    assert!(!c.history_page(&news(), 3, vec![]).unwrap().truncated);
+}

@@ -113,6 +113,20 @@ pub struct RoundReport {
     pub published: Vec<(Channel, Seq)>,
 }
 
+/// A page of a channel's history (`GET /history` on the sequencer, `/api/history` outside).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub channel: Channel,
+    pub epoch: Epoch,
+    /// The channel's current seq.
+    pub seq: Seq,
+    /// The oldest seq still retained.
+    pub first_retained: Seq,
+    /// True when updates right after `since` are no longer retained (the page starts later).
+    pub truncated: bool,
+    pub updates: Vec<Update>,
+}
+
 /// An application's message for an app channel (`POST /publish` on the sequencer). Unlike feed
 /// values, every publish is news: it always gets the next seq.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -198,7 +198,11 @@ impl Wrangler {
     }
 
     fn launch(&mut self) {
-        self.port = free_port();
+        self.launch_on(free_port());
+    }
+
+    fn launch_on(&mut self, port: u16) {
+        self.port = port;
         self.base = format!("http://127.0.0.1:{}", self.port);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("wrangler log");
         let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
@@ -218,6 +222,10 @@ impl Wrangler {
             .stderr(log);
         for (k, v) in &self.vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
+        }
+        // The dashboard's own origin may open sockets (the port is only known now).
+        if !self.vars.iter().any(|(k, _)| k == "ALLOWED_ORIGINS") {
+            cmd.arg("--var").arg(format!("ALLOWED_ORIGINS:{}", self.base));
         }
         self.child = Some(spawn_group(&mut cmd));
         self.wait_ready();
@@ -253,6 +261,14 @@ impl Wrangler {
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
+    }
+
+    /// Starts a stopped instance again on the same port (a browser page keeps its origin),
+    /// with the same vars and persisted storage.
+    pub fn start_again(&mut self) {
+        self.stop();
+        let port = self.port;
+        self.launch_on(port);
     }
 
     pub fn log(&self) -> String {
