@@ -4,7 +4,7 @@
 //! values come from bounded sets (channels, upstream sources, outcomes), so `promtool check
 //! metrics` accepts the output without a lint message.
 
-use durable::internal::{ChannelStats, CloseReason, HubStats, Outcome, Source, DURATION_BUCKETS};
+use durable::internal::{ChannelStats, CloseReason, Histogram, HubStats, Outcome, Source, DURATION_BUCKETS};
 use durable::protocol::ErrorCode;
 use durable::session::FrameKind;
 use std::fmt::Write;
@@ -63,6 +63,23 @@ fn number(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+fn histogram_header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+}
+
+/// `_bucket` (cumulative, then +Inf), `_sum` and `_count` lines of one histogram series.
+fn histogram_samples(out: &mut String, name: &str, label: Option<(&str, &str)>, h: &Histogram) {
+    let (prefix, only) = match label {
+        Some((k, v)) => (format!("{k}=\"{}\",", escape(v)), format!("{{{k}=\"{}\"}}", escape(v))),
+        None => (String::new(), String::new()),
+    };
+    for (bound, n) in DURATION_BUCKETS.iter().map(|b| number(*b)).chain(["+Inf".to_owned()]).zip(h.cumulative()) {
+        let _ = writeln!(out, "{name}_bucket{{{prefix}le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_sum{only} {}", number(h.sum_ms as f64 / 1000.0));
+    let _ = writeln!(out, "{name}_count{only} {}", h.count);
 }
 
 /// Reads one per-channel sample (None: no sample for that channel) given the time now.
@@ -156,18 +173,16 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
         let state = s.upstreams.get(&source).map(|u| u.breaker.state).unwrap_or_default();
         f.sample(&[("source", source.label())], state.gauge());
     }
-    let help = "Duration of upstream requests that were sent, in seconds.";
     let name = "tickwire_upstream_request_duration_seconds";
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    histogram_header(&mut out, name, "Duration of upstream requests that were sent, in seconds.");
     for source in Source::ALL {
         let h = s.upstreams.get(&source).map(|u| u.durations.clone()).unwrap_or_default();
-        let label = source.label();
-        for (bound, n) in DURATION_BUCKETS.iter().map(|b| number(*b)).chain(["+Inf".to_owned()]).zip(h.cumulative()) {
-            let _ = writeln!(out, "{name}_bucket{{source=\"{label}\",le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_sum{{source=\"{label}\"}} {}", number(h.sum_ms as f64 / 1000.0));
-        let _ = writeln!(out, "{name}_count{{source=\"{label}\"}} {}", h.count);
+        histogram_samples(&mut out, name, Some(("source", source.label())), &h);
     }
+    let name = "tickwire_broadcast_duration_seconds";
+    let help = "Time from a publish reaching a hub shard to its frames sent, stored and fanned out, in seconds.";
+    histogram_header(&mut out, name, help);
+    histogram_samples(&mut out, name, None, &c.broadcast_durations);
     Family::new(&mut out, "tickwire_kv_writes_total", Kind::Counter, "Channel copies written to Workers KV.")
         .sample(&[], c.kv_writes as f64);
     Family::new(&mut out, "tickwire_kv_write_failures_total", Kind::Counter, "KV writes that failed.")
@@ -198,6 +213,7 @@ mod tests {
         s.channels.insert(Channel::btc(), btc);
         s.upstreams.entry(Source::CoingeckoPrice).or_default().record(9_000, Outcome::HttpError, None);
         s.upstreams.entry(Source::CoingeckoPrice).or_default().durations.observe(700);
+        s.counters.broadcast_durations.observe(3);
         let text = render("0.1.0", Some(&s), 12_500);
         for line in [
             "tickwire_build_info{version=\"0.1.0\"} 1",
@@ -222,6 +238,8 @@ mod tests {
             "tickwire_upstream_request_duration_seconds_sum{source=\"coingecko_price\"} 0.7",
             "tickwire_upstream_request_duration_seconds_count{source=\"coingecko_price\"} 1",
             "tickwire_kv_writes_total 0",
+            "tickwire_broadcast_duration_seconds_bucket{le=\"0.05\"} 1",
+            "tickwire_broadcast_duration_seconds_count 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

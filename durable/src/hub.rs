@@ -349,6 +349,8 @@ impl Hub {
     /// Sends each broadcast to its channel's subscribers, stores what changed, and (on the
     /// sequencer) fans the new updates out to the other shards.
     pub(crate) async fn execute(&self, fx: Effects) -> Result<()> {
+        let started = Date::now().as_millis();
+        let timed = !fx.broadcasts.is_empty();
         for (channel, frame) in &fx.broadcasts {
             let (delivered, failed) = self.broadcast(channel, frame);
             self.with_core(|core| core.record_delivery(channel, delivered, failed));
@@ -389,6 +391,11 @@ impl Hub {
             storage.delete_multiple(deletes).await?;
         }
         self.fan_out(fx.fanout).await;
+        if timed {
+            let ms = Date::now().as_millis().saturating_sub(started);
+            self.with_core(|core| core.record_broadcast(ms));
+            self.persist_keys(&[StorageKey::Counters]).await?;
+        }
         self.write_kv(fx.kv_writes).await;
         Ok(())
     }

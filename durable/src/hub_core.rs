@@ -221,6 +221,12 @@ impl HubCore {
         }
     }
 
+    /// How long one broadcast took, start to stored and fanned out (the runtime's clock only
+    /// moves across I/O, so this is what the storage writes and fan-out cost, not the CPU).
+    pub fn record_broadcast(&mut self, ms: u64) {
+        self.counters.broadcast_durations.observe(ms);
+    }
+
     pub fn record_kv_writes(&mut self, ok: u64, failed: u64) {
         self.counters.kv_writes += ok;
         self.counters.kv_write_failures += failed;

@@ -225,6 +225,15 @@ impl Histogram {
         self.count += 1;
     }
 
+    pub fn merge(&mut self, other: &Histogram) {
+        self.buckets.resize(DURATION_BUCKETS.len() + 1, 0);
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.sum_ms += other.sum_ms;
+        self.count += other.count;
+    }
+
     /// Cumulative counts per bucket bound, then +Inf: what Prometheus' `_bucket` series want.
     pub fn cumulative(&self) -> Vec<u64> {
         let mut total = 0;
@@ -297,6 +306,8 @@ pub struct Counters {
     pub rejected: BTreeMap<ErrorCode, u64>,
     pub kv_writes: u64,
     pub kv_write_failures: u64,
+    /// Time from a publish reaching the object to its frames sent, stored and fanned out.
+    pub broadcast_durations: Histogram,
 }
 
 /// Everything `/health` and `/metrics` need from the hub (`GET /stats` on each shard, merged by
@@ -332,6 +343,7 @@ impl HubStats {
         add(&mut self.counters.frames, &other.counters.frames);
         add(&mut self.counters.rejected, &other.counters.rejected);
         self.counters.kv_writes += other.counters.kv_writes;
+        self.counters.broadcast_durations.merge(&other.counters.broadcast_durations);
         self.counters.kv_write_failures += other.counters.kv_write_failures;
         for (c, s) in other.channels {
             let mine = self.channels.entry(c).or_default();
@@ -383,6 +395,11 @@ mod tests {
         }
         assert_eq!(h.cumulative(), [1, 3, 3, 3, 4, 4, 4, 4, 5]);
         assert_eq!((h.sum_ms, h.count), (30_830, 5));
+        let mut total = Histogram::default();
+        total.merge(&h);
+        total.merge(&h);
+        assert_eq!(total.cumulative(), [2, 6, 6, 6, 8, 8, 8, 8, 10]);
+        assert_eq!((total.sum_ms, total.count), (61_660, 10));
     }
 
     #[test]
