@@ -1,8 +1,10 @@
 //! End-to-end tests against a real `wrangler dev` with a fixture upstream.
 //! Run through `scripts/test` (it builds the Worker first); `cargo test --features e2e --test e2e`.
 
+mod api;
 mod fast_stream;
 mod feeds;
 mod harness;
 mod hub;
 mod live_path;
+mod metrics;
