@@ -186,5 +186,5 @@ pub fn record(
 }
 
 #[cfg(test)]
-#[path = "feed_round_tests.rs"]
+#[path = "tests/feed_round.rs"]
 mod tests;

@@ -477,5 +477,5 @@ impl HubCore {
 }
 
 #[cfg(test)]
-#[path = "hub_core_tests.rs"]
+#[path = "tests/hub_core.rs"]
 mod tests;
