@@ -2,6 +2,7 @@
 //! Run through `scripts/test` (it builds the Worker first); `cargo test --features e2e --test e2e`.
 
 mod api;
+mod dashboard;
 mod fast_stream;
 mod feeds;
 mod harness;
