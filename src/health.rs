@@ -6,6 +6,7 @@
 use crate::store::rfc3339;
 use durable::guard::BreakerState;
 use durable::internal::{HubStats, LastError, Source};
+use durable::settings::FeedConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -84,7 +85,7 @@ pub fn assess(
     kv: Result<(), String>,
     hub: Result<&HubStats, String>,
     now_ms: u64,
-    stale_after_seconds: u64,
+    feeds: &FeedConfig,
     version: &'static str,
 ) -> Health {
     let probe = |r: Result<Option<u64>, String>| match r {
@@ -115,7 +116,7 @@ pub fn assess(
                 last_error: st.and_then(|s| s.last_error.clone()),
                 consecutive_failures: st.map_or(0, |s| s.consecutive_failures),
                 data_age_seconds: age,
-                stale: age.is_none_or(|a| a > stale_after_seconds),
+                stale: age.is_none_or(|a| a > feeds.stale_after_seconds_for(source)),
             },
         );
     }
@@ -159,7 +160,7 @@ mod tests {
         up.breaker = Breaker { state: BreakerState::Open, open_until: NOW + 60_000, ..Breaker::default() };
         let limit = ProviderLimit { retry_after_until: Some(NOW + 30_000), ..ProviderLimit::default() };
         stats.providers.insert(Provider::Coingecko, limit);
-        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
         let json = serde_json::to_value(&h).unwrap();
         let price = &json["components"]["coingecko_price"];
         assert_eq!(price["breaker"], "open");
@@ -177,7 +178,7 @@ mod tests {
     #[test]
     fn healthy_when_all_fresh() {
         let stats = stats_with(&[(NOW - 20_000, Outcome::Ok)]);
-        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
         assert_eq!((h.status, h.http_status()), (Status::Ok, 200));
         assert_eq!(h.components.hub.sockets, Some(3));
         let up = &h.components.upstreams["coingecko_price"];
@@ -187,7 +188,7 @@ mod tests {
     #[test]
     fn failing_upstream_degrades_but_serves() {
         let stats = stats_with(&[(NOW - 70_000, Outcome::Ok), (NOW - 10_000, Outcome::HttpError)]);
-        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
         assert_eq!((h.status, h.http_status()), (Status::Degraded, 200));
         let up = &h.components.upstreams["coingecko_price"];
         assert_eq!(up.status, UpstreamState::Failing);
@@ -199,19 +200,19 @@ mod tests {
     #[test]
     fn old_data_is_stale_and_never_polled_is_unknown() {
         let stats = stats_with(&[(NOW - 200_000, Outcome::Ok)]);
-        let h = assess(Ok(()), Ok(&stats), NOW, 180, "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
         assert_eq!(h.status, Status::Degraded);
         assert!(h.components.upstreams["coingecko_price"].stale);
-        let h = assess(Ok(()), Ok(&HubStats::default()), NOW, 180, "1.0");
+        let h = assess(Ok(()), Ok(&HubStats::default()), NOW, &FeedConfig::default(), "1.0");
         assert_eq!(h.components.upstreams["coingecko_price"].status, UpstreamState::Unknown);
     }
 
     #[test]
     fn unreachable_kv_or_hub_is_down() {
         let stats = stats_with(&[(NOW, Outcome::Ok)]);
-        let h = assess(Err("kv get failed".into()), Ok(&stats), NOW, 180, "1.0");
+        let h = assess(Err("kv get failed".into()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
         assert_eq!((h.status, h.http_status()), (Status::Down, 503));
-        let h = assess(Ok(()), Err("no stub".into()), NOW, 180, "1.0");
+        let h = assess(Ok(()), Err("no stub".into()), NOW, &FeedConfig::default(), "1.0");
         assert_eq!(h.status, Status::Down);
         assert_eq!(h.components.hub.error.as_deref(), Some("no stub"));
     }

@@ -167,13 +167,8 @@ async fn health(env: &Env, config: &Config) -> Outcome {
     if let Err(e) = &hub {
         console_error!("/health: {}", e.detail().unwrap_or(e.code()));
     }
-    let report = health::assess(
-        kv,
-        hub.as_ref().map_err(|e| e.message()),
-        SystemClock.now_ms(),
-        config.feeds.stale_after_seconds,
-        crate::VERSION,
-    );
+    let report =
+        health::assess(kv, hub.as_ref().map_err(|e| e.message()), SystemClock.now_ms(), &config.feeds, crate::VERSION);
     json_response(&report, report.http_status())
 }
 
@@ -198,11 +193,11 @@ async fn metrics_text(env: &Env, config: &Config) -> Outcome {
 /// Latest values from the hub; if the hub cannot be reached, from their KV copies (which may
 /// lag by up to `KV_MIN_WRITE_SECONDS`, and say so with `"source": "kv"`).
 async fn snapshot(env: &Env, config: &Config) -> Outcome {
-    let stale_after = config.feeds.stale_after_seconds;
+    let stale_after = |c: &Channel| config.feeds.channel_stale_after_seconds(c);
     let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env).await {
         Ok(values) => {
             let now = SystemClock.now_ms();
-            values.into_iter().map(|v| SnapshotEntry::from_hub(v, now, stale_after)).collect()
+            values.into_iter().map(|v| SnapshotEntry::from_hub(stale_after(&v.channel), v, now)).collect()
         }
         Err(e) => {
             console_error!("/api/snapshot: hub unreachable, serving KV: {}", e.detail().unwrap_or(e.code()));
@@ -211,7 +206,7 @@ async fn snapshot(env: &Env, config: &Config) -> Outcome {
             let now = SystemClock.now_ms();
             let mut entries = Vec::new();
             for v in values {
-                entries.extend(v?.map(|v| SnapshotEntry::from_kv(v, now, stale_after)));
+                entries.extend(v?.map(|v| SnapshotEntry::from_kv(stale_after(&v.channel), v, now)));
             }
             entries
         }

@@ -49,11 +49,11 @@ impl SnapshotEntry {
         }
     }
 
-    pub fn from_hub(s: ChannelSnapshot, now_ms: u64, stale_after_seconds: u64) -> SnapshotEntry {
+    pub fn from_hub(stale_after_seconds: u64, s: ChannelSnapshot, now_ms: u64) -> SnapshotEntry {
         SnapshotEntry::new(s, SnapshotSource::Hub, now_ms, stale_after_seconds)
     }
 
-    pub fn from_kv(v: StoredValue, now_ms: u64, stale_after_seconds: u64) -> SnapshotEntry {
+    pub fn from_kv(stale_after_seconds: u64, v: StoredValue, now_ms: u64) -> SnapshotEntry {
         let s = ChannelSnapshot {
             channel: v.channel,
             seq: v.seq,
@@ -86,7 +86,7 @@ mod tests {
             fetched_at: 1_700_000_000_000,
             confirmed_at: 1_700_000_100_000,
         };
-        let e = SnapshotEntry::from_hub(hub, 1_700_000_281_500, 180);
+        let e = SnapshotEntry::from_hub(180, hub, 1_700_000_281_500);
         assert_eq!((e.age_seconds, e.stale, e.source), (181, true, SnapshotSource::Hub));
         assert_eq!(e.fetched_at, "2023-11-14T22:13:20.000Z");
         assert_eq!(e.confirmed_at, "2023-11-14T22:15:00.000Z");
@@ -96,7 +96,7 @@ mod tests {
     fn kv_records_and_clock_skew() {
         let v =
             StoredValue { channel: Channel::btc(), seq: Seq(1), fetched_at: 5_000, confirmed_at: 0, data: json!(1) };
-        let e = SnapshotEntry::from_kv(v, 3_000, 180);
+        let e = SnapshotEntry::from_kv(180, v, 3_000);
         assert_eq!((e.age_seconds, e.stale, e.source), (0, false, SnapshotSource::Kv), "never a negative age");
         assert_eq!(e.confirmed_at, e.fetched_at, "old records count from the fetch");
     }

@@ -264,7 +264,8 @@ impl HubCore {
     /// Built-in channels go stale when their upstream has not confirmed the value for
     /// `STALE_AFTER_SECONDS`; app channels are as fresh as their publisher makes them.
     fn is_stale(&self, channel: &Channel, meta: &ChannelMeta, now: u64) -> bool {
-        channel.is_built_in() && now.saturating_sub(meta.confirmed_at) > self.feeds.stale_after_seconds * 1000
+        channel.is_built_in()
+            && now.saturating_sub(meta.confirmed_at) > self.feeds.channel_stale_after_seconds(channel) * 1000
     }
 
     /// Which retained updates a history page after `since` holds (at most `limit`), or None for

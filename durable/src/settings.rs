@@ -177,6 +177,25 @@ impl FeedConfig {
         })
     }
 
+    /// How long a source's value may go unconfirmed before it is stale: `STALE_AFTER_SECONDS`
+    /// past its refresh interval. The RSI history is fetched only every `RSI_REFRESH_SECONDS`,
+    /// so its grace starts after that; the other sources are fetched every tick.
+    pub fn stale_after_seconds_for(&self, source: crate::internal::Source) -> u64 {
+        match source {
+            crate::internal::Source::CoingeckoChart => self.rsi_refresh_seconds + self.stale_after_seconds,
+            _ => self.stale_after_seconds,
+        }
+    }
+
+    /// [`FeedConfig::stale_after_seconds_for`] of the source that fills `channel` (`market` has
+    /// two sources fetched every tick; app channels never go stale this way).
+    pub fn channel_stale_after_seconds(&self, channel: &crate::protocol::Channel) -> u64 {
+        match channel.as_str() {
+            "indicators" => self.stale_after_seconds_for(crate::internal::Source::CoingeckoChart),
+            _ => self.stale_after_seconds,
+        }
+    }
+
     pub fn breaker(&self) -> crate::guard::BreakerConfig {
         crate::guard::BreakerConfig {
             failures: self.breaker_failures,
@@ -246,5 +265,11 @@ mod tests {
         let c = FeedConfig::from_vars(&vars(&[("COINGECKO_API_KEY", "k3y")])).unwrap();
         assert!(!c.to_string().contains("k3y"));
         assert_eq!(c.breaker().cooldown_ms, 60_000);
+        use crate::internal::Source;
+        use crate::protocol::Channel;
+        assert_eq!(c.stale_after_seconds_for(Source::Fng), 180);
+        assert_eq!(c.stale_after_seconds_for(Source::CoingeckoChart), 480, "fetched every 300 s, then 180 s of grace");
+        assert_eq!(c.channel_stale_after_seconds(&Channel::parse("indicators").unwrap()), 480);
+        assert_eq!(c.channel_stale_after_seconds(&Channel::btc()), 180);
     }
 }

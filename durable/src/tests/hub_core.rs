@@ -306,3 +306,18 @@ fn history_pages() {
     assert_eq!((page.seq, page.first_retained, page.truncated), (Seq(8), Seq(4), true));
     assert!(!c.history_page(&news(), 3, vec![]).unwrap().truncated);
 }
+
+#[test]
+fn indicators_stay_fresh_between_rsi_fetches() {
+    let mut c = core(); // RSI_REFRESH_SECONDS 300, STALE_AFTER_SECONDS 180
+    let prices: Vec<String> = (0..20).map(|i| format!("[{},{}]", i * 3_600_000u64, 100 + i % 3)).collect();
+    let chart = format!(r#"{{"prices":[{}]}}"#, prices.join(","));
+    c.plan_round(RoundKind::Full, 0);
+    c.finish_round(0, vec![Fetched { source: Source::CoingeckoChart, result: Ok(chart), duration_ms: 5 }], epochs());
+    let indicators = Channel::parse("indicators").unwrap();
+    let stale_at =
+        |now| frame(&c.catchup_frames(&indicators, &Catchup::Latest, vec![], now)[0].to_json())["stale"].clone();
+    assert_eq!(stale_at(299_000), json!(false), "not yet due again: not stale");
+    assert_eq!(stale_at(480_000), json!(false));
+    assert_eq!(stale_at(480_001), json!(true));
+}
