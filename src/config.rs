@@ -21,15 +21,8 @@ pub struct Config {
     pub allowed_origins: AllowedOrigins,
 }
 
-/// A secret that never shows up in logs or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(pub String);
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token([redacted])")
-    }
-}
+/// The publish token: a secret that never shows up in logs or `Debug` output.
+pub use durable::settings::Secret as Token;
 
 impl Config {
     /// Builds the config from `lookup(var)`; unset or empty vars take their defaults.

@@ -7,6 +7,12 @@ use crate::hub_client;
 use worker::*;
 
 pub async fn run(env: &Env) {
+    // The hub would run on defaults; an operator who set a var wrongly wants it fixed, not
+    // silently ignored.
+    if let Err(e) = crate::bindings::config(env) {
+        console_error!("cron: {e}; skipping this round");
+        return;
+    }
     match hub_client::refresh(env).await {
         Ok(report) => {
             let published: Vec<String> = report.published.iter().map(|(c, s)| format!("{c}#{s}")).collect();

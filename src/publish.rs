@@ -33,30 +33,45 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Authorises first (401/403), then checks the content type (415), size (413) and body (400).
 pub fn check(req: PublishRequest<'_>, token: Option<&Token>, max_bytes: usize) -> Result<Checked, ApiError> {
+    authorize(req.authorization, token)?;
+    check_media_type(req.content_type)?;
+    check_body(req.body, max_bytes)
+}
+
+/// The bearer token, compared in constant time. Checked before the body is read, so an
+/// unauthorised client cannot make the Worker buffer anything.
+pub fn authorize(authorization: Option<&str>, token: Option<&Token>) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Err(ApiError::Forbidden {
             code: "publish_disabled",
             message: "publishing is disabled: set the PUBLISH_TOKEN secret",
         });
     };
-    let presented = req
-        .authorization
+    let presented = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    if !constant_time_eq(presented.as_bytes(), token.0.as_bytes()) {
+    if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
         return Err(ApiError::Forbidden { code: "forbidden", message: "wrong publish token" });
     }
-    let media = req.content_type.and_then(|c| c.split(';').next()).map(str::trim).unwrap_or_default();
+    Ok(())
+}
+
+pub fn check_media_type(content_type: Option<&str>) -> Result<(), ApiError> {
+    let media = content_type.and_then(|c| c.split(';').next()).map(str::trim).unwrap_or_default();
     if !media.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
-    if req.body.len() > max_bytes {
+    Ok(())
+}
+
+/// Size (413), then JSON shape and channel (400, or 403 for a built-in channel).
+pub fn check_body(body: &[u8], max_bytes: usize) -> Result<Checked, ApiError> {
+    if body.len() > max_bytes {
         return Err(ApiError::PayloadTooLarge { limit: max_bytes });
     }
     let bad = |code, message: String| ApiError::BadRequest { code, message };
-    let value: Value =
-        serde_json::from_slice(req.body).map_err(|e| bad("bad_json", format!("body is not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| bad("bad_json", format!("body is not JSON: {e}")))?;
     let name = value
         .get("channel")
         .and_then(Value::as_str)

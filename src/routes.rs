@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::health;
 use crate::hub_client;
 use crate::metrics;
+use crate::publish;
 use crate::store::SnapshotEntry;
 use ::durable::clock::{Clock, SystemClock};
 use ::durable::internal::AppPublish;
@@ -138,27 +139,16 @@ fn random_below(n: u32) -> u32 {
 
 async fn publish(mut req: Request, env: &Env, config: &Config) -> Outcome {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let (authorization, content_type) = (header("authorization"), header("content-type"));
+    publish::authorize(header("authorization").as_deref(), config.publish_token.as_ref())?;
+    publish::check_media_type(header("content-type").as_deref())?;
     // Refuse an announced oversize body before reading it.
     if header("content-length").and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > config.max_publish_bytes) {
         return Err(ApiError::PayloadTooLarge { limit: config.max_publish_bytes });
     }
     let body = req.bytes().await.map_err(|e| ApiError::BadRequest { code: "bad_json", message: e.to_string() })?;
-    let checked = crate::publish::check(
-        crate::publish::PublishRequest {
-            authorization: authorization.as_deref(),
-            content_type: content_type.as_deref(),
-            body: &body,
-        },
-        config.publish_token.as_ref(),
-        config.max_publish_bytes,
-    )?;
-    let published = hub_client::publish(
-        env,
-        &AppPublish { channel: checked.channel, ts: SystemClock.now_ms(), data: checked.data },
-    )
-    .await?;
-    json_response(&published, 202)
+    let checked = publish::check_body(&body, config.max_publish_bytes)?;
+    let publish = AppPublish { channel: checked.channel, ts: SystemClock.now_ms(), data: checked.data };
+    json_response(&hub_client::publish(env, &publish).await?, 202)
 }
 
 async fn health(env: &Env, config: &Config) -> Outcome {

@@ -12,10 +12,12 @@ use crate::feed_round::RoundKind;
 use crate::hub_core::{Effects, HubCore, PublishRefused, StorageKey};
 use crate::hub_feeds::Watch;
 use crate::index::SubscriberIndex;
-use crate::internal::{shard_name, AppPublish, CloseReason, Sequenced};
+use crate::internal::{shard_name, AppPublish, Apply, CloseReason};
 use crate::protocol::{Channel, Epoch, Update};
 use crate::session::{close_frame, Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits, Vars};
+use futures::channel::oneshot;
+use futures::future::{FutureExt, Shared};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -49,6 +51,9 @@ pub struct Hub {
     core: RefCell<Option<HubCore>>,
     /// Rebuilt lazily from the sockets' attachments after a wake.
     index: RefCell<Option<SubscriberIndex<WebSocket>>>,
+    /// Completes when the last fan-out started has finished: each fan-out waits for the one
+    /// before, so replicas receive updates in seq order (see [`Hub::fan_out`]).
+    fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
 }
 
 impl DurableObject for Hub {
@@ -58,7 +63,7 @@ impl DurableObject for Hub {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => console_error!("hub: could not set the ping auto-response: {e:?}"),
         }
-        Self { state, env, core: RefCell::new(None), index: RefCell::new(None) }
+        Self { state, env, core: RefCell::new(None), index: RefCell::new(None), fanout_tail: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -114,10 +119,10 @@ impl DurableObject for Hub {
                 }
             }
             (Method::Post, "/apply") => {
-                let Ok(updates) = req.json::<Vec<Sequenced>>().await else {
+                let Ok(apply) = req.json::<Apply>().await else {
                     return Response::error("bad apply body", 400);
                 };
-                let fx = self.with_core(|core| core.apply(updates));
+                let fx = self.with_core(|core| core.apply(apply));
                 self.execute(fx).await?;
                 Response::ok("applied")
             }
@@ -153,14 +158,22 @@ impl DurableObject for Hub {
                 let now = Date::now().as_millis();
                 self.with_core(|core| core.message(&mut meta, &text, now))
             }
-            WebSocketIncomingMessage::Binary(_) => meta.on_binary(),
+            WebSocketIncomingMessage::Binary(bytes) => {
+                let now = Date::now().as_millis();
+                let limits = self.with_core(|core| core.limits);
+                let actions = meta.on_binary(bytes.len(), now, &limits);
+                self.with_core(|core| core.counted_invalid(&actions));
+                actions
+            }
         };
         let before = self.with_index(|index| index.subscribers(&Channel::btc()).len());
         self.run(&ws, &mut meta, actions).await;
-        self.btc_watchers_changed(before).await;
+        // Saved before anything below awaits a fetch (which lets other events for this socket
+        // run and save theirs).
         if let Err(e) = ws.serialize_attachment(&meta) {
             console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
         }
+        self.btc_watchers_changed(before).await;
         self.persist_keys(&[StorageKey::Counters]).await
     }
 
@@ -390,7 +403,7 @@ impl Hub {
         if !deletes.is_empty() {
             storage.delete_multiple(deletes).await?;
         }
-        self.fan_out(fx.fanout).await;
+        self.fan_out(Apply { updates: fx.fanout, confirmed: fx.confirmed }).await;
         if timed {
             let ms = Date::now().as_millis().saturating_sub(started);
             self.with_core(|core| core.record_broadcast(ms));
@@ -423,39 +436,49 @@ impl Hub {
         (delivered as u64, failed.len() as u64)
     }
 
-    /// Shard 0 sends new updates to shards 1..N in parallel. A shard that misses some sees the
-    /// gap on its next update and restarts its history there (its resumes then say
-    /// `recovered: false` rather than replay with a hole).
-    async fn fan_out(&self, updates: Vec<Sequenced>) {
+    /// Shard 0 sends new updates (and confirmations) to shards 1..N in parallel. Fan-outs go
+    /// out one after another: two in flight at once could reach a shard in the wrong order,
+    /// and a replica seeing seq 6 before 5 would restart its history at 6 and drop 5. A shard
+    /// that misses a fan-out sees the gap on the next one and restarts its history there (its
+    /// resumes then say `recovered: false` rather than replay with a hole).
+    async fn fan_out(&self, apply: Apply) {
         let shards = self.with_core(|core| core.limits.shards);
-        if updates.is_empty() || shards <= 1 {
+        if (apply.updates.is_empty() && apply.confirmed.is_empty()) || shards <= 1 {
             return;
         }
-        let Ok(body) = serde_json::to_string(&updates) else { return };
-        let Ok(ns) = self.env.durable_object("HUB") else {
-            console_error!("hub: no HUB binding for fan-out");
-            return;
-        };
-        let calls = (1..shards).map(|k| {
-            let body = body.clone();
-            let ns = &ns;
-            async move {
-                let mut init = RequestInit::new();
-                init.with_method(Method::Post).with_body(Some(body.into()));
-                let result =
-                    match (ns.get_by_name(&shard_name(k)), Request::new_with_init("https://hub.internal/apply", &init))
-                    {
-                        (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|r| r.status_code()),
-                        (Err(e), _) | (_, Err(e)) => Err(e),
-                    };
-                match result {
-                    Ok(200) => {}
-                    Ok(status) => console_error!("hub: fan-out to shard {k} answered {status}"),
-                    Err(e) => console_error!("hub: fan-out to shard {k} failed: {e:?}"),
-                }
+        let Ok(body) = serde_json::to_string(&apply) else { return };
+        // Take our place in line synchronously, before any await, so the order of fan-outs is
+        // the order their updates were sequenced in.
+        let (done, finished) = oneshot::channel::<()>();
+        let previous = self.fanout_tail.borrow_mut().replace(finished.shared());
+        if let Some(previous) = previous {
+            let _ = previous.await;
+        }
+        match self.env.durable_object("HUB") {
+            Ok(ns) => {
+                let calls = (1..shards).map(|k| {
+                    let body = body.clone();
+                    let ns = &ns;
+                    async move {
+                        let mut init = RequestInit::new();
+                        init.with_method(Method::Post).with_body(Some(body.into()));
+                        let req = Request::new_with_init("https://hub.internal/apply", &init);
+                        let result = match (ns.get_by_name(&shard_name(k)), req) {
+                            (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|r| r.status_code()),
+                            (Err(e), _) | (_, Err(e)) => Err(e),
+                        };
+                        match result {
+                            Ok(200) => {}
+                            Ok(status) => console_error!("hub: fan-out to shard {k} answered {status}"),
+                            Err(e) => console_error!("hub: fan-out to shard {k} failed: {e:?}"),
+                        }
+                    }
+                });
+                futures::future::join_all(calls).await;
             }
-        });
-        futures::future::join_all(calls).await;
+            Err(e) => console_error!("hub: no HUB binding for fan-out: {e:?}"),
+        }
+        let _ = done.send(());
     }
 
     pub(crate) async fn persist_keys(&self, keys: &[StorageKey]) -> Result<()> {

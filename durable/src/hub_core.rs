@@ -9,8 +9,8 @@ use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
 use crate::feed_round::{self, Fetched, Planned, RoundKind};
 use crate::guard::ProviderLimit;
 use crate::internal::{
-    AppPublish, ChannelStats, CloseReason, Counters, HistoryPage, HubStats, Outcome, Provider, Published, Sequenced,
-    Source, UpstreamStatus,
+    AppPublish, Apply, ChannelStats, CloseReason, Confirmed, Counters, HistoryPage, HubStats, Outcome, Provider,
+    Published, Sequenced, Source, UpstreamStatus,
 };
 use crate::kv::{kv_write_due, StoredValue};
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
@@ -84,6 +84,8 @@ pub struct Effects {
     pub dirty: Vec<StorageKey>,
     pub history: Vec<HistoryWrite>,
     pub fanout: Vec<Sequenced>,
+    /// Channels a refresh round confirmed, for the other shards.
+    pub confirmed: Vec<Confirmed>,
     /// Channel copies to write to KV (already throttled by `KV_MIN_WRITE_SECONDS`).
     pub kv_writes: Vec<StoredValue>,
 }
@@ -213,6 +215,12 @@ impl HubCore {
         actions
     }
 
+    /// Counts a frame that was refused before it was parsed (binary frames).
+    pub fn counted_invalid(&mut self, actions: &[Action]) {
+        *self.counters.frames.entry(crate::session::FrameKind::Invalid).or_insert(0) += 1;
+        self.count_rejections(actions);
+    }
+
     fn count_rejections(&mut self, actions: &[Action]) {
         for a in actions {
             if let Action::Send(ServerFrame::Error { code, .. }) = a {
@@ -227,9 +235,18 @@ impl HubCore {
         self.counters.broadcast_durations.observe(ms);
     }
 
-    pub fn record_kv_writes(&mut self, ok: u64, failed: u64) {
+    /// Counts KV writes; failed channels are due again (returned: the keys to persist).
+    pub fn kv_writes_done(&mut self, ok: u64, failed: &[Channel]) -> Vec<StorageKey> {
         self.counters.kv_writes += ok;
-        self.counters.kv_write_failures += failed;
+        self.counters.kv_write_failures += failed.len() as u64;
+        let mut dirty = vec![StorageKey::Counters];
+        for c in failed {
+            if let Some(m) = self.channels.get_mut(c) {
+                m.kv_dirty = true;
+                dirty.push(StorageKey::Meta(c.clone()));
+            }
+        }
+        dirty
     }
 
     pub fn closed(&mut self, reason: CloseReason) {
@@ -272,7 +289,7 @@ impl HubCore {
     /// a channel that does not exist. The shell reads the range and calls [`HubCore::history_page`].
     pub fn history_range(&self, channel: &Channel, since: u64, limit: u64) -> Option<(Seq, Seq)> {
         let m = self.channels.get(channel)?;
-        let from = (since + 1).max(m.first_retained.0);
+        let from = since.saturating_add(1).max(m.first_retained.0);
         let to = m.seq.0.min(from.saturating_add(limit.max(1)) - 1);
         Some((Seq(from), Seq(to)))
     }
@@ -284,7 +301,7 @@ impl HubCore {
             epoch: m.epoch.clone(),
             seq: m.seq,
             first_retained: m.first_retained,
-            truncated: since + 1 < m.first_retained.0,
+            truncated: since.saturating_add(1) < m.first_retained.0,
             updates,
         })
     }
@@ -337,6 +354,11 @@ impl HubCore {
                 self.sequence(v.channel.clone(), now, data, true, &mut new_epoch, &mut fx);
                 if let Some(m) = self.channels.get_mut(&v.channel) {
                     m.confirmed_at = now;
+                    if let Some(latest) = m.latest.clone() {
+                        fx.confirmed.retain(|c| c.latest.update.channel != v.channel);
+                        let latest = Sequenced { epoch: m.epoch.clone(), update: latest };
+                        fx.confirmed.push(Confirmed { latest, confirmed_at: now });
+                    }
                 }
                 if !fx.dirty.contains(&StorageKey::Meta(v.channel.clone())) {
                     fx.dirty.push(StorageKey::Meta(v.channel));
@@ -422,14 +444,27 @@ impl HubCore {
     }
 
     /// Updates sequenced by shard 0, applied by another shard.
-    pub fn apply(&mut self, sequenced: Vec<Sequenced>) -> Effects {
+    pub fn apply(&mut self, apply: Apply) -> Effects {
         let mut fx = Effects::default();
         let history_len = self.limits.history_len;
-        for Sequenced { epoch, update } in sequenced {
+        let confirmed_at: Vec<(Channel, u64)> =
+            apply.confirmed.iter().map(|c| (c.latest.update.channel.clone(), c.confirmed_at)).collect();
+        let latest = apply.confirmed.into_iter().map(|c| c.latest);
+        // New updates first; then the confirmed latest values, which are duplicates unless this
+        // replica missed something (then it restarts its history at the latest value).
+        for Sequenced { epoch, update } in apply.updates.into_iter().chain(latest) {
             let channel = update.channel.clone();
             let meta = self.channels.entry(channel.clone()).or_insert_with(|| ChannelMeta::new(epoch.clone()));
             if let Some(write) = meta.apply(update, &epoch, history_len) {
                 Self::record_write(channel, write, &mut fx);
+            }
+        }
+        for (channel, at) in confirmed_at {
+            if let Some(m) = self.channels.get_mut(&channel) {
+                m.confirmed_at = m.confirmed_at.max(at);
+                if !fx.dirty.contains(&StorageKey::Meta(channel.clone())) {
+                    fx.dirty.push(StorageKey::Meta(channel));
+                }
             }
         }
         fx

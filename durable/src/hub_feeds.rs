@@ -35,7 +35,11 @@ impl Hub {
             let cfg = &cfg;
             async move {
                 let url = feed_round::url(source, cfg);
-                let key = cfg.coingecko_api_key.as_deref().filter(|_| source.provider() == Provider::Coingecko);
+                let key = cfg
+                    .coingecko_api_key
+                    .as_ref()
+                    .map(|k| k.expose())
+                    .filter(|_| source.provider() == Provider::Coingecko);
                 let headers: Vec<(&str, &str)> = key.map(|k| (COINGECKO_KEY_HEADER, k)).into_iter().collect();
                 let started = Date::now().as_millis();
                 let result = upstream::get_text(&url, cfg.timeout_ms, &headers).await;
@@ -53,8 +57,8 @@ impl Hub {
         Ok(report)
     }
 
-    /// Writes the channel copies to KV. Best effort: a failure is logged and counted, the hub
-    /// keeps the authoritative value, and the channel's next change is written again.
+    /// Writes the channel copies to KV. A failure is logged and counted, and that channel is
+    /// written again by a later round; the hub keeps the authoritative value meanwhile.
     pub(crate) async fn write_kv(&self, values: Vec<StoredValue>) {
         if values.is_empty() {
             return;
@@ -63,11 +67,12 @@ impl Hub {
             Ok(kv) => kv,
             Err(e) => {
                 console_error!("feeds: no KV binding {KV_BINDING}: {e:?}");
-                self.with_core(|core| core.record_kv_writes(0, values.len() as u64));
+                let failed: Vec<Channel> = values.into_iter().map(|v| v.channel).collect();
+                self.with_core(|core| core.kv_writes_done(0, &failed));
                 return;
             }
         };
-        let (mut ok, mut failed) = (0, 0);
+        let (mut ok, mut failed) = (0, Vec::new());
         for v in values {
             let key = KvKey::Latest(v.channel.clone()).to_string();
             let result = match serde_json::to_string(&v) {
@@ -81,11 +86,15 @@ impl Hub {
                 Ok(()) => ok += 1,
                 Err(e) => {
                     console_error!("feeds: KV write of {key} failed: {e}");
-                    failed += 1;
+                    failed.push(v.channel);
                 }
             }
         }
-        self.with_core(|core| core.record_kv_writes(ok, failed));
+        // A failed copy is due again next round, so KV is never left behind for long.
+        let dirty = self.with_core(|core| core.kv_writes_done(ok, &failed));
+        if let Err(e) = self.persist_keys(&dirty).await {
+            console_error!("feeds: {e:?}");
+        }
     }
 
     /// The fast BTC poll: runs while anyone watches `btc`, then lets the alarm lapse.
@@ -127,7 +136,9 @@ impl Hub {
             }
             return;
         }
-        if (before == 0) != (after == 0) {
+        // Every new btc subscriber re-asserts the watch (so one lost message does not leave
+        // this shard without the fast stream); the last one leaving withdraws it.
+        if after > before || (before > 0 && after == 0) {
             let body = Watch { shard, watching: after > 0 };
             if let Err(e) = self.call_sequencer("/watch", &body).await {
                 console_error!("feeds: shard {shard} could not report btc watchers: {e:?}");

@@ -151,6 +151,23 @@ pub struct Sequenced {
     pub update: Update,
 }
 
+/// What shard 0 sends the other shards (`POST /apply`): new updates, in seq order, and the
+/// latest value of each channel a refresh round confirmed. The latter keeps replicas' staleness
+/// in step (confirmations are not updates) and brings a new or lagging replica up to date.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Apply {
+    pub updates: Vec<Sequenced>,
+    #[serde(default)]
+    pub confirmed: Vec<Confirmed>,
+}
+
+/// A channel's latest value and when a fetch last confirmed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confirmed {
+    pub latest: Sequenced,
+    pub confirmed_at: u64,
+}
+
 /// The Durable Object name of hub shard `k`. Shard 0 is also the sequencer, and keeps the name
 /// the single hub always had, so raising `HUB_SHARDS` never resets anyone's sequence numbers.
 pub fn shard_name(k: u32) -> String {

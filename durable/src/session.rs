@@ -86,23 +86,8 @@ impl SocketMeta {
         limits: &HubLimits,
         known: impl Fn(&Channel) -> bool,
     ) -> (FrameKind, Vec<Action>) {
-        if text.len() > limits.max_client_frame_bytes {
-            return (FrameKind::Invalid, vec![Action::Close(CloseReason::TooBig)]);
-        }
-        if self.window_msgs == 0 || now_ms.saturating_sub(self.window_start) >= WINDOW_MS {
-            self.window_start = now_ms;
-            self.window_msgs = 0;
-        }
-        self.window_msgs = self.window_msgs.saturating_add(1);
-        if self.window_msgs > limits.client_msgs_per_10s {
-            let msg = format!("more than {} messages in 10 s", limits.client_msgs_per_10s);
-            return (
-                FrameKind::Invalid,
-                vec![
-                    Action::Send(ServerFrame::error(ErrorCode::RateLimited, msg)),
-                    Action::Close(CloseReason::RateLimited),
-                ],
-            );
+        if let Some(refused) = self.admit(text.len(), now_ms, limits) {
+            return (FrameKind::Invalid, refused);
         }
         match parse_client_frame(text) {
             Err(frame) => (FrameKind::Invalid, vec![Action::Send(frame)]),
@@ -113,9 +98,35 @@ impl SocketMeta {
         }
     }
 
-    /// A binary frame: the protocol is JSON text only.
-    pub fn on_binary(&self) -> Vec<Action> {
-        vec![Action::Send(ServerFrame::error(ErrorCode::BadJson, "binary frames are not supported; send JSON text"))]
+    /// A binary frame: the protocol is JSON text only. It counts against the same size and
+    /// rate limits as text, so binary frames are no way around them.
+    pub fn on_binary(&mut self, len: usize, now_ms: u64, limits: &HubLimits) -> Vec<Action> {
+        self.admit(len, now_ms, limits).unwrap_or_else(|| {
+            vec![Action::Send(ServerFrame::error(
+                ErrorCode::BadJson,
+                "binary frames are not supported; send JSON text",
+            ))]
+        })
+    }
+
+    /// The size and rate limits every client frame passes first; `Some` holds the refusal.
+    fn admit(&mut self, len: usize, now_ms: u64, limits: &HubLimits) -> Option<Vec<Action>> {
+        if len > limits.max_client_frame_bytes {
+            return Some(vec![Action::Close(CloseReason::TooBig)]);
+        }
+        if self.window_msgs == 0 || now_ms.saturating_sub(self.window_start) >= WINDOW_MS {
+            self.window_start = now_ms;
+            self.window_msgs = 0;
+        }
+        self.window_msgs = self.window_msgs.saturating_add(1);
+        if self.window_msgs > limits.client_msgs_per_10s {
+            let msg = format!("more than {} messages in 10 s", limits.client_msgs_per_10s);
+            return Some(vec![
+                Action::Send(ServerFrame::error(ErrorCode::RateLimited, msg)),
+                Action::Close(CloseReason::RateLimited),
+            ]);
+        }
+        None
     }
 
     /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel) and
@@ -148,11 +159,19 @@ impl SocketMeta {
         known: impl Fn(&Channel) -> bool,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
+        // Each name once per frame: with new subscriptions capped at MAX_SUBSCRIPTIONS, one
+        // frame can then ask for at most that many catch-ups, however it repeats names.
+        let mut unique: Vec<&String> = Vec::new();
+        for name in names {
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
         for (name, _) in since.iter().filter(|(n, _)| !names.contains(n)) {
             let msg = format!("since names {name:?}, which this frame does not subscribe to");
             actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidSince, msg)));
         }
-        for name in names {
+        for name in unique {
             let channel = match Channel::parse(name) {
                 Ok(c) => c,
                 Err(e) => {
@@ -267,7 +286,33 @@ mod tests {
             let (got, a) = m.on_text(text, 0, &l, known);
             assert_eq!((got, codes(&a)), (kind, vec![code.to_owned()]), "{text}");
         }
-        assert_eq!(codes(&m.on_binary()), ["BadJson"]);
+        assert_eq!(codes(&m.on_binary(10, 0, &l)), ["BadJson"]);
+    }
+
+    #[test]
+    fn binary_frames_meet_the_same_limits() {
+        let mut m = SocketMeta::new("c".into());
+        let l = limits();
+        assert_eq!(codes(&m.on_binary(101, 0, &l)), ["close 1009"]);
+        for t in 0..5 {
+            assert_eq!(codes(&m.on_binary(10, t, &l)), ["BadJson"]);
+        }
+        assert_eq!(codes(&m.on_binary(10, 6, &l)), ["RateLimited", "close 4029"]);
+    }
+
+    #[test]
+    fn a_frame_asks_for_each_channel_once_and_at_most_the_limit() {
+        let mut m = SocketMeta::new("c".into());
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc","btc","btc"]}"#, 0, &limits(), known);
+        assert_eq!(codes(&a), ["sub btc None"]);
+        let names: Vec<String> = (0..10).map(|_| "\"market\"".to_owned()).collect();
+        let frame = format!(r#"{{"op":"subscribe","channels":[{}]}}"#, names.join(","));
+        assert_eq!(codes(&m.on_text(&frame, 1, &HubLimits::default(), known).1), ["sub market None"]);
+        let frame = r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators","news"]}"#;
+        let (_, a) = SocketMeta::new("d".into()).on_text(frame, 0, &limits(), known);
+        let want =
+            ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions", "TooManySubscriptions"];
+        assert_eq!(codes(&a), want);
     }
 
     #[test]

@@ -76,10 +76,28 @@ impl HubLimits {
                 64,
                 1 << 20,
             )? as usize,
-            max_subscriptions: vars.number("MAX_SUBSCRIPTIONS", d.max_subscriptions as u64, 1, 1024)? as usize,
+            // A socket's subscriptions travel in its attachment, which the runtime caps at 2 KiB:
+            // 40 names of up to 32 characters fit with room to spare.
+            max_subscriptions: vars.number("MAX_SUBSCRIPTIONS", d.max_subscriptions as u64, 1, 40)? as usize,
             client_msgs_per_10s: vars.number("CLIENT_MSGS_PER_10S", d.client_msgs_per_10s as u64, 1, 100_000)? as u32,
             shards: vars.number("HUB_SHARDS", d.shards as u64, 1, 64)? as u32,
         })
+    }
+}
+
+/// A secret setting: never shown by `Debug` (or anything else that prints the config).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
@@ -92,7 +110,7 @@ pub struct FeedConfig {
     /// `ALTERNATIVE_ME_BASE_URL`.
     pub alternative_me_base_url: String,
     /// `COINGECKO_API_KEY` (secret, optional): sent as CoinGecko's demo key header.
-    pub coingecko_api_key: Option<String>,
+    pub coingecko_api_key: Option<Secret>,
     /// `COINS`: CoinGecko ids tracked for `market`; `bitcoin` is always included (for `btc`).
     pub coins: Vec<String>,
     /// `UPSTREAM_TIMEOUT_MS`.
@@ -163,7 +181,7 @@ impl FeedConfig {
         Ok(FeedConfig {
             coingecko_base_url: url("COINGECKO_BASE_URL", d.coingecko_base_url)?,
             alternative_me_base_url: url("ALTERNATIVE_ME_BASE_URL", d.alternative_me_base_url)?,
-            coingecko_api_key: vars.text("COINGECKO_API_KEY"),
+            coingecko_api_key: vars.text("COINGECKO_API_KEY").map(Secret),
             coins,
             timeout_ms: vars.number("UPSTREAM_TIMEOUT_MS", d.timeout_ms, 100, 60_000)?,
             coingecko_rpm: vars.number("COINGECKO_RPM", u64::from(d.coingecko_rpm), 1, 10_000)? as u32,
@@ -263,7 +281,7 @@ mod tests {
             "COINGECKO_BASE_URL"
         );
         let c = FeedConfig::from_vars(&vars(&[("COINGECKO_API_KEY", "k3y")])).unwrap();
-        assert!(!c.to_string().contains("k3y"));
+        assert!(!c.to_string().contains("k3y") && !format!("{c:?}").contains("k3y"));
         assert_eq!(c.breaker().cooldown_ms, 60_000);
         use crate::internal::Source;
         use crate::protocol::Channel;

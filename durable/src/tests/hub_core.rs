@@ -3,6 +3,7 @@
 use super::*;
 use crate::feed_round::{Fetched, RoundKind};
 use crate::feeds::FeedError;
+use crate::internal::Apply;
 use crate::protocol::ErrorCode;
 use serde_json::json;
 
@@ -151,10 +152,13 @@ fn replicas_apply_the_sequencers_updates() {
     for n in 1..=3 {
         fanout.extend(app(&mut seq, n).1.fanout);
     }
-    let fx = replica.apply(fanout.clone());
+    let fx = replica.apply(Apply { updates: fanout.clone(), confirmed: vec![] });
     assert_eq!(fx.broadcasts.len(), 3);
     assert_eq!(fx.dirty, vec![StorageKey::Meta(news())]);
-    assert!(replica.apply(fanout).broadcasts.is_empty(), "duplicates are dropped");
+    assert!(
+        replica.apply(Apply { updates: fanout, confirmed: vec![] }).broadcasts.is_empty(),
+        "duplicates are dropped"
+    );
     let (s, r) = (seq.stats(0, 0), replica.stats(1, 0));
     assert_eq!(s.channels[&news()].seq, r.channels[&news()].seq);
     assert_eq!(r.channels[&news()].published, 0);
@@ -278,6 +282,11 @@ fn kv_copies_are_throttled_but_never_left_behind() {
     assert_eq!(btc.len(), 1);
     assert_eq!((btc[0].seq, btc[0].data["price_usd"].clone()), (Seq(2), json!(101.0)));
     assert!(round_btc(&mut c, 900_000, 101.0).kv_writes.is_empty());
+    // A failed write is due again once the interval has passed, even with no new change.
+    c.kv_writes_done(0, &[Channel::btc()]);
+    let fx = round_btc(&mut c, 1_200_000, 101.0);
+    assert_eq!(fx.kv_writes.iter().filter(|w| w.channel == Channel::btc()).count(), 1);
+    assert_eq!(c.stats(0, 0).counters.kv_write_failures, 1);
 }
 
 #[test]
@@ -320,4 +329,28 @@ fn indicators_stay_fresh_between_rsi_fetches() {
     assert_eq!(stale_at(299_000), json!(false), "not yet due again: not stale");
     assert_eq!(stale_at(480_000), json!(false));
     assert_eq!(stale_at(480_001), json!(true));
+}
+
+#[test]
+fn confirmations_keep_replicas_fresh_and_bring_new_ones_up_to_date() {
+    let mut seq = core();
+    let mut replica = core();
+    let fx = round_btc(&mut seq, 1_000, 100.0);
+    assert_eq!(fx.confirmed.len(), 2, "btc and market were confirmed");
+    replica.apply(Apply { updates: fx.fanout, confirmed: fx.confirmed });
+    // The same price later: no update, but the replica learns it was confirmed.
+    let fx = round_btc(&mut seq, 150_000, 100.0);
+    assert!(fx.fanout.is_empty());
+    let fx2 = replica.apply(Apply { updates: vec![], confirmed: fx.confirmed.clone() });
+    assert!(fx2.broadcasts.is_empty(), "nothing new to send");
+    let stale = |c: &HubCore| {
+        frame(&c.catchup_frames(&Channel::btc(), &Catchup::Latest, vec![], 300_000)[0].to_json())["stale"].clone()
+    };
+    assert_eq!((stale(&seq), stale(&replica)), (json!(false), json!(false)));
+    // A replica that never saw btc gets its latest value from the confirmation alone.
+    let mut late = core();
+    let fx3 = late.apply(Apply { updates: vec![], confirmed: fx.confirmed });
+    assert_eq!(fx3.broadcasts.len(), 2);
+    let snap = late.snapshot();
+    assert_eq!((snap[0].seq, snap[0].confirmed_at), (Seq(1), 150_000));
 }
