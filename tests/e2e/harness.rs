@@ -179,6 +179,9 @@ impl Wrangler {
             ("KV_MIN_WRITE_SECONDS".to_owned(), "0".to_owned()),
             // No fast BTC poll unless a test asks for one: request counts and frames stay exact.
             ("FAST_POLL_SECONDS".to_owned(), "3600".to_owned()),
+            // Publishing off unless a test sets a token: a developer's .dev.vars (which
+            // wrangler reads) must not leak into the tests.
+            ("PUBLISH_TOKEN".to_owned(), String::new()),
         ];
         // A test's own value replaces the harness default.
         all.retain(|(k, _)| !vars.iter().any(|(t, _)| t == k));
