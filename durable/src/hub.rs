@@ -31,16 +31,24 @@ extern "C" {
 
     /// `WebSocket.send` taking an existing JS value: a broadcast converts its frame to a JS
     /// string once and hands the same string to every socket, instead of copying the Rust
-    /// string into a new JS string per socket as `send_with_str` does. (Per-socket copies were
-    /// measured as the Rust hub's extra cost over a JS hub; this variant is not benchmarked
-    /// against them in this repo yet.)
+    /// string into a new JS string per socket as `send_with_str` does. `COMPARE=1 scripts/bench`
+    /// measures the two against each other; locally (wrangler dev, one node client process) both
+    /// delivered about 15-16k frames/s to 1,000-3,000 sockets, so the client and the dev proxy,
+    /// not this copy, bound that setup.
     #[wasm_bindgen(method, catch, js_name = send)]
     fn send_value(this: &RawSocket, data: &JsValue) -> std::result::Result<(), JsValue>;
 }
 
+#[cfg(not(feature = "per-socket-copy"))]
 fn send_shared(ws: &WebSocket, frame: &JsValue) -> bool {
     let raw: &web_sys::WebSocket = ws.as_ref();
     raw.unchecked_ref::<RawSocket>().send_value(frame).is_ok()
+}
+
+/// The per-socket copy the shared send replaces, kept only so scripts/bench can compare them.
+#[cfg(feature = "per-socket-copy")]
+fn send_shared(ws: &WebSocket, frame: &JsValue) -> bool {
+    ws.send_with_str(frame.as_string().unwrap_or_default()).is_ok()
 }
 
 #[durable_object]
