@@ -1,0 +1,146 @@
+//! Headless Chromium for the dashboard tests, driven over tests/browser/driver.mjs.
+
+use super::{root, spawn_group, stop_group};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+// ---- A headless Chromium driven over tests/browser/driver.mjs (one JSON command per line).
+
+/// Headless Chromium through `node tests/browser/driver.mjs`, one page. The driver runs in its
+/// own process group and is stopped by PID on drop (after being asked to close Chromium).
+pub struct Browser {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    replies: std::sync::mpsc::Receiver<String>,
+    width: u32,
+    height: u32,
+}
+
+impl Browser {
+    /// Desktop size until [`Browser::set_viewport`] says otherwise.
+    pub const DESKTOP: (u32, u32) = (1280, 800);
+    /// A phone-sized screen.
+    pub const PHONE: (u32, u32) = (390, 844);
+
+    pub fn launch() -> Browser {
+        let mut child = spawn_group(
+            Command::new("node")
+                .arg(root().join("tests/browser/driver.mjs"))
+                .current_dir(root())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        );
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("driver stdout");
+        // Replies are read on a thread, so a stuck driver fails the test instead of hanging it.
+        let (tx, replies) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (width, height) = Browser::DESKTOP;
+        Browser { child, stdin, replies, width, height }
+    }
+
+    /// Sends one command and returns its value; Err with the driver's message if it failed.
+    fn command(&mut self, cmd: Value, timeout: Duration) -> Result<Value, String> {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("driver stdin");
+        writeln!(stdin, "{cmd}").and_then(|_| stdin.flush()).unwrap_or_else(|e| panic!("driver gone ({e}): {cmd}"));
+        let line = self
+            .replies
+            .recv_timeout(timeout + Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no answer from the browser driver to {cmd}: {e}"));
+        let reply: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("driver said {line:?}: {e}"));
+        if reply["ok"] == true {
+            Ok(reply["value"].clone())
+        } else {
+            Err(reply["error"].as_str().unwrap_or("?").to_owned())
+        }
+    }
+
+    /// The viewport the next [`Browser::open`] uses.
+    pub fn set_viewport(&mut self, (width, height): (u32, u32)) {
+        (self.width, self.height) = (width, height);
+    }
+
+    /// Loads `url` (again: a reload) and waits for its `load` event.
+    pub fn open(&mut self, url: &str) {
+        let cmd = serde_json::json!({ "cmd": "open", "url": url, "width": self.width, "height": self.height });
+        let status = self.command(cmd, Duration::from_secs(15)).unwrap_or_else(|e| panic!("open {url}: {e}"));
+        assert_eq!(status, 200, "open {url}: HTTP {status}");
+    }
+
+    /// The JSON value of a JavaScript expression evaluated in the page.
+    pub fn eval(&mut self, js: &str) -> Value {
+        let cmd = serde_json::json!({ "cmd": "eval", "js": js });
+        self.command(cmd, Duration::from_secs(10)).unwrap_or_else(|e| panic!("eval {js}: {e}"))
+    }
+
+    /// Waits until the expression is truthy; on timeout panics with the page's console log and
+    /// a screenshot of the page.
+    pub fn wait(&mut self, js: &str, timeout: Duration) {
+        let cmd = serde_json::json!({ "cmd": "wait", "js": js, "timeout_ms": timeout.as_millis() as u64 });
+        if let Err(e) = self.command(cmd, timeout) {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let shot = root().join(format!(
+                "tests/artifacts/failed-wait-{}-{}.png",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = std::fs::create_dir_all(root().join("tests/artifacts"));
+            let shot_result = self.command(serde_json::json!({ "cmd": "screenshot", "path": shot }), timeout);
+            let console = self.console().join("\n  ");
+            let status = self.command(serde_json::json!({ "cmd": "eval", "js": DIAGNOSIS }), timeout);
+            panic!(
+                "browser: `{js}` not true within {timeout:?} ({e})\npage: {}\nscreenshot: {} {}\nconsole:\n  {console}",
+                status.map(|v| v.to_string()).unwrap_or_else(|e| e),
+                shot.display(),
+                shot_result.err().unwrap_or_default(),
+            );
+        }
+    }
+
+    /// Saves a full-page PNG.
+    pub fn screenshot(&mut self, path: &std::path::Path) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot dir");
+        }
+        let cmd = serde_json::json!({ "cmd": "screenshot", "path": path });
+        self.command(cmd, Duration::from_secs(15)).unwrap_or_else(|e| panic!("screenshot {}: {e}", path.display()));
+    }
+
+    /// The page's console messages (and page errors, failed requests) so far.
+    pub fn console(&mut self) -> Vec<String> {
+        match self.command(serde_json::json!({ "cmd": "console" }), Duration::from_secs(5)) {
+            Ok(Value::Array(v)) => v.iter().map(|m| m.as_str().unwrap_or_default().to_owned()).collect(),
+            other => vec![format!("(console unavailable: {other:?})")],
+        }
+    }
+}
+
+/// What a failed [`Browser::wait`] reports about the page: its URL and visible texts.
+const DIAGNOSIS: &str = "({ url: location.href, text: document.body ? document.body.innerText.slice(0, 2000) : null })";
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Closing stdin asks the driver to close Chromium and exit; then make sure, by PID.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop_group(&mut self.child);
+    }
+}
