@@ -44,6 +44,9 @@ pub struct Fetched {
     pub source: Source,
     pub result: Result<String, FeedError>,
     pub duration_ms: u64,
+    /// When the answer (or the failure) came, ms. Outcomes and a 429's `Retry-After` count
+    /// from here, not from the end of the round, which waits for the slowest source.
+    pub at: u64,
 }
 
 pub fn url(source: Source, cfg: &FeedConfig) -> String {
@@ -160,7 +163,6 @@ pub fn merge(latest: Option<&Value>, part: Value) -> Value {
 /// Records a result in the source's bookkeeping and protection; returns the failure detail
 /// (trimmed for `/health`) when there is one.
 pub fn record(
-    now: u64,
     fetched: &Fetched,
     outcome: Outcome,
     detail: Option<String>,
@@ -176,12 +178,13 @@ pub fn record(
         }
         d
     });
-    status.record(now, outcome, detail.as_deref());
+    let at = fetched.at;
+    status.record(at, outcome, detail.as_deref());
     if outcome == Outcome::Ok || outcome.is_fault() {
-        status.breaker.record(now, outcome == Outcome::Ok, &cfg.breaker());
+        status.breaker.record(at, outcome == Outcome::Ok, &cfg.breaker());
     }
     if let Err(FeedError::TooManyRequests(after)) = &fetched.result {
-        providers.entry(fetched.source.provider()).or_default().too_many_requests(now, *after);
+        providers.entry(fetched.source.provider()).or_default().too_many_requests(at, *after);
     }
 }
 

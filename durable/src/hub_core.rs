@@ -343,7 +343,7 @@ impl HubCore {
                 Ok(_) => (Outcome::Ok, None),
                 Err(e) => (e.outcome(), Some(e.to_string())),
             };
-            feed_round::record(now, &f, outcome, detail, &self.feeds, &mut self.upstreams, &mut self.providers);
+            feed_round::record(&f, outcome, detail, &self.feeds, &mut self.upstreams, &mut self.providers);
             for v in parsed.unwrap_or_default() {
                 let data = if v.merge {
                     let latest = self.channels.get(&v.channel).and_then(|m| m.latest.as_ref()).map(|l| &l.data);

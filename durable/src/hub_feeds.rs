@@ -47,7 +47,8 @@ impl Hub {
                     // The URL holds no secret (the key travels in a header).
                     console_error!("feeds: {source}: {e} ({url})");
                 }
-                Fetched { source, result, duration_ms: Date::now().as_millis().saturating_sub(started) }
+                let at = Date::now().as_millis();
+                Fetched { source, result, duration_ms: at.saturating_sub(started), at }
             }
         });
         let fetched = futures::future::join_all(fetches).await;

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 pub(crate) const PRICE: &str = "/api/v3/simple/price";
-const GLOBAL: &str = "/api/v3/global";
-const FNG: &str = "/fng/";
-const CHART: &str = "/api/v3/coins/bitcoin/market_chart";
+pub(crate) const GLOBAL: &str = "/api/v3/global";
+pub(crate) const FNG: &str = "/fng/";
+pub(crate) const CHART: &str = "/api/v3/coins/bitcoin/market_chart";
 const CHANNELS: [&str; 4] = ["btc", "market", "sentiment", "indicators"];
 const SOURCES: [&str; 4] = ["coingecko_price", "coingecko_global", "fng", "coingecko_chart"];
 const OUTCOMES: [&str; 7] =
@@ -66,7 +66,7 @@ fn market_of(prices: &Value) -> Value {
     json!({"coins": coins, "total_market_cap_usd": 2.41e12, "total_volume_24h_usd": 8.9e10, "btc_dominance_pct": 52.3})
 }
 
-fn requests(source: &str, outcome: &str) -> String {
+pub(crate) fn requests(source: &str, outcome: &str) -> String {
     format!("tickwire_upstream_requests_total{{source=\"{source}\",outcome=\"{outcome}\"}}")
 }
 
@@ -102,7 +102,7 @@ fn assert_query(r: &Value, want: &[(&str, &str)]) {
 }
 
 /// A logged request's `start` or `end` (epoch seconds); `end` must be set (answered).
-fn at(r: &Value, key: &str) -> f64 {
+pub(crate) fn at(r: &Value, key: &str) -> f64 {
     r[key].as_f64().unwrap_or_else(|| panic!("no {key}: {r}"))
 }
 
@@ -113,7 +113,7 @@ fn overlap(a: &Value, b: &Value) -> bool {
 }
 
 /// `/health`, which answers 200 whether the service is ok or degraded.
-fn health(w: &Wrangler) -> Value {
+pub(crate) fn health(w: &Wrangler) -> Value {
     let (status, h) = w.get_json("/health");
     assert_eq!(status, 200, "{h}");
     h

@@ -5,6 +5,7 @@ mod api;
 mod dashboard;
 mod fast_stream;
 mod feeds;
+mod feeds_timing;
 mod harness;
 mod hub;
 mod live_path;

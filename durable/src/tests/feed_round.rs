@@ -22,12 +22,12 @@ fn plan_at(kind: RoundKind, now: u64, st: &mut State) -> Planned {
     plan(kind, now, &cfg(), &mut st.0, &mut st.1)
 }
 
-fn fetched(source: Source, result: Result<&str, FeedError>) -> Fetched {
-    Fetched { source, result: result.map(str::to_owned), duration_ms: 120 }
+fn fetched_at(at: u64, source: Source, result: Result<&str, FeedError>) -> Fetched {
+    Fetched { source, result: result.map(str::to_owned), duration_ms: 120, at }
 }
 
-fn record_at(now: u64, f: &Fetched, outcome: Outcome, st: &mut State) {
-    record(now, f, outcome, Some("x".into()), &cfg(), &mut st.0, &mut st.1);
+fn record_result(f: &Fetched, outcome: Outcome, st: &mut State) {
+    record(f, outcome, Some("x".into()), &cfg(), &mut st.0, &mut st.1);
 }
 
 #[test]
@@ -71,8 +71,8 @@ fn the_provider_budget_is_shared_by_its_sources() {
 fn a_429_with_retry_after_holds_off_the_whole_provider() {
     let mut st = fresh();
     plan_at(RoundKind::Full, 0, &mut st);
-    let f = fetched(Source::CoingeckoPrice, Err(FeedError::TooManyRequests(Some(30))));
-    record_at(0, &f, Outcome::RateLimited, &mut st);
+    let f = fetched_at(0, Source::CoingeckoPrice, Err(FeedError::TooManyRequests(Some(30))));
+    record_result(&f, Outcome::RateLimited, &mut st);
     let p = plan_at(RoundKind::Full, 29_999, &mut st);
     assert_eq!(p.fetch, vec![Source::Fng]);
     assert!(p.skipped.iter().all(|(_, o)| *o == Outcome::RateLimited));
@@ -85,7 +85,7 @@ fn faults_open_the_breaker_and_an_open_breaker_spends_no_tokens() {
     let mut st = fresh();
     for t in 0..3 {
         plan_at(RoundKind::FastBtc, t, &mut st);
-        record_at(t, &fetched(Source::CoingeckoPrice, Err(FeedError::Http(500))), Outcome::HttpError, &mut st);
+        record_result(&fetched_at(t, Source::CoingeckoPrice, Err(FeedError::Http(500))), Outcome::HttpError, &mut st);
     }
     assert_eq!(st.0[&Source::CoingeckoPrice].breaker.state, BreakerState::Open);
     let tokens = st.1[&Provider::Coingecko].bucket.tokens;
@@ -100,7 +100,7 @@ fn faults_open_the_breaker_and_an_open_breaker_spends_no_tokens() {
         plan_at(RoundKind::FastBtc, 60_003, &mut st).skipped,
         vec![(Source::CoingeckoPrice, Outcome::BreakerOpen)]
     );
-    record_at(60_004, &fetched(Source::CoingeckoPrice, Ok("")), Outcome::Ok, &mut st);
+    record_result(&fetched_at(60_004, Source::CoingeckoPrice, Ok("")), Outcome::Ok, &mut st);
     assert_eq!(st.0[&Source::CoingeckoPrice].breaker.state, BreakerState::Closed);
     assert_eq!(st.0[&Source::CoingeckoPrice].durations.count, 4);
 }

@@ -27,7 +27,8 @@ fn price_body(price: f64) -> String {
 /// One fast round at `at` whose price request answered `body`.
 fn round(c: &mut HubCore, at: u64, body: Result<String, FeedError>) -> Effects {
     let planned = c.plan_round(RoundKind::FastBtc, at);
-    let fetched = planned.fetch.iter().map(|s| Fetched { source: *s, result: body.clone(), duration_ms: 80 }).collect();
+    let fetched =
+        planned.fetch.iter().map(|s| Fetched { source: *s, result: body.clone(), duration_ms: 80, at }).collect();
     c.finish_round(at, fetched, epochs())
 }
 
@@ -250,9 +251,9 @@ fn market_is_merged_from_its_two_sources() {
     let global =
         r#"{"data":{"total_market_cap":{"usd":2e12},"total_volume":{"usd":9e10},"market_cap_percentage":{"btc":50}}}"#;
     let fetched = vec![
-        Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(100.0)), duration_ms: 5 },
-        Fetched { source: Source::CoingeckoGlobal, result: Ok(global.into()), duration_ms: 5 },
-        Fetched { source: Source::Fng, result: Err(FeedError::Timeout), duration_ms: 5000 },
+        Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(100.0)), duration_ms: 5, at: 0 },
+        Fetched { source: Source::CoingeckoGlobal, result: Ok(global.into()), duration_ms: 5, at: 0 },
+        Fetched { source: Source::Fng, result: Err(FeedError::Timeout), duration_ms: 5000, at: 0 },
     ];
     c.finish_round(0, fetched, epochs());
     let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
@@ -261,7 +262,8 @@ fn market_is_merged_from_its_two_sources() {
     assert_eq!(market.seq, Seq(2), "one update per part");
     // Later only the price answers: the totals stay.
     c.plan_round(RoundKind::FastBtc, 60_000);
-    let fetched = vec![Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5 }];
+    let fetched =
+        vec![Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5, at: 60_000 }];
     c.finish_round(60_000, fetched, epochs());
     let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
     assert_eq!(
@@ -322,7 +324,11 @@ fn indicators_stay_fresh_between_rsi_fetches() {
     let prices: Vec<String> = (0..20).map(|i| format!("[{},{}]", i * 3_600_000u64, 100 + i % 3)).collect();
     let chart = format!(r#"{{"prices":[{}]}}"#, prices.join(","));
     c.plan_round(RoundKind::Full, 0);
-    c.finish_round(0, vec![Fetched { source: Source::CoingeckoChart, result: Ok(chart), duration_ms: 5 }], epochs());
+    c.finish_round(
+        0,
+        vec![Fetched { source: Source::CoingeckoChart, result: Ok(chart), duration_ms: 5, at: 0 }],
+        epochs(),
+    );
     let indicators = Channel::parse("indicators").unwrap();
     let stale_at =
         |now| frame(&c.catchup_frames(&indicators, &Catchup::Latest, vec![], now)[0].to_json())["stale"].clone();
@@ -353,4 +359,20 @@ fn confirmations_keep_replicas_fresh_and_bring_new_ones_up_to_date() {
     assert_eq!(fx3.broadcasts.len(), 2);
     let snap = late.snapshot();
     assert_eq!((snap[0].seq, snap[0].confirmed_at), (Seq(1), 150_000));
+}
+
+#[test]
+fn retry_after_counts_from_the_answer_not_the_end_of_the_round() {
+    let mut c = core();
+    c.plan_round(RoundKind::FastBtc, 0);
+    // The 429 came at 1 s; the round ended at 5 s (waiting for a slow source).
+    let f = Fetched {
+        source: Source::CoingeckoPrice,
+        result: Err(FeedError::TooManyRequests(Some(30))),
+        duration_ms: 900,
+        at: 1_000,
+    };
+    c.finish_round(5_000, vec![f], epochs());
+    let limit = &c.stats(0, 0).providers[&crate::internal::Provider::Coingecko];
+    assert_eq!(limit.retry_after_until, Some(31_000));
 }
