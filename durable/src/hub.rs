@@ -372,10 +372,7 @@ impl Hub {
     pub(crate) async fn execute(&self, fx: Effects) -> Result<()> {
         let started = Date::now().as_millis();
         let timed = !fx.broadcasts.is_empty();
-        for (channel, frame) in &fx.broadcasts {
-            let (delivered, failed) = self.broadcast(channel, frame);
-            self.with_core(|core| core.record_delivery(channel, delivered, failed));
-        }
+        self.broadcast(&fx.broadcasts);
         let storage = self.state.storage();
         // Values are JSON text in a plain JS object: `put_multiple` would turn a Rust map into a
         // JS `Map`, which storage does not take as key/value pairs.
@@ -421,27 +418,35 @@ impl Hub {
         Ok(())
     }
 
-    /// Sends one already-serialised frame to every subscriber of `channel`: the frame becomes a
-    /// JS string once, and each socket gets that same string. A socket whose send fails is
-    /// closed, so one dead peer cannot fail the publish for the others.
-    fn broadcast(&self, channel: &Channel, frame: &str) -> (u64, u64) {
-        let js = JsValue::from_str(frame);
-        let failed: Vec<WebSocket> = self.with_index(|index| {
-            index
-                .subscribers(channel)
-                .iter()
-                .filter(|(_, ws)| !send_shared(ws, &js))
-                .map(|(_, ws)| ws.clone())
-                .collect()
-        });
-        let delivered = self.with_index(|index| index.subscribers(channel).len()) - failed.len();
-        for ws in &failed {
+    /// Sends one event's update frames (serialised once each) to their subscribers: one message
+    /// per socket, a `batch` when a socket gets several (a refresh round updates up to five
+    /// channels at once), and each distinct message becomes a JS string once and is handed as
+    /// is to every socket that gets it. A socket whose send fails is closed, so one dead peer
+    /// cannot fail the publish for the others.
+    fn broadcast(&self, broadcasts: &[(Channel, String)]) {
+        if broadcasts.is_empty() {
+            return;
+        }
+        let batches = self.with_index(|index| index.batches(broadcasts));
+        let mut failed_sockets = Vec::new();
+        for batch in batches {
+            let js = JsValue::from_str(&batch.message);
+            let before = failed_sockets.len();
+            failed_sockets.extend(batch.sockets.iter().filter(|ws| !send_shared(ws, &js)).cloned());
+            let failed = (failed_sockets.len() - before) as u64;
+            let delivered = batch.sockets.len() as u64 - failed;
+            self.with_core(|core| {
+                for channel in &batch.channels {
+                    core.record_delivery(channel, delivered, failed);
+                }
+            });
+        }
+        for ws in &failed_sockets {
             if let Some(mut meta) = attachment(ws) {
                 console_warn!("hub: send to {} failed; closing it", meta.conn);
                 self.close(ws, &mut meta, CloseReason::SendFailed);
             }
         }
-        (delivered as u64, failed.len() as u64)
     }
 
     /// Shard 0 sends new updates (and confirmations) to shards 1..N in parallel. Fan-outs go

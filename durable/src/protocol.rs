@@ -194,6 +194,25 @@ pub enum ServerFrame {
         code: ErrorCode,
         message: String,
     },
+    /// Several frames in one message, to be handled in order as if sent one by one.
+    Batch {
+        frames: Vec<ServerFrame>,
+    },
+}
+
+/// A `batch` frame built from frames that are already serialised (each is JSON text of one
+/// frame), so a broadcast never serialises an update twice.
+pub fn batch_json(frames: &[&str]) -> String {
+    let mut out = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum::<usize>() + 28);
+    out.push_str(r#"{"type":"batch","frames":["#);
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(f);
+    }
+    out.push_str("]}");
+    out
 }
 
 impl ServerFrame {
@@ -431,6 +450,21 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Value>(&f.to_json()).unwrap(),
             json!({"type":"subscribed","channel":"btc","seq":3,"epoch":"e","recovered":true})
+        );
+    }
+
+    #[test]
+    fn batch_json_is_a_batch_frame() {
+        let a = ServerFrame::Unsubscribed { channel: Channel::btc() };
+        let b = ServerFrame::error(ErrorCode::BadJson, "x");
+        let text = batch_json(&[&a.to_json(), &b.to_json()]);
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(&text).unwrap(),
+            ServerFrame::Batch { frames: vec![a.clone(), b] }
+        );
+        assert_eq!(
+            text,
+            ServerFrame::Batch { frames: vec![a.clone(), ServerFrame::error(ErrorCode::BadJson, "x")] }.to_json()
         );
     }
 }

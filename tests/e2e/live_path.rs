@@ -25,6 +25,16 @@ fn price_flows_from_cron_to_sockets_and_snapshot() {
     assert_eq!(u["data"]["change_24h_pct"], 1.5);
     assert_eq!(u["seq"], 1);
     assert_eq!(u["stale"], false);
+    // The round's updates (btc, and market from two sources) came as one `batch` message.
+    let batch = early
+        .seen
+        .iter()
+        .find(|m| m["type"] == "batch")
+        .unwrap_or_else(|| panic!("no batch message: {:#?}", early.seen));
+    let channels: Vec<&str> =
+        batch["frames"].as_array().unwrap().iter().filter_map(|f| f["channel"].as_str()).collect();
+    assert!(channels.starts_with(&["btc", "market"]), "{batch}");
+    assert!(batch["frames"].as_array().unwrap().iter().all(|f| f["type"] == "update"), "{batch}");
 
     // A client that connects afterwards gets the latest value at once.
     let mut late = w.ws("/ws");

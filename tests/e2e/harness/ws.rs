@@ -12,12 +12,14 @@ pub struct Ws {
     socket: tungstenite::WebSocket<MaybeTlsStream<TcpStream>>,
     /// Every frame received so far, for failure messages.
     pub seen: Vec<Value>,
+    /// Frames of a `batch` that [`Ws::next`] has not returned yet.
+    pending: std::collections::VecDeque<Value>,
 }
 
 impl Ws {
     pub fn connect(url: &str) -> Ws {
         let (socket, _) = tungstenite::connect(url).unwrap_or_else(|e| panic!("ws connect {url}: {e}"));
-        Ws { socket, seen: Vec::new() }
+        Ws { socket, seen: Vec::new(), pending: Default::default() }
     }
 
     fn set_timeout(&mut self, t: Duration) {
@@ -27,7 +29,11 @@ impl Ws {
     }
 
     /// The next text frame parsed as JSON, or None if nothing arrives before `timeout`.
+    /// A `batch` is unpacked: its frames come one by one, in order.
     pub fn next(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(v) = self.pending.pop_front() {
+            return Some(v);
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -39,7 +45,11 @@ impl Ws {
                 Ok(Message::Text(t)) => {
                     let v: Value = serde_json::from_str(&t).unwrap_or(Value::String(t.to_string()));
                     self.seen.push(v.clone());
-                    return Some(v);
+                    self.pending.extend(unbatch(v));
+                    match self.pending.pop_front() {
+                        Some(first) => return Some(first),
+                        None => continue, // an empty batch
+                    }
                 }
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(e))
