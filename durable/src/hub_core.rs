@@ -343,21 +343,25 @@ impl HubCore {
                 Ok(_) => (Outcome::Ok, None),
                 Err(e) => (e.outcome(), Some(e.to_string())),
             };
+            // A cron round and the fast poll can overlap: an answer older than one this source
+            // already gave is counted, but its value must not replace the newer one.
+            let outdated = self.upstreams.get(&f.source).and_then(|u| u.last_success).is_some_and(|t| t > f.at);
             feed_round::record(&f, outcome, detail, &self.feeds, &mut self.upstreams, &mut self.providers);
-            for v in parsed.unwrap_or_default() {
+            let observed = f.at;
+            for v in parsed.unwrap_or_default().into_iter().filter(|_| !outdated) {
                 let data = if v.merge {
                     let latest = self.channels.get(&v.channel).and_then(|m| m.latest.as_ref()).map(|l| &l.data);
                     feed_round::merge(latest, v.data)
                 } else {
                     v.data
                 };
-                self.sequence(v.channel.clone(), now, data, true, &mut new_epoch, &mut fx);
+                self.sequence(v.channel.clone(), observed, data, true, &mut new_epoch, &mut fx);
                 if let Some(m) = self.channels.get_mut(&v.channel) {
-                    m.confirmed_at = now;
+                    m.confirmed_at = m.confirmed_at.max(observed);
                     if let Some(latest) = m.latest.clone() {
                         fx.confirmed.retain(|c| c.latest.update.channel != v.channel);
                         let latest = Sequenced { epoch: m.epoch.clone(), update: latest };
-                        fx.confirmed.push(Confirmed { latest, confirmed_at: now });
+                        fx.confirmed.push(Confirmed { latest, confirmed_at: m.confirmed_at });
                     }
                 }
                 if !fx.dirty.contains(&StorageKey::Meta(v.channel.clone())) {

@@ -282,7 +282,8 @@ impl UpstreamStatus {
     pub fn record(&mut self, at: u64, outcome: Outcome, detail: Option<&str>) {
         *self.requests.entry(outcome).or_insert(0) += 1;
         if outcome == Outcome::Ok {
-            self.last_success = Some(at);
+            // Answers can finish out of order (overlapping rounds): keep the newest.
+            self.last_success = self.last_success.max(Some(at));
             self.consecutive_failures = 0;
         } else {
             self.consecutive_failures = self.consecutive_failures.saturating_add(1);

@@ -376,3 +376,20 @@ fn retry_after_counts_from_the_answer_not_the_end_of_the_round() {
     let limit = &c.stats(0, 0).providers[&crate::internal::Provider::Coingecko];
     assert_eq!(limit.retry_after_until, Some(31_000));
 }
+
+#[test]
+fn an_older_answer_finishing_last_does_not_replace_a_newer_value() {
+    let mut c = core();
+    // The fast poll asked at 1 s and got 100; a cron round asked later, got 101 at 3 s, and
+    // finished first.
+    c.plan_round(RoundKind::FastBtc, 0);
+    let newer = Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5, at: 3_000 };
+    c.finish_round(3_000, vec![newer], epochs());
+    let older = Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(100.0)), duration_ms: 5, at: 1_000 };
+    let fx = c.finish_round(4_000, vec![older], epochs());
+    assert!(fx.broadcasts.is_empty(), "the older price was published after the newer one");
+    let btc = c.snapshot().into_iter().find(|s| s.channel == Channel::btc()).unwrap();
+    assert_eq!((btc.data["price_usd"].as_f64(), btc.fetched_at, btc.confirmed_at), (Some(101.0), 3_000, 3_000));
+    let up = &c.stats(0, 0).upstreams[&Source::CoingeckoPrice];
+    assert_eq!((up.requests[&Outcome::Ok], up.last_success), (2, Some(3_000)), "counted, but not newest");
+}
