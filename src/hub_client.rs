@@ -32,24 +32,12 @@ pub async fn history(
     q: &crate::history::HistoryQuery,
 ) -> std::result::Result<Option<HistoryPage>, ApiError> {
     let path = format!("/history?channel={}&since={}&limit={}", q.channel, q.since, q.limit);
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let req = Request::new_with_init(&format!("https://hub.internal{path}"), &init)
-        .map_err(|e| ApiError::HubUnavailable(e.to_string()))?;
-    let mut resp =
-        stub(env, SEQUENCER)?.fetch_with_request(req).await.map_err(|e| ApiError::HubUnavailable(e.to_string()))?;
-    match resp.status_code() {
-        200 => resp.json().await.map(Some).map_err(|e| ApiError::HubUnavailable(format!("{path}: {e}"))),
-        404 => Ok(None),
-        status => Err(ApiError::HubUnavailable(format!("{path}: HTTP {status}"))),
-    }
+    call_or_missing(env, SEQUENCER, &path, &get()).await
 }
 
 /// The latest value of each built-in channel, from the sequencer.
 pub async fn snapshot(env: &Env) -> std::result::Result<Vec<ChannelSnapshot>, ApiError> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    call(env, SEQUENCER, "/snapshot", &init).await
+    call(env, SEQUENCER, "/snapshot", &get()).await
 }
 
 /// An app publish (the Worker has already refused built-in channels; the hub checks again).
@@ -60,11 +48,8 @@ pub async fn publish(env: &Env, publish: &AppPublish) -> std::result::Result<Pub
 /// Every shard's stats, fetched in parallel and merged. Any shard failing fails the whole read:
 /// a partial sum would under-report sockets without saying so.
 pub async fn stats(env: &Env, shards: u32) -> std::result::Result<HubStats, ApiError> {
-    let reads = (0..shards).map(|k| async move {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get);
-        call::<HubStats>(env, k, &format!("/stats?shard={k}"), &init).await
-    });
+    let reads =
+        (0..shards).map(|k| async move { call::<HubStats>(env, k, &format!("/stats?shard={k}"), &get()).await });
     let mut total = HubStats::default();
     for stats in futures::future::join_all(reads).await {
         total.merge(stats?);
@@ -85,18 +70,39 @@ async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
     call(env, SEQUENCER, path, &init).await
 }
 
+fn get() -> RequestInit {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    init
+}
+
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
     shard: u32,
     path: &str,
     init: &RequestInit,
 ) -> std::result::Result<T, ApiError> {
+    call_or_missing(env, shard, path, init)
+        .await?
+        .ok_or_else(|| ApiError::HubUnavailable(format!("shard {shard} {path}: HTTP 404")))
+}
+
+/// A hub call whose 404 means "no such thing" (`None`), not a failure.
+async fn call_or_missing<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    shard: u32,
+    path: &str,
+    init: &RequestInit,
+) -> std::result::Result<Option<T>, ApiError> {
     let fail = |e: String| ApiError::HubUnavailable(format!("shard {shard} {path}: {e}"));
     let req = Request::new_with_init(&format!("https://hub.internal{path}"), init).map_err(|e| fail(e.to_string()))?;
     let mut resp = stub(env, shard)?.fetch_with_request(req).await.map_err(|e| fail(e.to_string()))?;
-    if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(fail(format!("HTTP {}: {text}", resp.status_code())));
+    match resp.status_code() {
+        200 => resp.json().await.map(Some).map_err(|e| fail(e.to_string())),
+        404 => Ok(None),
+        status => {
+            let text = resp.text().await.unwrap_or_default();
+            Err(fail(format!("HTTP {status}: {text}")))
+        }
     }
-    resp.json().await.map_err(|e| fail(e.to_string()))
 }

@@ -164,6 +164,7 @@ impl Hub {
             return;
         }
         let Ok(ns) = self.env.durable_object("HUB") else { return };
+        let mut changed = false;
         for k in watchers {
             let count = async {
                 let stub = ns.get_by_name(&shard_name(k))?;
@@ -171,16 +172,17 @@ impl Hub {
                 resp.text().await
             };
             match count.await.map(|t| t.trim().parse::<usize>()) {
-                Ok(Ok(0)) => {
-                    self.with_core(|core| core.set_watcher(k, false));
-                }
+                Ok(Ok(0)) => changed |= self.with_core(|core| core.set_watcher(k, false)),
                 Ok(Ok(_)) => {}
                 // Unreachable or odd answer: keep polling rather than starve a watcher.
                 other => console_warn!("feeds: shard {k} watcher check: {other:?}"),
             }
         }
-        if let Err(e) = self.persist_keys(&[crate::hub_core::StorageKey::Watchers]).await {
-            console_error!("feeds: {e:?}");
+        // Written only when a watcher was dropped: this runs before every poll.
+        if changed {
+            if let Err(e) = self.persist_keys(&[crate::hub_core::StorageKey::Watchers]).await {
+                console_error!("feeds: {e:?}");
+            }
         }
     }
 }
