@@ -100,6 +100,11 @@ async fn call_or_missing<T: serde::de::DeserializeOwned>(
     match resp.status_code() {
         200 => resp.json().await.map(Some).map_err(|e| fail(e.to_string())),
         404 => Ok(None),
+        // The hub refuses a publish it cannot take now; the publisher is told when to retry.
+        503 if resp.headers().has("retry-after").unwrap_or(false) => {
+            let secs = resp.headers().get("retry-after").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(1);
+            Err(ApiError::Overloaded { retry_after_secs: secs })
+        }
         status => {
             let text = resp.text().await.unwrap_or_default();
             Err(fail(format!("HTTP {status}: {text}")))

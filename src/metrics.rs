@@ -123,6 +123,10 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
         f.sample(&[("code", code.label())], c.rejected.get(&code).copied().unwrap_or(0) as f64);
     }
 
+    let help = "Publishes refused with 503 overloaded: too many updates were waiting to be sent.";
+    Family::new(&mut out, "tickwire_publishes_overloaded_total", Kind::Counter, help)
+        .sample(&[], c.publishes_overloaded as f64);
+
     let per_channel: [(&'static str, Kind, &str, ChannelValue); 4] = [
         ("tickwire_updates_published_total", Kind::Counter, "Updates sequenced, by channel.", |st, _| {
             Some(st.published as f64)
@@ -226,6 +230,7 @@ mod tests {
             "tickwire_deliveries_total{channel=\"btc\"} 8",
             "tickwire_failed_sends_total{channel=\"btc\"} 1",
             "tickwire_connections_opened_total 5",
+            "tickwire_publishes_overloaded_total 0",
             "tickwire_updates_published_total{channel=\"btc\"} 4",
             "tickwire_value_age_seconds{channel=\"btc\"} 2.5",
             "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"http_error\"} 1",

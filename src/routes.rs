@@ -87,6 +87,7 @@ fn error_response(path: &str, e: &ApiError) -> Result<Response> {
     match e {
         ApiError::MethodNotAllowed { allow } => headers.set("allow", allow)?,
         ApiError::UpgradeRequired => headers.set("upgrade", "websocket")?,
+        ApiError::Overloaded { retry_after_secs } => headers.set("retry-after", &retry_after_secs.to_string())?,
         _ => {}
     }
     Ok(resp)

@@ -1,55 +1,30 @@
 //! The hub Durable Object: holds browsers' WebSockets (hibernation API) and broadcasts updates.
 //!
 //! A thin shell around [`HubCore`]: it loads the core from storage on first use, hands it each
-//! event, runs the actions and effects it returns (sends, storage writes, fan-out), and keeps
-//! the subscriber index. Internal routes, reached only through the Worker or another shard:
-//! `GET /ws`, `GET /stats?shard=K`, `GET /watching`; on shard 0 (the sequencer) also
-//! `POST /refresh` (a cron round), `POST /publish`, `POST /watch`, `GET /snapshot`; on the
-//! other shards `POST /apply`. The feed side lives in `hub_feeds.rs`.
+//! event and carries out what it returns. Writing, group commit and fan-out are in
+//! `hub_commit.rs`, the feeds and the alarm in `hub_feeds.rs`. Internal routes, reached only
+//! through the Worker or another shard: `GET /ws`, `GET /stats?shard=K`, `GET /watching`; on
+//! shard 0 (the sequencer) also `POST /refresh` (a cron round), `POST /publish`, `POST /watch`,
+//! `GET /snapshot`, `GET /history`; on the other shards `POST /apply`.
+//!
+//! Connects, closes and client frames write nothing to storage: counters live in memory and
+//! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
 
 use crate::channel::Catchup;
+use crate::commit::CommitQueue;
+use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
-use crate::hub_core::{Effects, HubCore, PublishRefused, StorageKey};
+use crate::hub_core::{HubCore, PublishRefused, StorageKey};
 use crate::hub_feeds::Watch;
-use crate::index::SubscriberIndex;
-use crate::internal::{shard_name, AppPublish, Apply, CloseReason};
-use crate::protocol::{Channel, Epoch, Update};
+use crate::internal::{AppPublish, Apply, CloseReason};
+use crate::protocol::{batch_json, Channel, Epoch, Update};
 use crate::session::{close_frame, Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use futures::channel::oneshot;
-use futures::future::{FutureExt, Shared};
-use std::cell::RefCell;
+use futures::future::Shared;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use wasm_bindgen::prelude::*;
 use worker::*;
-
-#[wasm_bindgen]
-extern "C" {
-    /// The runtime's WebSocket, seen only for `send` of an existing JS value.
-    #[wasm_bindgen(js_name = WebSocket)]
-    type RawSocket;
-
-    /// `WebSocket.send` taking an existing JS value: a broadcast converts its frame to a JS
-    /// string once and hands the same string to every socket, instead of copying the Rust
-    /// string into a new JS string per socket as `send_with_str` does. `COMPARE=1 scripts/bench`
-    /// measures the two against each other; locally (wrangler dev, one node client process) both
-    /// delivered about 15-16k frames/s to 1,000-3,000 sockets, so the client and the dev proxy,
-    /// not this copy, bound that setup.
-    #[wasm_bindgen(method, catch, js_name = send)]
-    fn send_value(this: &RawSocket, data: &JsValue) -> std::result::Result<(), JsValue>;
-}
-
-#[cfg(not(feature = "per-socket-copy"))]
-fn send_shared(ws: &WebSocket, frame: &JsValue) -> bool {
-    let raw: &web_sys::WebSocket = ws.as_ref();
-    raw.unchecked_ref::<RawSocket>().send_value(frame).is_ok()
-}
-
-/// The per-socket copy the shared send replaces, kept only so scripts/bench can compare them.
-#[cfg(feature = "per-socket-copy")]
-fn send_shared(ws: &WebSocket, frame: &JsValue) -> bool {
-    ws.send_with_str(frame.as_string().unwrap_or_default()).is_ok()
-}
 
 #[durable_object]
 pub struct Hub {
@@ -58,10 +33,14 @@ pub struct Hub {
     /// Loaded lazily: after hibernation the object is rebuilt and reads storage again.
     core: RefCell<Option<HubCore>>,
     /// Rebuilt lazily from the sockets' attachments after a wake.
-    index: RefCell<Option<SubscriberIndex<WebSocket>>>,
+    fanout: RefCell<Option<Fanout>>,
+    /// Frames written but not yet sent (group commit).
+    pub(crate) queue: RefCell<CommitQueue>,
+    /// The alarm as this object last set or read it; None until read once.
+    pub(crate) alarm_at: Cell<Option<Option<u64>>>,
     /// Completes when the last fan-out started has finished: each fan-out waits for the one
-    /// before, so replicas receive updates in seq order (see [`Hub::fan_out`]).
-    fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
+    /// before, so replicas receive updates in seq order (see `Hub::fan_out`).
+    pub(crate) fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
 }
 
 impl DurableObject for Hub {
@@ -71,7 +50,15 @@ impl DurableObject for Hub {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => console_error!("hub: could not set the ping auto-response: {e:?}"),
         }
-        Self { state, env, core: RefCell::new(None), index: RefCell::new(None), fanout_tail: RefCell::new(None) }
+        Self {
+            state,
+            env,
+            core: RefCell::new(None),
+            fanout: RefCell::new(None),
+            queue: RefCell::new(CommitQueue::default()),
+            alarm_at: Cell::new(None),
+            fanout_tail: RefCell::new(None),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -81,6 +68,27 @@ impl DurableObject for Hub {
         match (req.method(), url.path()) {
             (Method::Get, "/ws") => {
                 self.accept(query.get("channels").map(String::as_str), query.get("since").map(String::as_str)).await
+            }
+            (Method::Post, "/publish") => {
+                let Ok(publish) = req.json::<AppPublish>().await else {
+                    return Response::error("bad publish body", 400);
+                };
+                let limits = self.with_core(|core| core.limits.commit);
+                let admitted = self.queue.borrow().admit(&limits);
+                if let Err(o) = admitted {
+                    self.with_core(HubCore::count_overloaded);
+                    self.counters_changed().await;
+                    let resp = Response::error("overloaded", 503)?;
+                    resp.headers().set("retry-after", &o.retry_after_secs.to_string())?;
+                    return Ok(resp);
+                }
+                match self.with_core(|core| core.publish_app(publish, new_epoch)) {
+                    Ok((published, fx)) => {
+                        self.execute(fx).await?;
+                        Response::from_json(&published)
+                    }
+                    Err(PublishRefused::Reserved) => Response::error("built-in channel", 403),
+                }
             }
             (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
             (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
@@ -103,29 +111,18 @@ impl DurableObject for Hub {
             }
             (Method::Post, "/watch") => {
                 let Ok(watch) = req.json::<Watch>().await else { return Response::error("bad watch body", 400) };
+                let was_watched = self.with_core(|core| core.btc_watched(0)) || self.btc_watchers() > 0;
                 if self.with_core(|core| core.set_watcher(watch.shard, watch.watching)) {
                     self.persist_keys(&[StorageKey::Watchers]).await?;
                 }
-                if watch.watching {
-                    self.ensure_poll().await?;
+                if watch.watching && !was_watched {
+                    let now = Date::now().as_millis();
+                    self.with_core(|core| core.upkeep.watching_began(now));
                 }
+                self.arm().await;
                 Response::ok("ok")
             }
-            (Method::Get, "/watching") => {
-                Response::ok(self.with_index(|index| index.subscribers(&Channel::btc()).len()).to_string())
-            }
-            (Method::Post, "/publish") => {
-                let Ok(publish) = req.json::<AppPublish>().await else {
-                    return Response::error("bad publish body", 400);
-                };
-                match self.with_core(|core| core.publish_app(publish, new_epoch)) {
-                    Ok((published, fx)) => {
-                        self.execute(fx).await?;
-                        Response::from_json(&published)
-                    }
-                    Err(PublishRefused::Reserved) => Response::error("built-in channel", 403),
-                }
-            }
+            (Method::Get, "/watching") => Response::ok(self.btc_watchers().to_string()),
             (Method::Post, "/apply") => {
                 let Ok(apply) = req.json::<Apply>().await else {
                     return Response::error("bad apply body", 400);
@@ -143,11 +140,12 @@ impl DurableObject for Hub {
         }
     }
 
-    /// The fast BTC poll (see `hub_feeds.rs`).
+    /// Writes counters that are due and runs the fast BTC poll when due (see `upkeep.rs`).
     async fn alarm(&self) -> Result<Response> {
         self.load().await?;
-        self.fast_poll().await?;
-        Response::ok("polled")
+        self.alarm_at.set(Some(None)); // it fired: nothing is scheduled now
+        self.upkeep().await;
+        Response::ok("done")
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
@@ -161,28 +159,26 @@ impl DurableObject for Hub {
         if meta.closing {
             return Ok(());
         }
+        let now = Date::now().as_millis();
         let actions = match message {
-            WebSocketIncomingMessage::String(text) => {
-                let now = Date::now().as_millis();
-                self.with_core(|core| core.message(&mut meta, &text, now))
-            }
+            WebSocketIncomingMessage::String(text) => self.with_core(|core| core.message(&mut meta, &text, now)),
             WebSocketIncomingMessage::Binary(bytes) => {
-                let now = Date::now().as_millis();
                 let limits = self.with_core(|core| core.limits);
                 let actions = meta.on_binary(bytes.len(), now, &limits);
                 self.with_core(|core| core.counted_invalid(&actions));
                 actions
             }
         };
-        let before = self.with_index(|index| index.subscribers(&Channel::btc()).len());
+        let before = self.btc_watchers();
         self.run(&ws, &mut meta, actions).await;
-        // Saved before anything below awaits a fetch (which lets other events for this socket
-        // run and save theirs).
+        // Saved before anything below awaits (which lets other events for this socket run and
+        // save theirs).
         if let Err(e) = ws.serialize_attachment(&meta) {
             console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
         }
         self.btc_watchers_changed(before).await;
-        self.persist_keys(&[StorageKey::Counters]).await
+        self.counters_changed().await;
+        Ok(())
     }
 
     async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _was_clean: bool) -> Result<()> {
@@ -214,6 +210,19 @@ pub(crate) fn new_epoch() -> Epoch {
 
 fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
     ws.deserialize_attachment::<SocketMeta>().ok().flatten()
+}
+
+/// Sends a socket's accumulated frames as one message (a `batch` when there are several).
+fn send_frames(ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
+    let message = match outbox.len() {
+        0 => return,
+        1 => outbox.remove(0),
+        _ => batch_json(&outbox.iter().map(String::as_str).collect::<Vec<_>>()),
+    };
+    outbox.clear();
+    if let Err(e) = ws.send_with_str(message) {
+        console_warn!("hub: send to {conn} failed: {e:?}");
+    }
 }
 
 impl Hub {
@@ -262,71 +271,78 @@ impl Hub {
 
     /// Runs `f` on the subscriber index, first rebuilding it from the sockets' attachments if
     /// the object has just woken up.
-    pub(crate) fn with_index<T>(&self, f: impl FnOnce(&mut SubscriberIndex<WebSocket>) -> T) -> T {
-        let mut guard = self.index.borrow_mut();
-        let index = guard.get_or_insert_with(|| {
-            let sockets = self.state.get_websockets().into_iter().filter_map(|ws| {
+    pub(crate) fn with_fanout<T>(&self, f: impl FnOnce(&Fanout) -> T) -> T {
+        let mut guard = self.fanout.borrow_mut();
+        let fanout = guard.get_or_insert_with(|| {
+            Fanout::rebuild(self.state.get_websockets().into_iter().filter_map(|ws| {
                 let meta = attachment(&ws)?;
                 (!meta.closing).then_some((meta, ws))
-            });
-            SubscriberIndex::from_sockets(sockets)
+            }))
         });
-        f(index)
+        f(fanout)
+    }
+
+    pub(crate) fn btc_watchers(&self) -> usize {
+        self.with_fanout(|f| f.subscribers(&Channel::btc()))
     }
 
     async fn accept(&self, channels: Option<&str>, since: Option<&str>) -> Result<Response> {
         // Build the index before this socket exists, so the rebuild cannot count it twice.
-        self.with_index(|_| ());
+        let before = self.btc_watchers();
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since));
-        let before = self.with_index(|index| index.subscribers(&Channel::btc()).len());
         self.run(&pair.server, &mut meta, actions).await;
         pair.server.serialize_attachment(&meta)?;
         self.btc_watchers_changed(before).await;
-        self.persist_keys(&[StorageKey::Counters]).await?;
+        self.counters_changed().await;
         Response::from_websocket(pair.client)
     }
 
-    /// Carries out a socket's actions in order. Failures are logged: one socket's trouble never
-    /// fails the event for the object.
+    /// Carries out a socket's actions in order. Its frames go out as one message where they
+    /// can (a connect's welcome and catch-ups are one `batch`), and always before anything
+    /// awaits: once the socket is subscribed, a flush may send it live updates, which must
+    /// come after its catch-up. Failures are logged: one socket's trouble never fails the event.
     async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
+        let mut outbox = Vec::new();
         for action in actions {
             match action {
-                Action::Send(frame) => {
-                    if let Err(e) = ws.send_with_str(frame.to_json()) {
-                        console_warn!("hub: send to {} failed: {e:?}", meta.conn);
-                    }
-                }
+                Action::Send(frame) => outbox.push(frame.to_json()),
                 Action::Subscribe(channel, since) => {
                     let plan = self.with_core(|core| core.plan(&channel, since.as_ref()));
-                    let fetched = match &plan {
-                        Catchup::Replay { from, to } => self.history(&channel, *from, *to).await,
+                    let fetched = match plan {
+                        Catchup::Replay { from, to } => {
+                            send_frames(ws, &meta.conn, &mut outbox);
+                            // Updates sequenced while this reads make the replay incomplete; the
+                            // core then answers with the latest value and `recovered: false`.
+                            self.history(&channel, from, to).await
+                        }
                         _ => Vec::new(),
                     };
+                    // Updates written but not sent yet go out to the current subscribers first:
+                    // the catch-up below includes them, so this socket must not get them again.
+                    self.send_pending();
                     let now = Date::now().as_millis();
                     let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now));
-                    for frame in frames {
-                        if let Err(e) = ws.send_with_str(frame.to_json()) {
-                            console_warn!("hub: send to {} failed: {e:?}", meta.conn);
-                        }
-                    }
-                    self.with_index(|index| index.add(&channel, &meta.conn, ws.clone()));
+                    outbox.extend(frames.iter().map(|f| f.to_json()));
+                    self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
                 }
-                Action::Unsubscribe(channel) => self.with_index(|index| index.remove(&channel, &meta.conn)),
+                Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(&meta.conn, &[channel])),
                 Action::Close(reason) => {
+                    send_frames(ws, &meta.conn, &mut outbox);
                     self.close(ws, meta, reason);
                     return;
                 }
             }
         }
+        send_frames(ws, &meta.conn, &mut outbox);
     }
 
     /// The hub ends a connection: counted once, removed from the index, closed with its code.
-    fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
+    pub(crate) fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
         meta.closing = true;
         self.with_core(|core| core.closed(reason));
-        self.with_index(|index| index.remove_conn(&meta.conn));
+        self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
         let (code, text) = close_frame(reason);
         let _ = ws.serialize_attachment(&*meta);
         let _ = ws.close(Some(code), Some(text));
@@ -336,15 +352,16 @@ impl Hub {
     async fn gone(&self, ws: &WebSocket, reason: CloseReason) -> Result<()> {
         self.load().await?;
         if let Some(meta) = attachment(ws) {
-            let before = self.with_index(|index| index.subscribers(&Channel::btc()).len());
-            self.with_index(|index| index.remove_conn(&meta.conn));
+            let before = self.btc_watchers();
+            self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
             self.btc_watchers_changed(before).await;
             if meta.closing {
                 return Ok(()); // already counted when the hub closed it
             }
         }
         self.with_core(|core| core.closed(reason));
-        self.persist_keys(&[StorageKey::Counters]).await
+        self.counters_changed().await;
+        Ok(())
     }
 
     /// Retained updates `from..=to` of a channel, in seq order (storage keys sort by seq).
@@ -365,142 +382,5 @@ impl Hub {
             }
         });
         updates
-    }
-
-    /// Sends each broadcast to its channel's subscribers, stores what changed, and (on the
-    /// sequencer) fans the new updates out to the other shards.
-    pub(crate) async fn execute(&self, fx: Effects) -> Result<()> {
-        let started = Date::now().as_millis();
-        let timed = !fx.broadcasts.is_empty();
-        self.broadcast(&fx.broadcasts);
-        let storage = self.state.storage();
-        // Values are JSON text in a plain JS object: `put_multiple` would turn a Rust map into a
-        // JS `Map`, which storage does not take as key/value pairs.
-        let puts = js_sys::Object::new();
-        let mut put_count = 0;
-        let mut deletes = Vec::new();
-        for write in &fx.history {
-            let channel = &write.put.channel;
-            if write.reset {
-                // A replica that missed updates: drop the older, no longer contiguous history.
-                let prefix = StorageKey::history_prefix(channel);
-                let end = StorageKey::History(channel.clone(), write.put.seq).as_string();
-                let old = storage.list_with_options(ListOptions::new().prefix(&prefix).end(&end)).await?;
-                old.for_each(&mut |_, key| deletes.extend(key.as_string()));
-            }
-            deletes.extend(
-                write.delete.clone().map(|s| StorageKey::History(channel.clone(), crate::protocol::Seq(s)).as_string()),
-            );
-            let json = serde_json::to_string(&write.put).map_err(|e| Error::RustError(e.to_string()))?;
-            let key = StorageKey::History(channel.clone(), write.put.seq).as_string();
-            js_sys::Reflect::set(&puts, &key.into(), &json.into())?;
-            put_count += 1;
-        }
-        for key in &fx.dirty {
-            if let Some(v) = self.with_core(|core| core.entry(key)) {
-                js_sys::Reflect::set(&puts, &key.as_string().into(), &v.to_string().into())?;
-                put_count += 1;
-            }
-        }
-        if put_count > 0 {
-            storage.put_multiple_raw(puts).await?;
-        }
-        if !deletes.is_empty() {
-            storage.delete_multiple(deletes).await?;
-        }
-        self.fan_out(Apply { updates: fx.fanout, confirmed: fx.confirmed }).await;
-        if timed {
-            let ms = Date::now().as_millis().saturating_sub(started);
-            self.with_core(|core| core.record_broadcast(ms));
-            self.persist_keys(&[StorageKey::Counters]).await?;
-        }
-        self.write_kv(fx.kv_writes).await;
-        Ok(())
-    }
-
-    /// Sends one event's update frames (serialised once each) to their subscribers: one message
-    /// per socket, a `batch` when a socket gets several (a refresh round updates up to five
-    /// channels at once), and each distinct message becomes a JS string once and is handed as
-    /// is to every socket that gets it. A socket whose send fails is closed, so one dead peer
-    /// cannot fail the publish for the others.
-    fn broadcast(&self, broadcasts: &[(Channel, String)]) {
-        if broadcasts.is_empty() {
-            return;
-        }
-        let batches = self.with_index(|index| index.batches(broadcasts));
-        let mut failed_sockets = Vec::new();
-        for batch in batches {
-            let js = JsValue::from_str(&batch.message);
-            let before = failed_sockets.len();
-            failed_sockets.extend(batch.sockets.iter().filter(|ws| !send_shared(ws, &js)).cloned());
-            let failed = (failed_sockets.len() - before) as u64;
-            let delivered = batch.sockets.len() as u64 - failed;
-            self.with_core(|core| {
-                for channel in &batch.channels {
-                    core.record_delivery(channel, delivered, failed);
-                }
-            });
-        }
-        for ws in &failed_sockets {
-            if let Some(mut meta) = attachment(ws) {
-                console_warn!("hub: send to {} failed; closing it", meta.conn);
-                self.close(ws, &mut meta, CloseReason::SendFailed);
-            }
-        }
-    }
-
-    /// Shard 0 sends new updates (and confirmations) to shards 1..N in parallel. Fan-outs go
-    /// out one after another: two in flight at once could reach a shard in the wrong order,
-    /// and a replica seeing seq 6 before 5 would restart its history at 6 and drop 5. A shard
-    /// that misses a fan-out sees the gap on the next one and restarts its history there (its
-    /// resumes then say `recovered: false` rather than replay with a hole).
-    async fn fan_out(&self, apply: Apply) {
-        let shards = self.with_core(|core| core.limits.shards);
-        if (apply.updates.is_empty() && apply.confirmed.is_empty()) || shards <= 1 {
-            return;
-        }
-        let Ok(body) = serde_json::to_string(&apply) else { return };
-        // Take our place in line synchronously, before any await, so the order of fan-outs is
-        // the order their updates were sequenced in.
-        let (done, finished) = oneshot::channel::<()>();
-        let previous = self.fanout_tail.borrow_mut().replace(finished.shared());
-        if let Some(previous) = previous {
-            let _ = previous.await;
-        }
-        match self.env.durable_object("HUB") {
-            Ok(ns) => {
-                let calls = (1..shards).map(|k| {
-                    let body = body.clone();
-                    let ns = &ns;
-                    async move {
-                        let mut init = RequestInit::new();
-                        init.with_method(Method::Post).with_body(Some(body.into()));
-                        let req = Request::new_with_init("https://hub.internal/apply", &init);
-                        let result = match (ns.get_by_name(&shard_name(k)), req) {
-                            (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|r| r.status_code()),
-                            (Err(e), _) | (_, Err(e)) => Err(e),
-                        };
-                        match result {
-                            Ok(200) => {}
-                            Ok(status) => console_error!("hub: fan-out to shard {k} answered {status}"),
-                            Err(e) => console_error!("hub: fan-out to shard {k} failed: {e:?}"),
-                        }
-                    }
-                });
-                futures::future::join_all(calls).await;
-            }
-            Err(e) => console_error!("hub: no HUB binding for fan-out: {e:?}"),
-        }
-        let _ = done.send(());
-    }
-
-    pub(crate) async fn persist_keys(&self, keys: &[StorageKey]) -> Result<()> {
-        let storage = self.state.storage();
-        for key in keys {
-            if let Some(v) = self.with_core(|core| core.entry(key)) {
-                storage.put(&key.as_string(), v.to_string()).await?;
-            }
-        }
-        Ok(())
     }
 }

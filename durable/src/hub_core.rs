@@ -16,6 +16,7 @@ use crate::kv::{kv_write_due, StoredValue};
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
 use crate::session::{Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits};
+use crate::upkeep::Upkeep;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -123,6 +124,10 @@ pub struct HubCore {
     providers: BTreeMap<Provider, ProviderLimit>,
     counters: Counters,
     watchers: BTreeSet<u32>,
+    /// Channels whose delivery counts changed since their meta was last written.
+    deliveries_unsaved: BTreeSet<Channel>,
+    /// When counters must be written and when the fast poll last ran (memory only).
+    pub upkeep: Upkeep,
     pub limits: HubLimits,
     pub feeds: FeedConfig,
 }
@@ -135,6 +140,8 @@ impl HubCore {
             providers: BTreeMap::new(),
             counters: Counters::default(),
             watchers: BTreeSet::new(),
+            deliveries_unsaved: BTreeSet::new(),
+            upkeep: Upkeep::default(),
             limits,
             feeds,
         }
@@ -488,7 +495,38 @@ impl HubCore {
         if let Some(m) = self.channels.get_mut(channel) {
             m.deliveries += delivered;
             m.failed_sends += failed;
+            self.deliveries_unsaved.insert(channel.clone());
         }
+    }
+
+    /// Something changed counters (a connect, close, client frame, delivery): they are written
+    /// within `COUNTERS_FLUSH_SECONDS`, by the alarm or with the next write that happens anyway.
+    pub fn counters_changed(&mut self, now: u64) {
+        let flush_ms = self.limits.counters_flush_seconds * 1000;
+        self.upkeep.counters_changed(now, flush_ms);
+    }
+
+    /// The keys that carry counters not yet written (empty when nothing is due): the counters
+    /// and the metas of channels whose delivery counts moved.
+    pub fn take_unsaved_counters(&mut self) -> Vec<StorageKey> {
+        if !self.upkeep.take_flush() {
+            return Vec::new();
+        }
+        let mut keys = vec![StorageKey::Counters];
+        keys.extend(std::mem::take(&mut self.deliveries_unsaved).into_iter().map(StorageKey::Meta));
+        keys
+    }
+
+    /// A publish refused with 503 `overloaded`.
+    pub fn count_overloaded(&mut self) {
+        self.counters.publishes_overloaded += 1;
+    }
+
+    /// When the fast poll is next due (None: nobody watches `btc`).
+    pub fn poll_due(&self, local_watchers: usize) -> Option<u64> {
+        let last_attempt = self.upstreams.get(&Source::CoingeckoPrice).and_then(|u| u.last_attempt);
+        let period_ms = self.feeds.fast_poll_seconds * 1000;
+        self.upkeep.poll_due(self.btc_watched(local_watchers), last_attempt, period_ms)
     }
 
     pub fn stats(&self, shard: u32, sockets: u64) -> HubStats {

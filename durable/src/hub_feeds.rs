@@ -6,8 +6,8 @@ use crate::hub::{new_epoch, Hub};
 use crate::internal::{shard_name, Provider, RoundReport};
 use crate::kv::{KvKey, StoredValue, KV_BINDING};
 use crate::protocol::Channel;
+use crate::upkeep::POLL_SLACK_MS;
 use crate::upstream;
-use std::time::Duration;
 use worker::*;
 
 /// CoinGecko's header for a demo API key.
@@ -98,42 +98,32 @@ impl Hub {
         }
     }
 
-    /// The fast BTC poll: runs while anyone watches `btc`, then lets the alarm lapse.
-    pub(crate) async fn fast_poll(&self) -> Result<()> {
+    /// The fast BTC poll, when due: runs while anyone watches `btc`; with no watcher `arm`
+    /// schedules no poll, so the alarm lapses (no cost while nobody looks).
+    pub(crate) async fn fast_poll(&self) {
         self.prune_watchers().await;
-        let local = self.with_index(|index| index.subscribers(&Channel::btc()).len());
-        if !self.with_core(|core| core.btc_watched(local)) {
-            return Ok(()); // nobody looks: no more polling until the next btc subscriber
+        let local = self.btc_watchers();
+        let now = Date::now().as_millis();
+        let due = self.with_core(|core| core.poll_due(local));
+        if due.is_none_or(|at| at > now + POLL_SLACK_MS) {
+            return;
         }
+        self.with_core(|core| core.upkeep.last_poll = now);
         if let Err(e) = self.run_round(RoundKind::FastBtc).await {
             console_error!("feeds: fast round failed: {e:?}");
         }
-        self.schedule_poll().await
-    }
-
-    /// Sets the poll alarm unless one is already set.
-    pub(crate) async fn ensure_poll(&self) -> Result<()> {
-        if self.state.storage().get_alarm().await?.is_none() {
-            self.schedule_poll().await?;
-        }
-        Ok(())
-    }
-
-    async fn schedule_poll(&self) -> Result<()> {
-        let period = self.with_core(|core| core.feeds.fast_poll_seconds);
-        self.state.storage().set_alarm(Duration::from_secs(period)).await
     }
 
     /// After a socket's subscriptions changed: on shard 0 make sure the poll runs; on another
     /// shard tell shard 0 when this shard starts or stops having `btc` subscribers.
     pub(crate) async fn btc_watchers_changed(&self, before: usize) {
-        let after = self.with_index(|index| index.subscribers(&Channel::btc()).len());
+        let after = self.btc_watchers();
         let shard = self.shard();
         if shard == 0 {
-            if after > 0 && before == 0 {
-                if let Err(e) = self.ensure_poll().await {
-                    console_error!("feeds: could not arm the poll: {e:?}");
-                }
+            if after > 0 && before == 0 && self.with_core(|core| core.watchers().is_empty()) {
+                let now = Date::now().as_millis();
+                self.with_core(|core| core.upkeep.watching_began(now));
+                self.arm().await;
             }
             return;
         }

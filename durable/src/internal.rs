@@ -326,6 +326,8 @@ pub struct Counters {
     pub kv_write_failures: u64,
     /// Time from a publish reaching the object to its frames sent, stored and fanned out.
     pub broadcast_durations: Histogram,
+    /// Publishes refused with 503 `overloaded` (too many updates waiting to be sent).
+    pub publishes_overloaded: u64,
 }
 
 /// Everything `/health` and `/metrics` need from the hub (`GET /stats` on each shard, merged by
@@ -363,6 +365,7 @@ impl HubStats {
         self.counters.kv_writes += other.counters.kv_writes;
         self.counters.broadcast_durations.merge(&other.counters.broadcast_durations);
         self.counters.kv_write_failures += other.counters.kv_write_failures;
+        self.counters.publishes_overloaded += other.counters.publishes_overloaded;
         for (c, s) in other.channels {
             let mine = self.channels.entry(c).or_default();
             mine.seq = mine.seq.max(s.seq);

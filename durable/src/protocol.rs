@@ -204,16 +204,21 @@ pub enum ServerFrame {
 /// frame), so a broadcast never serialises an update twice.
 pub fn batch_json(frames: &[&str]) -> String {
     let mut out = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum::<usize>() + 28);
-    out.push_str(r#"{"type":"batch","frames":["#);
+    out.push_str(BATCH_PREFIX);
     for (i, f) in frames.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(f);
     }
-    out.push_str("]}");
+    out.push_str(BATCH_SUFFIX);
     out
 }
+
+/// A `batch` frame is this, the frames' JSON joined by commas, and [`BATCH_SUFFIX`]; the hub's
+/// JavaScript send loop is handed both, so the shape is written down once.
+pub const BATCH_PREFIX: &str = r#"{"type":"batch","frames":["#;
+pub const BATCH_SUFFIX: &str = "]}";
 
 impl ServerFrame {
     pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerFrame {

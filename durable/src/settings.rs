@@ -1,6 +1,7 @@
 //! Typed settings from wrangler vars, shared by the Worker and the hub: one parser for numbers
 //! with defaults and ranges, and the hub's limits.
 
+use crate::commit::CommitLimits;
 use std::fmt;
 
 /// A var that is set but unusable; names the var so an operator can fix it.
@@ -51,6 +52,15 @@ pub struct HubLimits {
     pub client_msgs_per_10s: u32,
     /// `HUB_SHARDS`: objects the sockets are spread over.
     pub shards: u32,
+    /// `MAX_PENDING_UPDATES`, `MAX_PENDING_BYTES`: updates waiting to be sent past which
+    /// publishes are refused with 503 `overloaded`.
+    pub commit: CommitLimits,
+    /// `GROUP_COMMIT_LINGER_MS`: how long a flush waits for more updates to join it (0: only
+    /// those already waiting to run).
+    pub linger_ms: u64,
+    /// `COUNTERS_FLUSH_SECONDS`: counters changed by connects, closes and client frames are
+    /// written at most this long after the first change.
+    pub counters_flush_seconds: u64,
 }
 
 impl Default for HubLimits {
@@ -61,6 +71,9 @@ impl Default for HubLimits {
             max_subscriptions: 32,
             client_msgs_per_10s: 50,
             shards: 1,
+            commit: CommitLimits::default(),
+            linger_ms: 0,
+            counters_flush_seconds: 5,
         }
     }
 }
@@ -81,6 +94,12 @@ impl HubLimits {
             max_subscriptions: vars.number("MAX_SUBSCRIPTIONS", d.max_subscriptions as u64, 1, 40)? as usize,
             client_msgs_per_10s: vars.number("CLIENT_MSGS_PER_10S", d.client_msgs_per_10s as u64, 1, 100_000)? as u32,
             shards: vars.number("HUB_SHARDS", d.shards as u64, 1, 64)? as u32,
+            commit: CommitLimits {
+                max_updates: vars.number("MAX_PENDING_UPDATES", d.commit.max_updates as u64, 1, 100_000)? as usize,
+                max_bytes: vars.number("MAX_PENDING_BYTES", d.commit.max_bytes as u64, 1024, 64 << 20)? as usize,
+            },
+            linger_ms: vars.number("GROUP_COMMIT_LINGER_MS", d.linger_ms, 0, 1000)?,
+            counters_flush_seconds: vars.number("COUNTERS_FLUSH_SECONDS", d.counters_flush_seconds, 1, 3600)?,
         })
     }
 }

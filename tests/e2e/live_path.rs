@@ -25,12 +25,13 @@ fn price_flows_from_cron_to_sockets_and_snapshot() {
     assert_eq!(u["data"]["change_24h_pct"], 1.5);
     assert_eq!(u["seq"], 1);
     assert_eq!(u["stale"], false);
-    // The round's updates (btc, and market from two sources) came as one `batch` message.
-    let batch = early
-        .seen
-        .iter()
-        .find(|m| m["type"] == "batch")
-        .unwrap_or_else(|| panic!("no batch message: {:#?}", early.seen));
+    // The round's updates (btc, and market from two sources) came as one `batch` message (the
+    // welcome and the catch-up of the four channels were another).
+    let carries_updates = |m: &&serde_json::Value| {
+        m["type"] == "batch" && m["frames"].as_array().is_some_and(|f| f.iter().any(|f| f["type"] == "update"))
+    };
+    let batch =
+        early.seen.iter().find(carries_updates).unwrap_or_else(|| panic!("no batch message: {:#?}", early.seen));
     let channels: Vec<&str> =
         batch["frames"].as_array().unwrap().iter().filter_map(|f| f["channel"].as_str()).collect();
     assert!(channels.starts_with(&["btc", "market"]), "{batch}");

@@ -168,7 +168,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(mut ws: Ws) -> Client {
-        let first = ws.next(Duration::from_secs(10)).unwrap_or_else(|| panic!("no frame within 10 s of connecting"));
+        // The whole first message: the hub sends the welcome and the catch-ups as one batch.
+        let first = match ws.read_event(Duration::from_secs(10)) {
+            WsEvent::Text(v) => v,
+            other => panic!("no frame within 10 s of connecting: {other:?}"),
+        };
         let mut queue: std::collections::VecDeque<Value> = unbatch(first).into();
         let welcome = queue.pop_front().unwrap_or_default();
         assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");

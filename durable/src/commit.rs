@@ -1,0 +1,181 @@
+//! Group commit: update frames whose storage write has been issued wait here until the next
+//! flush, which sends each socket one message however many updates arrived meanwhile; past a
+//! bound, new publishes are refused at once (503 `overloaded`) instead of queueing without end.
+//!
+//! The shell (`hub.rs`) queues an event's frames in the same synchronous step that issues its
+//! storage write, and sends only what it takes from here: no frame is sent before its write was
+//! issued, so the runtime's output gate holds it until the write is durable.
+
+use crate::protocol::{batch_json, Channel};
+
+/// Bounds of the queue (`MAX_PENDING_UPDATES`, `MAX_PENDING_BYTES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitLimits {
+    pub max_updates: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for CommitLimits {
+    fn default() -> Self {
+        CommitLimits { max_updates: 1000, max_bytes: 1 << 20 }
+    }
+}
+
+/// A publish refused because too much is already waiting to be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overloaded {
+    /// Seconds a publisher should wait before trying again (`Retry-After`).
+    pub retry_after_secs: u64,
+}
+
+/// Frames sequenced and written but not yet sent, and whether an event has claimed the flush.
+#[derive(Debug, Default)]
+pub struct CommitQueue {
+    pending: Vec<(Channel, String)>,
+    bytes: usize,
+    claimed: bool,
+}
+
+/// One channel's share of a flush: its frames (JSON text, in seq order) as the message for a
+/// socket that listens to no other flushed channel (`alone`: the frame itself, or a `batch`),
+/// and as the comma-joined frames (`parts`) a `batch` for a socket of several is built from
+/// (a comma-joined list of frames is itself what [`batch_json`] wraps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelFrames {
+    pub channel: Channel,
+    pub frames: u64,
+    pub alone: String,
+    pub parts: String,
+}
+
+impl CommitQueue {
+    /// Whether one more publish may be accepted: refused once the frames waiting reach either
+    /// bound. Checked before the publish is sequenced, so a refusal costs no seq.
+    pub fn admit(&self, limits: &CommitLimits) -> Result<(), Overloaded> {
+        if self.pending.len() >= limits.max_updates || self.bytes >= limits.max_bytes {
+            return Err(Overloaded { retry_after_secs: 1 });
+        }
+        Ok(())
+    }
+
+    pub fn push(&mut self, channel: Channel, frame: String) {
+        self.bytes += frame.len();
+        self.pending.push((channel, frame));
+    }
+
+    pub fn extend(&mut self, frames: impl IntoIterator<Item = (Channel, String)>) {
+        for (channel, frame) in frames {
+            self.push(channel, frame);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Claims the next flush for the calling event: true when nobody had, and the caller must
+    /// flush and then [`CommitQueue::release`]. Events that find it claimed just queue.
+    pub fn claim(&mut self) -> bool {
+        !std::mem::replace(&mut self.claimed, true)
+    }
+
+    pub fn release(&mut self) {
+        self.claimed = false;
+    }
+
+    /// Everything pending, grouped by channel (first appearance order, frames in queue order).
+    pub fn take(&mut self) -> Vec<ChannelFrames> {
+        self.bytes = 0;
+        plan(std::mem::take(&mut self.pending))
+    }
+}
+
+/// Groups frames by channel and builds each channel's messages once.
+pub fn plan(pending: Vec<(Channel, String)>) -> Vec<ChannelFrames> {
+    let mut grouped: Vec<(Channel, Vec<String>)> = Vec::new();
+    for (channel, frame) in pending {
+        match grouped.iter_mut().find(|(c, _)| *c == channel) {
+            Some((_, frames)) => frames.push(frame),
+            None => grouped.push((channel, vec![frame])),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(channel, mut frames)| {
+            let parts = frames.join(",");
+            let alone = if frames.len() == 1 { frames.swap_remove(0) } else { batch_json(&[&parts]) };
+            ChannelFrames { channel, frames: frames.len().max(1) as u64, alone, parts }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{BATCH_PREFIX, BATCH_SUFFIX};
+
+    fn ch(name: &str) -> Channel {
+        Channel::parse(name).unwrap()
+    }
+
+    #[test]
+    fn one_channel_one_frame_is_sent_as_itself() {
+        let p = plan(vec![(ch("news"), r#"{"n":1}"#.into())]);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].alone.as_str(), p[0].frames), (r#"{"n":1}"#, 1));
+    }
+
+    #[test]
+    fn updates_that_arrived_together_become_one_batch_per_channel() {
+        let pending = vec![
+            (ch("news"), r#"{"n":1}"#.to_owned()),
+            (ch("btc"), r#"{"b":1}"#.to_owned()),
+            (ch("news"), r#"{"n":2}"#.to_owned()),
+            (ch("news"), r#"{"n":3}"#.to_owned()),
+        ];
+        let p = plan(pending);
+        assert_eq!(p.iter().map(|c| c.channel.as_str()).collect::<Vec<_>>(), ["news", "btc"]);
+        assert_eq!(p[0].alone, batch_json(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]));
+        assert_eq!(p[0].frames, 3);
+        assert_eq!(p[1].alone, r#"{"b":1}"#);
+        // What the JS loop builds for a socket of both channels (BATCH_PREFIX, the parts joined
+        // by commas, BATCH_SUFFIX) is a batch of all their frames, each channel's in seq order.
+        let both = format!("{BATCH_PREFIX}{},{}{BATCH_SUFFIX}", p[0].parts, p[1].parts);
+        let parsed: serde_json::Value = serde_json::from_str(&both).unwrap_or_else(|e| panic!("{both}: {e}"));
+        assert_eq!(parsed["type"], "batch");
+        assert_eq!(parsed["frames"].as_array().map(Vec::len), Some(4), "{both}");
+        assert_eq!(both, batch_json(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"b":1}"#]));
+    }
+
+    #[test]
+    fn one_flush_at_a_time_and_take_empties() {
+        let mut q = CommitQueue::default();
+        assert!(q.claim(), "first claim wins");
+        assert!(!q.claim(), "others just queue");
+        q.push(ch("news"), "{}".into());
+        q.push(ch("news"), "{}".into());
+        assert_eq!(q.take().len(), 1);
+        assert!(q.is_empty());
+        assert!(q.take().is_empty());
+        q.release();
+        assert!(q.claim());
+    }
+
+    #[test]
+    fn publishes_are_refused_past_either_bound() {
+        let limits = CommitLimits { max_updates: 2, max_bytes: 10 };
+        let mut q = CommitQueue::default();
+        assert_eq!(q.admit(&limits), Ok(()));
+        q.push(ch("a"), "1234".into());
+        q.push(ch("a"), "1234".into());
+        assert_eq!(q.admit(&limits), Err(Overloaded { retry_after_secs: 1 }), "count");
+        q.take();
+        assert_eq!(q.admit(&limits), Ok(()), "a flush makes room");
+        q.push(ch("a"), "x".repeat(10));
+        assert!(q.admit(&limits).is_err(), "bytes");
+    }
+}

@@ -1,0 +1,97 @@
+//! Which sockets listen to which channel, and the broadcast send loop: a thin binding to
+//! `durable/js/fanout.js`, which keeps the subscribers in JavaScript so that one flush crosses
+//! the wasm boundary once, not once per socket (each crossing also copied the socket handle).
+//! What the loop sends is planned in Rust (`commit::plan`).
+
+use crate::commit::ChannelFrames;
+use crate::protocol::{Channel, BATCH_PREFIX, BATCH_SUFFIX};
+use crate::session::SocketMeta;
+use wasm_bindgen::prelude::*;
+use worker::js_sys::Array;
+use worker::web_sys;
+use worker::WebSocket;
+
+#[wasm_bindgen(module = "/js/fanout.js")]
+extern "C" {
+    /// The subscriber index (channel -> conn -> socket) and its send loops.
+    pub type Fanout;
+
+    #[wasm_bindgen(constructor)]
+    fn new() -> Fanout;
+
+    #[wasm_bindgen(method)]
+    fn add(this: &Fanout, channel: &str, conn: &str, ws: &JsValue);
+
+    #[wasm_bindgen(method)]
+    fn remove(this: &Fanout, channel: &str, conn: &str);
+
+    #[wasm_bindgen(method)]
+    fn count(this: &Fanout, channel: &str) -> u32;
+
+    #[wasm_bindgen(method, js_name = sendOne)]
+    fn send_one(this: &Fanout, channel: &str, message: &str) -> Array;
+
+    #[wasm_bindgen(method, js_name = sendMany)]
+    fn send_many(this: &Fanout, channels: Array, alone: Array, parts: Array, prefix: &str, suffix: &str) -> Array;
+}
+
+/// What a flush did: sockets whose send failed (to be closed), and per flushed channel how many
+/// sockets it reached.
+pub struct Sent {
+    pub failed: Vec<WebSocket>,
+    pub reached: Vec<u64>,
+}
+
+impl Fanout {
+    /// An index rebuilt from the sockets' attachments (after the object wakes up).
+    pub fn rebuild(sockets: impl IntoIterator<Item = (SocketMeta, WebSocket)>) -> Fanout {
+        let fanout = Fanout::new();
+        for (meta, ws) in sockets {
+            fanout.subscribe(&meta, &meta.channels, &ws);
+        }
+        fanout
+    }
+
+    pub fn subscribe(&self, meta: &SocketMeta, channels: &[Channel], ws: &WebSocket) {
+        let raw: &web_sys::WebSocket = ws.as_ref();
+        for channel in channels {
+            self.add(channel.as_str(), &meta.conn, raw);
+        }
+    }
+
+    pub fn unsubscribe(&self, conn: &str, channels: &[Channel]) {
+        for channel in channels {
+            self.remove(channel.as_str(), conn);
+        }
+    }
+
+    pub fn subscribers(&self, channel: &Channel) -> usize {
+        self.count(channel.as_str()) as usize
+    }
+
+    /// Sends one flush: every subscriber of a flushed channel gets one message.
+    pub fn send(&self, flush: &[ChannelFrames]) -> Sent {
+        let result = match flush {
+            [] => return Sent { failed: Vec::new(), reached: Vec::new() },
+            [one] => self.send_one(one.channel.as_str(), &one.alone),
+            many => {
+                let strings = |f: &dyn Fn(&ChannelFrames) -> &str| -> Array {
+                    many.iter().map(|c| JsValue::from_str(f(c))).collect()
+                };
+                self.send_many(
+                    strings(&|c| c.channel.as_str()),
+                    strings(&|c| &c.alone),
+                    strings(&|c| &c.parts),
+                    BATCH_PREFIX,
+                    BATCH_SUFFIX,
+                )
+            }
+        };
+        let failed = Array::from(&result.get(0))
+            .iter()
+            .filter_map(|v| v.dyn_into::<web_sys::WebSocket>().ok().map(WebSocket::from))
+            .collect();
+        let reached = Array::from(&result.get(1)).iter().map(|n| n.as_f64().unwrap_or(0.0) as u64).collect();
+        Sent { failed, reached }
+    }
+}
