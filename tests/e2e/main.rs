@@ -6,6 +6,7 @@ mod dashboard;
 mod fast_stream;
 mod feeds;
 mod feeds_timing;
+mod group_commit;
 mod harness;
 mod hub;
 mod live_path;

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 mod browser;
+mod storage;
 mod ws;
 
 pub use browser::Browser;
@@ -86,6 +87,8 @@ fn agent() -> ureq::Agent {
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    /// The `Retry-After` header, when the answer has one.
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
@@ -98,8 +101,9 @@ impl Reply {
 fn read_reply(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>, what: &str) -> Reply {
     let mut resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
     let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Reply { status: resp.status().as_u16(), content_type, body }
+    Reply { status: resp.status().as_u16(), content_type, retry_after, body }
 }
 
 /// The fixture upstream (tests/fixtures/upstream.py): CoinGecko- and Alternative.me-shaped JSON
