@@ -1,0 +1,21 @@
+//! tickwire-loadgen: opens N WebSockets on one channel, publishes M updates over HTTP and prints
+//! one JSON line of delivery, latency, CPU and memory results (scripts/bench runs it).
+//! A host tool: built for wasm32 (the workspace's Worker checks cover every member) it is empty.
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod procstat;
+#[cfg(not(target_arch = "wasm32"))]
+mod publish;
+#[cfg(not(target_arch = "wasm32"))]
+mod report;
+#[cfg(not(target_arch = "wasm32"))]
+mod sockets;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    cli::main();
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
