@@ -15,8 +15,6 @@ pub struct Config {
     /// `PUBLISH_TOKEN` (a Worker secret; `.dev.vars` locally): bearer token of `POST /api/publish`.
     /// Unset disables publishing.
     pub publish_token: Option<Token>,
-    /// `MAX_PUBLISH_BYTES`: largest accepted publish body.
-    pub max_publish_bytes: usize,
     /// `ALLOWED_ORIGINS`: browser origins that may open `/ws` and publish.
     pub allowed_origins: AllowedOrigins,
 }
@@ -32,7 +30,6 @@ impl Config {
             feeds: FeedConfig::from_vars(&vars)?,
             hub: HubLimits::from_vars(&vars)?,
             publish_token: vars.text("PUBLISH_TOKEN").map(Token),
-            max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", 64 * 1024, 16, 1 << 20)? as usize,
             allowed_origins: AllowedOrigins::parse(
                 &vars.text("ALLOWED_ORIGINS").unwrap_or(AllowedOrigins::DEFAULT.into()),
             ),
@@ -54,7 +51,7 @@ mod tests {
     fn defaults_when_unset_or_empty() {
         let c = parse(&[("UPSTREAM_TIMEOUT_MS", "  ")]).unwrap();
         assert_eq!(
-            (c.feeds, c.hub, c.publish_token, c.max_publish_bytes),
+            (c.feeds, c.hub, c.publish_token, c.hub.max_publish_bytes),
             (FeedConfig::default(), HubLimits::default(), None, 65_536)
         );
     }

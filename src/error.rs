@@ -2,7 +2,6 @@
 //! JSON body `{"error":{"code","message"}}`. Details go to the log, not to the client.
 
 use crate::config::ConfigError;
-use serde_json::json;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -31,10 +30,6 @@ pub enum ApiError {
     /// A plain HTTP request to the WebSocket endpoint.
     UpgradeRequired,
     Config(ConfigError),
-    /// 503 with `Retry-After`: the hub has too many updates waiting to be sent (publish only).
-    Overloaded {
-        retry_after_secs: u64,
-    },
     HubUnavailable(String),
     KvUnavailable(String),
 }
@@ -51,7 +46,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::UpgradeRequired => 426,
             ApiError::Config(_) => 500,
-            ApiError::Overloaded { .. } | ApiError::HubUnavailable(_) | ApiError::KvUnavailable(_) => 503,
+            ApiError::HubUnavailable(_) | ApiError::KvUnavailable(_) => 503,
         }
     }
 
@@ -66,7 +61,6 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::Config(_) => "config_invalid",
-            ApiError::Overloaded { .. } => "overloaded",
             ApiError::HubUnavailable(_) => "hub_unavailable",
             ApiError::KvUnavailable(_) => "kv_unavailable",
         }
@@ -90,9 +84,6 @@ impl ApiError {
                 "this endpoint speaks WebSocket; send an Upgrade: websocket request".to_owned()
             }
             ApiError::Config(e) => e.to_string(),
-            ApiError::Overloaded { retry_after_secs } => {
-                format!("too many updates are waiting to be sent; retry after {retry_after_secs} s")
-            }
             ApiError::HubUnavailable(_) => "the hub is unreachable; try again shortly".to_owned(),
             ApiError::KvUnavailable(_) => "the value store is unreachable; try again shortly".to_owned(),
         }
@@ -107,7 +98,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> String {
-        json!({"error": {"code": self.code(), "message": self.message()}}).to_string()
+        durable::publish::error_body(self.code(), &self.message())
     }
 }
 
@@ -127,7 +118,6 @@ mod tests {
             (ApiError::UpgradeRequired, 426, "upgrade_required"),
             (ApiError::HubUnavailable("stub fetch: boom at 10.0.0.1".into()), 503, "hub_unavailable"),
             (ApiError::KvUnavailable("x".into()), 503, "kv_unavailable"),
-            (ApiError::Overloaded { retry_after_secs: 1 }, 503, "overloaded"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status);

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use ::durable::hub_core::ChannelSnapshot;
-use ::durable::internal::{shard_name, AppPublish, HistoryPage, HubStats, Published, RoundReport};
+use ::durable::internal::{shard_name, HistoryPage, HubStats, RoundReport};
 use worker::*;
 
 /// The hub's Durable Object binding (wrangler.toml).
@@ -40,9 +40,28 @@ pub async fn snapshot(env: &Env) -> std::result::Result<Vec<ChannelSnapshot>, Ap
     call(env, SEQUENCER, "/snapshot", &get()).await
 }
 
-/// An app publish (the Worker has already refused built-in channels; the hub checks again).
-pub async fn publish(env: &Env, publish: &AppPublish) -> std::result::Result<Published, ApiError> {
-    post(env, "/publish", publish).await
+/// Hands an app publish's body, as a stream, to the sequencer, and returns its answer (202 with
+/// `{"channel","seq"}`, or the API's JSON error with `Retry-After` when overloaded) with
+/// headers the Worker may add to (CORS).
+pub async fn publish(env: &Env, req: &Request) -> std::result::Result<Response, ApiError> {
+    let fail = |e: String| ApiError::HubUnavailable(format!("shard {SEQUENCER} /publish: {e}"));
+    // A plain web_sys request: worker's RequestInit would convert cf properties it does not need.
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    if let Some(body) = req.inner().body() {
+        init.set_body(&body);
+    }
+    let raw = web_sys::Request::new_with_str_and_init("https://hub.internal/publish", &init)
+        .map_err(|e| fail(format!("{e:?}")))?;
+    let resp = stub(env, SEQUENCER)?.fetch_with_request(Request::from(raw)).await.map_err(|e| fail(e.to_string()))?;
+    let headers = Headers::new();
+    for name in ["content-type", "retry-after"] {
+        if let Ok(Some(v)) = resp.headers().get(name) {
+            headers.set(name, &v).map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    headers.set("cache-control", "no-store").map_err(|e| fail(e.to_string()))?;
+    Ok(resp.with_headers(headers))
 }
 
 /// Every shard's stats, fetched in parallel and merged. Any shard failing fails the whole read:
@@ -100,11 +119,6 @@ async fn call_or_missing<T: serde::de::DeserializeOwned>(
     match resp.status_code() {
         200 => resp.json().await.map(Some).map_err(|e| fail(e.to_string())),
         404 => Ok(None),
-        // The hub refuses a publish it cannot take now; the publisher is told when to retry.
-        503 if resp.headers().has("retry-after").unwrap_or(false) => {
-            let secs = resp.headers().get("retry-after").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(1);
-            Err(ApiError::Overloaded { retry_after_secs: secs })
-        }
         status => {
             let text = resp.text().await.unwrap_or_default();
             Err(fail(format!("HTTP {status}: {text}")))

@@ -11,7 +11,6 @@ use crate::metrics;
 use crate::publish;
 use crate::store::SnapshotEntry;
 use ::durable::clock::{Clock, SystemClock};
-use ::durable::internal::AppPublish;
 use ::durable::kv::KvKey;
 use ::durable::protocol::Channel;
 use serde_json::{json, Map, Value};
@@ -87,7 +86,6 @@ fn error_response(path: &str, e: &ApiError) -> Result<Response> {
     match e {
         ApiError::MethodNotAllowed { allow } => headers.set("allow", allow)?,
         ApiError::UpgradeRequired => headers.set("upgrade", "websocket")?,
-        ApiError::Overloaded { retry_after_secs } => headers.set("retry-after", &retry_after_secs.to_string())?,
         _ => {}
     }
     Ok(resp)
@@ -138,18 +136,19 @@ fn random_below(n: u32) -> u32 {
     u32::from_le_bytes(b) % n.max(1)
 }
 
-async fn publish(mut req: Request, env: &Env, config: &Config) -> Outcome {
+/// Checks what the headers say, then streams the body, unread, to the sequencer, which checks
+/// and sequences it and answers as the API documents (202, or a JSON error); that answer is
+/// passed through. The body is parsed once, by the object that needs it.
+async fn publish(req: Request, env: &Env, config: &Config) -> Outcome {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    publish::authorize(header("authorization").as_deref(), config.publish_token.as_ref())?;
-    publish::check_media_type(header("content-type").as_deref())?;
-    // Refuse an announced oversize body before reading it.
-    if header("content-length").and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > config.max_publish_bytes) {
-        return Err(ApiError::PayloadTooLarge { limit: config.max_publish_bytes });
-    }
-    let body = req.bytes().await.map_err(|e| ApiError::BadRequest { code: "bad_json", message: e.to_string() })?;
-    let checked = publish::check_body(&body, config.max_publish_bytes)?;
-    let publish = AppPublish { channel: checked.channel, ts: SystemClock.now_ms(), data: checked.data };
-    json_response(&hub_client::publish(env, &publish).await?, 202)
+    let (auth, ct, len) = (header("authorization"), header("content-type"), header("content-length"));
+    let headers = publish::PublishHeaders {
+        authorization: auth.as_deref(),
+        content_type: ct.as_deref(),
+        content_length: len.as_deref(),
+    };
+    publish::check_headers(headers, config.publish_token.as_ref(), config.hub.max_publish_bytes)?;
+    hub_client::publish(env, &req).await
 }
 
 async fn health(env: &Env, config: &Config) -> Outcome {

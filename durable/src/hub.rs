@@ -14,10 +14,11 @@ use crate::channel::Catchup;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
-use crate::hub_core::{HubCore, PublishRefused, StorageKey};
+use crate::hub_core::{HubCore, StorageKey};
 use crate::hub_feeds::Watch;
-use crate::internal::{AppPublish, Apply, CloseReason};
+use crate::internal::{Apply, CloseReason, Published};
 use crate::protocol::{batch_json, Channel, Epoch, Update};
+use crate::publish::{check_body, PublishRefusal};
 use crate::session::{close_frame, Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use futures::channel::oneshot;
@@ -63,36 +64,25 @@ impl DurableObject for Hub {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         self.load().await?;
-        let url = req.url()?;
-        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
-        match (req.method(), url.path()) {
+        // The query is parsed only by the routes that have one (publishes are the hot path).
+        let query =
+            |req: &Request| -> Result<HashMap<String, String>> { Ok(req.url()?.query_pairs().into_owned().collect()) };
+        match (req.method(), req.path().as_str()) {
             (Method::Get, "/ws") => {
+                let query = query(&req)?;
                 self.accept(query.get("channels").map(String::as_str), query.get("since").map(String::as_str)).await
             }
             (Method::Post, "/publish") => {
-                let Ok(publish) = req.json::<AppPublish>().await else {
-                    return Response::error("bad publish body", 400);
-                };
-                let limits = self.with_core(|core| core.limits.commit);
-                let admitted = self.queue.borrow().admit(&limits);
-                if let Err(o) = admitted {
-                    self.with_core(HubCore::count_overloaded);
-                    self.counters_changed().await;
-                    let resp = Response::error("overloaded", 503)?;
-                    resp.headers().set("retry-after", &o.retry_after_secs.to_string())?;
-                    return Ok(resp);
-                }
-                match self.with_core(|core| core.publish_app(publish, new_epoch)) {
-                    Ok((published, fx)) => {
-                        self.execute(fx).await?;
-                        Response::from_json(&published)
-                    }
-                    Err(PublishRefused::Reserved) => Response::error("built-in channel", 403),
+                let body = req.bytes().await?;
+                match self.publish(&body).await? {
+                    Ok(published) => Ok(Response::from_json(&published)?.with_status(202)),
+                    Err(refusal) => refused(&refusal),
                 }
             }
             (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
             (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
             (Method::Get, "/history") => {
+                let query = query(&req)?;
                 let channel = query.get("channel").and_then(|c| Channel::parse(c).ok());
                 let number = |k: &str| query.get(k).and_then(|v| v.parse::<u64>().ok());
                 let (Some(channel), since, limit) =
@@ -132,6 +122,7 @@ impl DurableObject for Hub {
                 Response::ok("applied")
             }
             (Method::Get, "/stats") => {
+                let query = query(&req)?;
                 let shard = query.get("shard").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let sockets = self.state.get_websockets().len() as u64;
                 Response::from_json(&self.with_core(|core| core.stats(shard, sockets)))
@@ -206,6 +197,17 @@ fn random_hex() -> String {
 
 pub(crate) fn new_epoch() -> Epoch {
     Epoch(random_hex())
+}
+
+/// A publish refusal as the API documents it: its status, JSON error body and, for
+/// `overloaded`, `Retry-After`. The Worker passes it through as is.
+fn refused(refusal: &PublishRefusal) -> Result<Response> {
+    let resp = Response::ok(refusal.body())?.with_status(refusal.status());
+    resp.headers().set("content-type", "application/json")?;
+    if let PublishRefusal::Overloaded { retry_after_secs } = refusal {
+        resp.headers().set("retry-after", &retry_after_secs.to_string())?;
+    }
+    Ok(resp)
 }
 
 fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
@@ -284,6 +286,29 @@ impl Hub {
 
     pub(crate) fn btc_watchers(&self) -> usize {
         self.with_fanout(|f| f.subscribers(&Channel::btc()))
+    }
+
+    /// An application's publish: checked, admitted (or refused as overloaded before it gets a
+    /// seq), sequenced, written and queued for the next flush.
+    async fn publish(&self, body: &[u8]) -> Result<std::result::Result<Published, PublishRefusal>> {
+        let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit));
+        let publish = match check_body(body, max_bytes, Date::now().as_millis()) {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let admitted = self.queue.borrow().admit(&commit);
+        if let Err(o) = admitted {
+            self.with_core(HubCore::count_overloaded);
+            self.counters_changed().await;
+            return Ok(Err(PublishRefusal::Overloaded { retry_after_secs: o.retry_after_secs }));
+        }
+        match self.with_core(|core| core.publish_app(publish, new_epoch)) {
+            Ok((published, fx)) => {
+                self.execute(fx).await?;
+                Ok(Ok(published))
+            }
+            Err(refusal) => Ok(Err(refusal)),
+        }
     }
 
     async fn accept(&self, channels: Option<&str>, since: Option<&str>) -> Result<Response> {

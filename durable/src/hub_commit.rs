@@ -110,9 +110,9 @@ impl Hub {
     }
 
     /// Sends what is queued, unless another event has already claimed the flush (then this
-    /// event's frames go with that one). The claimant first yields (for `GROUP_COMMIT_LINGER_MS`,
-    /// or just until the events already waiting have run), so updates that arrive together are
-    /// sent together: one message per socket, however many updates it carries.
+    /// event's frames go with that one). The claimant first yields (until the queued writes are
+    /// durable, or for `GROUP_COMMIT_LINGER_MS`), so updates that arrive together are sent
+    /// together: one message per socket, however many updates it carries.
     pub(crate) async fn flush(&self) {
         // One borrow at a time: a temporary borrow in the first operand of `||` would still be
         // alive in the second.
@@ -124,7 +124,16 @@ impl Hub {
             return;
         }
         let linger = self.with_core(|core| core.limits.linger_ms);
-        Delay::from(Duration::from_millis(linger)).await;
+        if linger == 0 {
+            // Waiting for the queued writes to be durable is the yield: events that arrive
+            // meanwhile queue their frames and go out with these, and the frames leave after
+            // the commit instead of each send waiting on the output gate.
+            if let Err(e) = self.state.storage().sync().await {
+                console_error!("hub: storage sync failed: {e:?}");
+            }
+        } else {
+            Delay::from(Duration::from_millis(linger)).await;
+        }
         self.send_pending();
         self.queue.borrow_mut().release();
     }

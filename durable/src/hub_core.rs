@@ -14,6 +14,7 @@ use crate::internal::{
 };
 use crate::kv::{kv_write_due, StoredValue};
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
+use crate::publish::PublishRefusal;
 use crate::session::{Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits};
 use crate::upkeep::Upkeep;
@@ -108,13 +109,6 @@ pub struct ChannelSnapshot {
 pub struct CorruptEntry {
     pub key: String,
     pub error: String,
-}
-
-/// Why an app publish was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PublishRefused {
-    /// Built-in channels are filled by tickwire's own feeds only.
-    Reserved,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -425,9 +419,9 @@ impl HubCore {
         &mut self,
         p: AppPublish,
         mut new_epoch: impl FnMut() -> Epoch,
-    ) -> Result<(Published, Effects), PublishRefused> {
+    ) -> Result<(Published, Effects), PublishRefusal> {
         if p.channel.is_built_in() {
-            return Err(PublishRefused::Reserved);
+            return Err(PublishRefusal::Reserved);
         }
         let mut fx = Effects::default();
         let channel = p.channel.clone();

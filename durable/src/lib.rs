@@ -14,6 +14,7 @@ pub mod hub_core;
 pub mod internal;
 pub mod kv;
 pub mod protocol;
+pub mod publish;
 pub mod rsi;
 pub mod session;
 pub mod settings;

@@ -61,6 +61,8 @@ pub struct HubLimits {
     /// `COUNTERS_FLUSH_SECONDS`: counters changed by connects, closes and client frames are
     /// written at most this long after the first change.
     pub counters_flush_seconds: u64,
+    /// `MAX_PUBLISH_BYTES`: largest accepted publish body.
+    pub max_publish_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -74,6 +76,7 @@ impl Default for HubLimits {
             commit: CommitLimits::default(),
             linger_ms: 0,
             counters_flush_seconds: 5,
+            max_publish_bytes: 64 * 1024,
         }
     }
 }
@@ -100,6 +103,7 @@ impl HubLimits {
             },
             linger_ms: vars.number("GROUP_COMMIT_LINGER_MS", d.linger_ms, 0, 1000)?,
             counters_flush_seconds: vars.number("COUNTERS_FLUSH_SECONDS", d.counters_flush_seconds, 1, 3600)?,
+            max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", d.max_publish_bytes as u64, 16, 1 << 20)? as usize,
         })
     }
 }

@@ -99,7 +99,7 @@ fn feed_values_are_deduped_app_publishes_are_not() {
 fn built_in_channels_cannot_be_published_by_apps() {
     let mut c = core();
     let p = AppPublish { channel: Channel::btc(), ts: 1, data: json!(1) };
-    assert_eq!(c.publish_app(p, epochs()).err(), Some(PublishRefused::Reserved));
+    assert_eq!(c.publish_app(p, epochs()).err(), Some(PublishRefusal::Reserved));
 }
 
 #[test]

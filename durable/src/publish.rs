@@ -1,0 +1,125 @@
+//! An application's publish as the hub receives it: the body checked (size, JSON, channel) into
+//! an [`AppPublish`], or the refusal with the HTTP status, code and message the API documents.
+//!
+//! The Worker checks what the headers say (token, media type, announced length) and streams the
+//! body to the sequencer unread; the body is parsed once, here, by the object that sequences it.
+
+use crate::internal::AppPublish;
+use crate::protocol::Channel;
+use serde_json::Value;
+
+/// Why a publish was refused. Each has its status and stable `code` (README: HTTP routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishRefusal {
+    /// 413: the body is larger than `MAX_PUBLISH_BYTES`.
+    TooLarge { limit: usize },
+    /// 400 `bad_json`: not JSON, or not `{"channel": "...", "data": ...}`.
+    BadJson(String),
+    /// 400 `invalid_channel`: the name breaks the channel pattern.
+    InvalidChannel(String),
+    /// 403 `channel_reserved`: built-in channels are filled by tickwire's own feeds only.
+    Reserved,
+    /// 503 `overloaded` (with `Retry-After`): too many updates are waiting to be sent.
+    Overloaded { retry_after_secs: u64 },
+}
+
+impl PublishRefusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            PublishRefusal::TooLarge { .. } => 413,
+            PublishRefusal::BadJson(_) | PublishRefusal::InvalidChannel(_) => 400,
+            PublishRefusal::Reserved => 403,
+            PublishRefusal::Overloaded { .. } => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishRefusal::TooLarge { .. } => "payload_too_large",
+            PublishRefusal::BadJson(_) => "bad_json",
+            PublishRefusal::InvalidChannel(_) => "invalid_channel",
+            PublishRefusal::Reserved => "channel_reserved",
+            PublishRefusal::Overloaded { .. } => "overloaded",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            PublishRefusal::TooLarge { limit } => format!("body larger than {limit} bytes"),
+            PublishRefusal::BadJson(m) | PublishRefusal::InvalidChannel(m) => m.clone(),
+            PublishRefusal::Reserved => "built-in channels are published by tickwire's feeds only".to_owned(),
+            PublishRefusal::Overloaded { retry_after_secs } => {
+                format!("too many updates are waiting to be sent; retry after {retry_after_secs} s")
+            }
+        }
+    }
+
+    pub fn body(&self) -> String {
+        error_body(self.code(), &self.message())
+    }
+}
+
+/// The API's error body, `{"error":{"code","message"}}`: written here once for the Worker's
+/// errors and the hub's publish refusals alike.
+pub fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({"error": {"code": code, "message": message}}).to_string()
+}
+
+/// Size, then JSON shape and channel; `ts` is when the publish arrived.
+pub fn check_body(body: &[u8], max_bytes: usize, ts: u64) -> Result<AppPublish, PublishRefusal> {
+    if body.len() > max_bytes {
+        return Err(PublishRefusal::TooLarge { limit: max_bytes });
+    }
+    let mut value: Value =
+        serde_json::from_slice(body).map_err(|e| PublishRefusal::BadJson(format!("body is not JSON: {e}")))?;
+    let name = value
+        .get("channel")
+        .and_then(Value::as_str)
+        .ok_or_else(|| PublishRefusal::BadJson("body needs \"channel\" (a string) and \"data\"".to_owned()))?;
+    let channel = Channel::parse(name).map_err(|e| PublishRefusal::InvalidChannel(e.0))?;
+    let data = value
+        .get_mut("data")
+        .map(Value::take)
+        .ok_or_else(|| PublishRefusal::BadJson("body needs \"data\"".to_owned()))?;
+    if channel.is_built_in() {
+        return Err(PublishRefusal::Reserved);
+    }
+    Ok(AppPublish { channel, ts, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refusal(body: &[u8], max: usize) -> (u16, &'static str) {
+        let e = check_body(body, max, 0).unwrap_err();
+        (e.status(), e.code())
+    }
+
+    #[test]
+    fn accepts_a_good_publish() {
+        let p = check_body(br#"{"channel":"news","data":{"headline":"hi"}}"#, 1000, 7).unwrap();
+        assert_eq!(p, AppPublish { channel: Channel::parse("news").unwrap(), ts: 7, data: json!({"headline": "hi"}) });
+        let null = check_body(br#"{"channel":"news","data":null}"#, 1000, 7).unwrap();
+        assert_eq!(null.data, Value::Null, "null is a value like any other");
+    }
+
+    #[test]
+    fn refusals_have_their_status_and_code() {
+        assert_eq!(refusal(br#"{"channel":"news","data":1}"#, 10), (413, "payload_too_large"));
+        assert_eq!(refusal(b"{", 1000), (400, "bad_json"));
+        assert_eq!(refusal(br#"{"channel":"news"}"#, 1000), (400, "bad_json"));
+        assert_eq!(refusal(br#"{"channel":7,"data":1}"#, 1000), (400, "bad_json"));
+        assert_eq!(refusal(br#"{"channel":"A B","data":1}"#, 1000), (400, "invalid_channel"));
+        assert_eq!(refusal(br#"{"channel":"btc","data":1}"#, 1000), (403, "channel_reserved"));
+        let o = PublishRefusal::Overloaded { retry_after_secs: 1 };
+        assert_eq!((o.status(), o.code()), (503, "overloaded"));
+    }
+
+    #[test]
+    fn bodies_are_the_api_error_shape() {
+        let v: Value = serde_json::from_str(&PublishRefusal::TooLarge { limit: 16 }.body()).unwrap();
+        assert_eq!(v, json!({"error": {"code": "payload_too_large", "message": "body larger than 16 bytes"}}));
+    }
+}
