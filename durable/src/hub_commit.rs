@@ -60,8 +60,8 @@ impl Hub {
         Ok(())
     }
 
-    /// The event's history entries and dirty keys, plus any counters that are due (they ride
-    /// along instead of costing a write of their own), as one object for one storage call.
+    /// The event's history entries and dirty keys, plus counters whose flush time has come (they
+    /// ride along instead of costing a write of their own), as one object for one storage call.
     fn puts(&self, fx: &Effects) -> Result<Option<js_sys::Object>> {
         let puts = js_sys::Object::new();
         let mut count = 0;
@@ -73,7 +73,8 @@ impl Hub {
         }
         let mut keys = fx.dirty.clone();
         if count > 0 || !keys.is_empty() {
-            keys.extend(self.with_core(|core| core.take_unsaved_counters()));
+            let now = Date::now().as_millis();
+            keys.extend(self.with_core(|core| core.take_due_counters(now)));
         }
         for key in &keys {
             if let Some(v) = self.with_core(|core| core.entry(key)) {
@@ -236,8 +237,9 @@ impl Hub {
     /// Counters changed: make sure the alarm writes them in time (no write now).
     pub(crate) async fn counters_changed(&self) {
         let now = Date::now().as_millis();
-        self.with_core(|core| core.counters_changed(now));
-        self.arm().await;
+        if self.with_core(|core| core.counters_changed(now)) {
+            self.arm().await;
+        }
     }
 
     /// Moves the alarm earlier if a job needs it sooner (see `upkeep.rs`). Reads the alarm from

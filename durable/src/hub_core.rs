@@ -495,17 +495,30 @@ impl HubCore {
 
     /// Something changed counters (a connect, close, client frame, delivery): they are written
     /// within `COUNTERS_FLUSH_SECONDS`, by the alarm or with the next write that happens anyway.
-    pub fn counters_changed(&mut self, now: u64) {
+    /// Returns whether they just became due (the alarm may need moving).
+    pub fn counters_changed(&mut self, now: u64) -> bool {
         let flush_ms = self.limits.counters_flush_seconds * 1000;
-        self.upkeep.counters_changed(now, flush_ms);
+        self.upkeep.counters_changed(now, flush_ms)
     }
 
-    /// The keys that carry counters not yet written (empty when nothing is due): the counters
-    /// and the metas of channels whose delivery counts moved.
+    /// The keys that carry counters not yet written, for the alarm (empty when nothing is due):
+    /// the counters and the metas of channels whose delivery counts moved.
     pub fn take_unsaved_counters(&mut self) -> Vec<StorageKey> {
         if !self.upkeep.take_flush() {
             return Vec::new();
         }
+        self.unsaved_counter_keys()
+    }
+
+    /// The same, to ride along with a write that happens anyway, once they are due by `now`.
+    pub fn take_due_counters(&mut self, now: u64) -> Vec<StorageKey> {
+        if !self.upkeep.take_flush_if_due(now) {
+            return Vec::new();
+        }
+        self.unsaved_counter_keys()
+    }
+
+    fn unsaved_counter_keys(&mut self) -> Vec<StorageKey> {
         let mut keys = vec![StorageKey::Counters];
         keys.extend(std::mem::take(&mut self.deliveries_unsaved).into_iter().map(StorageKey::Meta));
         keys

@@ -13,15 +13,27 @@ pub struct Upkeep {
 }
 
 impl Upkeep {
-    /// Counters changed at `now`: due within `flush_ms` unless already due sooner.
-    pub fn counters_changed(&mut self, now: u64, flush_ms: u64) {
+    /// Counters changed at `now`: due within `flush_ms` unless already due sooner. Returns
+    /// whether they just became due (only then may the alarm need moving).
+    pub fn counters_changed(&mut self, now: u64, flush_ms: u64) -> bool {
+        let newly = self.flush_due.is_none();
         self.flush_due.get_or_insert(now.saturating_add(flush_ms));
+        newly
     }
 
-    /// The counters are being written (an alarm, or riding along with another write):
-    /// returns whether anything was due.
+    /// The counters are being written by the alarm: returns whether anything was due.
     pub fn take_flush(&mut self) -> bool {
         self.flush_due.take().is_some()
+    }
+
+    /// Whether counters that are due by `now` may ride along with a write happening anyway:
+    /// only once their time has come, so a stream of publishes does not rewrite them each time.
+    pub fn take_flush_if_due(&mut self, now: u64) -> bool {
+        if self.flush_due.is_some_and(|due| due <= now) {
+            self.flush_due = None;
+            return true;
+        }
+        false
     }
 
     /// Someone started watching `btc` at `now`: the first poll comes one period later (the
@@ -69,9 +81,13 @@ mod tests {
     #[test]
     fn counters_are_due_once_per_flush_period() {
         let mut u = Upkeep::default();
-        u.counters_changed(1_000, 5_000);
-        u.counters_changed(3_000, 5_000);
+        assert!(u.counters_changed(1_000, 5_000), "newly due");
+        assert!(!u.counters_changed(3_000, 5_000));
         assert_eq!(u.flush_due, Some(6_000), "the first change sets the deadline");
+        assert!(!u.take_flush_if_due(5_999), "a write before the deadline leaves them to later");
+        assert!(u.take_flush_if_due(6_000));
+        assert!(!u.take_flush());
+        u.counters_changed(6_500, 5_000);
         assert!(u.take_flush());
         assert!(!u.take_flush(), "nothing left to write");
         u.counters_changed(9_000, 5_000);
