@@ -117,13 +117,18 @@ async fn ws(req: Request, env: &Env, config: &Config) -> Outcome {
         });
     }
     // Sockets spread over the shards at random; `?shard=K` pins one (for tests and debugging).
-    let pinned = req
-        .url()
-        .ok()
-        .and_then(|u| u.query_pairs().find(|(k, _)| k == "shard").and_then(|(_, v)| v.parse::<u32>().ok()));
-    let shard = match pinned {
-        Some(k) if k < config.hub.shards => k,
-        _ => random_below(config.hub.shards),
+    // With one shard there is nothing to choose, and no URL to parse on every connect.
+    let shard = if config.hub.shards <= 1 {
+        0
+    } else {
+        let pinned = req
+            .url()
+            .ok()
+            .and_then(|u| u.query_pairs().find(|(k, _)| k == "shard").and_then(|(_, v)| v.parse::<u32>().ok()));
+        match pinned {
+            Some(k) if k < config.hub.shards => k,
+            _ => random_below(config.hub.shards),
+        }
     };
     hub_client::connect(env, req, shard).await
 }

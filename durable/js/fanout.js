@@ -23,7 +23,7 @@ export class Fanout {
   }
 
   // One flushed channel: the same message to every subscriber. Returns [sockets whose send
-  // threw, [sockets reached]].
+  // threw, [sockets reached], messages sent].
   sendOne(channel, message) {
     const failed = [];
     let reached = 0;
@@ -38,13 +38,14 @@ export class Fanout {
         }
       }
     }
-    return [failed, [reached]];
+    return [failed, [reached], reached];
   }
 
   // Several flushed channels: each socket gets one message with the frames of every flushed
   // channel it subscribes to. alone[i] is the message for a socket of channels[i] only; a socket
   // of several gets prefix + their parts joined by "," + suffix. Sockets with the same set share
-  // one message, built once. Returns [failed sockets, sockets reached per channel].
+  // one message, built once. Returns [failed sockets, sockets reached per channel, messages
+  // sent].
   sendMany(channels, alone, parts, prefix, suffix) {
     const per = new Map();
     for (let i = 0; i < channels.length; i++) {
@@ -59,6 +60,7 @@ export class Fanout {
     const built = new Map();
     const failed = [];
     const reached = channels.map(() => 0);
+    let sent = 0;
     for (const [ws, idx] of per.values()) {
       const key = idx.join(",");
       let msg = built.get(key);
@@ -68,11 +70,12 @@ export class Fanout {
       }
       try {
         ws.send(msg);
+        sent++;
         for (const i of idx) reached[i]++;
       } catch {
         failed.push(ws);
       }
     }
-    return [failed, reached];
+    return [failed, reached, sent];
   }
 }

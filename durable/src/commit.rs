@@ -34,7 +34,18 @@ pub struct CommitQueue {
     pending: Vec<(Channel, String)>,
     bytes: usize,
     claimed: bool,
+    /// When the last flush was sent (ms), and how many messages it sent.
+    last_flush: Option<(u64, u64)>,
 }
+
+/// What one send costs the runtime, in microseconds: measured with scripts/bench (workerd sends
+/// 25,000 to 35,000 messages a second on one core of the 2-core benchmark machine, fewer as
+/// batches grow; the slower end is used, so flushes never outrun the writes). A flush is paced
+/// by it: see [`CommitQueue::wait_before_flush`].
+pub const SEND_COST_US: u64 = 40;
+
+/// The longest a flush waits for the previous one's sends, whatever it reached (ms).
+pub const MAX_FLUSH_SPACING_MS: u64 = 250;
 
 /// One channel's share of a flush: its frames (JSON text, in seq order) as the message for a
 /// socket that listens to no other flushed channel (`alone`: the frame itself, or a `batch`),
@@ -85,6 +96,27 @@ impl CommitQueue {
 
     pub fn release(&mut self) {
         self.claimed = false;
+    }
+
+    /// How long a flush claimed at `now` waits before sending: at least `linger_ms`, and until
+    /// the previous flush's sends have had their time (sockets reached × [`SEND_COST_US`]).
+    /// The runtime writes a flush's messages out after the send loop returns; a flush sent
+    /// sooner would queue another message behind each of them and cost a full round of sends
+    /// for one or two updates. Waiting instead lets the updates that arrive meanwhile go out
+    /// together, so the number of sends per second stays within what the runtime can write.
+    /// With updates further apart than that (a lone publish, sequential publishers) it adds
+    /// nothing.
+    pub fn wait_before_flush(&self, now: u64, linger_ms: u64) -> u64 {
+        let spacing = self.last_flush.map_or(0, |(at, reached)| {
+            let cost_ms = (reached * SEND_COST_US / 1000).min(MAX_FLUSH_SPACING_MS);
+            (at + cost_ms).saturating_sub(now)
+        });
+        linger_ms.max(spacing)
+    }
+
+    /// A flush went out at `now` as `messages` sends.
+    pub fn flushed(&mut self, now: u64, messages: u64) {
+        self.last_flush = Some((now, messages));
     }
 
     /// Everything pending, grouped by channel (first appearance order, frames in queue order).
@@ -163,6 +195,20 @@ mod tests {
         assert!(q.take().is_empty());
         q.release();
         assert!(q.claim());
+    }
+
+    #[test]
+    fn flushes_are_spaced_by_what_the_last_one_cost() {
+        let mut q = CommitQueue::default();
+        assert_eq!(q.wait_before_flush(1_000, 0), 0, "the first flush goes at once");
+        assert_eq!(q.wait_before_flush(1_000, 40), 40, "linger is a floor");
+        q.flushed(1_000, 5_000); // 5,000 sends: 200 ms of the runtime's time
+        assert_eq!(q.wait_before_flush(1_020, 0), 180);
+        assert_eq!(q.wait_before_flush(1_200, 0), 0, "a publish after the sends went out waits for nothing");
+        q.flushed(2_000, 1_000_000);
+        assert_eq!(q.wait_before_flush(2_000, 0), MAX_FLUSH_SPACING_MS, "capped");
+        q.flushed(3_000, 10);
+        assert_eq!(q.wait_before_flush(3_000, 0), 0, "ten sockets cost well under a millisecond");
     }
 
     #[test]

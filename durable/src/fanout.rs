@@ -35,11 +35,12 @@ extern "C" {
     fn send_many(this: &Fanout, channels: Array, alone: Array, parts: Array, prefix: &str, suffix: &str) -> Array;
 }
 
-/// What a flush did: sockets whose send failed (to be closed), and per flushed channel how many
-/// sockets it reached.
+/// What a flush did: sockets whose send failed (to be closed), per flushed channel how many
+/// sockets it reached, and how many messages it sent.
 pub struct Sent {
     pub failed: Vec<WebSocket>,
     pub reached: Vec<u64>,
+    pub messages: u64,
 }
 
 impl Fanout {
@@ -72,7 +73,7 @@ impl Fanout {
     /// Sends one flush: every subscriber of a flushed channel gets one message.
     pub fn send(&self, flush: &[ChannelFrames]) -> Sent {
         let result = match flush {
-            [] => return Sent { failed: Vec::new(), reached: Vec::new() },
+            [] => return Sent { failed: Vec::new(), reached: Vec::new(), messages: 0 },
             [one] => self.send_one(one.channel.as_str(), &one.alone),
             many => {
                 let strings = |f: &dyn Fn(&ChannelFrames) -> &str| -> Array {
@@ -92,6 +93,7 @@ impl Fanout {
             .filter_map(|v| v.dyn_into::<web_sys::WebSocket>().ok().map(WebSocket::from))
             .collect();
         let reached = Array::from(&result.get(1)).iter().map(|n| n.as_f64().unwrap_or(0.0) as u64).collect();
-        Sent { failed, reached }
+        let messages = result.get(2).as_f64().unwrap_or(0.0) as u64;
+        Sent { failed, reached, messages }
     }
 }

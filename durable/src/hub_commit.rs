@@ -111,9 +111,10 @@ impl Hub {
     }
 
     /// Sends what is queued, unless another event has already claimed the flush (then this
-    /// event's frames go with that one). The claimant first yields (until the queued writes are
-    /// durable, or for `GROUP_COMMIT_LINGER_MS`), so updates that arrive together are sent
-    /// together: one message per socket, however many updates it carries.
+    /// event's frames go with that one). The claimant first yields: until the previous flush's
+    /// sends have had their time, at least `GROUP_COMMIT_LINGER_MS`, and otherwise until the
+    /// queued writes are durable (see `CommitQueue::wait_before_flush`), so updates that arrive
+    /// together are sent together: one message per socket, however many updates it carries.
     pub(crate) async fn flush(&self) {
         // One borrow at a time: a temporary borrow in the first operand of `||` would still be
         // alive in the second.
@@ -125,7 +126,8 @@ impl Hub {
             return;
         }
         let linger = self.with_core(|core| core.limits.linger_ms);
-        if linger == 0 {
+        let wait = self.queue.borrow().wait_before_flush(Date::now().as_millis(), linger);
+        if wait == 0 {
             // Waiting for the queued writes to be durable is the yield: events that arrive
             // meanwhile queue their frames and go out with these, and the frames leave after
             // the commit instead of each send waiting on the output gate.
@@ -133,7 +135,7 @@ impl Hub {
                 console_error!("hub: storage sync failed: {e:?}");
             }
         } else {
-            Delay::from(Duration::from_millis(linger)).await;
+            Delay::from(Duration::from_millis(wait)).await;
         }
         self.send_pending();
         self.queue.borrow_mut().release();
@@ -147,6 +149,7 @@ impl Hub {
             return;
         }
         let sent = self.with_fanout(|f| f.send(&flush));
+        self.queue.borrow_mut().flushed(Date::now().as_millis(), sent.messages);
         self.with_core(|core| {
             for (channel, reached) in flush.iter().zip(&sent.reached) {
                 core.record_delivery(&channel.channel, reached * channel.frames, 0);
