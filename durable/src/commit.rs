@@ -34,8 +34,11 @@ pub struct CommitQueue {
     pending: Vec<(Channel, String)>,
     bytes: usize,
     claimed: bool,
-    /// When the last flush was sent (ms), and how many messages it sent.
+    /// The last flush: when it was sent (ms) and how many messages it sent.
     last_flush: Option<(u64, u64)>,
+    /// Flushes left during which spacing applies: set by a flush that carried several updates,
+    /// counted down by flushes of one (at 50 updates/s they interleave).
+    busy: u32,
 }
 
 /// What one send costs the runtime, in microseconds: measured with scripts/bench (workerd sends
@@ -43,6 +46,9 @@ pub struct CommitQueue {
 /// batches grow; the slower end is used, so flushes never outrun the writes). A flush is paced
 /// by it: see [`CommitQueue::wait_before_flush`].
 pub const SEND_COST_US: u64 = 40;
+
+/// How many flushes spacing outlasts the last flush that carried several updates.
+pub const BUSY_FLUSHES: u32 = 4;
 
 /// The longest a flush waits for the previous one's sends, whatever it reached (ms).
 pub const MAX_FLUSH_SPACING_MS: u64 = 250;
@@ -104,19 +110,24 @@ impl CommitQueue {
     /// sooner would queue another message behind each of them and cost a full round of sends
     /// for one or two updates. Waiting instead lets the updates that arrive meanwhile go out
     /// together, so the number of sends per second stays within what the runtime can write.
-    /// With updates further apart than that (a lone publish, sequential publishers) it adds
-    /// nothing.
+    /// Spacing applies only while updates arrive faster than flushes go out, which a recent
+    /// flush shows by having carried several: one publish at a time (a lone publish, a
+    /// publisher that waits for delivery) never waits for it.
     pub fn wait_before_flush(&self, now: u64, linger_ms: u64) -> u64 {
-        let spacing = self.last_flush.map_or(0, |(at, reached)| {
-            let cost_ms = (reached * SEND_COST_US / 1000).min(MAX_FLUSH_SPACING_MS);
-            (at + cost_ms).saturating_sub(now)
-        });
+        let spacing = match self.last_flush {
+            Some((at, messages)) if self.busy > 0 => {
+                let cost_ms = (messages * SEND_COST_US / 1000).min(MAX_FLUSH_SPACING_MS);
+                (at + cost_ms).saturating_sub(now)
+            }
+            _ => 0,
+        };
         linger_ms.max(spacing)
     }
 
-    /// A flush went out at `now` as `messages` sends.
-    pub fn flushed(&mut self, now: u64, messages: u64) {
+    /// A flush of `updates` went out at `now` as `messages` sends.
+    pub fn flushed(&mut self, now: u64, messages: u64, updates: usize) {
         self.last_flush = Some((now, messages));
+        self.busy = if updates > 1 { BUSY_FLUSHES } else { self.busy.saturating_sub(1) };
     }
 
     /// Everything pending, grouped by channel (first appearance order, frames in queue order).
@@ -202,12 +213,21 @@ mod tests {
         let mut q = CommitQueue::default();
         assert_eq!(q.wait_before_flush(1_000, 0), 0, "the first flush goes at once");
         assert_eq!(q.wait_before_flush(1_000, 40), 40, "linger is a floor");
-        q.flushed(1_000, 5_000); // 5,000 sends: 200 ms of the runtime's time
+        q.flushed(1_000, 5_000, 1);
+        assert_eq!(q.wait_before_flush(1_020, 0), 0, "one update at a time never waits");
+        q.flushed(1_000, 5_000, 3); // 5,000 sends of a batch: 200 ms of the runtime's time
         assert_eq!(q.wait_before_flush(1_020, 0), 180);
+        for _ in 0..BUSY_FLUSHES - 1 {
+            q.flushed(1_000, 5_000, 1);
+            assert_eq!(q.wait_before_flush(1_020, 0), 180, "single flushes in between keep the spacing");
+        }
+        q.flushed(1_000, 5_000, 1);
+        assert_eq!(q.wait_before_flush(1_020, 0), 0, "until the updates come one at a time again");
+        q.flushed(1_000, 5_000, 3);
         assert_eq!(q.wait_before_flush(1_200, 0), 0, "a publish after the sends went out waits for nothing");
-        q.flushed(2_000, 1_000_000);
+        q.flushed(2_000, 1_000_000, 2);
         assert_eq!(q.wait_before_flush(2_000, 0), MAX_FLUSH_SPACING_MS, "capped");
-        q.flushed(3_000, 10);
+        q.flushed(3_000, 10, 9);
         assert_eq!(q.wait_before_flush(3_000, 0), 0, "ten sockets cost well under a millisecond");
     }
 

@@ -149,7 +149,8 @@ impl Hub {
             return;
         }
         let sent = self.with_fanout(|f| f.send(&flush));
-        self.queue.borrow_mut().flushed(Date::now().as_millis(), sent.messages);
+        let updates = flush.iter().map(|c| c.frames as usize).sum();
+        self.queue.borrow_mut().flushed(Date::now().as_millis(), sent.messages, updates);
         self.with_core(|core| {
             for (channel, reached) in flush.iter().zip(&sent.reached) {
                 core.record_delivery(&channel.channel, reached * channel.frames, 0);
