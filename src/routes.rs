@@ -54,10 +54,12 @@ async fn route(req: Request, env: &Env, config: &Config, path: &str, api: Option
             let resp = Response::empty().map_err(|e| ApiError::HubUnavailable(e.to_string()))?.with_status(204);
             Ok(resp)
         }
-        ("/health", Method::Get) => health(env, config).await,
-        ("/metrics", Method::Get) => metrics_text(env, config).await,
-        ("/api/snapshot", Method::Get) => snapshot(env, config).await,
-        ("/api/history", Method::Get) => history(&req, env, config).await,
+        // The reads are boxed so that their futures (all shards' stats, KV fallbacks) do not
+        // size the future of every request: sockets and publishes are the hot routes.
+        ("/health", Method::Get) => Box::pin(health(env, config)).await,
+        ("/metrics", Method::Get) => Box::pin(metrics_text(env, config)).await,
+        ("/api/snapshot", Method::Get) => Box::pin(snapshot(env, config)).await,
+        ("/api/history", Method::Get) => Box::pin(history(&req, env, config)).await,
         ("/api/publish", Method::Post) => publish(req, env, config).await,
         ("/health" | "/metrics", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         ("/api/snapshot" | "/api/history", _) => Err(ApiError::MethodNotAllowed { allow: "GET, OPTIONS" }),

@@ -79,7 +79,9 @@ impl DurableObject for Hub {
                     Err(refusal) => refused(&refusal),
                 }
             }
-            (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
+            // Boxed: a refresh round's future (every upstream fetch, joined) is by far the largest,
+            // and unboxed it would size the future of every event, sockets and publishes included.
+            (Method::Post, "/refresh") => Response::from_json(&Box::pin(self.run_round(RoundKind::Full)).await?),
             (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
             (Method::Get, "/history") => {
                 let query = query(&req)?;
