@@ -7,6 +7,7 @@
 //! issued, so the runtime's output gate holds it until the write is durable.
 
 use crate::protocol::{batch_json, Channel};
+use crate::publish::PublishRefusal;
 
 /// Bounds of the queue (`MAX_PENDING_UPDATES`, `MAX_PENDING_BYTES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,13 +20,6 @@ impl Default for CommitLimits {
     fn default() -> Self {
         CommitLimits { max_updates: 1000, max_bytes: 1 << 20 }
     }
-}
-
-/// A publish refused because too much is already waiting to be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overloaded {
-    /// Seconds a publisher should wait before trying again (`Retry-After`).
-    pub retry_after_secs: u64,
 }
 
 /// Frames sequenced and written but not yet sent, and whether an event has claimed the flush.
@@ -68,9 +62,10 @@ pub struct ChannelFrames {
 impl CommitQueue {
     /// Whether one more publish may be accepted: refused once the frames waiting reach either
     /// bound. Checked before the publish is sequenced, so a refusal costs no seq.
-    pub fn admit(&self, limits: &CommitLimits) -> Result<(), Overloaded> {
+    pub fn admit(&self, limits: &CommitLimits) -> Result<(), PublishRefusal> {
         if self.pending.len() >= limits.max_updates || self.bytes >= limits.max_bytes {
-            return Err(Overloaded { retry_after_secs: 1 });
+            // A flush takes well under a second, so by then there is room again.
+            return Err(PublishRefusal::Overloaded { retry_after_secs: 1 });
         }
         Ok(())
     }
@@ -238,7 +233,7 @@ mod tests {
         assert_eq!(q.admit(&limits), Ok(()));
         q.push(ch("a"), "1234".into());
         q.push(ch("a"), "1234".into());
-        assert_eq!(q.admit(&limits), Err(Overloaded { retry_after_secs: 1 }), "count");
+        assert_eq!(q.admit(&limits), Err(PublishRefusal::Overloaded { retry_after_secs: 1 }), "count");
         q.take();
         assert_eq!(q.admit(&limits), Ok(()), "a flush makes room");
         q.push(ch("a"), "x".repeat(10));

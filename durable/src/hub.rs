@@ -14,13 +14,13 @@ use crate::channel::Catchup;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
-use crate::hub_core::{HubCore, StorageKey};
+use crate::hub_core::HubCore;
 use crate::hub_feeds::Watch;
-use crate::internal::{Apply, CloseReason, Published};
+use crate::internal::{Apply, CloseReason};
 use crate::protocol::{batch_json, Channel, Epoch, Update};
-use crate::publish::{check_body, PublishRefusal};
 use crate::session::{close_frame, Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits, Vars};
+use crate::storage_key::StorageKey;
 use futures::channel::oneshot;
 use futures::future::Shared;
 use std::cell::{Cell, RefCell};
@@ -76,7 +76,7 @@ impl DurableObject for Hub {
                 let body = req.bytes().await?;
                 match self.publish(&body).await? {
                     Ok(published) => Ok(Response::from_json(&published)?.with_status(202)),
-                    Err(refusal) => refused(&refusal),
+                    Err(refusal) => crate::hub_commit::refused(&refusal),
                 }
             }
             // Boxed: a refresh round's future (every upstream fetch, joined) is by far the largest,
@@ -201,17 +201,6 @@ pub(crate) fn new_epoch() -> Epoch {
     Epoch(random_hex())
 }
 
-/// A publish refusal as the API documents it: its status, JSON error body and, for
-/// `overloaded`, `Retry-After`. The Worker passes it through as is.
-fn refused(refusal: &PublishRefusal) -> Result<Response> {
-    let resp = Response::ok(refusal.body())?.with_status(refusal.status());
-    resp.headers().set("content-type", "application/json")?;
-    if let PublishRefusal::Overloaded { retry_after_secs } = refusal {
-        resp.headers().set("retry-after", &retry_after_secs.to_string())?;
-    }
-    Ok(resp)
-}
-
 fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
     ws.deserialize_attachment::<SocketMeta>().ok().flatten()
 }
@@ -288,29 +277,6 @@ impl Hub {
 
     pub(crate) fn btc_watchers(&self) -> usize {
         self.with_fanout(|f| f.subscribers(&Channel::btc()))
-    }
-
-    /// An application's publish: checked, admitted (or refused as overloaded before it gets a
-    /// seq), sequenced, written and queued for the next flush.
-    async fn publish(&self, body: &[u8]) -> Result<std::result::Result<Published, PublishRefusal>> {
-        let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit));
-        let publish = match check_body(body, max_bytes, Date::now().as_millis()) {
-            Ok(p) => p,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let admitted = self.queue.borrow().admit(&commit);
-        if let Err(o) = admitted {
-            self.with_core(HubCore::count_overloaded);
-            self.counters_changed().await;
-            return Ok(Err(PublishRefusal::Overloaded { retry_after_secs: o.retry_after_secs }));
-        }
-        match self.with_core(|core| core.publish_app(publish, new_epoch)) {
-            Ok((published, fx)) => {
-                self.execute(fx).await?;
-                Ok(Ok(published))
-            }
-            Err(refusal) => Ok(Err(refusal)),
-        }
     }
 
     async fn accept(&self, channels: Option<&str>, since: Option<&str>) -> Result<Response> {

@@ -1,14 +1,18 @@
-//! The hub's write path (wasm glue): an event's effects are written, queued for the next flush
-//! (group commit, `commit.rs`), sent, and fanned out to the other shards.
+//! The hub's write path (wasm glue): an app publish is checked and admitted, an event's effects
+//! are written, queued for the next flush (group commit, `commit.rs`), sent, and fanned out to
+//! the other shards.
 //!
 //! Durable before visible: an event's storage write is issued in the same synchronous step that
 //! queues its frames, and frames are only ever sent from the queue, so no frame goes out before
 //! its write was issued and the runtime's output gate holds each one until its write is durable.
 //! A crash can therefore never leave a client holding a seq that storage does not have.
 
+use crate::hub::new_epoch;
 use crate::hub::Hub;
-use crate::hub_core::{Effects, StorageKey};
-use crate::internal::{shard_name, Apply, CloseReason};
+use crate::hub_core::{Effects, HubCore};
+use crate::internal::{shard_name, Apply, CloseReason, Published};
+use crate::publish::{check_body, PublishRefusal};
+use crate::storage_key::StorageKey;
 use crate::upkeep::must_arm;
 use futures::channel::oneshot;
 use futures::future::FutureExt;
@@ -28,6 +32,29 @@ struct FanOutSlot {
 const MAX_DELETE_KEYS: usize = 128;
 
 impl Hub {
+    /// An application's publish: checked, admitted (or refused as overloaded before it gets a
+    /// seq), sequenced, written and queued for the next flush.
+    pub(crate) async fn publish(&self, body: &[u8]) -> Result<std::result::Result<Published, PublishRefusal>> {
+        let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit));
+        let publish = match check_body(body, max_bytes, Date::now().as_millis()) {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let admitted = self.queue.borrow().admit(&commit);
+        if let Err(overloaded) = admitted {
+            self.with_core(HubCore::count_overloaded);
+            self.counters_changed().await;
+            return Ok(Err(overloaded));
+        }
+        match self.with_core(|core| core.publish_app(publish, new_epoch)) {
+            Ok((published, fx)) => {
+                self.execute(fx).await?;
+                Ok(Ok(published))
+            }
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    }
+
     /// Stores and broadcasts an event's effects, then fans them out and mirrors them to KV.
     pub(crate) async fn execute(&self, mut fx: Effects) -> Result<()> {
         let started = Date::now().as_millis();
@@ -76,15 +103,22 @@ impl Hub {
             let now = Date::now().as_millis();
             keys.extend(self.with_core(|core| core.take_due_counters(now)));
         }
-        for key in &keys {
+        count += self.entries_into(&puts, &keys)?;
+        Ok((count > 0).then_some(puts))
+    }
+
+    /// Sets the core's current value of each key on `puts`; returns how many it set. Values are
+    /// JSON text in a plain JS object: `put_multiple` would turn a Rust map into a JS `Map`,
+    /// which storage does not take as key/value pairs.
+    fn entries_into(&self, puts: &js_sys::Object, keys: &[StorageKey]) -> Result<usize> {
+        let mut count = 0;
+        for key in keys {
             if let Some(v) = self.with_core(|core| core.entry(key)) {
-                // Values are JSON text in a plain JS object: `put_multiple` would turn a Rust map
-                // into a JS `Map`, which storage does not take as key/value pairs.
-                js_sys::Reflect::set(&puts, &key.as_string().into(), &v.to_string().into())?;
+                js_sys::Reflect::set(puts, &key.as_string().into(), &v.to_string().into())?;
                 count += 1;
             }
         }
-        Ok((count > 0).then_some(puts))
+        Ok(count)
     }
 
     /// History entries that fell out of the window; on a replica that restarted its history,
@@ -225,14 +259,7 @@ impl Hub {
     /// Writes the core's current value of each key, in one storage call.
     pub(crate) async fn persist_keys(&self, keys: &[StorageKey]) -> Result<()> {
         let puts = js_sys::Object::new();
-        let mut count = 0;
-        for key in keys {
-            if let Some(v) = self.with_core(|core| core.entry(key)) {
-                js_sys::Reflect::set(&puts, &key.as_string().into(), &v.to_string().into())?;
-                count += 1;
-            }
-        }
-        if count > 0 {
+        if self.entries_into(&puts, keys)? > 0 {
             self.state.storage().put_multiple_raw(puts).await?;
         }
         Ok(())
@@ -293,4 +320,15 @@ impl Hub {
         }
         self.arm().await;
     }
+}
+
+/// A publish refusal as the API documents it: its status, JSON error body and, for
+/// `overloaded`, `Retry-After`. The Worker passes it through as is.
+pub(crate) fn refused(refusal: &PublishRefusal) -> Result<Response> {
+    let resp = Response::ok(refusal.body())?.with_status(refusal.status());
+    resp.headers().set("content-type", "application/json")?;
+    if let PublishRefusal::Overloaded { retry_after_secs } = refusal {
+        resp.headers().set("retry-after", &retry_after_secs.to_string())?;
+    }
+    Ok(resp)
 }

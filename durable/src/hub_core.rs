@@ -6,74 +6,23 @@
 //! tested on the host.
 
 use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
-use crate::feed_round::{self, Fetched, Planned, RoundKind};
 use crate::guard::ProviderLimit;
 use crate::internal::{
-    AppPublish, Apply, ChannelStats, CloseReason, Confirmed, Counters, HistoryPage, HubStats, Outcome, Provider,
-    Published, Sequenced, Source, UpstreamStatus,
+    AppPublish, Apply, ChannelStats, CloseReason, Confirmed, Counters, HistoryPage, HubStats, Provider, Published,
+    Sequenced, Source, UpstreamStatus,
 };
-use crate::kv::{kv_write_due, StoredValue};
+use crate::kv::StoredValue;
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
 use crate::publish::PublishRefusal;
 use crate::session::{Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits};
+use crate::storage_key::StorageKey;
 use crate::upkeep::Upkeep;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A Durable Object storage key of the hub.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum StorageKey {
-    /// `ch:<channel>`: the channel's [`ChannelMeta`].
-    Meta(Channel),
-    /// `h:<channel>:<seq, 20 digits>`: one retained update; zero-padded so keys sort by seq.
-    History(Channel, Seq),
-    Upstreams,
-    Providers,
-    Counters,
-    /// Shards other than 0 that have `btc` watchers (the fast poll runs while any do).
-    Watchers,
-}
-
-impl StorageKey {
-    /// The singleton keys, loaded at wake-up together with the channel metas.
-    pub const SINGLETONS: [&'static str; 4] = ["upstreams", "providers", "counters", "watchers"];
-
-    pub const META_PREFIX: &'static str = "ch:";
-
-    pub fn as_string(&self) -> String {
-        match self {
-            StorageKey::Meta(c) => format!("{}{c}", Self::META_PREFIX),
-            StorageKey::History(c, s) => format!("{}{:020}", Self::history_prefix(c), s.0),
-            StorageKey::Upstreams => "upstreams".to_owned(),
-            StorageKey::Providers => "providers".to_owned(),
-            StorageKey::Counters => "counters".to_owned(),
-            StorageKey::Watchers => "watchers".to_owned(),
-        }
-    }
-
-    /// All history keys of a channel start with this.
-    pub fn history_prefix(c: &Channel) -> String {
-        format!("h:{c}:")
-    }
-
-    pub fn parse(key: &str) -> Option<StorageKey> {
-        match key {
-            "upstreams" => Some(StorageKey::Upstreams),
-            "providers" => Some(StorageKey::Providers),
-            "counters" => Some(StorageKey::Counters),
-            "watchers" => Some(StorageKey::Watchers),
-            _ => {
-                if let Some(c) = key.strip_prefix(Self::META_PREFIX) {
-                    return Channel::parse(c).ok().map(StorageKey::Meta);
-                }
-                let (c, seq) = key.strip_prefix("h:")?.rsplit_once(':')?;
-                Some(StorageKey::History(Channel::parse(c).ok()?, Seq(seq.parse().ok()?)))
-            }
-        }
-    }
-}
+mod feeds;
 
 /// What an event asks the shell to do besides replying: broadcast frames, persist keys,
 /// write history, fan out to the other shards.
@@ -325,95 +274,6 @@ impl HubCore {
             .collect()
     }
 
-    /// Starts a refresh round: which sources to fetch now. Skipped sources are counted here.
-    pub fn plan_round(&mut self, kind: RoundKind, now: u64) -> Planned {
-        let planned = feed_round::plan(kind, now, &self.feeds, &mut self.upstreams, &mut self.providers);
-        for (source, outcome) in &planned.skipped {
-            self.upstreams.entry(*source).or_default().record_skip(*outcome);
-        }
-        planned
-    }
-
-    /// Ends a refresh round: records each result, sequences the values that changed, confirms
-    /// the ones that held, and decides which KV copies to rewrite.
-    pub fn finish_round(&mut self, now: u64, fetched: Vec<Fetched>, mut new_epoch: impl FnMut() -> Epoch) -> Effects {
-        let mut fx = Effects { dirty: vec![StorageKey::Upstreams, StorageKey::Providers], ..Effects::default() };
-        for f in fetched {
-            let parsed = f.result.clone().and_then(|body| feed_round::values(f.source, &body, &self.feeds));
-            let (outcome, detail) = match &parsed {
-                Ok(_) => (Outcome::Ok, None),
-                Err(e) => (e.outcome(), Some(e.to_string())),
-            };
-            // A cron round and the fast poll can overlap: an answer older than one this source
-            // already gave is counted, but its value must not replace the newer one.
-            let outdated = self.upstreams.get(&f.source).and_then(|u| u.last_success).is_some_and(|t| t > f.at);
-            feed_round::record(&f, outcome, detail, &self.feeds, &mut self.upstreams, &mut self.providers);
-            let observed = f.at;
-            for v in parsed.unwrap_or_default().into_iter().filter(|_| !outdated) {
-                let data = if v.merge {
-                    let latest = self.channels.get(&v.channel).and_then(|m| m.latest.as_ref()).map(|l| &l.data);
-                    feed_round::merge(latest, v.data)
-                } else {
-                    v.data
-                };
-                self.sequence(v.channel.clone(), observed, data, true, &mut new_epoch, &mut fx);
-                if let Some(m) = self.channels.get_mut(&v.channel) {
-                    m.confirmed_at = m.confirmed_at.max(observed);
-                    if let Some(latest) = m.latest.clone() {
-                        fx.confirmed.retain(|c| c.latest.update.channel != v.channel);
-                        let latest = Sequenced { epoch: m.epoch.clone(), update: latest };
-                        fx.confirmed.push(Confirmed { latest, confirmed_at: m.confirmed_at });
-                    }
-                }
-                if !fx.dirty.contains(&StorageKey::Meta(v.channel.clone())) {
-                    fx.dirty.push(StorageKey::Meta(v.channel));
-                }
-            }
-        }
-        self.due_kv_writes(now, &mut fx);
-        fx
-    }
-
-    /// KV copies of built-in channels that changed and whose last write is old enough.
-    fn due_kv_writes(&mut self, now: u64, fx: &mut Effects) {
-        let min_ms = self.feeds.kv_min_write_seconds * 1000;
-        for (c, m) in self.channels.iter_mut().filter(|(c, _)| c.is_built_in()) {
-            let Some(latest) = &m.latest else { continue };
-            if kv_write_due(m.kv_dirty, m.kv_written_at, now, min_ms) {
-                fx.kv_writes.push(StoredValue {
-                    channel: c.clone(),
-                    seq: m.seq,
-                    fetched_at: latest.ts,
-                    confirmed_at: m.confirmed_at,
-                    data: latest.data.clone(),
-                });
-                m.kv_dirty = false;
-                m.kv_written_at = Some(now);
-                if !fx.dirty.contains(&StorageKey::Meta(c.clone())) {
-                    fx.dirty.push(StorageKey::Meta(c.clone()));
-                }
-            }
-        }
-    }
-
-    /// Whether the fast BTC poll should run: sockets here, or another shard says it has some.
-    pub fn btc_watched(&self, local_watchers: usize) -> bool {
-        local_watchers > 0 || !self.watchers.is_empty()
-    }
-
-    /// Another shard reports whether it has `btc` subscribers. Returns whether that changed.
-    pub fn set_watcher(&mut self, shard: u32, watching: bool) -> bool {
-        if watching {
-            self.watchers.insert(shard)
-        } else {
-            self.watchers.remove(&shard)
-        }
-    }
-
-    pub fn watchers(&self) -> Vec<u32> {
-        self.watchers.iter().copied().collect()
-    }
-
     /// An application's publish to an app channel (sequencer); every publish gets a seq.
     pub fn publish_app(
         &mut self,
@@ -527,13 +387,6 @@ impl HubCore {
     /// A publish refused with 503 `overloaded`.
     pub fn count_overloaded(&mut self) {
         self.counters.publishes_overloaded += 1;
-    }
-
-    /// When the fast poll is next due (None: nobody watches `btc`).
-    pub fn poll_due(&self, local_watchers: usize) -> Option<u64> {
-        let last_attempt = self.upstreams.get(&Source::CoingeckoPrice).and_then(|u| u.last_attempt);
-        let period_ms = self.feeds.fast_poll_seconds * 1000;
-        self.upkeep.poll_due(self.btc_watched(local_watchers), last_attempt, period_ms)
     }
 
     pub fn stats(&self, shard: u32, sockets: u64) -> HubStats {

@@ -170,7 +170,7 @@ impl Hub {
         }
         // Written only when a watcher was dropped: this runs before every poll.
         if changed {
-            if let Err(e) = self.persist_keys(&[crate::hub_core::StorageKey::Watchers]).await {
+            if let Err(e) = self.persist_keys(&[crate::storage_key::StorageKey::Watchers]).await {
                 console_error!("feeds: {e:?}");
             }
         }

@@ -18,6 +18,7 @@ pub mod publish;
 pub mod rsi;
 pub mod session;
 pub mod settings;
+pub mod storage_key;
 pub mod upkeep;
 
 #[cfg(target_arch = "wasm32")]
