@@ -3,6 +3,9 @@
 use crate::error::ApiError;
 use ::durable::hub_core::ChannelSnapshot;
 use ::durable::internal::{shard_name, HistoryPage, HubStats, RoundReport};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::{self, web_sys};
 use worker::*;
 
 /// The hub's Durable Object binding (wrangler.toml).
@@ -16,9 +19,22 @@ fn stub(env: &Env, shard: u32) -> std::result::Result<Stub, ApiError> {
         .map_err(|e| ApiError::HubUnavailable(format!("binding {BINDING}: {e}")))
 }
 
+/// Hands a client's request to a shard unchanged (`route::WS`, `route::PUBLISH`) and returns its
+/// answer as is: no copy of the request, its body or its answer on the way.
+async fn forward(env: &Env, shard: u32, req: &web_sys::Request) -> std::result::Result<web_sys::Response, ApiError> {
+    let fail = |e: JsValue| ApiError::HubUnavailable(format!("shard {shard}: {e:?}"));
+    let stub: worker_sys::DurableObject = stub(env, shard)?.into_rpc();
+    let answer = JsFuture::from(stub.fetch_with_request(req).map_err(fail)?).await.map_err(fail)?;
+    answer.dyn_into().map_err(fail)
+}
+
 /// Hands a client's WebSocket upgrade request (with its `channels`/`since` query) to a shard.
-pub async fn connect(env: &Env, req: Request, shard: u32) -> std::result::Result<Response, ApiError> {
-    stub(env, shard)?.fetch_with_request(req).await.map_err(|e| ApiError::HubUnavailable(format!("ws upgrade: {e}")))
+pub async fn connect(
+    env: &Env,
+    req: &web_sys::Request,
+    shard: u32,
+) -> std::result::Result<web_sys::Response, ApiError> {
+    forward(env, shard, req).await
 }
 
 /// Runs one refresh round on the sequencer and returns its report.
@@ -40,28 +56,11 @@ pub async fn snapshot(env: &Env) -> std::result::Result<Vec<ChannelSnapshot>, Ap
     call(env, SEQUENCER, "/snapshot", &get()).await
 }
 
-/// Hands an app publish's body, as a stream, to the sequencer, and returns its answer (202 with
-/// `{"channel","seq"}`, or the API's JSON error with `Retry-After` when overloaded) with
-/// headers the Worker may add to (CORS).
-pub async fn publish(env: &Env, req: &Request) -> std::result::Result<Response, ApiError> {
-    let fail = |e: String| ApiError::HubUnavailable(format!("shard {SEQUENCER} /publish: {e}"));
-    // A plain web_sys request: worker's RequestInit would convert cf properties it does not need.
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    if let Some(body) = req.inner().body() {
-        init.set_body(&body);
-    }
-    let raw = web_sys::Request::new_with_str_and_init("https://hub.internal/publish", &init)
-        .map_err(|e| fail(format!("{e:?}")))?;
-    let resp = stub(env, SEQUENCER)?.fetch_with_request(Request::from(raw)).await.map_err(|e| fail(e.to_string()))?;
-    let headers = Headers::new();
-    for name in ["content-type", "retry-after"] {
-        if let Ok(Some(v)) = resp.headers().get(name) {
-            headers.set(name, &v).map_err(|e| fail(e.to_string()))?;
-        }
-    }
-    headers.set("cache-control", "no-store").map_err(|e| fail(e.to_string()))?;
-    Ok(resp.with_headers(headers))
+/// Hands an app publish, body unread, to the sequencer, and returns its answer (202 with
+/// `{"channel","seq"}`, or the API's JSON error with `Retry-After` when overloaded), complete
+/// but for CORS headers.
+pub async fn publish(env: &Env, req: &web_sys::Request) -> std::result::Result<web_sys::Response, ApiError> {
+    forward(env, SEQUENCER, req).await
 }
 
 /// Every shard's stats, fetched in parallel and merged. Any shard failing fails the whole read:

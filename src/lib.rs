@@ -29,7 +29,7 @@ mod routes;
 // The hub class must be exported from this crate for wrangler to find it; `::durable` because
 // `worker::*` also brings a module named `durable` into scope.
 #[cfg(target_arch = "wasm32")]
-pub use ::durable::Hub;
+pub use ::durable::HubObject;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
@@ -40,9 +40,16 @@ mod entry {
         console_error_panic_hook::set_once();
     }
 
+    // The runtime's request as is: `routes` converts it only for the routes that need more.
     #[event(fetch)]
-    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-        crate::routes::handle(req, env).await
+    async fn fetch(
+        req: worker_sys::web_sys::Request,
+        env: Env,
+        _ctx: Context,
+    ) -> Result<worker_sys::web_sys::Response> {
+        let f = crate::routes::handle(req, env);
+
+        f.await
     }
 
     #[event(scheduled)]

@@ -13,65 +13,74 @@ use crate::store::SnapshotEntry;
 use ::durable::clock::{Clock, SystemClock};
 use ::durable::kv::KvKey;
 use ::durable::protocol::Channel;
+use ::durable::route;
 use serde_json::{json, Map, Value};
+use worker::worker_sys::web_sys;
 use worker::*;
 
 type Outcome = std::result::Result<Response, ApiError>;
 
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    let path = req.path();
+/// Sockets and publishes (the hot routes) are handled on the runtime's request and forwarded
+/// to the hub unchanged; every other route goes through `worker::Request`. Reading a request
+/// only as far as routing needs matters here: `worker::Request::from` also reads `request.cf`,
+/// which the runtime builds on first access, on every request.
+pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response> {
+    let url = req.url();
+    let (path, query) = route::split_url(&url);
     let origin = req.headers().get("origin").ok().flatten();
-    let api = match path.as_str() {
+    let api = match path {
         "/api/snapshot" | "/api/history" => Some(ApiRoute::Read),
-        "/api/publish" => Some(ApiRoute::Publish),
+        route::PUBLISH => Some(ApiRoute::Publish),
         _ => None,
     };
     let config = bindings::config(&env);
     let result = match config.as_ref() {
         Err(e) => Err(ApiError::Config(e.clone())),
-        Ok(config) => route(req, &env, config, &path, api).await,
+        Ok(config) => match (path, req.method().as_str()) {
+            (route::WS, _) => ws(&req, &env, config, query, origin.as_deref()).await,
+            (route::PUBLISH, "POST") => publish(&req, &env, config).await,
+            // Boxed so that the reads' futures (all shards' stats, KV fallbacks) do not size
+            // the future of every request.
+            _ => Box::pin(cold(Request::from(req), &env, config, path, api)).await.map(web_sys::Response::from),
+        },
     };
     let resp = match result {
         Ok(resp) => resp,
-        Err(e) => error_response(&path, &e)?,
+        Err(e) => error_response(path, &e)?.into(),
     };
     // CORS headers on every API answer, errors included, so browsers can read the error body.
-    if let Some(route) = api {
-        let allowed =
-            config.map(|c| c.allowed_origins).unwrap_or_else(|_| AllowedOrigins::parse(AllowedOrigins::DEFAULT));
-        for (name, value) in cors::headers(route, origin.as_deref(), &allowed) {
-            resp.headers().set(name, &value)?;
-        }
+    let Some(route) = api else { return Ok(resp) };
+    let allowed = config.map(|c| c.allowed_origins).unwrap_or_else(|_| AllowedOrigins::parse(AllowedOrigins::DEFAULT));
+    let cors = cors::headers(route, origin.as_deref(), &allowed);
+    if cors.is_empty() {
+        return Ok(resp);
     }
-    Ok(resp)
+    // A hub's answer has immutable headers: the CORS ones go on a copy (status, headers, body).
+    let headers = web_sys::Headers::new_with_headers(&resp.headers())?;
+    for (name, value) in cors {
+        headers.set(name, &value)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_headers(&headers);
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)?)
 }
 
-async fn route(req: Request, env: &Env, config: &Config, path: &str, api: Option<ApiRoute>) -> Outcome {
+async fn cold(req: Request, env: &Env, config: &Config, path: &str, api: Option<ApiRoute>) -> Outcome {
     let method = req.method();
     match (path, method) {
-        ("/ws", _) => ws(req, env, config).await,
         (_, Method::Options) if api.is_some() => {
             let resp = Response::empty().map_err(|e| ApiError::HubUnavailable(e.to_string()))?.with_status(204);
             Ok(resp)
         }
-        // The reads are boxed so that their futures (all shards' stats, KV fallbacks) do not
-        // size the future of every request: sockets and publishes are the hot routes.
-        ("/health", Method::Get) => Box::pin(health(env, config)).await,
-        ("/metrics", Method::Get) => Box::pin(metrics_text(env, config)).await,
-        ("/api/snapshot", Method::Get) => Box::pin(snapshot(env, config)).await,
-        ("/api/history", Method::Get) => Box::pin(history(&req, env, config)).await,
-        ("/api/publish", Method::Post) => publish(req, env, config).await,
+        ("/health", Method::Get) => health(env, config).await,
+        ("/metrics", Method::Get) => metrics_text(env, config).await,
+        ("/api/snapshot", Method::Get) => snapshot(env, config).await,
+        ("/api/history", Method::Get) => history(&req, env, config).await,
         ("/health" | "/metrics", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         ("/api/snapshot" | "/api/history", _) => Err(ApiError::MethodNotAllowed { allow: "GET, OPTIONS" }),
         ("/api/publish", _) => Err(ApiError::MethodNotAllowed { allow: "POST, OPTIONS" }),
         _ => Err(ApiError::NotFound),
-    }
-}
-
-fn get_only(req: &Request) -> std::result::Result<(), ApiError> {
-    match req.method() {
-        Method::Get => Ok(()),
-        _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
     }
 }
 
@@ -104,14 +113,21 @@ fn json_response(body: &impl serde::Serialize, status: u16) -> Outcome {
     build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
 }
 
-async fn ws(req: Request, env: &Env, config: &Config) -> Outcome {
-    get_only(&req)?;
+async fn ws(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+    query: &str,
+    origin: Option<&str>,
+) -> std::result::Result<web_sys::Response, ApiError> {
+    if req.method() != "GET" {
+        return Err(ApiError::MethodNotAllowed { allow: "GET" });
+    }
     let upgrade = req.headers().get("upgrade").ok().flatten().unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::UpgradeRequired);
     }
-    let origin = req.headers().get("origin").ok().flatten();
-    if !config.allowed_origins.allows(origin.as_deref()) {
+    if !config.allowed_origins.allows(origin) {
         console_warn!("/ws: refused origin {:?}", origin.unwrap_or_default());
         return Err(ApiError::Forbidden {
             code: "origin_not_allowed",
@@ -119,15 +135,11 @@ async fn ws(req: Request, env: &Env, config: &Config) -> Outcome {
         });
     }
     // Sockets spread over the shards at random; `?shard=K` pins one (for tests and debugging).
-    // With one shard there is nothing to choose, and no URL to parse on every connect.
+    // With one shard there is nothing to choose.
     let shard = if config.hub.shards <= 1 {
         0
     } else {
-        let pinned = req
-            .url()
-            .ok()
-            .and_then(|u| u.query_pairs().find(|(k, _)| k == "shard").and_then(|(_, v)| v.parse::<u32>().ok()));
-        match pinned {
+        match route::query_param(query, "shard").and_then(|v| v.parse::<u32>().ok()) {
             Some(k) if k < config.hub.shards => k,
             _ => random_below(config.hub.shards),
         }
@@ -143,19 +155,24 @@ fn random_below(n: u32) -> u32 {
     u32::from_le_bytes(b) % n.max(1)
 }
 
-/// Checks what the headers say, then streams the body, unread, to the sequencer, which checks
-/// and sequences it and answers as the API documents (202, or a JSON error); that answer is
-/// passed through. The body is parsed once, by the object that needs it.
-async fn publish(req: Request, env: &Env, config: &Config) -> Outcome {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+/// Checks what the headers say, then hands the request, body unread, to the sequencer, which
+/// checks and sequences the body and answers as the API documents (202, or a JSON error); that
+/// answer is passed through. The body is parsed once, by the object that needs it.
+async fn publish(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+) -> std::result::Result<web_sys::Response, ApiError> {
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
     let (auth, ct, len) = (header("authorization"), header("content-type"), header("content-length"));
-    let headers = publish::PublishHeaders {
+    let checked = publish::PublishHeaders {
         authorization: auth.as_deref(),
         content_type: ct.as_deref(),
         content_length: len.as_deref(),
     };
-    publish::check_headers(headers, config.publish_token.as_ref(), config.hub.max_publish_bytes)?;
-    hub_client::publish(env, &req).await
+    publish::check_headers(checked, config.publish_token.as_ref(), config.hub.max_publish_bytes)?;
+    hub_client::publish(env, req).await
 }
 
 async fn health(env: &Env, config: &Config) -> Outcome {

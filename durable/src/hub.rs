@@ -2,10 +2,12 @@
 //!
 //! A thin shell around [`HubCore`]: it loads the core from storage on first use, hands it each
 //! event and carries out what it returns. Writing, group commit and fan-out are in
-//! `hub_commit.rs`, the feeds and the alarm in `hub_feeds.rs`. Internal routes, reached only
-//! through the Worker or another shard: `GET /ws`, `GET /stats?shard=K`, `GET /watching`; on
-//! shard 0 (the sequencer) also `POST /refresh` (a cron round), `POST /publish`, `POST /watch`,
-//! `GET /snapshot`, `GET /history`; on the other shards `POST /apply`.
+//! `hub_commit.rs`, the feeds in `hub_feeds.rs`, the alarm in `hub_alarm.rs`, and the class
+//! the runtime calls in `hub_object.rs`. Client requests the Worker forwards unchanged (`route.rs`): `GET /ws` and,
+//! on shard 0 (the sequencer), `POST /api/publish`. Internal routes, reached only through the
+//! Worker or another shard: `GET /stats?shard=K`, `GET /watching`; on the sequencer also
+//! `POST /refresh` (a cron round), `POST /watch`, `GET /snapshot`, `GET /history`; on the other
+//! shards `POST /apply`.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
 //! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
@@ -14,10 +16,12 @@ use crate::channel::Catchup;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
+use crate::hub_commit::{answer, refused};
 use crate::hub_core::HubCore;
 use crate::hub_feeds::Watch;
 use crate::internal::{Apply, CloseReason};
 use crate::protocol::{batch_json, Channel, Epoch, Update};
+use crate::route;
 use crate::session::{close_frame, Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use crate::storage_key::StorageKey;
@@ -25,10 +29,12 @@ use futures::channel::oneshot;
 use futures::future::Shared;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
 use worker::*;
 
-#[durable_object]
-pub struct Hub {
+pub(crate) struct Hub {
     pub(crate) state: State,
     pub(crate) env: Env,
     /// Loaded lazily: after hibernation the object is rebuilt and reads storage again.
@@ -44,8 +50,8 @@ pub struct Hub {
     pub(crate) fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
 }
 
-impl DurableObject for Hub {
-    fn new(state: State, env: Env) -> Self {
+impl Hub {
+    pub(crate) fn new(state: State, env: Env) -> Self {
         // The runtime answers `ping` with `pong` itself, without waking a hibernating object.
         match WebSocketRequestResponsePair::new("ping", "pong") {
             Ok(pair) => state.set_websocket_auto_response(&pair),
@@ -62,26 +68,37 @@ impl DurableObject for Hub {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    /// The hot routes (a client's socket, a publish) read the runtime's request as is; the
+    /// internal ones go through `worker::Request`.
+    pub(crate) async fn fetch(self: Rc<Self>, req: web_sys::Request) -> Result<web_sys::Response> {
         self.load().await?;
-        // The query is parsed only by the routes that have one (publishes are the hot path).
+        let url = req.url();
+        let (path, query) = route::split_url(&url);
+        match (req.method().as_str(), path) {
+            ("GET", route::WS) => {
+                let (channels, since) = (route::query_param(query, "channels"), route::query_param(query, "since"));
+                Ok(self.accept(channels.as_deref(), since.as_deref()).await?.into())
+            }
+            ("POST", route::PUBLISH) => {
+                let body = JsFuture::from(req.array_buffer()?).await?;
+                let body = js_sys::Uint8Array::new(&body).to_vec();
+                match self.publish(&body).await? {
+                    Ok(published) => answer(202, &serde_json::to_string(&published)?, None),
+                    Err(refusal) => refused(&refusal),
+                }
+            }
+            // Boxed: the internal routes' futures (a refresh round's above all) would otherwise
+            // size the future of every event, sockets and publishes included.
+            _ => Ok(Box::pin(self.internal(Request::from(req))).await?.into()),
+        }
+    }
+
+    /// The internal routes, reached only from the Worker or another shard.
+    async fn internal(&self, mut req: Request) -> Result<Response> {
         let query =
             |req: &Request| -> Result<HashMap<String, String>> { Ok(req.url()?.query_pairs().into_owned().collect()) };
         match (req.method(), req.path().as_str()) {
-            (Method::Get, "/ws") => {
-                let query = query(&req)?;
-                self.accept(query.get("channels").map(String::as_str), query.get("since").map(String::as_str)).await
-            }
-            (Method::Post, "/publish") => {
-                let body = req.bytes().await?;
-                match self.publish(&body).await? {
-                    Ok(published) => Ok(Response::from_json(&published)?.with_status(202)),
-                    Err(refusal) => crate::hub_commit::refused(&refusal),
-                }
-            }
-            // Boxed: a refresh round's future (every upstream fetch, joined) is by far the largest,
-            // and unboxed it would size the future of every event, sockets and publishes included.
-            (Method::Post, "/refresh") => Response::from_json(&Box::pin(self.run_round(RoundKind::Full)).await?),
+            (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
             (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
             (Method::Get, "/history") => {
                 let query = query(&req)?;
@@ -134,14 +151,14 @@ impl DurableObject for Hub {
     }
 
     /// Writes counters that are due and runs the fast BTC poll when due (see `upkeep.rs`).
-    async fn alarm(&self) -> Result<Response> {
+    pub(crate) async fn alarm(&self) -> Result<()> {
         self.load().await?;
         self.alarm_at.set(Some(None)); // it fired: nothing is scheduled now
         self.upkeep().await;
-        Response::ok("done")
+        Ok(())
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    pub(crate) async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         self.load().await?;
         let Some(mut meta) = attachment(&ws) else {
             // A socket without an attachment was never set up by this hub; drop it.
@@ -174,14 +191,14 @@ impl DurableObject for Hub {
         Ok(())
     }
 
-    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _was_clean: bool) -> Result<()> {
+    pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
         // Complete the closing handshake; 1005/1006 are reserved and cannot be sent back.
         let reply = if (1000..5000).contains(&code) && code != 1005 && code != 1006 { code as u16 } else { 1000 };
         let _ = ws.close(Some(reply), Some("bye"));
         self.gone(&ws, CloseReason::Client).await
     }
 
-    async fn websocket_error(&self, ws: WebSocket, error: Error) -> Result<()> {
+    pub(crate) async fn websocket_error(&self, ws: WebSocket, error: wasm_bindgen::JsValue) -> Result<()> {
         console_warn!("hub: socket error: {error:?}");
         self.gone(&ws, CloseReason::Error).await
     }

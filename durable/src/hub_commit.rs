@@ -11,13 +11,26 @@ use crate::hub::new_epoch;
 use crate::hub::Hub;
 use crate::hub_core::{Effects, HubCore};
 use crate::internal::{shard_name, Apply, CloseReason, Published};
+use crate::protocol::{Channel, Seq};
 use crate::publish::{check_body, PublishRefusal};
 use crate::storage_key::StorageKey;
-use crate::upkeep::must_arm;
 use futures::channel::oneshot;
 use futures::future::FutureExt;
+use std::rc::Rc;
 use std::time::Duration;
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::worker_sys::web_sys;
 use worker::*;
+
+/// An event whose writes are issued and frames queued: what [`Hub::finish`] still has to do.
+pub(crate) struct Begun {
+    started: u64,
+    timed: bool,
+    fan_out: Option<FanOutSlot>,
+    writes: Vec<js_sys::Promise>,
+    resets: Vec<(Channel, Seq)>,
+    kv_writes: Vec<crate::kv::StoredValue>,
+}
 
 /// A fan-out waiting for its turn: what to send, to how many shards, the fan-out before it, and
 /// the signal that lets the next one go.
@@ -34,7 +47,10 @@ const MAX_DELETE_KEYS: usize = 128;
 impl Hub {
     /// An application's publish: checked, admitted (or refused as overloaded before it gets a
     /// seq), sequenced, written and queued for the next flush.
-    pub(crate) async fn publish(&self, body: &[u8]) -> Result<std::result::Result<Published, PublishRefusal>> {
+    pub(crate) async fn publish(
+        self: &Rc<Self>,
+        body: &[u8],
+    ) -> Result<std::result::Result<Published, PublishRefusal>> {
         let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit));
         let publish = match check_body(body, max_bytes, Date::now().as_millis()) {
             Ok(p) => p,
@@ -48,7 +64,20 @@ impl Hub {
         }
         match self.with_core(|core| core.publish_app(publish, new_epoch)) {
             Ok((published, fx)) => {
-                self.execute(fx).await?;
+                // The publisher is answered once the write is issued and the frames queued: the
+                // output gate holds the answer, like the frames, until the write is durable, and
+                // the flush and fan-out go on without keeping the publisher waiting.
+                let begun = self.begin(fx)?;
+                let hub = Rc::clone(self);
+                let rest = future_to_promise(async move {
+                    if let Err(e) = hub.finish(begun).await {
+                        console_error!("hub: finishing a publish: {e:?}");
+                    }
+                    Ok(wasm_bindgen::JsValue::UNDEFINED)
+                });
+                if let Err(e) = self.state.as_raw().wait_until(&rest) {
+                    console_warn!("hub: waitUntil refused a publish's flush: {e:?}");
+                }
                 Ok(Ok(published))
             }
             Err(refusal) => Ok(Err(refusal)),
@@ -56,7 +85,14 @@ impl Hub {
     }
 
     /// Stores and broadcasts an event's effects, then fans them out and mirrors them to KV.
-    pub(crate) async fn execute(&self, mut fx: Effects) -> Result<()> {
+    pub(crate) async fn execute(&self, fx: Effects) -> Result<()> {
+        let begun = self.begin(fx)?;
+        self.finish(begun).await
+    }
+
+    /// The synchronous half of [`Hub::execute`]: takes the event's place in the fan-out line,
+    /// issues its storage writes and queues its frames, in one step (see the module doc).
+    pub(crate) fn begin(&self, mut fx: Effects) -> Result<Begun> {
         let started = Date::now().as_millis();
         let timed = !fx.broadcasts.is_empty();
         // Our place in the fan-out line is taken now, in seq order, before anything awaits.
@@ -64,17 +100,33 @@ impl Hub {
             updates: std::mem::take(&mut fx.fanout),
             confirmed: std::mem::take(&mut fx.confirmed),
         });
-        // Built and issued with the frames queued in one synchronous step (see the module doc).
-        let puts = self.puts(&fx)?;
-        self.queue.borrow_mut().extend(std::mem::take(&mut fx.broadcasts));
         let storage = self.state.storage();
-        if puts.is_some() || !fx.history.is_empty() {
-            if let Some(puts) = puts {
-                storage.put_multiple_raw(puts).await?;
-            }
-            self.delete_old_history(&fx).await?;
+        let mut writes = Vec::new();
+        if let Some(puts) = self.puts(&fx)? {
+            writes.push(storage.as_raw().put_multiple(puts.into())?);
         }
+        let resets = self.issue_deletes(&fx, &mut writes)?;
+        self.queue.borrow_mut().extend(std::mem::take(&mut fx.broadcasts));
+        Ok(Begun { started, timed, fan_out, writes, resets, kv_writes: std::mem::take(&mut fx.kv_writes) })
+    }
+
+    /// The rest: waits for the writes (their errors are logged; the output gate already keeps
+    /// every frame and answer of a failed write from leaving), flushes, fans out, times the
+    /// broadcast and mirrors to KV.
+    pub(crate) async fn finish(&self, begun: Begun) -> Result<()> {
+        let Begun { started, timed, fan_out, writes, resets, kv_writes } = begun;
         self.flush().await;
+        // After the flush, which waited for them to be durable: these only report errors.
+        let mut failed = None;
+        for w in writes {
+            if let Err(e) = JsFuture::from(w).await {
+                console_error!("hub: storage write failed: {e:?}");
+                failed = Some(Error::from(e));
+            }
+        }
+        for (channel, seq) in resets {
+            self.delete_before(&channel, seq).await?;
+        }
         if let Some(slot) = fan_out {
             self.fan_out(slot).await;
         }
@@ -83,8 +135,8 @@ impl Hub {
             self.with_core(|core| core.record_broadcast(ms));
             self.counters_changed().await;
         }
-        self.write_kv(fx.kv_writes).await;
-        Ok(())
+        self.write_kv(kv_writes).await;
+        failed.map_or(Ok(()), Err)
     }
 
     /// The event's history entries and dirty keys, plus counters whose flush time has come (they
@@ -121,23 +173,34 @@ impl Hub {
         Ok(count)
     }
 
-    /// History entries that fell out of the window; on a replica that restarted its history,
-    /// also every older entry (listed first, deleted in chunks the storage API accepts).
-    async fn delete_old_history(&self, fx: &Effects) -> Result<()> {
+    /// Issues the deletes of history entries that fell out of the window; returns the channels
+    /// of a replica that restarted its history, whose older entries must be listed first.
+    fn issue_deletes(&self, fx: &Effects, writes: &mut Vec<js_sys::Promise>) -> Result<Vec<(Channel, Seq)>> {
         let storage = self.state.storage();
+        let mut resets = Vec::new();
         let mut deletes = Vec::new();
         for write in &fx.history {
             let channel = &write.put.channel;
             if write.reset {
-                let prefix = StorageKey::history_prefix(channel);
-                let end = StorageKey::History(channel.clone(), write.put.seq).as_string();
-                let old = storage.list_with_options(ListOptions::new().prefix(&prefix).end(&end)).await?;
-                old.for_each(&mut |_, key| deletes.extend(key.as_string()));
+                resets.push((channel.clone(), write.put.seq));
             }
-            deletes.extend(
-                write.delete.clone().map(|s| StorageKey::History(channel.clone(), crate::protocol::Seq(s)).as_string()),
-            );
+            deletes.extend(write.delete.clone().map(|s| StorageKey::History(channel.clone(), Seq(s)).as_string()));
         }
+        for chunk in deletes.chunks(MAX_DELETE_KEYS) {
+            let keys = chunk.iter().map(|k| wasm_bindgen::JsValue::from_str(k)).collect();
+            writes.push(storage.as_raw().delete_multiple(keys)?);
+        }
+        Ok(resets)
+    }
+
+    /// Deletes every history entry of `channel` before `seq`, in chunks the storage API accepts.
+    async fn delete_before(&self, channel: &Channel, seq: Seq) -> Result<()> {
+        let storage = self.state.storage();
+        let prefix = StorageKey::history_prefix(channel);
+        let end = StorageKey::History(channel.clone(), seq).as_string();
+        let old = storage.list_with_options(ListOptions::new().prefix(&prefix).end(&end)).await?;
+        let mut deletes = Vec::new();
+        old.for_each(&mut |_, key| deletes.extend(key.as_string()));
         for chunk in deletes.chunks(MAX_DELETE_KEYS) {
             storage.delete_multiple(chunk.to_vec()).await?;
         }
@@ -264,71 +327,29 @@ impl Hub {
         }
         Ok(())
     }
-
-    /// Counters changed: make sure the alarm writes them in time (no write now).
-    pub(crate) async fn counters_changed(&self) {
-        let now = Date::now().as_millis();
-        if self.with_core(|core| core.counters_changed(now)) {
-            self.arm().await;
-        }
-    }
-
-    /// Moves the alarm earlier if a job needs it sooner (see `upkeep.rs`). Reads the alarm from
-    /// storage once per object lifetime; after that this object knows what it set.
-    pub(crate) async fn arm(&self) {
-        let watchers = self.btc_watchers();
-        let shard0 = self.shard() == 0;
-        let want = self.with_core(|core| {
-            let poll = if shard0 { core.poll_due(watchers) } else { None };
-            core.upkeep.next_alarm(poll)
-        });
-        let current = match self.alarm_at.get() {
-            Some(known) => known,
-            None => match self.state.storage().get_alarm().await {
-                Ok(at) => {
-                    let at = at.map(|ms| ms.max(0) as u64);
-                    self.alarm_at.set(Some(at));
-                    at
-                }
-                Err(e) => {
-                    console_error!("hub: could not read the alarm: {e:?}");
-                    None
-                }
-            },
-        };
-        if !must_arm(current, want) {
-            return;
-        }
-        let Some(at) = want else { return };
-        let offset = at.saturating_sub(Date::now().as_millis()) as i64;
-        match self.state.storage().set_alarm(offset).await {
-            Ok(()) => self.alarm_at.set(Some(Some(at))),
-            Err(e) => console_error!("hub: could not set the alarm: {e:?}"),
-        }
-    }
-
-    /// The alarm's work: counters that are due, then (on the sequencer) the fast poll if due.
-    pub(crate) async fn upkeep(&self) {
-        let keys = self.with_core(|core| core.take_unsaved_counters());
-        if let Err(e) = self.persist_keys(&keys).await {
-            console_error!("hub: could not write counters: {e:?}");
-            let now = Date::now().as_millis();
-            self.with_core(|core| core.counters_changed(now)); // try again next time
-        }
-        if self.shard() == 0 {
-            self.fast_poll().await;
-        }
-        self.arm().await;
-    }
 }
 
 /// A publish refusal as the API documents it: its status, JSON error body and, for
-/// `overloaded`, `Retry-After`. The Worker passes it through as is.
-pub(crate) fn refused(refusal: &PublishRefusal) -> Result<Response> {
-    let resp = Response::ok(refusal.body())?.with_status(refusal.status());
-    resp.headers().set("content-type", "application/json")?;
-    if let PublishRefusal::Overloaded { retry_after_secs } = refusal {
-        resp.headers().set("retry-after", &retry_after_secs.to_string())?;
+/// `overloaded`, `Retry-After`.
+pub(crate) fn refused(refusal: &PublishRefusal) -> Result<web_sys::Response> {
+    let retry_after = match refusal {
+        PublishRefusal::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    answer(refusal.status(), &refusal.body(), retry_after)
+}
+
+/// An answer to a publish, complete as the API documents it (the Worker passes it through,
+/// adding only CORS headers for browsers): JSON, never cached.
+pub(crate) fn answer(status: u16, json: &str, retry_after_secs: Option<u64>) -> Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    if let Some(secs) = retry_after_secs {
+        headers.set("retry-after", &secs.to_string())?;
     }
-    Ok(resp)
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    Ok(web_sys::Response::new_with_opt_str_and_init(Some(json), &init)?)
 }

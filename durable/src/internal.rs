@@ -127,7 +127,7 @@ pub struct HistoryPage {
     pub updates: Vec<Update>,
 }
 
-/// An application's message for an app channel (`POST /publish` on the sequencer). Unlike feed
+/// An application's message for an app channel (`POST /api/publish` on the sequencer). Unlike feed
 /// values, every publish is news: it always gets the next seq.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppPublish {

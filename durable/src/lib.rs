@@ -1,7 +1,7 @@
 //! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
 //!
 //! The modules compiled on every target are plain Rust, tested on the host; the wasm32-only
-//! ones (`hub`, `hub_commit`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
+//! ones (`hub_object`, `hub`, `hub_alarm`, `hub_commit`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
 //! shell around [`hub_core::HubCore`] and its adapters to the Workers API.
 
 pub mod channel;
@@ -15,6 +15,7 @@ pub mod internal;
 pub mod kv;
 pub mod protocol;
 pub mod publish;
+pub mod route;
 pub mod rsi;
 pub mod session;
 pub mod settings;
@@ -26,10 +27,14 @@ mod fanout;
 #[cfg(target_arch = "wasm32")]
 mod hub;
 #[cfg(target_arch = "wasm32")]
+mod hub_alarm;
+#[cfg(target_arch = "wasm32")]
 mod hub_commit;
 #[cfg(target_arch = "wasm32")]
 mod hub_feeds;
 #[cfg(target_arch = "wasm32")]
+mod hub_object;
+#[cfg(target_arch = "wasm32")]
 mod upstream;
 #[cfg(target_arch = "wasm32")]
-pub use hub::Hub;
+pub use hub_object::HubObject;

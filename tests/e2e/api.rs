@@ -93,6 +93,9 @@ fn every_publish_error_has_its_status_and_json_body() {
     let r = publish(&w, &[auth, JSON], good);
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json(), json!({"channel": "news", "seq": 1}));
+    assert_eq!(r.headers.get("content-type").map(String::as_str), Some("application/json"));
+    assert_eq!(r.headers.get("cache-control").map(String::as_str), Some("no-store"));
+    assert_eq!(r.headers.get("access-control-allow-origin"), None, "no Origin, no CORS grant");
     c.send_json(&json!({"op": "subscribe", "channels": ["news"]}));
     let (ups, _) = c.catch_up("news", FRAME_WAIT);
     assert_eq!(ups.len(), 1);
@@ -175,6 +178,17 @@ fn cors_for_reads_and_for_allowed_publishers() {
     let r = publish(&w, &[JSON, ("origin", app)], "{}");
     r.assert_error(401, "unauthorized");
     assert_eq!(r.headers.get("access-control-allow-origin").map(String::as_str), Some(app));
+    // So do the hub's own answers (passed through by the Worker, which adds the grant): a
+    // refusal of the body and an accepted publish.
+    let auth = ("authorization", BEARER);
+    let r = publish(&w, &[JSON, auth, ("origin", app)], "{}");
+    r.assert_error(400, "bad_json");
+    assert_eq!(r.headers.get("access-control-allow-origin").map(String::as_str), Some(app));
+    let r = publish(&w, &[JSON, auth, ("origin", app)], r#"{"channel":"news","data":1}"#);
+    assert_eq!((r.status, r.json()), (202, json!({"channel": "news", "seq": 1})), "{}", r.body);
+    assert_eq!(r.headers.get("access-control-allow-origin").map(String::as_str), Some(app));
+    assert_eq!(r.headers.get("vary").map(String::as_str), Some("Origin"));
+    assert_eq!(r.headers.get("cache-control").map(String::as_str), Some("no-store"));
 }
 
 #[test]

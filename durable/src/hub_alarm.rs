@@ -1,0 +1,65 @@
+//! The hub's alarm (wasm glue): one alarm serves both jobs `upkeep.rs` schedules, writing
+//! counters within `COUNTERS_FLUSH_SECONDS` and the fast BTC poll; this sets it no later than
+//! either needs and runs them when it fires.
+
+use crate::hub::Hub;
+use crate::upkeep::must_arm;
+use worker::*;
+
+impl Hub {
+    /// Counters changed: make sure the alarm writes them in time (no write now).
+    pub(crate) async fn counters_changed(&self) {
+        let now = Date::now().as_millis();
+        if self.with_core(|core| core.counters_changed(now)) {
+            self.arm().await;
+        }
+    }
+
+    /// Moves the alarm earlier if a job needs it sooner (see `upkeep.rs`). Reads the alarm from
+    /// storage once per object lifetime; after that this object knows what it set.
+    pub(crate) async fn arm(&self) {
+        let watchers = self.btc_watchers();
+        let shard0 = self.shard() == 0;
+        let want = self.with_core(|core| {
+            let poll = if shard0 { core.poll_due(watchers) } else { None };
+            core.upkeep.next_alarm(poll)
+        });
+        let current = match self.alarm_at.get() {
+            Some(known) => known,
+            None => match self.state.storage().get_alarm().await {
+                Ok(at) => {
+                    let at = at.map(|ms| ms.max(0) as u64);
+                    self.alarm_at.set(Some(at));
+                    at
+                }
+                Err(e) => {
+                    console_error!("hub: could not read the alarm: {e:?}");
+                    None
+                }
+            },
+        };
+        if !must_arm(current, want) {
+            return;
+        }
+        let Some(at) = want else { return };
+        let offset = at.saturating_sub(Date::now().as_millis()) as i64;
+        match self.state.storage().set_alarm(offset).await {
+            Ok(()) => self.alarm_at.set(Some(Some(at))),
+            Err(e) => console_error!("hub: could not set the alarm: {e:?}"),
+        }
+    }
+
+    /// The alarm's work: counters that are due, then (on the sequencer) the fast poll if due.
+    pub(crate) async fn upkeep(&self) {
+        let keys = self.with_core(|core| core.take_unsaved_counters());
+        if let Err(e) = self.persist_keys(&keys).await {
+            console_error!("hub: could not write counters: {e:?}");
+            let now = Date::now().as_millis();
+            self.with_core(|core| core.counters_changed(now)); // try again next time
+        }
+        if self.shard() == 0 {
+            self.fast_poll().await;
+        }
+        self.arm().await;
+    }
+}

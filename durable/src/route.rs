@@ -1,0 +1,65 @@
+//! The routes a client request keeps when the Worker forwards it to the hub unchanged (sockets
+//! and publishes, the hot paths), declared once for both sides, and the URL splitting both use
+//! instead of a full URL parse.
+
+/// `GET /ws?channels=..&since=..`: a client's WebSocket upgrade, public and internal alike.
+pub const WS: &str = "/ws";
+/// `POST /api/publish`: an app publish; the Worker checks the headers, the hub the body.
+pub const PUBLISH: &str = "/api/publish";
+
+/// The path and query (without `?`, empty when there is none) of a URL as the runtime
+/// serialises it (`Request.url`): absolute, so the path starts at the first `/` after `://`;
+/// a fragment is dropped.
+pub fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    let Some(start) = rest.find('/') else {
+        return ("/", rest.find('?').map_or("", |q| strip_fragment(&rest[q + 1..])));
+    };
+    let rest = strip_fragment(&rest[start..]);
+    match rest.find('?') {
+        Some(q) => (&rest[..q], &rest[q + 1..]),
+        None => (rest, ""),
+    }
+}
+
+fn strip_fragment(s: &str) -> &str {
+    s.find('#').map_or(s, |h| &s[..h])
+}
+
+/// The first value of `name` in a query string, percent- and plus-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_what_the_runtime_serialises() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8787/ws?channels=btc,market&since=btc:3"),
+            ("/ws", "channels=btc,market&since=btc:3")
+        );
+        assert_eq!(split_url("https://hub.internal/api/publish"), ("/api/publish", ""));
+        assert_eq!(split_url("http://h/"), ("/", ""));
+        assert_eq!(split_url("http://h"), ("/", ""));
+        assert_eq!(split_url("http://h?x=1"), ("/", "x=1"));
+        assert_eq!(split_url("http://h/a/b?x=1#frag"), ("/a/b", "x=1"));
+        assert_eq!(split_url("http://h/a#f?not-a-query"), ("/a", ""));
+        // A host with a port or credentials-like text does not move the path.
+        assert_eq!(split_url("http://u:p@h:1/ws"), ("/ws", ""));
+    }
+
+    #[test]
+    fn query_params_are_decoded() {
+        let q = "channels=btc%2Cmarket&since=btc%3A3&empty=&plus=a+b";
+        assert_eq!(query_param(q, "channels").as_deref(), Some("btc,market"));
+        assert_eq!(query_param(q, "since").as_deref(), Some("btc:3"));
+        assert_eq!(query_param(q, "empty").as_deref(), Some(""));
+        assert_eq!(query_param(q, "plus").as_deref(), Some("a b"));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param("", "x"), None);
+    }
+}
