@@ -331,11 +331,19 @@ impl Hub {
                     };
                     // Updates written but not sent yet go out to the current subscribers first:
                     // the catch-up below includes them, so this socket must not get them again.
-                    self.send_pending();
+                    self.send_pending_after(ws, &meta.conn, &mut outbox);
                     let now = Date::now().as_millis();
                     let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now));
                     outbox.extend(frames.iter().map(|f| f.to_json()));
                     self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
+                }
+                Action::Held(channel) => {
+                    // Its pending updates go out first, so `subscribed` names the seq it has.
+                    self.send_pending_after(ws, &meta.conn, &mut outbox);
+                    let now = Date::now().as_millis();
+                    let frames =
+                        self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now));
+                    outbox.extend(frames.iter().map(|f| f.to_json()));
                 }
                 Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(&meta.conn, &[channel])),
                 Action::Close(reason) => {
@@ -346,6 +354,16 @@ impl Hub {
             }
         }
         send_frames(ws, &meta.conn, &mut outbox);
+    }
+
+    /// Sends what is queued for everyone (see `send_pending`), first sending this socket's own
+    /// frames so far if anything is queued: the socket may hold channels with queued updates,
+    /// and those must not overtake the frames it was answered before them.
+    fn send_pending_after(&self, ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
+        if !self.queue.borrow().is_empty() {
+            send_frames(ws, conn, outbox);
+        }
+        self.send_pending();
     }
 
     /// The hub ends a connection: counted once, removed from the index, closed with its code.

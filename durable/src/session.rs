@@ -8,6 +8,7 @@ use crate::internal::CloseReason;
 use crate::protocol::{parse_client_frame, parse_since_param, Channel, ClientOp, ErrorCode, ServerFrame, Since};
 use crate::settings::HubLimits;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 /// The close code and reason text the hub sends when it ends a connection (README lists them).
 pub fn close_frame(reason: CloseReason) -> (u16, &'static str) {
@@ -47,6 +48,10 @@ pub enum Action {
     Send(ServerFrame),
     /// Catch the socket up on `channel` (from `since` if given) and add it to the subscribers.
     Subscribe(Channel, Option<Since>),
+    /// A subscribe to a channel the socket already holds: it gets every update live, so it
+    /// is answered with `subscribed` at the current seq (`recovered: true`) and nothing is
+    /// replayed; asking again is no way to read history over and over.
+    Held(Channel),
     Unsubscribe(Channel),
     /// Close the socket (see [`close_frame`] for the code).
     Close(CloseReason),
@@ -151,6 +156,8 @@ impl SocketMeta {
         actions
     }
 
+    /// Linear in the size of the request: names and `since` entries are looked up in sets,
+    /// never scanned per name, and each name is handled once however often it repeats.
     fn subscribe(
         &mut self,
         names: &[String],
@@ -159,19 +166,19 @@ impl SocketMeta {
         known: impl Fn(&Channel) -> bool,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        // Each name once per frame: with new subscriptions capped at MAX_SUBSCRIPTIONS, one
-        // frame can then ask for at most that many catch-ups, however it repeats names.
-        let mut unique: Vec<&String> = Vec::new();
-        for name in names {
-            if !unique.contains(&name) {
-                unique.push(name);
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut from: HashMap<&str, &Since> = HashMap::new();
+        for (name, s) in &since {
+            if !wanted.contains(name.as_str()) {
+                let msg = format!("since names {:?}, which this frame does not subscribe to", truncate(name));
+                actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidSince, msg)));
+                continue;
             }
+            from.entry(name.as_str()).or_insert(s);
         }
-        for (name, _) in since.iter().filter(|(n, _)| !names.contains(n)) {
-            let msg = format!("since names {name:?}, which this frame does not subscribe to");
-            actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidSince, msg)));
-        }
-        for name in unique {
+        let mut held: HashSet<Channel> = self.channels.iter().cloned().collect();
+        let mut seen = HashSet::new();
+        for name in names.iter().filter(|n| seen.insert(n.as_str())) {
             let channel = match Channel::parse(name) {
                 Ok(c) => c,
                 Err(e) => {
@@ -179,38 +186,52 @@ impl SocketMeta {
                     continue;
                 }
             };
+            if held.contains(&channel) {
+                actions.push(Action::Held(channel));
+                continue;
+            }
             if !known(&channel) {
-                let msg = format!("no channel {channel:?}; built-in channels and published app channels exist");
+                let msg = format!("no channel \"{channel}\"; built-in channels and published app channels exist");
                 actions.push(Action::Send(ServerFrame::error(ErrorCode::UnknownChannel, msg)));
                 continue;
             }
-            if !self.channels.contains(&channel) {
-                if self.channels.len() >= limits.max_subscriptions {
-                    let msg = format!("at most {} subscriptions per socket", limits.max_subscriptions);
-                    actions.push(Action::Send(ServerFrame::error(ErrorCode::TooManySubscriptions, msg)));
-                    continue;
-                }
-                self.channels.push(channel.clone());
+            if self.channels.len() >= limits.max_subscriptions {
+                let msg = format!("at most {} subscriptions per socket", limits.max_subscriptions);
+                actions.push(Action::Send(ServerFrame::error(ErrorCode::TooManySubscriptions, msg)));
+                continue;
             }
-            let from = since.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
-            actions.push(Action::Subscribe(channel, from));
+            self.channels.push(channel.clone());
+            held.insert(channel.clone());
+            actions.push(Action::Subscribe(channel, from.get(name.as_str()).map(|s| (*s).clone())));
         }
         actions
     }
 
+    /// Linear too: each name once, and the socket's channel list filtered once.
     fn unsubscribe(&mut self, names: &[String]) -> Vec<Action> {
         let mut actions = Vec::new();
-        for name in names {
+        let mut seen = HashSet::new();
+        let mut gone = HashSet::new();
+        for name in names.iter().filter(|n| seen.insert(n.as_str())) {
             match Channel::parse(name) {
                 Ok(channel) => {
-                    self.channels.retain(|c| c != &channel);
+                    gone.insert(channel.clone());
                     actions.push(Action::Unsubscribe(channel.clone()));
                     actions.push(Action::Send(ServerFrame::Unsubscribed { channel }));
                 }
                 Err(e) => actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0))),
             }
         }
+        self.channels.retain(|c| !gone.contains(c));
         actions
+    }
+}
+
+/// A client's text, quoted back in an error, cut to a readable length.
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => &s[..i],
+        None => s,
     }
 }
 
@@ -235,6 +256,7 @@ mod tests {
                 Action::Send(other) => format!("{other:?}"),
                 Action::Subscribe(c, s) => format!("sub {c} {:?}", s.as_ref().map(Since::seq)),
                 Action::Unsubscribe(c) => format!("unsub {c}"),
+                Action::Held(c) => format!("held {c}"),
                 Action::Close(reason) => format!("close {}", close_frame(*reason).0),
             })
             .collect()
@@ -263,9 +285,10 @@ mod tests {
             m.on_text(r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators"]}"#, 0, &l, known);
         assert_eq!(kind, FrameKind::Subscribe);
         assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions"]);
-        // Re-subscribing to a channel it has does not count against the limit.
+        // Re-subscribing to a channel it has does not count against the limit, and replays
+        // nothing: the socket has had every update live.
         let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":7}}"#, 1, &l, known);
-        assert_eq!(codes(&a), ["sub btc Some(Seq(7))"]);
+        assert_eq!(codes(&a), ["held btc"]);
         let (kind, a) = m.on_text(r#"{"op":"unsubscribe","channels":["btc","BAD"]}"#, 2, &l, known);
         assert_eq!(kind, FrameKind::Unsubscribe);
         assert_eq!(codes(&a), ["unsub btc", "unsubscribed btc", "InvalidChannel"]);
@@ -313,6 +336,39 @@ mod tests {
         let want =
             ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions", "TooManySubscriptions"];
         assert_eq!(codes(&a), want);
+    }
+
+    #[test]
+    fn errors_quote_names_as_written() {
+        let mut m = SocketMeta::new("c".into());
+        let a = m.on_connect(Some("zzz"), None, &limits(), known);
+        let [Action::Send(ServerFrame::Error { message, .. })] = a.as_slice() else { panic!("{a:?}") };
+        assert!(message.starts_with("no channel \"zzz\";"), "{message}");
+        assert!(!message.contains("Channel("), "no Rust types in client-facing text: {message}");
+    }
+
+    #[test]
+    fn huge_requests_are_handled_once_per_name() {
+        // 20,000 copies of each of two names, 20,000 since entries and 20,000 distinct unknown
+        // names: one action per distinct name, and no per-name scans (which would make this
+        // billions of comparisons).
+        let l = HubLimits { max_subscriptions: 100, ..HubLimits::default() };
+        let mut names: Vec<String> = Vec::new();
+        for _ in 0..20_000 {
+            names.push("btc".into());
+            names.push("market".into());
+        }
+        names.extend((0..20_000).map(|i| format!("app{i}")));
+        let since = format!("btc:1,{}", (0..20_000).map(|i| format!("app{i}:1")).collect::<Vec<_>>().join(","));
+        let mut m = SocketMeta::new("c".into());
+        let a = m.on_connect(Some(&names.join(",")), Some(&since), &l, known);
+        assert_eq!(a.len(), 2 + 20_000, "btc, market, then one unknown_channel per distinct app name");
+        assert_eq!(codes(&a[..2]), ["sub btc Some(Seq(1))", "sub market None"]);
+        assert_eq!(m.channels.len(), 2);
+        let frame = format!(r#"{{"op":"unsubscribe","channels":[{}]}}"#, vec!["\"btc\""; 20_000].join(","));
+        let (_, a) = m.on_text(&frame, 0, &HubLimits { max_client_frame_bytes: 1 << 20, ..l }, known);
+        assert_eq!(codes(&a), ["unsub btc", "unsubscribed btc"]);
+        assert_eq!(m.channels, vec![Channel::parse("market").unwrap()]);
     }
 
     #[test]

@@ -250,6 +250,12 @@ fn subscribe_and_unsubscribe_after_connect() {
     assert_subscribed(&sub, "news", 4, true);
     publish_run(&w, "news", 5, 5);
     assert_run(&c.updates("news", 5, FRAME_WAIT), "news", 5, 5);
+    // Asking again for a channel it holds replays nothing (it has had every update live): only
+    // `subscribed` at the current seq, however far back `since` points.
+    c.send_json(&json!({"op": "subscribe", "channels": ["news", "news"], "since": {"news": 1}}));
+    let (ups, sub) = c.catch_up("news", FRAME_WAIT);
+    assert!(ups.is_empty(), "a held channel was replayed: {ups:#?}");
+    assert_subscribed(&sub, "news", 5, true);
 
     c.send_json(&json!({"op": "subscribe", "channels": ["alerts"]}));
     let (ups, sub) = c.catch_up("alerts", FRAME_WAIT);
