@@ -2,9 +2,10 @@
 //! trigger, health and metrics text; the hub and the feeds it runs are in the `durable` crate.
 //! `lib.rs` only wires modules and events together.
 //!
-//! The pure modules (config, cors, error, health, history, metrics, publish, store) compile and are
-//! unit-tested on the host; the Workers glue below exists only on wasm32.
+//! The pure modules (assets, config, cors, error, health, history, metrics, publish, store)
+//! compile and are unit-tested on the host; the Workers glue below exists only on wasm32.
 
+pub mod assets;
 #[cfg(target_arch = "wasm32")]
 mod bindings;
 pub mod config;

@@ -1,6 +1,7 @@
-//! HTTP routes of the Worker. Static files (the dashboard) are served by wrangler's assets
-//! before the Worker runs; everything else lands here.
+//! HTTP routes of the Worker: the API, sockets, health, metrics and the dashboard's files
+//! (`assets.rs`).
 
+use crate::assets::{self, StaticFile};
 use crate::bindings;
 use crate::config::Config;
 use crate::cors::{self, AllowedOrigins, ApiRoute};
@@ -68,6 +69,9 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
 
 async fn cold(req: Request, env: &Env, config: &Config, path: &str, api: Option<ApiRoute>) -> Outcome {
     let method = req.method();
+    if let (Method::Get | Method::Head, Some(file)) = (&method, assets::find(path)) {
+        return static_file(&req, file, method == Method::Head);
+    }
     match (path, method) {
         (_, Method::Options) if api.is_some() => {
             let resp = Response::empty().map_err(|e| ApiError::HubUnavailable(e.to_string()))?.with_status(204);
@@ -82,6 +86,27 @@ async fn cold(req: Request, env: &Env, config: &Config, path: &str, api: Option<
         ("/api/publish", _) => Err(ApiError::MethodNotAllowed { allow: "POST, OPTIONS" }),
         _ => Err(ApiError::NotFound),
     }
+}
+
+/// A dashboard file: revalidated on every load (`no-cache` with its ETag), so a deploy shows at
+/// once and an unchanged file costs a 304.
+fn static_file(req: &Request, file: &StaticFile, head: bool) -> Outcome {
+    let if_none_match = req.headers().get("if-none-match").ok().flatten();
+    let build = || -> Result<Response> {
+        let resp = if assets::not_modified(file, if_none_match.as_deref()) {
+            Response::empty()?.with_status(304)
+        } else if head {
+            Response::empty()?
+        } else {
+            Response::from_bytes(file.body.to_vec())?
+        };
+        let headers = resp.headers();
+        headers.set("content-type", file.content_type)?;
+        headers.set("etag", file.etag)?;
+        headers.set("cache-control", "no-cache")?;
+        Ok(resp)
+    };
+    build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
 }
 
 fn error_response(path: &str, e: &ApiError) -> Result<Response> {

@@ -147,6 +147,27 @@ fn history_pages_are_bounded_and_checked() {
 }
 
 #[test]
+fn dashboard_files_are_served_with_types_and_etags() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[]);
+    let index = request(&w, "GET", "/", &[], None);
+    assert_eq!(index.status, 200);
+    assert_eq!(index.headers.get("content-type").map(String::as_str), Some("text/html; charset=utf-8"));
+    assert_eq!(index.body, std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/index.html")).unwrap());
+    let app = request(&w, "GET", "/app.js", &[], None);
+    assert_eq!(app.status, 200);
+    assert_eq!(app.headers.get("content-type").map(String::as_str), Some("text/javascript; charset=utf-8"));
+    assert_eq!(app.headers.get("cache-control").map(String::as_str), Some("no-cache"));
+    let etag = app.headers.get("etag").cloned().expect("an ETag");
+    let again = request(&w, "GET", "/app.js", &[("if-none-match", &etag)], None);
+    assert_eq!((again.status, again.body.as_str()), (304, ""));
+    let head = request(&w, "HEAD", "/style.css", &[], None);
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    assert_eq!(head.headers.get("content-type").map(String::as_str), Some("text/css; charset=utf-8"));
+    request(&w, "GET", "/missing.js", &[], None).assert_error(404, "not_found");
+}
+
+#[test]
 fn cors_for_reads_and_for_allowed_publishers() {
     let fixture = Fixture::start();
     let app = "https://app.example";
