@@ -2,33 +2,31 @@
 //!
 //! A thin shell around [`HubCore`]: it loads the core from storage on first use, hands it each
 //! event and carries out what it returns. Writing, group commit and fan-out are in
-//! `hub_commit.rs`, the feeds in `hub_feeds.rs`, the alarm in `hub_alarm.rs`, and the class
-//! the runtime calls in `hub_object.rs`. Client requests the Worker forwards unchanged (`route.rs`): `GET /ws` and,
-//! on shard 0 (the sequencer), `POST /api/publish`. Internal routes, reached only through the
-//! Worker or another shard: `GET /stats?shard=K`, `GET /watching`; on the sequencer also
+//! `hub_commit.rs`, sockets in `hub_socket.rs`, the feeds in `hub_feeds.rs`, the alarm in
+//! `hub_alarm.rs`, and the class the runtime calls in `hub_object.rs`. Client requests the
+//! Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the sequencer),
+//! `POST /api/publish`. Internal routes, reached only through the Worker or another shard: `GET /stats?shard=K`, `GET /watching`; on the sequencer also
 //! `POST /refresh` (a cron round), `POST /watch`, `GET /snapshot`, `GET /history`; on the other
 //! shards `POST /apply`.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
 //! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
 
-use crate::channel::Catchup;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
 use crate::hub_commit::{answer, refused};
 use crate::hub_core::HubCore;
 use crate::hub_feeds::Watch;
-use crate::internal::{Apply, CloseReason};
-use crate::protocol::{batch_json, Channel, Epoch, Update};
+use crate::hub_socket::attachment;
+use crate::internal::Apply;
+use crate::protocol::{Channel, Epoch, Update};
 use crate::route;
-use crate::session::{close_frame, Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use crate::storage_key::StorageKey;
 use futures::channel::oneshot;
 use futures::future::Shared;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
@@ -103,15 +101,15 @@ impl Hub {
 
     /// The internal routes, reached only from the Worker or another shard.
     async fn internal(&self, mut req: Request) -> Result<Response> {
-        let query =
-            |req: &Request| -> Result<HashMap<String, String>> { Ok(req.url()?.query_pairs().into_owned().collect()) };
-        match (req.method(), req.path().as_str()) {
+        let url = req.inner().url();
+        let (path, query) = route::split_url(&url);
+        let param = |name: &str| route::query_param(query, name);
+        match (req.method(), path) {
             (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
             (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
             (Method::Get, "/history") => {
-                let query = query(&req)?;
-                let channel = query.get("channel").and_then(|c| Channel::parse(c).ok());
-                let number = |k: &str| query.get(k).and_then(|v| v.parse::<u64>().ok());
+                let channel = param("channel").and_then(|c| Channel::parse(&c).ok());
+                let number = |k: &str| param(k).and_then(|v| v.parse::<u64>().ok());
                 let (Some(channel), since, limit) =
                     (channel, number("since").unwrap_or(0), number("limit").unwrap_or(100))
                 else {
@@ -149,8 +147,7 @@ impl Hub {
                 Response::ok("applied")
             }
             (Method::Get, "/stats") => {
-                let query = query(&req)?;
-                let shard = query.get("shard").and_then(|s| s.parse().ok()).unwrap_or(0);
+                let shard = param("shard").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let sockets = self.state.get_websockets().len() as u64;
                 Response::from_json(&self.with_core(|core| core.stats(shard, sockets)))
             }
@@ -165,55 +162,10 @@ impl Hub {
         self.upkeep().await;
         Ok(())
     }
-
-    pub(crate) async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        self.load().await?;
-        let Some(mut meta) = attachment(&ws) else {
-            // A socket without an attachment was never set up by this hub; drop it.
-            let (code, reason) = close_frame(CloseReason::Error);
-            let _ = ws.close(Some(code), Some(reason));
-            return Ok(());
-        };
-        if meta.closing {
-            return Ok(());
-        }
-        let now = Date::now().as_millis();
-        let actions = match message {
-            WebSocketIncomingMessage::String(text) => self.with_core(|core| core.message(&mut meta, &text, now)),
-            WebSocketIncomingMessage::Binary(bytes) => {
-                let limits = self.with_core(|core| core.limits);
-                let actions = meta.on_binary(bytes.len(), now, &limits);
-                self.with_core(|core| core.counted_invalid(&actions));
-                actions
-            }
-        };
-        let before = self.btc_watchers();
-        self.run(&ws, &mut meta, actions).await;
-        // Saved before anything below awaits (which lets other events for this socket run and
-        // save theirs).
-        if let Err(e) = ws.serialize_attachment(&meta) {
-            console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
-        }
-        self.btc_watchers_changed(before).await;
-        self.counters_changed().await;
-        Ok(())
-    }
-
-    pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
-        // Complete the closing handshake; 1005/1006 are reserved and cannot be sent back.
-        let reply = if (1000..5000).contains(&code) && code != 1005 && code != 1006 { code as u16 } else { 1000 };
-        let _ = ws.close(Some(reply), Some("bye"));
-        self.gone(&ws, CloseReason::Client).await
-    }
-
-    pub(crate) async fn websocket_error(&self, ws: WebSocket, error: wasm_bindgen::JsValue) -> Result<()> {
-        console_warn!("hub: socket error: {error:?}");
-        self.gone(&ws, CloseReason::Error).await
-    }
 }
 
 /// A random id (16 hex digits): connection ids and channel epochs.
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         // Fall back to the clock: these only need to differ between connections or resets.
@@ -226,26 +178,9 @@ pub(crate) fn new_epoch() -> Epoch {
     Epoch(random_hex())
 }
 
-fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
-    ws.deserialize_attachment::<SocketMeta>().ok().flatten()
-}
-
-/// Sends a socket's accumulated frames as one message (a `batch` when there are several).
-fn send_frames(ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
-    let message = match outbox.len() {
-        0 => return,
-        1 => outbox.remove(0),
-        _ => batch_json(&outbox.iter().map(String::as_str).collect::<Vec<_>>()),
-    };
-    outbox.clear();
-    if let Err(e) = ws.send_with_str(message) {
-        console_warn!("hub: send to {conn} failed: {e:?}");
-    }
-}
-
 impl Hub {
     /// Reads channel metas, counters and upstream bookkeeping once per object lifetime.
-    async fn load(&self) -> Result<()> {
+    pub(crate) async fn load(&self) -> Result<()> {
         if self.core.borrow().is_some() {
             return Ok(());
         }
@@ -304,104 +239,13 @@ impl Hub {
         self.with_fanout(|f| f.subscribers(&Channel::btc()))
     }
 
-    async fn accept(&self, channels: Option<&str>, since: Option<&str>) -> Result<Response> {
-        // Build the index before this socket exists, so the rebuild cannot count it twice.
-        let before = self.btc_watchers();
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since));
-        self.run(&pair.server, &mut meta, actions).await;
-        pair.server.serialize_attachment(&meta)?;
-        self.btc_watchers_changed(before).await;
-        self.counters_changed().await;
-        Response::from_websocket(pair.client)
-    }
-
-    /// Carries out a socket's actions in order. Its frames go out as one message where they
-    /// can (a connect's welcome and catch-ups are one `batch`), and always before anything
-    /// awaits: once the socket is subscribed, a flush may send it live updates, which must
-    /// come after its catch-up. Failures are logged: one socket's trouble never fails the event.
-    async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
-        let mut outbox = Vec::new();
-        for action in actions {
-            match action {
-                Action::Send(frame) => outbox.push(frame.to_json()),
-                Action::Subscribe(channel, since) => {
-                    let plan = self.with_core(|core| core.plan(&channel, since.as_ref()));
-                    let fetched = match plan {
-                        Catchup::Replay { from, to } => {
-                            send_frames(ws, &meta.conn, &mut outbox);
-                            // Updates sequenced while this reads make the replay incomplete; the
-                            // core then answers with the latest value and `recovered: false`.
-                            self.history(&channel, from, to).await
-                        }
-                        _ => Vec::new(),
-                    };
-                    // Updates written but not sent yet go out to the current subscribers first:
-                    // the catch-up below includes them, so this socket must not get them again.
-                    self.send_pending_after(ws, &meta.conn, &mut outbox);
-                    let now = Date::now().as_millis();
-                    let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now));
-                    outbox.extend(frames.iter().map(|f| f.to_json()));
-                    self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
-                }
-                Action::Held(channel) => {
-                    // Its pending updates go out first, so `subscribed` names the seq it has.
-                    self.send_pending_after(ws, &meta.conn, &mut outbox);
-                    let now = Date::now().as_millis();
-                    let frames =
-                        self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now));
-                    outbox.extend(frames.iter().map(|f| f.to_json()));
-                }
-                Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(&meta.conn, &[channel])),
-                Action::Close(reason) => {
-                    send_frames(ws, &meta.conn, &mut outbox);
-                    self.close(ws, meta, reason);
-                    return;
-                }
-            }
-        }
-        send_frames(ws, &meta.conn, &mut outbox);
-    }
-
-    /// Sends what is queued for everyone (see `send_pending`), first sending this socket's own
-    /// frames so far if anything is queued: the socket may hold channels with queued updates,
-    /// and those must not overtake the frames it was answered before them.
-    fn send_pending_after(&self, ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
-        if !self.queue.borrow().is_empty() {
-            send_frames(ws, conn, outbox);
-        }
-        self.send_pending();
-    }
-
-    /// The hub ends a connection: counted once, removed from the index, closed with its code.
-    pub(crate) fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
-        meta.closing = true;
-        self.with_core(|core| core.closed(reason));
-        self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
-        let (code, text) = close_frame(reason);
-        let _ = ws.serialize_attachment(&*meta);
-        let _ = ws.close(Some(code), Some(text));
-    }
-
-    /// The peer closed or the socket failed.
-    async fn gone(&self, ws: &WebSocket, reason: CloseReason) -> Result<()> {
-        self.load().await?;
-        if let Some(meta) = attachment(ws) {
-            let before = self.btc_watchers();
-            self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
-            self.btc_watchers_changed(before).await;
-            if meta.closing {
-                return Ok(()); // already counted when the hub closed it
-            }
-        }
-        self.with_core(|core| core.closed(reason));
-        self.counters_changed().await;
-        Ok(())
-    }
-
     /// Retained updates `from..=to` of a channel, in seq order (storage keys sort by seq).
-    async fn history(&self, channel: &Channel, from: crate::protocol::Seq, to: crate::protocol::Seq) -> Vec<Update> {
+    pub(crate) async fn history(
+        &self,
+        channel: &Channel,
+        from: crate::protocol::Seq,
+        to: crate::protocol::Seq,
+    ) -> Vec<Update> {
         let start = StorageKey::History(channel.clone(), from).as_string();
         let end = StorageKey::History(channel.clone(), to.next()).as_string();
         let map = match self.state.storage().list_with_options(ListOptions::new().start(&start).end(&end)).await {

@@ -254,7 +254,7 @@ impl Hub {
             }
         });
         for ws in &sent.failed {
-            if let Some(mut meta) = ws.deserialize_attachment::<crate::session::SocketMeta>().ok().flatten() {
+            if let Some(mut meta) = crate::hub_socket::attachment(ws) {
                 console_warn!("hub: send to {} failed; closing it", meta.conn);
                 self.with_core(|core| {
                     for c in flush.iter().filter(|c| meta.channels.contains(&c.channel)) {

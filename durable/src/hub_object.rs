@@ -26,13 +26,12 @@ impl HubObject {
 
     pub fn fetch(&self, req: web_sys::Request) -> Promise {
         let hub = self.0.clone();
-        let f = hub.fetch(req);
-        future_to_promise(async move { f.await.map(JsValue::from).map_err(JsValue::from) })
+        promise(async move { hub.fetch(req).await.map(JsValue::from) })
     }
 
     pub fn alarm(&self) -> Promise {
         let hub = self.0.clone();
-        future_to_promise(async move { hub.alarm().await.map(|()| JsValue::UNDEFINED).map_err(JsValue::from) })
+        promise(async move { hub.alarm().await.map(|()| JsValue::UNDEFINED) })
     }
 
     #[wasm_bindgen(js_name = webSocketMessage)]
@@ -42,24 +41,23 @@ impl HubObject {
             Some(text) => WebSocketIncomingMessage::String(text),
             None => WebSocketIncomingMessage::Binary(Uint8Array::new(&message).to_vec()),
         };
-        future_to_promise(async move {
-            hub.websocket_message(WebSocket::from(ws), message).await.map(|()| JsValue::NULL).map_err(JsValue::from)
-        })
+        promise(async move { hub.websocket_message(WebSocket::from(ws), message).await.map(|()| JsValue::NULL) })
     }
 
     #[wasm_bindgen(js_name = webSocketClose)]
     pub fn web_socket_close(&self, ws: web_sys::WebSocket, code: usize, _reason: String, _clean: bool) -> Promise {
         let hub = self.0.clone();
-        future_to_promise(async move {
-            hub.websocket_close(WebSocket::from(ws), code).await.map(|()| JsValue::NULL).map_err(JsValue::from)
-        })
+        promise(async move { hub.websocket_close(WebSocket::from(ws), code).await.map(|()| JsValue::NULL) })
     }
 
     #[wasm_bindgen(js_name = webSocketError)]
     pub fn web_socket_error(&self, ws: web_sys::WebSocket, error: JsValue) -> Promise {
         let hub = self.0.clone();
-        future_to_promise(async move {
-            hub.websocket_error(WebSocket::from(ws), error).await.map(|()| JsValue::NULL).map_err(JsValue::from)
-        })
+        promise(async move { hub.websocket_error(WebSocket::from(ws), error).await.map(|()| JsValue::NULL) })
     }
+}
+
+/// An event's future as the promise the runtime awaits; an error rejects it.
+fn promise(event: impl std::future::Future<Output = worker::Result<JsValue>> + 'static) -> Promise {
+    future_to_promise(async move { event.await.map_err(JsValue::from) })
 }

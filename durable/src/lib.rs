@@ -1,7 +1,7 @@
 //! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
 //!
 //! The modules compiled on every target are plain Rust, tested on the host; the wasm32-only
-//! ones (`hub_object`, `hub`, `hub_alarm`, `hub_commit`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
+//! ones (`hub_object`, `hub`, `hub_alarm`, `hub_commit`, `hub_socket`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
 //! shell around [`hub_core::HubCore`] and its adapters to the Workers API.
 
 pub mod channel;
@@ -34,6 +34,8 @@ mod hub_commit;
 mod hub_feeds;
 #[cfg(target_arch = "wasm32")]
 mod hub_object;
+#[cfg(target_arch = "wasm32")]
+mod hub_socket;
 #[cfg(target_arch = "wasm32")]
 mod upstream;
 #[cfg(target_arch = "wasm32")]

@@ -3,7 +3,7 @@
 use super::*;
 use crate::feed_round::{Fetched, RoundKind};
 use crate::feeds::FeedError;
-use crate::internal::{Apply, Outcome};
+use crate::internal::{Apply, CloseReason, Outcome};
 use crate::protocol::ErrorCode;
 use serde_json::json;
 

@@ -1,0 +1,170 @@
+//! A socket's life on the hub (wasm glue): its connect, its frames and its close, carried out
+//! from the actions `session.rs` decides, with its attachment as the record that survives
+//! hibernation.
+
+use crate::channel::Catchup;
+use crate::hub::{random_hex, Hub};
+use crate::internal::CloseReason;
+use crate::protocol::batch_json;
+use crate::session::{close_frame, Action, SocketMeta};
+use worker::*;
+
+impl Hub {
+    pub(crate) async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        self.load().await?;
+        let Some(mut meta) = attachment(&ws) else {
+            // A socket without an attachment was never set up by this hub; drop it.
+            let (code, reason) = close_frame(CloseReason::Error);
+            let _ = ws.close(Some(code), Some(reason));
+            return Ok(());
+        };
+        if meta.closing {
+            return Ok(());
+        }
+        let now = Date::now().as_millis();
+        let actions = match message {
+            WebSocketIncomingMessage::String(text) => self.with_core(|core| core.message(&mut meta, &text, now)),
+            WebSocketIncomingMessage::Binary(bytes) => {
+                let limits = self.with_core(|core| core.limits);
+                let actions = meta.on_binary(bytes.len(), now, &limits);
+                self.with_core(|core| core.counted_invalid(&actions));
+                actions
+            }
+        };
+        let before = self.btc_watchers();
+        self.run(&ws, &mut meta, actions).await;
+        // Saved before anything below awaits (which lets other events for this socket run and
+        // save theirs).
+        if let Err(e) = ws.serialize_attachment(&meta) {
+            console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
+        }
+        self.btc_watchers_changed(before).await;
+        self.counters_changed().await;
+        Ok(())
+    }
+
+    pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
+        // Complete the closing handshake; 1005/1006 are reserved and cannot be sent back.
+        let reply = if (1000..5000).contains(&code) && code != 1005 && code != 1006 { code as u16 } else { 1000 };
+        let _ = ws.close(Some(reply), Some("bye"));
+        self.gone(&ws, CloseReason::Client).await
+    }
+
+    pub(crate) async fn websocket_error(&self, ws: WebSocket, error: wasm_bindgen::JsValue) -> Result<()> {
+        console_warn!("hub: socket error: {error:?}");
+        self.gone(&ws, CloseReason::Error).await
+    }
+
+    pub(crate) async fn accept(&self, channels: Option<&str>, since: Option<&str>) -> Result<Response> {
+        // Build the index before this socket exists, so the rebuild cannot count it twice.
+        let before = self.btc_watchers();
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since));
+        self.run(&pair.server, &mut meta, actions).await;
+        pair.server.serialize_attachment(&meta)?;
+        self.btc_watchers_changed(before).await;
+        self.counters_changed().await;
+        Response::from_websocket(pair.client)
+    }
+
+    /// Carries out a socket's actions in order. Its frames go out as one message where they
+    /// can (a connect's welcome and catch-ups are one `batch`), and always before anything
+    /// awaits: once the socket is subscribed, a flush may send it live updates, which must
+    /// come after its catch-up. Failures are logged: one socket's trouble never fails the event.
+    async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
+        let mut outbox = Vec::new();
+        for action in actions {
+            match action {
+                Action::Send(frame) => outbox.push(frame.to_json()),
+                Action::Subscribe(channel, since) => {
+                    let plan = self.with_core(|core| core.plan(&channel, since.as_ref()));
+                    let fetched = match plan {
+                        Catchup::Replay { from, to } => {
+                            send_frames(ws, &meta.conn, &mut outbox);
+                            // Updates sequenced while this reads make the replay incomplete; the
+                            // core then answers with the latest value and `recovered: false`.
+                            self.history(&channel, from, to).await
+                        }
+                        _ => Vec::new(),
+                    };
+                    // Updates written but not sent yet go out to the current subscribers first:
+                    // the catch-up below includes them, so this socket must not get them again.
+                    self.send_pending_after(ws, &meta.conn, &mut outbox);
+                    let now = Date::now().as_millis();
+                    let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now));
+                    outbox.extend(frames.iter().map(|f| f.to_json()));
+                    self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
+                }
+                Action::Held(channel) => {
+                    // Its pending updates go out first, so `subscribed` names the seq it has.
+                    self.send_pending_after(ws, &meta.conn, &mut outbox);
+                    let now = Date::now().as_millis();
+                    let frames =
+                        self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now));
+                    outbox.extend(frames.iter().map(|f| f.to_json()));
+                }
+                Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(&meta.conn, &[channel])),
+                Action::Close(reason) => {
+                    send_frames(ws, &meta.conn, &mut outbox);
+                    self.close(ws, meta, reason);
+                    return;
+                }
+            }
+        }
+        send_frames(ws, &meta.conn, &mut outbox);
+    }
+
+    /// Sends what is queued for everyone (see `send_pending`), first sending this socket's own
+    /// frames so far if anything is queued: the socket may hold channels with queued updates,
+    /// and those must not overtake the frames it was answered before them.
+    fn send_pending_after(&self, ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
+        if !self.queue.borrow().is_empty() {
+            send_frames(ws, conn, outbox);
+        }
+        self.send_pending();
+    }
+
+    /// The hub ends a connection: counted once, removed from the index, closed with its code.
+    pub(crate) fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
+        meta.closing = true;
+        self.with_core(|core| core.closed(reason));
+        self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
+        let (code, text) = close_frame(reason);
+        let _ = ws.serialize_attachment(&*meta);
+        let _ = ws.close(Some(code), Some(text));
+    }
+
+    /// The peer closed or the socket failed.
+    async fn gone(&self, ws: &WebSocket, reason: CloseReason) -> Result<()> {
+        self.load().await?;
+        if let Some(meta) = attachment(ws) {
+            let before = self.btc_watchers();
+            self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
+            self.btc_watchers_changed(before).await;
+            if meta.closing {
+                return Ok(()); // already counted when the hub closed it
+            }
+        }
+        self.with_core(|core| core.closed(reason));
+        self.counters_changed().await;
+        Ok(())
+    }
+}
+
+pub(crate) fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
+    ws.deserialize_attachment::<SocketMeta>().ok().flatten()
+}
+
+/// Sends a socket's accumulated frames as one message (a `batch` when there are several).
+fn send_frames(ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
+    let message = match outbox.len() {
+        0 => return,
+        1 => outbox.remove(0),
+        _ => batch_json(&outbox.iter().map(String::as_str).collect::<Vec<_>>()),
+    };
+    outbox.clear();
+    if let Err(e) = ws.send_with_str(message) {
+        console_warn!("hub: send to {conn} failed: {e:?}");
+    }
+}
