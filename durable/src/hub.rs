@@ -73,14 +73,6 @@ impl Hub {
         let url = req.url();
         let (path, query) = route::split_url(&url);
         match (req.method().as_str(), path) {
-            ("GET", route::WS) if query.contains("live") => {
-                Ok(answer(200, &format!("{{\"live\":{}}}", wasm_bindgen::externref_heap_live_count()), None)?)
-            }
-            ("GET", route::WS) if query.contains("bisect") => {
-                let pair = WebSocketPair::new()?;
-                self.state.accept_web_socket(&pair.server);
-                Ok(Response::from_websocket(pair.client)?.into())
-            }
             ("GET", route::WS) => {
                 let (channels, since) = (route::query_param(query, "channels"), route::query_param(query, "since"));
                 Ok(self.accept(channels.as_deref(), since.as_deref()).await?.into())
