@@ -11,6 +11,7 @@ use crate::hub_client;
 use crate::metrics;
 use crate::publish;
 use crate::store::SnapshotEntry;
+use ::durable::body::{read_capped, Capped};
 use ::durable::clock::{Clock, SystemClock};
 use ::durable::kv::KvKey;
 use ::durable::protocol::Channel;
@@ -196,8 +197,28 @@ async fn publish(
         content_type: ct.as_deref(),
         content_length: len.as_deref(),
     };
-    publish::check_headers(checked, config.publish_token.as_ref(), config.hub.max_publish_bytes)?;
-    hub_client::publish(env, req).await
+    let max = config.hub.max_publish_bytes;
+    publish::check_headers(checked, config.publish_token.as_ref(), max)?;
+    if len.is_some() {
+        return hub_client::publish(env, req).await;
+    }
+    // A body of unannounced size (chunked) is read here, up to the cap, and forwarded whole:
+    // forwarded as a stream, the runtime would go on pumping it into the hub after the hub had
+    // refused it, and fail (uncaught) once the answer was sent.
+    let fail = |e: Error| ApiError::HubUnavailable(format!("reading a chunked publish: {e}"));
+    match read_capped(req, max).await.map_err(fail)? {
+        Capped::TooLarge => Err(ApiError::PayloadTooLarge { limit: max }),
+        Capped::Body(body) => hub_client::publish(env, &buffered(req, &body).map_err(fail)?).await,
+    }
+}
+
+/// `req` again with `body` in place of its stream.
+fn buffered(req: &web_sys::Request, body: &[u8]) -> Result<web_sys::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(&req.method());
+    init.set_headers(&req.headers());
+    init.set_body(&js_sys::Uint8Array::from(body));
+    Ok(web_sys::Request::new_with_str_and_init(&req.url(), &init)?)
 }
 
 async fn health(env: &Env, config: &Config) -> Outcome {

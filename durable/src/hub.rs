@@ -12,6 +12,7 @@
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
 //! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
 
+use crate::body::{read_capped, Capped};
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
@@ -21,6 +22,7 @@ use crate::hub_feeds::Watch;
 use crate::hub_socket::attachment;
 use crate::internal::Apply;
 use crate::protocol::{Channel, Epoch, Update};
+use crate::publish::PublishRefusal;
 use crate::route;
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use crate::storage_key::StorageKey;
@@ -28,7 +30,6 @@ use futures::channel::oneshot;
 use futures::future::Shared;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::*;
 
@@ -78,8 +79,10 @@ impl Hub {
                 Ok(self.accept(channels.as_deref(), since.as_deref()).await?.into())
             }
             ("POST", route::PUBLISH) => {
-                let body = JsFuture::from(req.array_buffer()?).await?;
-                let body = js_sys::Uint8Array::new(&body).to_vec();
+                let max = self.with_core(|core| core.limits.max_publish_bytes);
+                let Capped::Body(body) = read_capped(&req, max).await? else {
+                    return refused(&PublishRefusal::TooLarge { limit: max });
+                };
                 match self.publish(&body).await? {
                     Ok(published) => answer(202, &serde_json::to_string(&published)?, None),
                     Err(refusal) => refused(&refusal),

@@ -1,7 +1,7 @@
 //! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
 //!
 //! The modules compiled on every target are plain Rust, tested on the host; the wasm32-only
-//! ones (`hub_object`, `hub`, `hub_alarm`, `hub_commit`, `hub_socket`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
+//! ones (`body`, `hub_object`, `hub`, `hub_alarm`, `hub_commit`, `hub_socket`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
 //! shell around [`hub_core::HubCore`] and its adapters to the Workers API.
 
 pub mod channel;
@@ -22,6 +22,8 @@ pub mod settings;
 pub mod storage_key;
 pub mod upkeep;
 
+#[cfg(target_arch = "wasm32")]
+pub mod body;
 #[cfg(target_arch = "wasm32")]
 mod fanout;
 #[cfg(target_arch = "wasm32")]

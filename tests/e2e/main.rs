@@ -1,6 +1,7 @@
 //! End-to-end tests against a real `wrangler dev` with a fixture upstream.
 //! Run through `scripts/test` (it builds the Worker first); `cargo test --features e2e --test e2e`.
 
+mod abuse;
 mod api;
 mod dashboard;
 mod fast_stream;
