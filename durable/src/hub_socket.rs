@@ -62,10 +62,14 @@ impl Hub {
         self.state.accept_web_socket(&pair.server);
         let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since));
         self.run(&pair.server, &mut meta, actions).await;
-        pair.server.serialize_attachment(&meta)?;
+        // A connect that fails from here on must not leave the socket counted and subscribed.
+        let answered = pair.server.serialize_attachment(&meta).and_then(|()| Response::from_websocket(pair.client));
+        if answered.is_err() && !meta.closing {
+            self.close(&pair.server, &mut meta, CloseReason::Error);
+        }
         self.btc_watchers_changed(before).await;
         self.counters_changed().await;
-        Response::from_websocket(pair.client)
+        answered
     }
 
     /// Carries out a socket's actions in order. Its frames go out as one message where they
@@ -135,16 +139,22 @@ impl Hub {
         let _ = ws.close(Some(code), Some(text));
     }
 
-    /// The peer closed or the socket failed.
+    /// The peer closed or the socket failed. Counted once: the runtime may report both an
+    /// error and a close for one socket, so the first marks the attachment as closing.
     async fn gone(&self, ws: &WebSocket, reason: CloseReason) -> Result<()> {
         self.load().await?;
-        if let Some(meta) = attachment(ws) {
+        if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
             self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
-            self.btc_watchers_changed(before).await;
             if meta.closing {
-                return Ok(()); // already counted when the hub closed it
+                self.btc_watchers_changed(before).await;
+                return Ok(()); // already counted, by the hub's close or an earlier event
             }
+            meta.closing = true;
+            if let Err(e) = ws.serialize_attachment(&meta) {
+                console_warn!("hub: could not mark {} as closed: {e:?}", meta.conn);
+            }
+            self.btc_watchers_changed(before).await;
         }
         self.with_core(|core| core.closed(reason));
         self.counters_changed().await;
