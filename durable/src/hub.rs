@@ -16,6 +16,7 @@ use crate::body::{read_capped, Capped};
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
+use crate::history_budget::PageBudget;
 use crate::hub_commit::{answer, refused};
 use crate::hub_core::HubCore;
 use crate::hub_feeds::Watch;
@@ -113,7 +114,8 @@ impl Hub {
                 let Some((from, to)) = self.with_core(|core| core.history_range(&channel, since, limit)) else {
                     return Response::error("no such channel", 404);
                 };
-                let updates = if from <= to { self.history(&channel, from, to).await } else { Vec::new() };
+                let budget = self.with_core(|core| core.limits.history_page_bytes);
+                let updates = if from <= to { self.history(&channel, from, to, budget).await? } else { Vec::new() };
                 match self.with_core(|core| core.history_page(&channel, since, updates)) {
                     Some(page) => Response::from_json(&page),
                     None => Response::error("no such channel", 404),
@@ -234,28 +236,50 @@ impl Hub {
         self.with_fanout(|f| f.subscribers(&Channel::btc()))
     }
 
-    /// Retained updates `from..=to` of a channel, in seq order (storage keys sort by seq).
+    /// Retained updates `from..=to` of `channel` in seq order, as many as fit `budget` bytes
+    /// of stored JSON (see `PageBudget`). Read in batches when bounded, so no more than one
+    /// batch past the budget is ever held; a socket's catch-up (unbounded, at most
+    /// `HISTORY_LEN` entries) takes one call.
     pub(crate) async fn history(
         &self,
         channel: &Channel,
         from: crate::protocol::Seq,
         to: crate::protocol::Seq,
-    ) -> Vec<Update> {
-        let start = StorageKey::History(channel.clone(), from).as_string();
+        budget: usize,
+    ) -> Result<Vec<Update>> {
+        const BATCH: u32 = 16;
+        let bounded = budget != usize::MAX;
         let end = StorageKey::History(channel.clone(), to.next()).as_string();
-        let map = match self.state.storage().list_with_options(ListOptions::new().start(&start).end(&end)).await {
-            Ok(m) => m,
-            Err(e) => {
-                console_error!("hub: history read of {channel} failed: {e:?}");
-                return Vec::new(); // the core then answers recovered: false
+        let (mut page, mut updates, mut next) = (PageBudget::new(budget), Vec::new(), from);
+        loop {
+            let start = StorageKey::History(channel.clone(), next).as_string();
+            let mut options = ListOptions::new().start(&start).end(&end);
+            if bounded {
+                options = options.limit(BATCH as usize);
             }
-        };
-        let mut updates = Vec::new();
-        map.for_each(&mut |value, _key| {
-            if let Some(u) = value.as_string().and_then(|v| serde_json::from_str::<Update>(&v).ok()) {
-                updates.push(u);
+            let map = self.state.storage().list_with_options(options).await?;
+            let (mut read, mut full) = (0, false);
+            map.for_each(&mut |value, key| {
+                read += 1;
+                if full {
+                    return;
+                }
+                if let Some(StorageKey::History(_, seq)) = key.as_string().as_deref().and_then(StorageKey::parse) {
+                    next = seq.next();
+                }
+                let Some(text) = value.as_string() else { return };
+                if !page.admit(text.len()) {
+                    full = true;
+                    return;
+                }
+                match serde_json::from_str::<Update>(&text) {
+                    Ok(u) => updates.push(u),
+                    Err(e) => console_error!("hub: unreadable history entry of {channel}: {e}"),
+                }
+            });
+            if full || !bounded || read < BATCH || next > to {
+                return Ok(updates);
             }
-        });
-        updates
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
 use crate::guard::ProviderLimit;
+use crate::history_budget::next_since;
 use crate::internal::{
     AppPublish, Apply, Confirmed, Counters, HistoryPage, Provider, Published, Sequenced, Source, UpstreamStatus,
 };
@@ -208,7 +209,9 @@ impl HubCore {
 
     pub fn history_page(&self, channel: &Channel, since: u64, updates: Vec<Update>) -> Option<HistoryPage> {
         let m = self.channels.get(channel)?;
+        let next = next_since(updates.last().map(|u| u.seq.0), m.seq.0).map(Seq);
         Some(HistoryPage {
+            next,
             channel: channel.clone(),
             epoch: m.epoch.clone(),
             seq: m.seq,

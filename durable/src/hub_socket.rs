@@ -88,7 +88,13 @@ impl Hub {
                             send_frames(ws, &meta.conn, &mut outbox);
                             // Updates sequenced while this reads make the replay incomplete; the
                             // core then answers with the latest value and `recovered: false`.
-                            self.history(&channel, from, to).await
+                            match self.history(&channel, from, to, usize::MAX).await {
+                                Ok(updates) => updates,
+                                Err(e) => {
+                                    console_error!("hub: history read of {channel} failed: {e:?}");
+                                    Vec::new() // the core then answers recovered: false
+                                }
+                            }
                         }
                         _ => Vec::new(),
                     };

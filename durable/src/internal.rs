@@ -125,6 +125,9 @@ pub struct HistoryPage {
     /// True when updates right after `since` are no longer retained (the page starts later).
     pub truncated: bool,
     pub updates: Vec<Update>,
+    /// The `since` of the next page when the channel has updates after this page's last (the
+    /// page ended at its `limit` or its byte budget); `null` at the end.
+    pub next: Option<Seq>,
 }
 
 /// An application's message for an app channel (`POST /api/publish` on the sequencer). Unlike feed

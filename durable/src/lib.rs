@@ -10,6 +10,7 @@ pub mod commit;
 pub mod feed_round;
 pub mod feeds;
 pub mod guard;
+pub mod history_budget;
 pub mod hub_core;
 pub mod internal;
 pub mod kv;

@@ -63,6 +63,9 @@ pub struct HubLimits {
     pub counters_flush_seconds: u64,
     /// `MAX_PUBLISH_BYTES`: largest accepted publish body.
     pub max_publish_bytes: usize,
+    /// `HISTORY_PAGE_BYTES`: stored JSON one `/api/history` answer carries at most (beyond one
+    /// update, which always fits).
+    pub history_page_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -77,6 +80,7 @@ impl Default for HubLimits {
             linger_ms: 0,
             counters_flush_seconds: 5,
             max_publish_bytes: 64 * 1024,
+            history_page_bytes: 1 << 20,
         }
     }
 }
@@ -104,6 +108,8 @@ impl HubLimits {
             linger_ms: vars.number("GROUP_COMMIT_LINGER_MS", d.linger_ms, 0, 1000)?,
             counters_flush_seconds: vars.number("COUNTERS_FLUSH_SECONDS", d.counters_flush_seconds, 1, 3600)?,
             max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", d.max_publish_bytes as u64, 16, 1 << 20)? as usize,
+            history_page_bytes: vars.number("HISTORY_PAGE_BYTES", d.history_page_bytes as u64, 1024, 16 << 20)?
+                as usize,
         })
     }
 }

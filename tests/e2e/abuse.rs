@@ -1,8 +1,9 @@
 //! Hostile input, each answered within its documented bound while a bystander socket still gets
-//! every update: publish bodies that never announce their size.
+//! every update: publish bodies that never announce their size, and history that would not fit
+//! one answer.
 
-use crate::harness::{Fixture, Wrangler, PUBLISH_TOKEN};
-use serde_json::json;
+use crate::harness::{seqs, Fixture, Wrangler, PUBLISH_TOKEN};
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -65,5 +66,46 @@ fn a_chunked_publish_is_cut_off_at_the_cap() {
     assert_eq!(seq, 2, "after {answers:?}");
     let ups = bystander.updates("news", 2, FRAME_WAIT);
     assert_eq!(crate::harness::seqs(&ups), [2], "{ups:?}");
+    w.assert_no_panic();
+}
+
+/// A full history of large updates (300 × 60 KiB, 18 MB stored) is read anonymously in pages of
+/// at most `HISTORY_PAGE_BYTES` (1 MiB by default, plus the one update that always fits), each
+/// naming the `since` of the next, which together hold every update once, in order. (One answer
+/// once carried the whole 18 MB.)
+#[test]
+fn history_of_large_updates_comes_in_bounded_pages() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
+    let filler = "x".repeat(60 * 1024);
+    assert_eq!(w.publish_seq("big", json!({"i": 1, "filler": filler})), 1);
+    let mut bystander = w.client("/ws?channels=big");
+    bystander.catch_up("big", FRAME_WAIT);
+    for i in 2..=300 {
+        assert_eq!(w.publish_seq("big", json!({"i": i, "filler": filler})), i);
+    }
+
+    let (mut since, mut got, mut pages) = (0u64, Vec::new(), 0);
+    loop {
+        let r = w.get(&format!("/api/history?channel=big&since={since}&limit=300"));
+        assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+        assert!(r.body.len() <= (1 << 20) + 70 * 1024, "page of {} bytes", r.body.len());
+        let v: Value = serde_json::from_str(&r.body).expect("history JSON");
+        let updates = v["updates"].as_array().expect("updates");
+        assert!(!updates.is_empty(), "page after {since}: {}", v["next"]);
+        got.extend(updates.iter().map(|u| (u["seq"].as_u64(), u["data"]["i"].as_u64())));
+        pages += 1;
+        match v["next"].as_u64() {
+            Some(next) => {
+                assert_eq!(Some(next), updates.last().and_then(|u| u["seq"].as_u64()), "{}", v["next"]);
+                since = next;
+            }
+            None => break,
+        }
+    }
+    let want: Vec<_> = (1..=300).map(|i| (Some(i), Some(i))).collect();
+    assert_eq!(got, want, "every update once, in order");
+    assert!(pages >= 17, "18 MB in pages of about 1 MiB, not {pages}");
+    assert_eq!(seqs(&bystander.updates("big", 300, FRAME_WAIT)), (2..=300).collect::<Vec<_>>());
     w.assert_no_panic();
 }

@@ -133,12 +133,14 @@ fn history_pages_are_bounded_and_checked() {
         (json!(8), json!(4), json!(false))
     );
     assert_eq!(v["updates"][0]["data"], json!({"n": 5}));
+    assert_eq!(v["next"], json!(6), "the limit ended the page before seq 8");
     assert!(v["epoch"].as_str().is_some_and(|e| !e.is_empty()));
     // From the start: only what is retained, and it says so.
     let v = page("channel=news").json();
     let seqs: Vec<u64> = v["updates"].as_array().unwrap().iter().filter_map(|u| u["seq"].as_u64()).collect();
-    assert_eq!((seqs, v["truncated"].clone()), (vec![4, 5, 6, 7, 8], json!(true)));
-    assert_eq!(page("channel=news&since=8").json()["updates"], json!([]));
+    assert_eq!((seqs, v["truncated"].clone(), v["next"].clone()), (vec![4, 5, 6, 7, 8], json!(true), json!(null)));
+    let v = page("channel=news&since=8").json();
+    assert_eq!((&v["updates"], &v["next"]), (&json!([]), &json!(null)));
     page("channel=nothere").assert_error(404, "unknown_channel");
     page("channel=Bad%20Name").assert_error(400, "invalid_channel");
     page("since=3").assert_error(400, "bad_request");
