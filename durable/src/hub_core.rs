@@ -286,7 +286,17 @@ impl HubCore {
             let channel = update.channel.clone();
             let meta = self.channels.entry(channel.clone()).or_insert_with(|| ChannelMeta::new(epoch.clone()));
             if let Some(write) = meta.apply(update, &epoch, history_len) {
-                Self::record_write(channel, write, &mut fx);
+                // A replica that missed updates restarts its history here (`ChannelMeta::apply`).
+                // Its sockets get this update as the channel's latest value, followed by the
+                // marker a fresh subscription ends with: continuity was lost before it.
+                let gap = write.reset.then(|| ServerFrame::Subscribed {
+                    channel: channel.clone(),
+                    seq: write.put.seq,
+                    epoch: meta.epoch.clone(),
+                    recovered: false,
+                });
+                Self::record_write(channel.clone(), write, &mut fx);
+                fx.broadcasts.extend(gap.map(|frame| (channel, frame.to_json())));
             }
         }
         for (channel, at) in confirmed_at {

@@ -167,6 +167,28 @@ fn replicas_apply_the_sequencers_updates() {
 }
 
 #[test]
+fn a_replica_that_missed_updates_tells_its_sockets() {
+    let mut seq = core();
+    let mut replica = core();
+    let fanout: Vec<_> = (1..=7).flat_map(|n| app(&mut seq, n).1.fanout).collect();
+    replica.apply(Apply { updates: fanout[..5].to_vec(), confirmed: vec![] });
+    // Seq 6 never arrives: 7 restarts the replica's history, and its sockets are told.
+    let fx = replica.apply(Apply { updates: fanout[6..].to_vec(), confirmed: vec![] });
+    let frames: Vec<Value> = fx.broadcasts.iter().map(|(_, f)| serde_json::from_str(f).unwrap()).collect();
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!((&frames[0]["type"], &frames[0]["seq"]), (&json!("update"), &json!(7)));
+    assert_eq!(
+        (&frames[1]["type"], &frames[1]["channel"], &frames[1]["seq"], &frames[1]["recovered"]),
+        (&json!("subscribed"), &json!("news"), &json!(7), &json!(false))
+    );
+    // A resume from before the gap is answered with the latest value, not a replay with a hole.
+    assert_eq!(replica.plan(&news(), Some(&Since::Seq(5))), Catchup::Latest);
+    // Updates in order again carry no marker.
+    let fx = replica.apply(Apply { updates: app(&mut seq, 8).1.fanout, confirmed: vec![] });
+    assert_eq!(fx.broadcasts.len(), 1);
+}
+
+#[test]
 fn counters_and_stats() {
     let mut c = core();
     let (mut meta, _) = c.connect("a".into(), None, None);
