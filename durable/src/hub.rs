@@ -24,6 +24,7 @@ use crate::hub_socket::attachment;
 use crate::internal::Apply;
 use crate::protocol::{Channel, Epoch, Update};
 use crate::publish::PublishRefusal;
+use crate::replica_backoff::ReplicaBackoff;
 use crate::route;
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use crate::storage_key::StorageKey;
@@ -48,6 +49,8 @@ pub(crate) struct Hub {
     /// Completes when the last fan-out started has finished: each fan-out waits for the one
     /// before, so replicas receive updates in seq order (see `Hub::fan_out`).
     pub(crate) fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
+    /// Replica shards left out of fan-outs after a failure (shard 0 only).
+    pub(crate) replicas: RefCell<ReplicaBackoff>,
 }
 
 impl Hub {
@@ -65,6 +68,7 @@ impl Hub {
             queue: RefCell::new(CommitQueue::default()),
             alarm_at: Cell::new(None),
             fanout_tail: RefCell::new(None),
+            replicas: RefCell::new(ReplicaBackoff::default()),
         }
     }
 
@@ -139,6 +143,11 @@ impl Hub {
                 let Ok(apply) = req.json::<Apply>().await else {
                     return Response::error("bad apply body", 400);
                 };
+                // Test-only (the faults suite): a replica that takes this long to apply.
+                let delay = self.env.var("TEST_APPLY_DELAY_MS").ok().and_then(|v| v.to_string().parse::<u64>().ok());
+                if let Some(ms) = delay.filter(|&ms| ms > 0) {
+                    Delay::from(std::time::Duration::from_millis(ms)).await;
+                }
                 let fx = self.with_core(|core| core.apply(apply));
                 self.execute(fx).await?;
                 Response::ok("applied")

@@ -15,7 +15,7 @@ use crate::protocol::{Channel, Seq};
 use crate::publish::{check_body, PublishRefusal};
 use crate::storage_key::StorageKey;
 use futures::channel::oneshot;
-use futures::future::FutureExt;
+use futures::future::{Either, FutureExt};
 use std::rc::Rc;
 use std::time::Duration;
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -282,7 +282,9 @@ impl Hub {
     /// out one after another: two in flight at once could reach a shard in the wrong order,
     /// and a replica seeing seq 6 before 5 would restart its history at 6 and drop 5. A shard
     /// that misses a fan-out sees the gap on the next one and restarts its history there (its
-    /// resumes then say `recovered: false` rather than replay with a hole).
+    /// resumes then say `recovered: false` rather than replay with a hole). Each call waits at
+    /// most `FANOUT_TIMEOUT_MS`; a shard that fails is left out for a while (`ReplicaBackoff`),
+    /// so a hung shard never holds the line for more than one timeout at a time.
     async fn fan_out(&self, slot: FanOutSlot) {
         let FanOutSlot { apply, shards, previous, done } = slot;
         if let Some(previous) = previous {
@@ -292,23 +294,37 @@ impl Hub {
             let _ = done.send(());
             return;
         };
+        let timeout = self.with_core(|core| core.limits.fanout_timeout_ms);
+        let targets = self.replicas.borrow().targets(shards, Date::now().as_millis());
         match self.env.durable_object("HUB") {
             Ok(ns) => {
-                let calls = (1..shards).map(|k| {
+                let calls = targets.into_iter().map(|k| {
                     let body = body.clone();
                     let ns = &ns;
                     async move {
                         let mut init = RequestInit::new();
                         init.with_method(Method::Post).with_body(Some(body.into()));
                         let req = Request::new_with_init("https://hub.internal/apply", &init);
-                        let result = match (ns.get_by_name(&shard_name(k)), req) {
-                            (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|r| r.status_code()),
-                            (Err(e), _) | (_, Err(e)) => Err(e),
+                        let call = async {
+                            match (ns.get_by_name(&shard_name(k)), req) {
+                                (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|r| r.status_code()),
+                                (Err(e), _) | (_, Err(e)) => Err(e),
+                            }
                         };
-                        match result {
-                            Ok(200) => {}
-                            Ok(status) => console_error!("hub: fan-out to shard {k} answered {status}"),
-                            Err(e) => console_error!("hub: fan-out to shard {k} failed: {e:?}"),
+                        let delay = Delay::from(Duration::from_millis(timeout));
+                        let problem = match futures::future::select(Box::pin(call), delay).await {
+                            Either::Left((Ok(200), _)) => None,
+                            Either::Left((Ok(status), _)) => Some(format!("answered {status}")),
+                            Either::Left((Err(e), _)) => Some(format!("failed: {e:?}")),
+                            Either::Right(_) => Some(format!("timed out after {timeout} ms")),
+                        };
+                        let mut replicas = self.replicas.borrow_mut();
+                        match problem {
+                            None => replicas.succeeded(k),
+                            Some(problem) => {
+                                console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
+                                replicas.failed(k, Date::now().as_millis());
+                            }
                         }
                     }
                 });

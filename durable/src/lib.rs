@@ -16,6 +16,7 @@ pub mod internal;
 pub mod kv;
 pub mod protocol;
 pub mod publish;
+pub mod replica_backoff;
 pub mod route;
 pub mod rsi;
 pub mod session;

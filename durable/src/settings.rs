@@ -66,6 +66,8 @@ pub struct HubLimits {
     /// `HISTORY_PAGE_BYTES`: stored JSON one `/api/history` answer carries at most (beyond one
     /// update, which always fits).
     pub history_page_bytes: usize,
+    /// `FANOUT_TIMEOUT_MS`: how long the sequencer waits for one shard's `/apply`.
+    pub fanout_timeout_ms: u64,
 }
 
 impl Default for HubLimits {
@@ -81,6 +83,7 @@ impl Default for HubLimits {
             counters_flush_seconds: 5,
             max_publish_bytes: 64 * 1024,
             history_page_bytes: 1 << 20,
+            fanout_timeout_ms: 2000,
         }
     }
 }
@@ -110,6 +113,7 @@ impl HubLimits {
             max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", d.max_publish_bytes as u64, 16, 1 << 20)? as usize,
             history_page_bytes: vars.number("HISTORY_PAGE_BYTES", d.history_page_bytes as u64, 1024, 16 << 20)?
                 as usize,
+            fanout_timeout_ms: vars.number("FANOUT_TIMEOUT_MS", d.fanout_timeout_ms, 50, 60_000)?,
         })
     }
 }

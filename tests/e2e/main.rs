@@ -5,6 +5,7 @@ mod abuse;
 mod api;
 mod dashboard;
 mod fast_stream;
+mod faults;
 mod feeds;
 mod feeds_timing;
 mod group_commit;
