@@ -205,10 +205,17 @@ async fn publish(
     // A body of unannounced size (chunked) is read here, up to the cap, and forwarded whole:
     // forwarded as a stream, the runtime would go on pumping it into the hub after the hub had
     // refused it, and fail (uncaught) once the answer was sent.
-    let fail = |e: Error| ApiError::HubUnavailable(format!("reading a chunked publish: {e}"));
-    match read_capped(req, max).await.map_err(fail)? {
+    let unreadable = |e: Error| {
+        console_warn!("/api/publish: reading a chunked body: {e}");
+        ApiError::BadRequest { code: "bad_request", message: "the request body could not be read".to_owned() }
+    };
+    match read_capped(req, max).await.map_err(unreadable)? {
         Capped::TooLarge => Err(ApiError::PayloadTooLarge { limit: max }),
-        Capped::Body(body) => hub_client::publish(env, &buffered(req, &body).map_err(fail)?).await,
+        Capped::Body(body) => {
+            let req =
+                buffered(req, &body).map_err(|e| ApiError::HubUnavailable(format!("forwarding a publish: {e}")))?;
+            hub_client::publish(env, &req).await
+        }
     }
 }
 

@@ -143,10 +143,9 @@ impl Hub {
                 let Ok(apply) = req.json::<Apply>().await else {
                     return Response::error("bad apply body", 400);
                 };
-                // Test-only (the faults suite): a replica that takes this long to apply.
-                let delay = self.env.var("TEST_APPLY_DELAY_MS").ok().and_then(|v| v.to_string().parse::<u64>().ok());
-                if let Some(ms) = delay.filter(|&ms| ms > 0) {
-                    Delay::from(std::time::Duration::from_millis(ms)).await;
+                let delay = self.with_core(|core| core.limits.test_apply_delay_ms);
+                if delay > 0 {
+                    Delay::from(std::time::Duration::from_millis(delay)).await;
                 }
                 let fx = self.with_core(|core| core.apply(apply));
                 self.execute(fx).await?;

@@ -152,15 +152,17 @@ impl Hub {
         if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
             self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
-            if meta.closing {
-                self.btc_watchers_changed(before).await;
-                return Ok(()); // already counted, by the hub's close or an earlier event
-            }
-            meta.closing = true;
-            if let Err(e) = ws.serialize_attachment(&meta) {
-                console_warn!("hub: could not mark {} as closed: {e:?}", meta.conn);
+            let counted = meta.closing; // by the hub's close or an earlier event
+            if !counted {
+                meta.closing = true;
+                if let Err(e) = ws.serialize_attachment(&meta) {
+                    console_warn!("hub: could not mark {} as closed: {e:?}", meta.conn);
+                }
             }
             self.btc_watchers_changed(before).await;
+            if counted {
+                return Ok(());
+            }
         }
         self.with_core(|core| core.closed(reason));
         self.counters_changed().await;
