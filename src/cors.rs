@@ -35,20 +35,24 @@ impl AllowedOrigins {
     }
 }
 
-/// The API routes CORS distinguishes: public reads anyone may make, and the publish endpoint.
+/// The API routes CORS distinguishes: public reads anyone may make, the publish endpoint, and
+/// channel management (`DELETE /api/channels/<name>`), which is as guarded as publishing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiRoute {
     Read,
     Publish,
+    Manage,
 }
 
 /// CORS headers for a response (or a preflight) of `route` to a request from `origin`.
 /// Reads are public data: any origin. Publishing is for allowed origins only (and still needs
 /// the token).
 pub fn headers(route: ApiRoute, origin: Option<&str>, allowed: &AllowedOrigins) -> Vec<(&'static str, String)> {
+    let guarded = || origin.filter(|o| allowed.allows(Some(o))).map(str::to_owned);
     let (allow_origin, methods) = match route {
         ApiRoute::Read => (Some("*".to_owned()), "GET, OPTIONS"),
-        ApiRoute::Publish => (origin.filter(|o| allowed.allows(Some(o))).map(str::to_owned), "POST, OPTIONS"),
+        ApiRoute::Publish => (guarded(), "POST, OPTIONS"),
+        ApiRoute::Manage => (guarded(), "DELETE, OPTIONS"),
     };
     let Some(allow_origin) = allow_origin else { return Vec::new() };
     let mut h = vec![
@@ -57,7 +61,7 @@ pub fn headers(route: ApiRoute, origin: Option<&str>, allowed: &AllowedOrigins) 
         ("access-control-allow-headers", "authorization, content-type".to_owned()),
         ("access-control-max-age", "600".to_owned()),
     ];
-    if route == ApiRoute::Publish {
+    if route != ApiRoute::Read {
         // The answer depends on the Origin header; caches must keep them apart.
         h.push(("vary", "Origin".to_owned()));
     }
@@ -90,6 +94,10 @@ mod tests {
         assert!(publish.contains(&("access-control-allow-origin", "https://app.example".to_owned())));
         assert!(publish.contains(&("access-control-allow-headers", "authorization, content-type".to_owned())));
         assert!(headers(ApiRoute::Publish, Some("https://other.example"), &a).is_empty());
+        let manage = headers(ApiRoute::Manage, Some("https://app.example"), &a);
+        assert!(manage.contains(&("access-control-allow-methods", "DELETE, OPTIONS".to_owned())));
+        assert!(manage.contains(&("vary", "Origin".to_owned())));
+        assert!(headers(ApiRoute::Manage, Some("https://other.example"), &a).is_empty());
         assert!(headers(ApiRoute::Publish, None, &a).is_empty());
     }
 }

@@ -56,10 +56,13 @@ pub async fn snapshot(env: &Env) -> std::result::Result<Vec<ChannelSnapshot>, Ap
     call(env, SEQUENCER, "/snapshot", &get()).await
 }
 
-/// Hands an app publish, body unread, to the sequencer, and returns its answer (202 with
-/// `{"channel","seq"}`, or the API's JSON error with `Retry-After` when overloaded), complete
-/// but for CORS headers.
-pub async fn publish(env: &Env, req: &web_sys::Request) -> std::result::Result<web_sys::Response, ApiError> {
+/// Hands a client's request for the sequencer (`route::PUBLISH`, `route::CHANNELS`), body
+/// unread, to it, and returns its answer (for a publish 202 with `{"channel","seq"}`, or the
+/// API's JSON error with `Retry-After` when overloaded), complete but for CORS headers.
+pub async fn forward_to_sequencer(
+    env: &Env,
+    req: &web_sys::Request,
+) -> std::result::Result<web_sys::Response, ApiError> {
     forward(env, SEQUENCER, req).await
 }
 

@@ -33,6 +33,7 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
     let api = match path {
         "/api/snapshot" | "/api/history" => Some(ApiRoute::Read),
         route::PUBLISH => Some(ApiRoute::Publish),
+        p if p.starts_with(route::CHANNELS) => Some(ApiRoute::Manage),
         _ => None,
     };
     let config = bindings::config(&env);
@@ -41,6 +42,7 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
         Ok(config) => match (path, req.method().as_str()) {
             (route::WS, _) => ws(&req, &env, config, query, origin.as_deref()).await,
             (route::PUBLISH, "POST") => publish(&req, &env, config).await,
+            (p, "DELETE") if p.starts_with(route::CHANNELS) => delete_channel(&req, &env, config, p).await,
             // Boxed so that the reads' futures (all shards' stats, KV fallbacks) do not size
             // the future of every request.
             _ => Box::pin(cold(Request::from(req), &env, config, path, api)).await.map(web_sys::Response::from),
@@ -85,6 +87,7 @@ async fn cold(req: Request, env: &Env, config: &Config, path: &str, api: Option<
         ("/health" | "/metrics", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         ("/api/snapshot" | "/api/history", _) => Err(ApiError::MethodNotAllowed { allow: "GET, OPTIONS" }),
         ("/api/publish", _) => Err(ApiError::MethodNotAllowed { allow: "POST, OPTIONS" }),
+        (p, _) if p.starts_with(route::CHANNELS) => Err(ApiError::MethodNotAllowed { allow: "DELETE, OPTIONS" }),
         _ => Err(ApiError::NotFound),
     }
 }
@@ -200,7 +203,7 @@ async fn publish(
     let max = config.hub.max_publish_bytes;
     publish::check_headers(checked, config.publish_token.as_ref(), max)?;
     if len.is_some() {
-        return hub_client::publish(env, req).await;
+        return hub_client::forward_to_sequencer(env, req).await;
     }
     // A body of unannounced size (chunked) is read here, up to the cap, and forwarded whole:
     // forwarded as a stream, the runtime would go on pumping it into the hub after the hub had
@@ -214,9 +217,24 @@ async fn publish(
         Capped::Body(body) => {
             let req =
                 buffered(req, &body).map_err(|e| ApiError::HubUnavailable(format!("forwarding a publish: {e}")))?;
-            hub_client::publish(env, &req).await
+            hub_client::forward_to_sequencer(env, &req).await
         }
     }
+}
+
+/// `DELETE /api/channels/<name>`: with the publish token, hands the request to the sequencer,
+/// which deletes the channel and answers as the API documents (200, or a JSON error).
+async fn delete_channel(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+    path: &str,
+) -> std::result::Result<web_sys::Response, ApiError> {
+    let auth = req.headers().get("authorization").ok().flatten();
+    publish::authorize(auth.as_deref(), config.publish_token.as_ref())?;
+    let name = &path[route::CHANNELS.len()..];
+    Channel::parse(name).map_err(|e| ApiError::BadRequest { code: "invalid_channel", message: e.0 })?;
+    hub_client::forward_to_sequencer(env, req).await
 }
 
 /// `req` again with `body` in place of its stream.

@@ -7,6 +7,7 @@
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::ops::Range;
 
 /// The `ch:<channel>` record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,12 +37,23 @@ pub struct ChannelMeta {
 }
 
 /// What a change to the channel means for storage: put one history entry, delete the seqs that
-/// fell out of history, and with `reset` also every older entry (a replica that saw a gap).
+/// fell out of history, and with `reset` (a replica that saw a gap, or another epoch) also the
+/// whole history it had before, `clear`. The ranges come from the meta, so no storage listing
+/// (which would read every old value) is needed to find the keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryWrite {
     pub put: Update,
-    pub delete: std::ops::Range<u64>,
+    pub delete: Range<u64>,
     pub reset: bool,
+    pub clear: Range<u64>,
+}
+
+impl HistoryWrite {
+    /// Every history seq this write removes, never the one it puts (after a new epoch the new
+    /// seq may fall inside the old range).
+    pub fn deleted_seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.delete.clone().chain(self.clear.clone()).filter(|s| *s != self.put.seq.0)
+    }
 }
 
 /// How to bring a subscribing socket up to date.
@@ -98,11 +110,25 @@ impl ChannelMeta {
             return None;
         }
         let reset = !same_epoch || update.seq != self.seq.next();
+        let mut clear = 0..0;
         if reset {
+            clear = self.retained();
             self.epoch = epoch.clone();
             self.first_retained = update.seq;
         }
-        Some(self.append(update, history_len, reset))
+        let mut write = self.append(update, history_len, reset);
+        write.clear = clear;
+        Some(write)
+    }
+
+    /// The seqs whose history entries are stored: `first_retained..=seq`, empty before the
+    /// first update.
+    pub fn retained(&self) -> Range<u64> {
+        if self.first_retained.0 == 0 {
+            0..0
+        } else {
+            self.first_retained.0..self.seq.0 + 1
+        }
     }
 
     fn append(&mut self, update: Update, history_len: u64, reset: bool) -> HistoryWrite {
@@ -116,7 +142,7 @@ impl ChannelMeta {
         self.confirmed_at = self.confirmed_at.max(update.ts);
         self.kv_dirty = true;
         self.latest = Some(update.clone());
-        HistoryWrite { put: update, delete, reset }
+        HistoryWrite { put: update, delete, reset, clear: 0..0 }
     }
 
     /// Decides how to answer a subscription that resumes from `since` (or starts fresh).
@@ -292,10 +318,20 @@ mod tests {
         assert!(r.apply(u(3), &e1, 10).is_none(), "old");
         assert_eq!(r.catchup(Some(&Since::Seq(4))), Catchup::Replay { from: Seq(5), to: Seq(6) });
         assert_eq!(r.catchup(Some(&Since::Seq(3))), Catchup::Latest, "before the replica's history");
-        // A gap (7 missed): history restarts at 8.
-        assert!(r.apply(u(8), &e1, 10).unwrap().reset);
+        // A gap (7 missed): history restarts at 8, and the old entries 5..=6 go.
+        let w = r.apply(u(8), &e1, 10).unwrap();
+        assert!(w.reset);
+        assert_eq!(w.deleted_seqs().collect::<Vec<_>>(), [5, 6]);
         assert_eq!(r.catchup(Some(&Since::Seq(6))), Catchup::Latest);
         assert_eq!(r.catchup(Some(&Since::Seq(7))), Catchup::Replay { from: Seq(8), to: Seq(8) });
         assert_eq!(r.published, 0, "replicas do not count publishes");
+        // Another epoch whose seq falls inside the old range: everything old goes but the new entry.
+        r.apply(u(9), &e1, 10);
+        r.apply(u(10), &e1, 10);
+        assert_eq!(r.retained(), 8..11);
+        let w = r.apply(u(9), &Epoch("e2".into()), 10).unwrap();
+        assert!(w.reset);
+        assert_eq!(w.deleted_seqs().collect::<Vec<_>>(), [8, 10], "9 is the new epoch's entry");
+        assert_eq!(r.retained(), 9..10);
     }
 }

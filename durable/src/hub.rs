@@ -5,9 +5,10 @@
 //! `hub_commit.rs`, sockets in `hub_socket.rs`, the feeds in `hub_feeds.rs`, the alarm in
 //! `hub_alarm.rs`, and the class the runtime calls in `hub_object.rs`. Client requests the
 //! Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the sequencer),
-//! `POST /api/publish`. Internal routes, reached only through the Worker or another shard: `GET /stats?shard=K`, `GET /watching`; on the sequencer also
-//! `POST /refresh` (a cron round), `POST /watch`, `GET /snapshot`, `GET /history`; on the other
-//! shards `POST /apply`.
+//! `POST /api/publish` and `DELETE /api/channels/<name>` (`hub_channels.rs`). Internal routes,
+//! reached only through the Worker or another shard: `GET /stats?shard=K`, `GET /watching`; on
+//! the sequencer also `POST /refresh` (a cron round), `POST /watch`, `GET /snapshot`,
+//! `GET /history`; on the other shards `POST /apply`.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
 //! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
@@ -92,6 +93,9 @@ impl Hub {
                     Ok(published) => answer(202, &serde_json::to_string(&published)?, None),
                     Err(refusal) => refused(&refusal),
                 }
+            }
+            ("DELETE", p) if p.starts_with(route::CHANNELS) => {
+                Box::pin(self.delete_channel(&p[route::CHANNELS.len()..])).await
             }
             // Boxed: the internal routes' futures (a refresh round's above all) would otherwise
             // size the future of every event, sockets and publishes included.

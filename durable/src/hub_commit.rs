@@ -11,7 +11,7 @@ use crate::hub::new_epoch;
 use crate::hub::Hub;
 use crate::hub_core::{Effects, HubCore};
 use crate::internal::{shard_name, Apply, CloseReason, Published};
-use crate::protocol::{Channel, Seq};
+use crate::protocol::Seq;
 use crate::publish::{check_body, PublishRefusal};
 use crate::storage_key::StorageKey;
 use futures::channel::oneshot;
@@ -28,7 +28,6 @@ pub(crate) struct Begun {
     timed: bool,
     fan_out: Option<FanOutSlot>,
     writes: Vec<js_sys::Promise>,
-    resets: Vec<(Channel, Seq)>,
     kv_writes: Vec<crate::kv::StoredValue>,
 }
 
@@ -41,8 +40,18 @@ struct FanOutSlot {
     done: oneshot::Sender<()>,
 }
 
-/// Durable Object storage deletes at most this many keys per call.
-const MAX_DELETE_KEYS: usize = 128;
+/// Durable Object storage puts and deletes at most this many keys per call.
+const MAX_STORAGE_KEYS: usize = 128;
+
+/// Key/value pairs as the plain JS object `put_multiple` takes: a Rust map would become a JS
+/// `Map`, which storage does not take as pairs. Values are JSON text.
+fn put_object(entries: &[(String, String)]) -> Result<js_sys::Object> {
+    let puts = js_sys::Object::new();
+    for (key, json) in entries {
+        js_sys::Reflect::set(&puts, &key.into(), &json.into())?;
+    }
+    Ok(puts)
+}
 
 impl Hub {
     /// An application's publish: checked, admitted (or refused as overloaded before it gets a
@@ -99,22 +108,28 @@ impl Hub {
         let fan_out = self.fan_out_slot(Apply {
             updates: std::mem::take(&mut fx.fanout),
             confirmed: std::mem::take(&mut fx.confirmed),
+            deleted: std::mem::take(&mut fx.fanout_deleted),
         });
         let storage = self.state.storage();
         let mut writes = Vec::new();
-        if let Some(puts) = self.puts(&fx)? {
+        for puts in self.puts(&fx)? {
             writes.push(storage.as_raw().put_multiple(puts.into())?);
         }
-        let resets = self.issue_deletes(&fx, &mut writes)?;
+        self.issue_deletes(&fx, &mut writes)?;
+        if !fx.removed.is_empty() {
+            // What was queued for a deleted channel goes out before its subscribers are told.
+            self.send_pending();
+            self.unsubscribe_everyone(&fx.removed);
+        }
         self.queue.borrow_mut().extend(std::mem::take(&mut fx.broadcasts));
-        Ok(Begun { started, timed, fan_out, writes, resets, kv_writes: std::mem::take(&mut fx.kv_writes) })
+        Ok(Begun { started, timed, fan_out, writes, kv_writes: std::mem::take(&mut fx.kv_writes) })
     }
 
     /// The rest: waits for the writes (their errors are logged; the output gate already keeps
     /// every frame and answer of a failed write from leaving), flushes, fans out, times the
     /// broadcast and mirrors to KV.
     pub(crate) async fn finish(&self, begun: Begun) -> Result<()> {
-        let Begun { started, timed, fan_out, writes, resets, kv_writes } = begun;
+        let Begun { started, timed, fan_out, writes, kv_writes } = begun;
         self.flush().await;
         // After the flush, which waited for them to be durable: these only report errors.
         let mut failed = None;
@@ -123,9 +138,6 @@ impl Hub {
                 console_error!("hub: storage write failed: {e:?}");
                 failed = Some(Error::from(e));
             }
-        }
-        for (channel, seq) in resets {
-            self.delete_before(&channel, seq).await?;
         }
         if let Some(slot) = fan_out {
             self.fan_out(slot).await;
@@ -140,69 +152,46 @@ impl Hub {
     }
 
     /// The event's history entries and dirty keys, plus counters whose flush time has come (they
-    /// ride along instead of costing a write of their own), as one object for one storage call.
-    fn puts(&self, fx: &Effects) -> Result<Option<js_sys::Object>> {
-        let puts = js_sys::Object::new();
-        let mut count = 0;
+    /// ride along instead of costing a write of their own), as objects of at most
+    /// `MAX_STORAGE_KEYS` entries, one storage call each (almost always just one).
+    fn puts(&self, fx: &Effects) -> Result<Vec<js_sys::Object>> {
+        let mut entries = Vec::new();
         for write in &fx.history {
             let json = serde_json::to_string(&write.put).map_err(|e| Error::RustError(e.to_string()))?;
-            let key = StorageKey::History(write.put.channel.clone(), write.put.seq).as_string();
-            js_sys::Reflect::set(&puts, &key.into(), &json.into())?;
-            count += 1;
+            entries.push((StorageKey::History(write.put.channel.clone(), write.put.seq).as_string(), json));
         }
         let mut keys = fx.dirty.clone();
-        if count > 0 || !keys.is_empty() {
+        if !entries.is_empty() || !keys.is_empty() {
             let now = Date::now().as_millis();
             keys.extend(self.with_core(|core| core.take_due_counters(now)));
         }
-        count += self.entries_into(&puts, &keys)?;
-        Ok((count > 0).then_some(puts))
+        entries.extend(self.entries(&keys));
+        entries.chunks(MAX_STORAGE_KEYS).map(put_object).collect()
     }
 
-    /// Sets the core's current value of each key on `puts`; returns how many it set. Values are
-    /// JSON text in a plain JS object: `put_multiple` would turn a Rust map into a JS `Map`,
-    /// which storage does not take as key/value pairs.
-    fn entries_into(&self, puts: &js_sys::Object, keys: &[StorageKey]) -> Result<usize> {
-        let mut count = 0;
-        for key in keys {
-            if let Some(v) = self.with_core(|core| core.entry(key)) {
-                js_sys::Reflect::set(puts, &key.as_string().into(), &v.to_string().into())?;
-                count += 1;
-            }
-        }
-        Ok(count)
+    /// The core's current value of each key, as (key, JSON text).
+    fn entries(&self, keys: &[StorageKey]) -> Vec<(String, String)> {
+        keys.iter()
+            .filter_map(|key| Some((key.as_string(), self.with_core(|core| core.entry(key))?.to_string())))
+            .collect()
     }
 
-    /// Issues the deletes of history entries that fell out of the window; returns the channels
-    /// of a replica that restarted its history, whose older entries must be listed first.
-    fn issue_deletes(&self, fx: &Effects, writes: &mut Vec<js_sys::Promise>) -> Result<Vec<(Channel, Seq)>> {
+    /// Issues the deletes of history entries that fell out of the window or a replica's reset,
+    /// and of deleted channels' keys, in calls of at most `MAX_STORAGE_KEYS` keys.
+    fn issue_deletes(&self, fx: &Effects, writes: &mut Vec<js_sys::Promise>) -> Result<()> {
         let storage = self.state.storage();
-        let mut resets = Vec::new();
         let mut deletes = Vec::new();
         for write in &fx.history {
             let channel = &write.put.channel;
-            if write.reset {
-                resets.push((channel.clone(), write.put.seq));
-            }
-            deletes.extend(write.delete.clone().map(|s| StorageKey::History(channel.clone(), Seq(s)).as_string()));
+            deletes.extend(write.deleted_seqs().map(|s| StorageKey::History(channel.clone(), Seq(s)).as_string()));
         }
-        for chunk in deletes.chunks(MAX_DELETE_KEYS) {
+        for gone in &fx.removed {
+            deletes.push(StorageKey::Meta(gone.channel.clone()).as_string());
+            deletes.extend(gone.history.clone().map(|s| StorageKey::History(gone.channel.clone(), Seq(s)).as_string()));
+        }
+        for chunk in deletes.chunks(MAX_STORAGE_KEYS) {
             let keys = chunk.iter().map(|k| wasm_bindgen::JsValue::from_str(k)).collect();
             writes.push(storage.as_raw().delete_multiple(keys)?);
-        }
-        Ok(resets)
-    }
-
-    /// Deletes every history entry of `channel` before `seq`, in chunks the storage API accepts.
-    async fn delete_before(&self, channel: &Channel, seq: Seq) -> Result<()> {
-        let storage = self.state.storage();
-        let prefix = StorageKey::history_prefix(channel);
-        let end = StorageKey::History(channel.clone(), seq).as_string();
-        let old = storage.list_with_options(ListOptions::new().prefix(&prefix).end(&end)).await?;
-        let mut deletes = Vec::new();
-        old.for_each(&mut |_, key| deletes.extend(key.as_string()));
-        for chunk in deletes.chunks(MAX_DELETE_KEYS) {
-            storage.delete_multiple(chunk.to_vec()).await?;
         }
         Ok(())
     }
@@ -270,7 +259,7 @@ impl Hub {
     /// synchronously when the updates are sequenced, so fan-outs go out in seq order.
     fn fan_out_slot(&self, apply: Apply) -> Option<FanOutSlot> {
         let shards = self.with_core(|core| core.limits.shards);
-        if (apply.updates.is_empty() && apply.confirmed.is_empty()) || shards <= 1 {
+        if (apply.updates.is_empty() && apply.confirmed.is_empty() && apply.deleted.is_empty()) || shards <= 1 {
             return None;
         }
         let (done, finished) = oneshot::channel::<()>();
@@ -335,11 +324,10 @@ impl Hub {
         let _ = done.send(());
     }
 
-    /// Writes the core's current value of each key, in one storage call.
+    /// Writes the core's current value of each key (a few singletons: one storage call).
     pub(crate) async fn persist_keys(&self, keys: &[StorageKey]) -> Result<()> {
-        let puts = js_sys::Object::new();
-        if self.entries_into(&puts, keys)? > 0 {
-            self.state.storage().put_multiple_raw(puts).await?;
+        for chunk in self.entries(keys).chunks(MAX_STORAGE_KEYS) {
+            self.state.storage().put_multiple_raw(put_object(chunk)?).await?;
         }
         Ok(())
     }

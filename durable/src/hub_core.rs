@@ -40,6 +40,24 @@ pub struct Effects {
     pub confirmed: Vec<Confirmed>,
     /// Channel copies to write to KV (already throttled by `KV_MIN_WRITE_SECONDS`).
     pub kv_writes: Vec<StoredValue>,
+    /// Channels this event deleted: their subscribers are told, their keys removed.
+    pub removed: Vec<RemovedChannel>,
+    /// Deletions to fan out to the other shards (the sequencer's own).
+    pub fanout_deleted: Vec<Channel>,
+}
+
+/// A deleted channel: its meta key and the history seqs it had stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedChannel {
+    pub channel: Channel,
+    pub history: std::ops::Range<u64>,
+}
+
+/// Why an app channel cannot be deleted (`DELETE /api/channels/<name>` on the sequencer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undeletable {
+    BuiltIn,
+    Unknown,
 }
 
 /// A built-in channel's latest value for `/api/snapshot`.
@@ -132,11 +150,10 @@ impl HubCore {
         c.is_built_in() || self.channels.contains_key(c)
     }
 
-    /// Built-in channels first, then app channels in name order.
-    pub fn available_channels(&self) -> Vec<Channel> {
-        let mut all = Channel::built_in();
-        all.extend(self.channels.keys().filter(|c| !c.is_built_in()).cloned());
-        all
+    /// How many app channels exist (every channel but the built-ins).
+    pub fn app_channels(&self) -> usize {
+        let built_in = Channel::BUILT_IN.iter().filter(|c| self.channels.keys().any(|k| k.as_str() == **c));
+        self.channels.len() - built_in.count()
     }
 
     /// A new socket: its attachment, and the actions for it (welcome first, then a catch-up per
@@ -144,10 +161,12 @@ impl HubCore {
     pub fn connect(&mut self, conn: String, channels: Option<&str>, since: Option<&str>) -> (SocketMeta, Vec<Action>) {
         self.counters.connections_opened += 1;
         let mut meta = SocketMeta::new(conn.clone());
+        // The built-in channels only: app channels are the publishing app's to announce, and
+        // listing them (up to MAX_APP_CHANNELS) would make every connect pay for them.
         let welcome = ServerFrame::Welcome {
             conn,
             protocol: PROTOCOL_VERSION,
-            channels: self.available_channels(),
+            channels: Channel::built_in(),
             stale_after_seconds: self.feeds.stale_after_seconds,
         };
         let mut actions = vec![Action::Send(welcome)];
@@ -248,6 +267,10 @@ impl HubCore {
         if p.channel.is_built_in() {
             return Err(PublishRefusal::Reserved);
         }
+        let limit = self.limits.max_app_channels;
+        if !self.channels.contains_key(&p.channel) && self.app_channels() >= limit {
+            return Err(PublishRefusal::TooManyChannels { limit });
+        }
         let mut fx = Effects::default();
         let channel = p.channel.clone();
         self.sequence(p.channel, p.ts, p.data, false, &mut new_epoch, &mut fx);
@@ -273,9 +296,33 @@ impl HubCore {
         }
     }
 
+    /// Deletes an app channel (sequencer): its meta, history and counts go, its subscribers are
+    /// unsubscribed, and the other shards do the same. A later publish to the name starts a new
+    /// channel with a new epoch, so no resume can mistake it for the old one.
+    /// Answers the channel's last seq and the effects.
+    pub fn delete_app(&mut self, channel: &Channel) -> Result<(Seq, Effects), Undeletable> {
+        if channel.is_built_in() {
+            return Err(Undeletable::BuiltIn);
+        }
+        let mut fx = Effects::default();
+        let seq = self.remove(channel, &mut fx).ok_or(Undeletable::Unknown)?;
+        fx.fanout_deleted.push(channel.clone());
+        Ok((seq, fx))
+    }
+
+    fn remove(&mut self, channel: &Channel, fx: &mut Effects) -> Option<Seq> {
+        let meta = self.channels.remove(channel)?;
+        self.deliveries_unsaved.remove(channel);
+        fx.removed.push(RemovedChannel { channel: channel.clone(), history: meta.retained() });
+        Some(meta.seq)
+    }
+
     /// Updates sequenced by shard 0, applied by another shard.
     pub fn apply(&mut self, apply: Apply) -> Effects {
         let mut fx = Effects::default();
+        for channel in &apply.deleted {
+            self.remove(channel, &mut fx);
+        }
         let history_len = self.limits.history_len;
         let confirmed_at: Vec<(Channel, u64)> =
             apply.confirmed.iter().map(|c| (c.latest.update.channel.clone(), c.confirmed_at)).collect();

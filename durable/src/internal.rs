@@ -157,11 +157,15 @@ pub struct Sequenced {
 /// What shard 0 sends the other shards (`POST /apply`): new updates, in seq order, and the
 /// latest value of each channel a refresh round confirmed. The latter keeps replicas' staleness
 /// in step (confirmations are not updates) and brings a new or lagging replica up to date.
+/// `deleted` names app channels deleted on the sequencer; a replica removes them before it
+/// applies the updates (a deletion travels alone, in its own fan-out, in order with the rest).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Apply {
     pub updates: Vec<Sequenced>,
     #[serde(default)]
     pub confirmed: Vec<Confirmed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<Channel>,
 }
 
 /// A channel's latest value and when a fetch last confirmed it.

@@ -1,7 +1,8 @@
 //! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
 //!
 //! The modules compiled on every target are plain Rust, tested on the host; the wasm32-only
-//! ones (`body`, `hub_object`, `hub`, `hub_alarm`, `hub_commit`, `hub_socket`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
+//! ones (`body`, `hub_object`, `hub`, `hub_alarm`, `hub_channels`,
+//! `hub_commit`, `hub_socket`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
 //! shell around [`hub_core::HubCore`] and its adapters to the Workers API.
 
 pub mod channel;
@@ -32,6 +33,8 @@ mod fanout;
 mod hub;
 #[cfg(target_arch = "wasm32")]
 mod hub_alarm;
+#[cfg(target_arch = "wasm32")]
+mod hub_channels;
 #[cfg(target_arch = "wasm32")]
 mod hub_commit;
 #[cfg(target_arch = "wasm32")]

@@ -19,6 +19,8 @@ pub enum PublishRefusal {
     InvalidChannel(String),
     /// 403 `channel_reserved`: built-in channels are filled by tickwire's own feeds only.
     Reserved,
+    /// 409 `too_many_channels`: the publish would create an app channel past `MAX_APP_CHANNELS`.
+    TooManyChannels { limit: usize },
     /// 503 `overloaded` (with `Retry-After`): too many updates are waiting to be sent.
     Overloaded { retry_after_secs: u64 },
 }
@@ -29,6 +31,7 @@ impl PublishRefusal {
             PublishRefusal::TooLarge { .. } => 413,
             PublishRefusal::BadJson(_) | PublishRefusal::InvalidChannel(_) => 400,
             PublishRefusal::Reserved => 403,
+            PublishRefusal::TooManyChannels { .. } => 409,
             PublishRefusal::Overloaded { .. } => 503,
         }
     }
@@ -39,6 +42,7 @@ impl PublishRefusal {
             PublishRefusal::BadJson(_) => "bad_json",
             PublishRefusal::InvalidChannel(_) => "invalid_channel",
             PublishRefusal::Reserved => "channel_reserved",
+            PublishRefusal::TooManyChannels { .. } => "too_many_channels",
             PublishRefusal::Overloaded { .. } => "overloaded",
         }
     }
@@ -48,6 +52,9 @@ impl PublishRefusal {
             PublishRefusal::TooLarge { limit } => format!("body larger than {limit} bytes"),
             PublishRefusal::BadJson(m) | PublishRefusal::InvalidChannel(m) => m.clone(),
             PublishRefusal::Reserved => "built-in channels are published by tickwire's feeds only".to_owned(),
+            PublishRefusal::TooManyChannels { limit } => format!(
+                "{limit} app channels exist (MAX_APP_CHANNELS); delete one with DELETE /api/channels/<name> first"
+            ),
             PublishRefusal::Overloaded { retry_after_secs } => {
                 format!("too many updates are waiting to be sent; retry after {retry_after_secs} s")
             }

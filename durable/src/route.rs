@@ -7,6 +7,10 @@ pub const WS: &str = "/ws";
 /// `POST /api/publish`: an app publish; the Worker checks the headers, the hub the body.
 pub const PUBLISH: &str = "/api/publish";
 
+/// `DELETE /api/channels/<name>`: deletes an app channel; the Worker checks the token, the
+/// sequencer the name.
+pub const CHANNELS: &str = "/api/channels/";
+
 /// The path and query (without `?`, empty when there is none) of a URL as the runtime
 /// serialises it (`Request.url`): absolute, so the path starts at the first `/` after `://`;
 /// a fragment is dropped.

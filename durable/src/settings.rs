@@ -68,6 +68,9 @@ pub struct HubLimits {
     pub history_page_bytes: usize,
     /// `FANOUT_TIMEOUT_MS`: how long the sequencer waits for one shard's `/apply`.
     pub fanout_timeout_ms: u64,
+    /// `MAX_APP_CHANNELS`: app channels that may exist at once; a publish that would create one
+    /// more is refused with 409 `too_many_channels` until one is deleted.
+    pub max_app_channels: usize,
     /// `TEST_APPLY_DELAY_MS` (test only, the faults suite): how long a replica waits before
     /// applying a fan-out; 0 in production.
     pub test_apply_delay_ms: u64,
@@ -87,6 +90,7 @@ impl Default for HubLimits {
             max_publish_bytes: 64 * 1024,
             history_page_bytes: 1 << 20,
             fanout_timeout_ms: 2000,
+            max_app_channels: 1000,
             test_apply_delay_ms: 0,
         }
     }
@@ -118,6 +122,7 @@ impl HubLimits {
             history_page_bytes: vars.number("HISTORY_PAGE_BYTES", d.history_page_bytes as u64, 1024, 16 << 20)?
                 as usize,
             fanout_timeout_ms: vars.number("FANOUT_TIMEOUT_MS", d.fanout_timeout_ms, 50, 60_000)?,
+            max_app_channels: vars.number("MAX_APP_CHANNELS", d.max_app_channels as u64, 1, 100_000)? as usize,
             test_apply_delay_ms: vars.number("TEST_APPLY_DELAY_MS", d.test_apply_delay_ms, 0, 600_000)?,
         })
     }

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod api;
+mod app_channels;
 mod dashboard;
 mod fast_stream;
 mod faults;

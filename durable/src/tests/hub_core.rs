@@ -110,7 +110,7 @@ fn connect_sends_welcome_then_catchup_actions() {
     assert_eq!(sent(&actions)[0]["stale_after_seconds"], 180);
     let frames = sent(&actions);
     assert_eq!(frames[0]["type"], "welcome");
-    assert_eq!(frames[0]["channels"], json!(["btc", "market", "sentiment", "indicators", "news"]));
+    assert_eq!(frames[0]["channels"], json!(["btc", "market", "sentiment", "indicators"]), "built-ins only");
     assert_eq!(frames[1]["code"], "unknown_channel");
     let subs: Vec<_> = actions.iter().filter(|a| matches!(a, Action::Subscribe(..))).collect();
     assert_eq!(subs.len(), 2);
@@ -153,11 +153,11 @@ fn replicas_apply_the_sequencers_updates() {
     for n in 1..=3 {
         fanout.extend(app(&mut seq, n).1.fanout);
     }
-    let fx = replica.apply(Apply { updates: fanout.clone(), confirmed: vec![] });
+    let fx = replica.apply(Apply { updates: fanout.clone(), confirmed: vec![], ..Default::default() });
     assert_eq!(fx.broadcasts.len(), 3);
     assert_eq!(fx.dirty, vec![StorageKey::Meta(news())]);
     assert!(
-        replica.apply(Apply { updates: fanout, confirmed: vec![] }).broadcasts.is_empty(),
+        replica.apply(Apply { updates: fanout, confirmed: vec![], ..Default::default() }).broadcasts.is_empty(),
         "duplicates are dropped"
     );
     let (s, r) = (seq.stats(0, 0), replica.stats(1, 0));
@@ -171,9 +171,9 @@ fn a_replica_that_missed_updates_tells_its_sockets() {
     let mut seq = core();
     let mut replica = core();
     let fanout: Vec<_> = (1..=7).flat_map(|n| app(&mut seq, n).1.fanout).collect();
-    replica.apply(Apply { updates: fanout[..5].to_vec(), confirmed: vec![] });
+    replica.apply(Apply { updates: fanout[..5].to_vec(), confirmed: vec![], ..Default::default() });
     // Seq 6 never arrives: 7 restarts the replica's history, and its sockets are told.
-    let fx = replica.apply(Apply { updates: fanout[6..].to_vec(), confirmed: vec![] });
+    let fx = replica.apply(Apply { updates: fanout[6..].to_vec(), confirmed: vec![], ..Default::default() });
     let frames: Vec<Value> = fx.broadcasts.iter().map(|(_, f)| serde_json::from_str(f).unwrap()).collect();
     assert_eq!(frames.len(), 2, "{frames:?}");
     assert_eq!((&frames[0]["type"], &frames[0]["seq"]), (&json!("update"), &json!(7)));
@@ -181,10 +181,12 @@ fn a_replica_that_missed_updates_tells_its_sockets() {
         (&frames[1]["type"], &frames[1]["channel"], &frames[1]["seq"], &frames[1]["recovered"]),
         (&json!("subscribed"), &json!("news"), &json!(7), &json!(false))
     );
+    // Its old history (1..=5) is deleted by key, without reading it.
+    assert_eq!(fx.history[0].deleted_seqs().collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     // A resume from before the gap is answered with the latest value, not a replay with a hole.
     assert_eq!(replica.plan(&news(), Some(&Since::Seq(5))), Catchup::Latest);
     // Updates in order again carry no marker.
-    let fx = replica.apply(Apply { updates: app(&mut seq, 8).1.fanout, confirmed: vec![] });
+    let fx = replica.apply(Apply { updates: app(&mut seq, 8).1.fanout, confirmed: vec![], ..Default::default() });
     assert_eq!(fx.broadcasts.len(), 1);
 }
 
@@ -365,11 +367,11 @@ fn confirmations_keep_replicas_fresh_and_bring_new_ones_up_to_date() {
     let mut replica = core();
     let fx = round_btc(&mut seq, 1_000, 100.0);
     assert_eq!(fx.confirmed.len(), 2, "btc and market were confirmed");
-    replica.apply(Apply { updates: fx.fanout, confirmed: fx.confirmed });
+    replica.apply(Apply { updates: fx.fanout, confirmed: fx.confirmed, ..Default::default() });
     // The same price later: no update, but the replica learns it was confirmed.
     let fx = round_btc(&mut seq, 150_000, 100.0);
     assert!(fx.fanout.is_empty());
-    let fx2 = replica.apply(Apply { updates: vec![], confirmed: fx.confirmed.clone() });
+    let fx2 = replica.apply(Apply { updates: vec![], confirmed: fx.confirmed.clone(), ..Default::default() });
     assert!(fx2.broadcasts.is_empty(), "nothing new to send");
     let stale = |c: &HubCore| {
         frame(&c.catchup_frames(&Channel::btc(), &Catchup::Latest, vec![], 300_000)[0].to_json())["stale"].clone()
@@ -377,7 +379,7 @@ fn confirmations_keep_replicas_fresh_and_bring_new_ones_up_to_date() {
     assert_eq!((stale(&seq), stale(&replica)), (json!(false), json!(false)));
     // A replica that never saw btc gets its latest value from the confirmation alone.
     let mut late = core();
-    let fx3 = late.apply(Apply { updates: vec![], confirmed: fx.confirmed });
+    let fx3 = late.apply(Apply { updates: vec![], confirmed: fx.confirmed, ..Default::default() });
     assert_eq!(fx3.broadcasts.len(), 2);
     let snap = late.snapshot();
     assert_eq!((snap[0].seq, snap[0].confirmed_at), (Seq(1), 150_000));
@@ -414,4 +416,69 @@ fn an_older_answer_finishing_last_does_not_replace_a_newer_value() {
     assert_eq!((btc.data["price_usd"].as_f64(), btc.fetched_at, btc.confirmed_at), (Some(101.0), 3_000, 3_000));
     let up = &c.stats(0, 0).upstreams[&Source::CoingeckoPrice];
     assert_eq!((up.requests[&Outcome::Ok], up.last_success), (2, Some(3_000)), "counted, but not newest");
+}
+
+#[test]
+fn app_channels_are_bounded_and_the_welcome_stays_small() {
+    let mut c = HubCore::new(HubLimits { max_app_channels: 3, ..HubLimits::default() }, FeedConfig::default());
+    let publish = |c: &mut HubCore, name: &str| {
+        let p = AppPublish { channel: Channel::parse(name).unwrap(), ts: 1, data: json!(1) };
+        c.publish_app(p, epochs()).map(|(published, _)| published.seq)
+    };
+    for name in ["a", "b", "c"] {
+        assert_eq!(publish(&mut c, name), Ok(Seq(1)));
+    }
+    round_btc(&mut c, 1, 1.0); // a built-in channel does not count
+    assert_eq!(c.app_channels(), 3);
+    let refused = publish(&mut c, "d").unwrap_err();
+    assert_eq!(refused, PublishRefusal::TooManyChannels { limit: 3 });
+    assert_eq!((refused.status(), refused.code()), (409, "too_many_channels"));
+    assert!(refused.message().contains("MAX_APP_CHANNELS"), "{}", refused.message());
+    assert_eq!(publish(&mut c, "a"), Ok(Seq(2)), "existing channels go on");
+    let (_, actions) = c.connect("x".into(), None, None);
+    assert_eq!(sent(&actions)[0]["channels"], json!(["btc", "market", "sentiment", "indicators"]));
+    // Deleting one makes room.
+    assert_eq!(c.delete_app(&Channel::parse("b").unwrap()).map(|(seq, _)| seq), Ok(Seq(1)));
+    assert_eq!(publish(&mut c, "d"), Ok(Seq(1)));
+}
+
+#[test]
+fn deleting_an_app_channel() {
+    let mut c = core();
+    for n in 1..=7 {
+        app(&mut c, n);
+    }
+    let old_epoch = c.plan(&news(), Some(&Since::Seq(6)));
+    assert_eq!(old_epoch, Catchup::Replay { from: Seq(7), to: Seq(7) });
+    assert_eq!(c.delete_app(&Channel::btc()).err(), Some(Undeletable::BuiltIn));
+    assert_eq!(c.delete_app(&Channel::parse("nope").unwrap()).err(), Some(Undeletable::Unknown));
+    let (seq, fx) = c.delete_app(&news()).unwrap();
+    assert_eq!(seq, Seq(7));
+    // Its meta and retained history (3..=7 with HISTORY_LEN 5) go, and the replicas are told.
+    assert_eq!(fx.removed, [RemovedChannel { channel: news(), history: 3..8 }]);
+    assert_eq!(fx.fanout_deleted, [news()]);
+    assert!(!c.is_known(&news()));
+    assert!(!c.stats(0, 0).channels.contains_key(&news()), "its series leave /metrics");
+    assert!(c.history_range(&news(), 0, 10).is_none());
+    assert_eq!(c.delete_app(&news()).err(), Some(Undeletable::Unknown), "once");
+    // Published again it is a new channel: seq 1, and a resume from the old one is not a replay.
+    let mut later = || Epoch("after".into());
+    let (p, _) = c.publish_app(AppPublish { channel: news(), ts: 9, data: json!(9) }, &mut later).unwrap();
+    assert_eq!(p.seq, Seq(1));
+    let stale = Since::At { seq: 1, epoch: Some(Epoch("e1".into())) };
+    assert_eq!(c.plan(&news(), Some(&stale)), Catchup::Latest);
+}
+
+#[test]
+fn replicas_delete_what_the_sequencer_deleted() {
+    let mut seq = core();
+    let mut replica = core();
+    let fanout: Vec<_> = (1..=3).flat_map(|n| app(&mut seq, n).1.fanout).collect();
+    replica.apply(Apply { updates: fanout, ..Default::default() });
+    let (_, fx) = seq.delete_app(&news()).unwrap();
+    let fx = replica.apply(Apply { deleted: fx.fanout_deleted, ..Default::default() });
+    assert_eq!(fx.removed, [RemovedChannel { channel: news(), history: 1..4 }]);
+    assert!(!replica.is_known(&news()));
+    // A deletion the replica never had is nothing to do.
+    assert!(replica.apply(Apply { deleted: vec![news()], ..Default::default() }).removed.is_empty());
 }

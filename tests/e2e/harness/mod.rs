@@ -361,6 +361,15 @@ impl Wrangler {
         read_reply(req.send_json(body), "POST /api/publish")
     }
 
+    /// `DELETE path`, bearing `token` when given.
+    pub fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = agent().delete(&format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        read_reply(req.call(), path)
+    }
+
     /// Publishes `data` to `channel` with [`PUBLISH_TOKEN`]: the status and the answer (JSON, or
     /// the raw body as a string when it is not JSON).
     pub fn publish(&self, channel: &str, data: Value) -> (u16, Value) {
