@@ -1,7 +1,10 @@
-//! Faults the hub must ride out: a replica shard that hangs on every fan-out.
+//! Faults the hub must ride out: a replica shard that hangs on every fan-out, a crash in the
+//! middle of a publish stream, and storage calls past the platform's per-call limits.
 
 use crate::harness::{seqs, Fixture, Wrangler, PUBLISH_TOKEN};
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const FRAME_WAIT: Duration = Duration::from_secs(5);
@@ -38,5 +41,125 @@ fn a_hung_shard_does_not_stall_the_sequencer() {
     }
     assert_eq!(seqs(&on_sequencer.updates("news", 20, FRAME_WAIT)), (2..=20).collect::<Vec<_>>());
     assert!(w.log().contains("fan-out to shard 1 timed out after 300 ms"), "the timeout is logged");
+    w.assert_no_panic();
+}
+
+/// Every retained update of `channel`, seq -> `data.i`, read through `/api/history` pages of
+/// `limit` (at most `HISTORY_LEN`).
+fn history_of(w: &Wrangler, channel: &str, limit: u64) -> BTreeMap<u64, u64> {
+    let (mut since, mut all) = (0, BTreeMap::new());
+    loop {
+        let (status, page) = w.get_json(&format!("/api/history?channel={channel}&since={since}&limit={limit}"));
+        assert_eq!(status, 200, "{page}");
+        for u in page["updates"].as_array().expect("updates") {
+            all.insert(u["seq"].as_u64().expect("seq"), u["data"]["i"].as_u64().expect("i"));
+        }
+        match page["next"].as_u64() {
+            Some(next) => since = next,
+            None => return all,
+        }
+    }
+}
+
+fn seq_to_i(frames: &[Value]) -> BTreeMap<u64, u64> {
+    frames.iter().filter_map(|u| Some((u["seq"].as_u64()?, u["data"]["i"].as_u64()?))).collect()
+}
+
+/// wrangler dev (workerd with it) is killed with SIGKILL in the middle of a stream of publishes
+/// and started again on the same storage. Every publish that was answered 202, and every update
+/// a client received, is in the history afterwards with the same data (durable before visible);
+/// the next publish gets a seq above all of them (no seq is reused for other data); and a client
+/// resuming from the last seq it saw gets exactly what followed, or is told `recovered: false`.
+#[test]
+fn a_crash_mid_stream_loses_nothing_that_was_seen() {
+    let fixture = Fixture::start();
+    let mut w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
+    assert_eq!(w.publish_seq("news", json!({"i": 0})), 1);
+    let mut client = w.client("/ws?channels=news");
+    let (_, sub) = client.catch_up("news", FRAME_WAIT);
+    let epoch = sub["epoch"].as_str().expect("epoch").to_owned();
+
+    let acked = Mutex::new(BTreeMap::new());
+    let pid = w.pid().expect("running") as i32;
+    std::thread::scope(|s| {
+        let (w, acked) = (&w, &acked);
+        s.spawn(move || {
+            for i in 1.. {
+                match w.try_publish("news", json!({ "i": i })) {
+                    Some((202, v)) => {
+                        acked.lock().expect("acked").insert(v["seq"].as_u64().expect("seq"), i);
+                    }
+                    _ => return, // the crash
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acked.lock().expect("acked").len() < 60 {
+            assert!(Instant::now() < deadline, "60 publishes did not go through in 30 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    });
+    let seen = seq_to_i(&client.collect(Duration::from_secs(2)));
+    let acked = acked.into_inner().expect("acked");
+    assert!(acked.len() >= 60, "{acked:?}");
+    let last_seen = *seen.keys().last().expect("the client got updates before the crash");
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), (2..=last_seen).collect::<Vec<_>>(), "no gap live");
+
+    w.kill9();
+    w.start_again();
+    let history = history_of(&w, "news", 300);
+    for (what, got) in [("answered 202", &acked), ("received by the client", &seen)] {
+        for (seq, i) in got {
+            assert_eq!(history.get(seq), Some(i), "seq {seq} {what} with i={i}; stored: {:?}", history.get(seq));
+        }
+    }
+    let stored_last = *history.keys().last().expect("history");
+    let top = acked.keys().chain(seen.keys()).max().copied().unwrap_or(0);
+    assert!(stored_last >= top, "stored up to {stored_last}, but {top} was seen");
+    assert_eq!(w.publish_seq("news", json!({"i": 9999})), stored_last + 1, "no seq is reused");
+
+    let mut resumed = w.client(&format!("/ws?channels=news&since=news:{last_seen}@{epoch}"));
+    let (ups, sub) = resumed.catch_up("news", FRAME_WAIT);
+    if sub["recovered"] == true {
+        let want: Vec<u64> = (last_seen + 1..=stored_last + 1).collect();
+        assert_eq!(seqs(&ups), want, "a recovered resume replays exactly what followed");
+    } else {
+        assert_eq!(seqs(&ups), [stored_last + 1], "not recovered: just the latest value");
+    }
+    w.assert_no_panic();
+}
+
+/// Lowering `HISTORY_LEN` from 300 to 10 makes the next publish delete 290 history keys, more
+/// than one storage call takes (128): it is still answered 202, storage keeps exactly the last 10,
+/// and resumes inside and outside the new window answer as documented.
+#[test]
+fn lowering_history_len_trims_in_calls_storage_accepts() {
+    let fixture = Fixture::start();
+    let mut w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("HISTORY_LEN", "300")]);
+    for i in 1..=300 {
+        assert_eq!(w.publish_seq("news", json!({ "i": i })), i);
+    }
+    w.set_var("HISTORY_LEN", "10");
+    w.restart();
+    assert_eq!(w.publish_seq("news", json!({"i": 301})), 301);
+    let mut kept: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        kept = w.stored().into_keys().filter(|k| k.starts_with("h:news:")).collect();
+        if kept.len() == 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let want: Vec<String> = (292..=301).map(|s| format!("h:news:{s:020}")).collect();
+    assert_eq!(kept, want);
+    assert_eq!(history_of(&w, "news", 10).into_keys().collect::<Vec<_>>(), (292..=301).collect::<Vec<_>>());
+    let mut inside = w.client("/ws?channels=news&since=news:295");
+    let (ups, sub) = inside.catch_up("news", FRAME_WAIT);
+    assert_eq!((seqs(&ups), &sub["recovered"]), ((296..=301).collect(), &json!(true)));
+    let mut outside = w.client("/ws?channels=news&since=news:200");
+    let (ups, sub) = outside.catch_up("news", FRAME_WAIT);
+    assert_eq!((seqs(&ups), &sub["recovered"]), (vec![301], &json!(false)));
     w.assert_no_panic();
 }

@@ -274,6 +274,26 @@ impl Wrangler {
         self.launch();
     }
 
+    /// Kills wrangler dev and workerd at once (SIGKILL to the process group): no shutdown, as
+    /// in a crash. `start_again` brings it back on the same storage.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+
+    /// The process group of the running instance (its leader's PID).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sets a var for the next start (`restart`, `start_again`).
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.to_owned(), value.to_owned()));
+    }
+
     /// Starts a stopped instance again on the same port (a browser page keeps its origin),
     /// with the same vars and persisted storage.
     pub fn start_again(&mut self) {
@@ -376,6 +396,19 @@ impl Wrangler {
         let r = self.post_publish(Some(PUBLISH_TOKEN), &serde_json::json!({ "channel": channel, "data": data }));
         let v = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body));
         (r.status, v)
+    }
+
+    /// Publishes like [`Wrangler::publish`], but a failed connection (the server is down) is
+    /// `None` rather than a panic.
+    pub fn try_publish(&self, channel: &str, data: Value) -> Option<(u16, Value)> {
+        let body = serde_json::json!({ "channel": channel, "data": data });
+        let req = agent()
+            .post(&format!("{}/api/publish", self.base))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {PUBLISH_TOKEN}"));
+        let mut resp = req.send_json(&body).ok()?;
+        let text = resp.body_mut().read_to_string().ok()?;
+        Some((resp.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::String(text))))
     }
 
     /// Publishes, asserts the 202 `{"channel","seq"}` answer, and returns the assigned seq.
