@@ -3,6 +3,8 @@
 use crate::error::ApiError;
 use ::durable::hub_core::ChannelSnapshot;
 use ::durable::internal::{shard_name, HistoryPage, HubStats, RoundReport};
+use ::durable::protocol::Channel;
+use ::durable::route;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::{self, web_sys};
@@ -42,17 +44,39 @@ pub async fn refresh(env: &Env) -> std::result::Result<RoundReport, ApiError> {
     post(env, "/refresh", &()).await
 }
 
-/// A page of a channel's history from the sequencer; `None` for a channel that does not exist.
+/// A page of a channel's history; `None` for a channel that does not exist. Read from a shard
+/// picked at random (`route::read_shard`); the sequencer answers when that replica does not
+/// know the channel (yet), cannot be reached, or has restarted its history after the page's
+/// start (`truncated`), so spreading reads never makes an answer less complete.
 pub async fn history(
     env: &Env,
     q: &crate::history::HistoryQuery,
+    shards: u32,
+    random: u32,
 ) -> std::result::Result<Option<HistoryPage>, ApiError> {
     let path = format!("/history?channel={}&since={}&limit={}", q.channel, q.since, q.limit);
+    let shard = route::read_shard(shards, random);
+    if shard != SEQUENCER {
+        match call_or_missing::<HistoryPage>(env, shard, &path, &get()).await {
+            Ok(Some(page)) if !page.truncated => return Ok(Some(page)),
+            Ok(_) => {}
+            Err(e) => console_warn!("/api/history: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
+        }
+    }
     call_or_missing(env, SEQUENCER, &path, &get()).await
 }
 
-/// The latest value of each built-in channel, from the sequencer.
-pub async fn snapshot(env: &Env) -> std::result::Result<Vec<ChannelSnapshot>, ApiError> {
+/// The latest value of each built-in channel, from a shard picked at random; from the sequencer
+/// when that replica cannot be reached or lacks a value (it has not heard a round yet).
+pub async fn snapshot(env: &Env, shards: u32, random: u32) -> std::result::Result<Vec<ChannelSnapshot>, ApiError> {
+    let shard = route::read_shard(shards, random);
+    if shard != SEQUENCER {
+        match call::<Vec<ChannelSnapshot>>(env, shard, "/snapshot", &get()).await {
+            Ok(values) if values.len() == Channel::BUILT_IN.len() => return Ok(values),
+            Ok(_) => {}
+            Err(e) => console_warn!("/api/snapshot: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
+        }
+    }
     call(env, SEQUENCER, "/snapshot", &get()).await
 }
 

@@ -123,6 +123,15 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
         f.sample(&[("code", code.label())], c.rejected.get(&code).copied().unwrap_or(0) as f64);
     }
 
+    let help = "API reads (/api/snapshot, /api/history) answered, by hub shard.";
+    let mut f = Family::new(&mut out, "tickwire_shard_api_reads_total", Kind::Counter, help);
+    for (shard, n) in &s.reads {
+        f.sample(&[("shard", &shard.to_string())], *n as f64);
+    }
+    let help = "Reports of another shard starting or stopping to have btc subscribers, received by shard 0.";
+    Family::new(&mut out, "tickwire_btc_watch_reports_total", Kind::Counter, help).sample(&[], c.watch_reports as f64);
+    Family::new(&mut out, "tickwire_fanouts_applied_total", Kind::Counter, "Fan-outs applied by replica shards.")
+        .sample(&[], c.fanouts_applied as f64);
     let help = "Publishes refused with 503 overloaded: too many updates were waiting to be sent.";
     Family::new(&mut out, "tickwire_publishes_overloaded_total", Kind::Counter, help)
         .sample(&[], c.publishes_overloaded as f64);

@@ -163,25 +163,19 @@ async fn ws(
             message: "this origin may not open sockets here",
         });
     }
-    // Sockets spread over the shards at random; `?shard=K` pins one (for tests and debugging).
-    // With one shard there is nothing to choose.
-    let shard = if config.hub.shards <= 1 {
-        0
-    } else {
-        match route::query_param(query, "shard").and_then(|v| v.parse::<u32>().ok()) {
-            Some(k) if k < config.hub.shards => k,
-            _ => random_below(config.hub.shards),
-        }
-    };
+    let requested = route::query_param(query, "shard").and_then(|v| v.parse::<u32>().ok());
+    let shard = route::socket_shard(requested, config.hub.shards, random_u32());
     hub_client::connect(env, req, shard).await
 }
 
-fn random_below(n: u32) -> u32 {
+/// A random number for spreading sockets and reads over the shards (the clock if the runtime
+/// has no randomness to give, which only makes the spread less even).
+fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     if getrandom::fill(&mut b).is_err() {
-        return (SystemClock.now_ms() % u64::from(n.max(1))) as u32;
+        return SystemClock.now_ms() as u32;
     }
-    u32::from_le_bytes(b) % n.max(1)
+    u32::from_le_bytes(b)
 }
 
 /// Checks what the headers say, then hands the request, body unread, to the sequencer, which
@@ -279,7 +273,7 @@ async fn metrics_text(env: &Env, config: &Config) -> Outcome {
 /// lag by up to `KV_MIN_WRITE_SECONDS`, and say so with `"source": "kv"`).
 async fn snapshot(env: &Env, config: &Config) -> Outcome {
     let stale_after = |c: &Channel| config.feeds.channel_stale_after_seconds(c);
-    let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env).await {
+    let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env, config.hub.shards, random_u32()).await {
         Ok(values) => {
             let now = SystemClock.now_ms();
             values.into_iter().map(|v| SnapshotEntry::from_hub(stale_after(&v.channel), v, now)).collect()
@@ -309,7 +303,7 @@ async fn snapshot(env: &Env, config: &Config) -> Outcome {
 async fn history(req: &Request, env: &Env, config: &Config) -> Outcome {
     let url = req.url().map_err(|e| ApiError::BadRequest { code: "bad_request", message: e.to_string() })?;
     let query = crate::history::HistoryQuery::parse(url.query_pairs(), config.hub.history_len)?;
-    match hub_client::history(env, &query).await? {
+    match hub_client::history(env, &query, config.hub.shards, random_u32()).await? {
         Some(page) => json_response(&page, 200),
         None => Err(ApiError::UnknownChannel(query.channel.to_string())),
     }

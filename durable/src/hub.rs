@@ -22,7 +22,7 @@ use crate::hub_commit::{answer, refused};
 use crate::hub_core::HubCore;
 use crate::hub_feeds::Watch;
 use crate::hub_socket::attachment;
-use crate::internal::Apply;
+use crate::internal::{Applied, Apply, Internal};
 use crate::protocol::{Channel, Epoch, Update};
 use crate::publish::PublishRefusal;
 use crate::replica_backoff::ReplicaBackoff;
@@ -110,8 +110,12 @@ impl Hub {
         let param = |name: &str| route::query_param(query, name);
         match (req.method(), path) {
             (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
-            (Method::Get, "/snapshot") => Response::from_json(&self.with_core(|core| core.snapshot())),
+            (Method::Get, "/snapshot") => {
+                self.counted(Internal::ApiRead).await;
+                Response::from_json(&self.with_core(|core| core.snapshot()))
+            }
             (Method::Get, "/history") => {
+                self.counted(Internal::ApiRead).await;
                 let channel = param("channel").and_then(|c| Channel::parse(&c).ok());
                 let number = |k: &str| param(k).and_then(|v| v.parse::<u64>().ok());
                 let (Some(channel), since, limit) =
@@ -131,15 +135,8 @@ impl Hub {
             }
             (Method::Post, "/watch") => {
                 let Ok(watch) = req.json::<Watch>().await else { return Response::error("bad watch body", 400) };
-                let was_watched = self.with_core(|core| core.btc_watched(0)) || self.btc_watchers() > 0;
-                if self.with_core(|core| core.set_watcher(watch.shard, watch.watching)) {
-                    self.persist_keys(&[StorageKey::Watchers]).await?;
-                }
-                if watch.watching && !was_watched {
-                    let now = Date::now().as_millis();
-                    self.with_core(|core| core.upkeep.watching_began(now));
-                }
-                self.arm().await;
+                self.counted(Internal::WatchReport).await;
+                self.note_watcher(watch.shard, watch.watching).await?;
                 Response::ok("ok")
             }
             (Method::Get, "/watching") => Response::ok(self.btc_watchers().to_string()),
@@ -147,13 +144,14 @@ impl Hub {
                 let Ok(apply) = req.json::<Apply>().await else {
                     return Response::error("bad apply body", 400);
                 };
-                let delay = self.with_core(|core| core.limits.test_apply_delay_ms);
-                if delay > 0 {
+                let (delay, shards) = self.with_core(|core| (core.limits.test_apply_delay_ms, core.limits.shards));
+                if delay > 0 && self.shard() + 1 == shards {
                     Delay::from(std::time::Duration::from_millis(delay)).await;
                 }
+                self.counted(Internal::FanoutApplied).await;
                 let fx = self.with_core(|core| core.apply(apply));
                 self.execute(fx).await?;
-                Response::ok("applied")
+                Response::from_json(&Applied { btc_watchers: self.btc_watchers() as u64 })
             }
             (Method::Get, "/stats") => {
                 let shard = param("shard").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -162,6 +160,12 @@ impl Hub {
             }
             _ => Response::error("no such hub route", 404),
         }
+    }
+
+    /// Counts an internal request (see `Counters`); written by the alarm like other counters.
+    async fn counted(&self, what: Internal) {
+        self.with_core(|core| core.count_internal(what));
+        self.counters_changed().await;
     }
 
     /// Writes counters that are due and runs the fast BTC poll when due (see `upkeep.rs`).

@@ -10,7 +10,7 @@
 use crate::hub::new_epoch;
 use crate::hub::Hub;
 use crate::hub_core::{Effects, HubCore};
-use crate::internal::{shard_name, Apply, CloseReason, Published};
+use crate::internal::{shard_name, Applied, Apply, CloseReason, Published};
 use crate::protocol::Seq;
 use crate::publish::{check_body, PublishRefusal};
 use crate::storage_key::StorageKey;
@@ -295,24 +295,31 @@ impl Hub {
                         init.with_method(Method::Post).with_body(Some(body.into()));
                         let req = Request::new_with_init("https://hub.internal/apply", &init);
                         let call = async {
-                            match (ns.get_by_name(&shard_name(k)), req) {
-                                (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|r| r.status_code()),
-                                (Err(e), _) | (_, Err(e)) => Err(e),
-                            }
+                            let (stub, req) = (ns.get_by_name(&shard_name(k))?, req?);
+                            let mut resp = stub.fetch_with_request(req).await?;
+                            let applied = match resp.status_code() {
+                                200 => resp.json::<Applied>().await.ok(),
+                                _ => None,
+                            };
+                            Ok::<_, Error>((resp.status_code(), applied))
                         };
                         let delay = Delay::from(Duration::from_millis(timeout));
-                        let problem = match futures::future::select(Box::pin(call), delay).await {
-                            Either::Left((Ok(200), _)) => None,
-                            Either::Left((Ok(status), _)) => Some(format!("answered {status}")),
-                            Either::Left((Err(e), _)) => Some(format!("failed: {e:?}")),
-                            Either::Right(_) => Some(format!("timed out after {timeout} ms")),
+                        let (problem, applied) = match futures::future::select(Box::pin(call), delay).await {
+                            Either::Left((Ok((200, applied)), _)) => (None, applied),
+                            Either::Left((Ok((status, _)), _)) => (Some(format!("answered {status}")), None),
+                            Either::Left((Err(e), _)) => (Some(format!("failed: {e:?}")), None),
+                            Either::Right(_) => (Some(format!("timed out after {timeout} ms")), None),
                         };
-                        let mut replicas = self.replicas.borrow_mut();
                         match problem {
-                            None => replicas.succeeded(k),
+                            None => self.replicas.borrow_mut().succeeded(k),
                             Some(problem) => {
                                 console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
-                                replicas.failed(k, Date::now().as_millis());
+                                self.replicas.borrow_mut().failed(k, Date::now().as_millis());
+                            }
+                        }
+                        if let Some(applied) = applied {
+                            if let Err(e) = self.note_watcher(k, applied.btc_watchers > 0).await {
+                                console_error!("hub: recording shard {k}'s btc watchers: {e:?}");
                             }
                         }
                     }

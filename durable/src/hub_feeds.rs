@@ -3,11 +3,14 @@
 
 use crate::feed_round::{self, Fetched, RoundKind};
 use crate::hub::{new_epoch, Hub};
+use crate::hub_core::HubCore;
 use crate::internal::{shard_name, Provider, RoundReport};
 use crate::kv::{KvKey, StoredValue, KV_BINDING};
 use crate::protocol::Channel;
 use crate::upkeep::POLL_SLACK_MS;
 use crate::upstream;
+use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::future_to_promise;
 use worker::*;
 
 /// CoinGecko's header for a demo API key.
@@ -52,7 +55,7 @@ impl Hub {
             }
         });
         let fetched = futures::future::join_all(fetches).await;
-        let fx = self.with_core(|core| core.finish_round(Date::now().as_millis(), fetched, new_epoch));
+        let fx = self.with_core(|core| core.finish_round(kind, Date::now().as_millis(), fetched, new_epoch));
         let report = RoundReport { fetched: planned.fetch, skipped: planned.skipped, published: fx.published.clone() };
         self.execute(fx).await?;
         Ok(report)
@@ -115,7 +118,9 @@ impl Hub {
     }
 
     /// After a socket's subscriptions changed: on shard 0 make sure the poll runs; on another
-    /// shard tell shard 0 when this shard starts or stops having `btc` subscribers.
+    /// shard tell shard 0 when this shard starts or stops having `btc` subscribers
+    /// (`HubCore::watch_change`), in the background: a connect or subscribe never waits on
+    /// the sequencer.
     pub(crate) async fn btc_watchers_changed(&self, before: usize) {
         let after = self.btc_watchers();
         let shard = self.shard();
@@ -127,23 +132,33 @@ impl Hub {
             }
             return;
         }
-        // Every new btc subscriber re-asserts the watch (so one lost message does not leave
-        // this shard without the fast stream); the last one leaving withdraws it.
-        if after > before || (before > 0 && after == 0) {
-            let body = Watch { shard, watching: after > 0 };
-            if let Err(e) = self.call_sequencer("/watch", &body).await {
+        let Some(watching) = HubCore::watch_change(before, after) else { return };
+        let env = self.env.clone();
+        let report = future_to_promise(async move {
+            if let Err(e) = report_watch(&env, &Watch { shard, watching }).await {
                 console_error!("feeds: shard {shard} could not report btc watchers: {e:?}");
             }
+            Ok(JsValue::UNDEFINED)
+        });
+        if let Err(e) = self.state.as_raw().wait_until(&report) {
+            console_warn!("hub: waitUntil refused a watch report: {e:?}");
         }
     }
 
-    async fn call_sequencer(&self, path: &str, body: &impl serde::Serialize) -> Result<u16> {
-        let json = serde_json::to_string(body).map_err(|e| Error::RustError(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(json.into()));
-        let req = Request::new_with_init(&format!("https://hub.internal{path}"), &init)?;
-        let stub = self.env.durable_object("HUB")?.get_by_name(&shard_name(0))?;
-        Ok(stub.fetch_with_request(req).await?.status_code())
+    /// Shard `shard` says whether it has `btc` subscribers (`/watch`, or its `/apply` answer):
+    /// recorded (written only when it changed), and the poll scheduled for it.
+    pub(crate) async fn note_watcher(&self, shard: u32, watching: bool) -> Result<()> {
+        let was_watched = self.with_core(|core| core.btc_watched(0)) || self.btc_watchers() > 0;
+        if !self.with_core(|core| core.set_watcher(shard, watching)) {
+            return Ok(());
+        }
+        self.persist_keys(&[crate::storage_key::StorageKey::Watchers]).await?;
+        if watching && !was_watched {
+            let now = Date::now().as_millis();
+            self.with_core(|core| core.upkeep.watching_began(now));
+        }
+        self.arm().await;
+        Ok(())
     }
 
     /// Drops watchers whose shard no longer has `btc` subscribers (a shard that was evicted
@@ -174,5 +189,18 @@ impl Hub {
                 console_error!("feeds: {e:?}");
             }
         }
+    }
+}
+
+/// `POST /watch` to the sequencer.
+async fn report_watch(env: &Env, watch: &Watch) -> Result<()> {
+    let json = serde_json::to_string(watch).map_err(|e| Error::RustError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(json.into()));
+    let req = Request::new_with_init("https://hub.internal/watch", &init)?;
+    let stub = env.durable_object("HUB")?.get_by_name(&shard_name(0))?;
+    match stub.fetch_with_request(req).await?.status_code() {
+        200 => Ok(()),
+        status => Err(Error::RustError(format!("/watch answered {status}"))),
     }
 }

@@ -168,6 +168,13 @@ pub struct Apply {
     pub deleted: Vec<Channel>,
 }
 
+/// A shard's answer to `POST /apply`: how many `btc` subscribers it has, so a lost or overtaken
+/// `/watch` report is corrected by the next fan-out (every cron round sends one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub btc_watchers: u64,
+}
+
 /// A channel's latest value and when a fetch last confirmed it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Confirmed {
@@ -335,6 +342,20 @@ pub struct Counters {
     pub broadcast_durations: Histogram,
     /// Publishes refused with 503 `overloaded` (too many updates waiting to be sent).
     pub publishes_overloaded: u64,
+    /// `/watch` reports received (shard 0): one per zero crossing of a shard's btc subscribers.
+    pub watch_reports: u64,
+    /// Fan-outs applied (replicas).
+    pub fanouts_applied: u64,
+    /// `/api/snapshot` and `/api/history` reads answered by this object.
+    pub api_reads: u64,
+}
+
+/// Internal requests counted in [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Internal {
+    WatchReport,
+    FanoutApplied,
+    ApiRead,
 }
 
 /// Everything `/health` and `/metrics` need from the hub (`GET /stats` on each shard, merged by
@@ -343,6 +364,9 @@ pub struct Counters {
 pub struct HubStats {
     /// Sockets per shard.
     pub sockets: BTreeMap<u32, u64>,
+    /// API reads answered per shard (`Counters::api_reads`), to see reads spread.
+    #[serde(default)]
+    pub reads: BTreeMap<u32, u64>,
     pub counters: Counters,
     pub channels: BTreeMap<Channel, ChannelStats>,
     /// Kept by the sequencer (shard 0) only.
@@ -373,6 +397,10 @@ impl HubStats {
         self.counters.broadcast_durations.merge(&other.counters.broadcast_durations);
         self.counters.kv_write_failures += other.counters.kv_write_failures;
         self.counters.publishes_overloaded += other.counters.publishes_overloaded;
+        self.counters.watch_reports += other.counters.watch_reports;
+        self.counters.fanouts_applied += other.counters.fanouts_applied;
+        self.counters.api_reads += other.counters.api_reads;
+        add(&mut self.reads, &other.reads);
         for (c, s) in other.channels {
             let mine = self.channels.entry(c).or_default();
             mine.seq = mine.seq.max(s.seq);

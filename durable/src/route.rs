@@ -11,6 +11,26 @@ pub const PUBLISH: &str = "/api/publish";
 /// sequencer the name.
 pub const CHANNELS: &str = "/api/channels/";
 
+/// Which shard a new socket goes to, given `?shard=` (if any), the shard count and a random
+/// number: spread at random; `?shard=K` pins K (tests, debugging) but never the sequencer
+/// (shard 0) when other shards exist, so no client can pile sockets onto the object that
+/// sequences every update.
+pub fn socket_shard(requested: Option<u32>, shards: u32, random: u32) -> u32 {
+    match requested {
+        _ if shards <= 1 => 0,
+        Some(k) if (1..shards).contains(&k) => k,
+        _ => random % shards,
+    }
+}
+
+/// Which shard answers a read of channel data (`/api/snapshot`, `/api/history`): any, at
+/// random, so reads are spread like sockets. A replica may lag the sequencer by a fan-out in
+/// flight, and may not know an app channel published since it last heard from shard 0: the
+/// Worker then asks shard 0 (see `hub_client`).
+pub fn read_shard(shards: u32, random: u32) -> u32 {
+    random % shards.max(1)
+}
+
 /// The path and query (without `?`, empty when there is none) of a URL as the runtime
 /// serialises it (`Request.url`): absolute, so the path starts at the first `/` after `://`;
 /// a fragment is dropped.
@@ -54,6 +74,17 @@ mod tests {
         assert_eq!(split_url("http://h/a#f?not-a-query"), ("/a", ""));
         // A host with a port or credentials-like text does not move the path.
         assert_eq!(split_url("http://u:p@h:1/ws"), ("/ws", ""));
+    }
+
+    #[test]
+    fn sockets_never_pin_the_sequencer_when_other_shards_exist() {
+        assert_eq!(socket_shard(Some(3), 1, 7), 0, "one shard: nothing to choose");
+        assert_eq!(socket_shard(Some(0), 4, 7), 3, "?shard=0 is ignored: random");
+        assert_eq!(socket_shard(Some(2), 4, 7), 2);
+        assert_eq!(socket_shard(Some(4), 4, 5), 1, "out of range: random");
+        assert_eq!(socket_shard(None, 4, 8), 0, "random placement may still land on 0");
+        assert_eq!((0..8).map(|r| read_shard(4, r)).collect::<Vec<_>>(), [0, 1, 2, 3, 0, 1, 2, 3]);
+        assert_eq!(read_shard(0, 5), 0);
     }
 
     #[test]

@@ -71,8 +71,8 @@ pub struct HubLimits {
     /// `MAX_APP_CHANNELS`: app channels that may exist at once; a publish that would create one
     /// more is refused with 409 `too_many_channels` until one is deleted.
     pub max_app_channels: usize,
-    /// `TEST_APPLY_DELAY_MS` (test only, the faults suite): how long a replica waits before
-    /// applying a fan-out; 0 in production.
+    /// `TEST_APPLY_DELAY_MS` (test only, the faults suite): how long the last shard waits
+    /// before applying a fan-out; 0 in production.
     pub test_apply_delay_ms: u64,
 }
 

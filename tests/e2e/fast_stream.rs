@@ -62,9 +62,9 @@ fn a_watcher_on_another_shard_starts_and_stops_the_poll() {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[("FAST_POLL_SECONDS", "1"), ("COINGECKO_RPM", "120"), ("HUB_SHARDS", "3")]);
     let price_sent = || fixture.requests_to(PRICE);
-    // A market-only socket on shard 0: it sees the poll's market update only if shard 0 (the
-    // sequencer) ran the poll, not if shard 2 polled by itself.
-    let mut m = w.client("/ws?shard=0&channels=market");
+    // A market-only socket on shard 1: it sees the poll's market update only if shard 0 (the
+    // sequencer) ran the poll and fanned it out, not if shard 2 polled by itself.
+    let mut m = w.client("/ws?shard=1&channels=market");
     m.catch_up("market", FRAME_WAIT);
     let mut c = w.client("/ws?shard=2&channels=btc");
     c.catch_up("btc", FRAME_WAIT);
@@ -73,7 +73,7 @@ fn a_watcher_on_another_shard_starts_and_stops_the_poll() {
         is_update("btc")(v) && v["data"]["price_usd"] == 66_000.0
     });
     assert_eq!(u["stale"], json!(false));
-    m.expect("the sequencer's market update on shard 0", FRAME_WAIT, |v| {
+    m.expect("the sequencer's market update on shard 1", FRAME_WAIT, |v| {
         is_update("market")(v) && v["data"]["coins"]["bitcoin"]["price_usd"] == 66_000.0
     });
     c.close();

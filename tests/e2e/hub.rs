@@ -436,13 +436,15 @@ fn shards_agree_on_seq_and_resume_across_shards() {
     let fixture = Fixture::start();
     let w = start(&fixture, &[("HUB_SHARDS", "4")]);
     publish_run(&w, "news", 1, 1);
-    // One socket pinned to each shard, plus one the Worker places at random.
-    let mut clients: Vec<Client> = (0..4)
+    // One socket pinned to each replica shard, plus one the Worker places at random; and a crowd
+    // that asks for the sequencer, which `?shard=0` must not grant when other shards exist.
+    let mut clients: Vec<Client> = (1..4)
         .map(|k| w.client(&format!("/ws?shard={k}&channels=news")))
         .chain([w.client("/ws?channels=news")])
         .collect();
+    let mut crowd: Vec<Client> = (0..12).map(|_| w.client("/ws?shard=0&channels=news")).collect();
     let mut epochs = Vec::new();
-    for c in &mut clients {
+    for c in clients.iter_mut().chain(&mut crowd) {
         let (ups, sub) = c.catch_up("news", FRAME_WAIT);
         assert_run(&ups, "news", 1, 1);
         assert_subscribed(&sub, "news", 1, false);
@@ -450,18 +452,21 @@ fn shards_agree_on_seq_and_resume_across_shards() {
     }
     assert!(epochs.windows(2).all(|p| p[0] == p[1]), "one epoch per channel: {epochs:?}");
     let epoch = epochs[0].as_str().unwrap_or_default().to_owned();
-    w.wait_metric("tickwire_sockets_connected 5", FRAME_WAIT);
-    // The pinned sockets really are on four different objects.
+    w.wait_metric("tickwire_sockets_connected 16", FRAME_WAIT);
+    // The pinned sockets really are on three different objects, and the crowd was spread.
     let metrics = w.get("/metrics").body;
-    for k in 0..4 {
+    let on_shard = |k: u32| -> u64 {
         let prefix = format!("tickwire_shard_sockets_connected{{shard=\"{k}\"}} ");
-        let n: u64 = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"));
-        assert!(n >= 1, "shard {k} holds no socket:\n{metrics}");
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    for k in 1..4 {
+        assert!(on_shard(k) >= 1, "shard {k} holds no socket:\n{metrics}");
     }
+    assert!(on_shard(0) < 12, "?shard=0 pinned the crowd on the sequencer:\n{metrics}");
+    for mut c in crowd {
+        c.close();
+    }
+    w.wait_metric("tickwire_sockets_connected 4", FRAME_WAIT);
 
     // The same update is the same frame (seq, ts, data) on every shard.
     publish_run(&w, "news", 2, 11);
@@ -471,12 +476,12 @@ fn shards_agree_on_seq_and_resume_across_shards() {
         assert_eq!(run, &runs[0], "shards disagree");
     }
 
-    // Leave shard 0 at seq 11, miss 12..=20, come back on shard 3 (and on shard 2 without the
+    // Leave shard 1 at seq 11, miss 12..=20, come back on shard 3 (and on shard 2 without the
     // epoch): exactly the missed updates, from a shard that never served this client.
     let mut gone = clients.remove(0);
     gone.close();
     drop(gone);
-    w.wait_metric("tickwire_sockets_connected 4", FRAME_WAIT);
+    w.wait_metric("tickwire_sockets_connected 3", FRAME_WAIT);
     publish_run(&w, "news", 12, 20);
     for query in [format!("shard=3&since=news:11@{}", enc(&epoch)), "shard=2&since=news:11".to_owned()] {
         let mut c = w.client(&format!("/ws?channels=news&{query}"));
@@ -486,13 +491,13 @@ fn shards_agree_on_seq_and_resume_across_shards() {
         assert_eq!(sub["epoch"], epoch.as_str(), "{query}");
         clients.push(c);
     }
-    w.wait_metric("tickwire_sockets_connected 6", FRAME_WAIT);
+    w.wait_metric("tickwire_sockets_connected 5", FRAME_WAIT);
     publish_run(&w, "news", 21, 21);
-    for c in &mut clients[..4] {
+    for c in &mut clients[..3] {
         let got = c.updates("news", 21, FRAME_WAIT);
         assert_eq!(seqs(&got), (12..=21).collect::<Vec<_>>());
     }
-    for c in &mut clients[4..] {
+    for c in &mut clients[3..] {
         assert_run(&c.updates("news", 21, FRAME_WAIT), "news", 21, 21);
     }
     w.assert_no_panic();

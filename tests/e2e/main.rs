@@ -14,3 +14,4 @@ mod harness;
 mod hub;
 mod live_path;
 mod metrics;
+mod shard_load;

@@ -2,7 +2,7 @@
 //! they are due to be written, and the stats `/metrics` and `/health` read.
 
 use super::HubCore;
-use crate::internal::{ChannelStats, CloseReason, HubStats};
+use crate::internal::{ChannelStats, CloseReason, HubStats, Internal};
 use crate::protocol::{Channel, ServerFrame};
 use crate::session::Action;
 use crate::storage_key::StorageKey;
@@ -93,6 +93,17 @@ impl HubCore {
         self.counters.publishes_overloaded += 1;
     }
 
+    /// A request between the Worker and the shards worth watching: a `/watch` report (shard 0),
+    /// a fan-out applied (a replica), or an `/api/snapshot` or `/api/history` read answered.
+    pub fn count_internal(&mut self, what: Internal) {
+        let c = &mut self.counters;
+        match what {
+            Internal::WatchReport => c.watch_reports += 1,
+            Internal::FanoutApplied => c.fanouts_applied += 1,
+            Internal::ApiRead => c.api_reads += 1,
+        }
+    }
+
     pub fn stats(&self, shard: u32, sockets: u64) -> HubStats {
         let channels = self
             .channels
@@ -110,6 +121,7 @@ impl HubCore {
             .collect();
         HubStats {
             sockets: BTreeMap::from([(shard, sockets)]),
+            reads: BTreeMap::from([(shard, self.counters.api_reads)]),
             counters: self.counters.clone(),
             channels,
             upstreams: self.upstreams.clone(),

@@ -20,7 +20,13 @@ impl HubCore {
 
     /// Ends a refresh round: records each result, sequences the values that changed, confirms
     /// the ones that held, and decides which KV copies to rewrite.
-    pub fn finish_round(&mut self, now: u64, fetched: Vec<Fetched>, mut new_epoch: impl FnMut() -> Epoch) -> Effects {
+    pub fn finish_round(
+        &mut self,
+        kind: RoundKind,
+        now: u64,
+        fetched: Vec<Fetched>,
+        mut new_epoch: impl FnMut() -> Epoch,
+    ) -> Effects {
         let mut fx = Effects { dirty: vec![StorageKey::Upstreams, StorageKey::Providers], ..Effects::default() };
         for f in fetched {
             let parsed = f.result.clone().and_then(|body| feed_round::values(f.source, &body, &self.feeds));
@@ -55,6 +61,12 @@ impl HubCore {
             }
         }
         self.due_kv_writes(now, &mut fx);
+        // A fast poll that changed nothing tells the other shards nothing: its confirmation
+        // would wake every idle shard every few seconds. The next full round confirms for them
+        // (STALE_AFTER_SECONDS is minutes, the cron one).
+        if kind == RoundKind::FastBtc && fx.fanout.is_empty() {
+            fx.confirmed.clear();
+        }
         fx
     }
 
@@ -78,6 +90,15 @@ impl HubCore {
                 }
             }
         }
+    }
+
+    /// What a shard above 0 tells the sequencer after its `btc` subscriber count went from
+    /// `before` to `after`: only a crossing of zero is news (`Some(watching)`), so subscribers
+    /// coming and going on a watched shard cost the sequencer nothing. A report that is lost or
+    /// overtaken is corrected: every `/apply` answer carries the shard's count, and the poll
+    /// checks each listed watcher first (`prune_watchers`).
+    pub fn watch_change(before: usize, after: usize) -> Option<bool> {
+        ((before == 0) != (after == 0)).then_some(after > 0)
     }
 
     /// Whether the fast BTC poll should run: sockets here, or another shard says it has some.

@@ -26,10 +26,19 @@ fn price_body(price: f64) -> String {
 
 /// One fast round at `at` whose price request answered `body`.
 fn round(c: &mut HubCore, at: u64, body: Result<String, FeedError>) -> Effects {
-    let planned = c.plan_round(RoundKind::FastBtc, at);
-    let fetched =
-        planned.fetch.iter().map(|s| Fetched { source: *s, result: body.clone(), duration_ms: 80, at }).collect();
-    c.finish_round(at, fetched, epochs())
+    round_of(c, RoundKind::FastBtc, at, body)
+}
+
+/// One round of `kind` at `at` whose price request answered `body` (no other source answers).
+fn round_of(c: &mut HubCore, kind: RoundKind, at: u64, body: Result<String, FeedError>) -> Effects {
+    let planned = c.plan_round(kind, at);
+    let fetched = planned
+        .fetch
+        .iter()
+        .filter(|s| **s == Source::CoingeckoPrice)
+        .map(|s| Fetched { source: *s, result: body.clone(), duration_ms: 80, at })
+        .collect();
+    c.finish_round(kind, at, fetched, epochs())
 }
 
 fn round_btc(c: &mut HubCore, at: u64, price: f64) -> Effects {
@@ -279,7 +288,7 @@ fn market_is_merged_from_its_two_sources() {
         Fetched { source: Source::CoingeckoGlobal, result: Ok(global.into()), duration_ms: 5, at: 0 },
         Fetched { source: Source::Fng, result: Err(FeedError::Timeout), duration_ms: 5000, at: 0 },
     ];
-    c.finish_round(0, fetched, epochs());
+    c.finish_round(RoundKind::Full, 0, fetched, epochs());
     let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
     assert_eq!(market.data["coins"]["bitcoin"]["price_usd"], 100.0);
     assert_eq!(market.data["btc_dominance_pct"], 50.0);
@@ -288,7 +297,7 @@ fn market_is_merged_from_its_two_sources() {
     c.plan_round(RoundKind::FastBtc, 60_000);
     let fetched =
         vec![Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5, at: 60_000 }];
-    c.finish_round(60_000, fetched, epochs());
+    c.finish_round(RoundKind::FastBtc, 60_000, fetched, epochs());
     let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
     assert_eq!(
         (market.data["coins"]["bitcoin"]["price_usd"].clone(), market.data["btc_dominance_pct"].clone()),
@@ -349,6 +358,7 @@ fn indicators_stay_fresh_between_rsi_fetches() {
     let chart = format!(r#"{{"prices":[{}]}}"#, prices.join(","));
     c.plan_round(RoundKind::Full, 0);
     c.finish_round(
+        RoundKind::Full,
         0,
         vec![Fetched { source: Source::CoingeckoChart, result: Ok(chart), duration_ms: 5, at: 0 }],
         epochs(),
@@ -368,8 +378,8 @@ fn confirmations_keep_replicas_fresh_and_bring_new_ones_up_to_date() {
     let fx = round_btc(&mut seq, 1_000, 100.0);
     assert_eq!(fx.confirmed.len(), 2, "btc and market were confirmed");
     replica.apply(Apply { updates: fx.fanout, confirmed: fx.confirmed, ..Default::default() });
-    // The same price later: no update, but the replica learns it was confirmed.
-    let fx = round_btc(&mut seq, 150_000, 100.0);
+    // The same price later, in a full round: no update, but the replica learns it was confirmed.
+    let fx = round_of(&mut seq, RoundKind::Full, 150_000, Ok(price_body(100.0)));
     assert!(fx.fanout.is_empty());
     let fx2 = replica.apply(Apply { updates: vec![], confirmed: fx.confirmed.clone(), ..Default::default() });
     assert!(fx2.broadcasts.is_empty(), "nothing new to send");
@@ -396,7 +406,7 @@ fn retry_after_counts_from_the_answer_not_the_end_of_the_round() {
         duration_ms: 900,
         at: 1_000,
     };
-    c.finish_round(5_000, vec![f], epochs());
+    c.finish_round(RoundKind::FastBtc, 5_000, vec![f], epochs());
     let limit = &c.stats(0, 0).providers[&crate::internal::Provider::Coingecko];
     assert_eq!(limit.retry_after_until, Some(31_000));
 }
@@ -408,9 +418,9 @@ fn an_older_answer_finishing_last_does_not_replace_a_newer_value() {
     // finished first.
     c.plan_round(RoundKind::FastBtc, 0);
     let newer = Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5, at: 3_000 };
-    c.finish_round(3_000, vec![newer], epochs());
+    c.finish_round(RoundKind::FastBtc, 3_000, vec![newer], epochs());
     let older = Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(100.0)), duration_ms: 5, at: 1_000 };
-    let fx = c.finish_round(4_000, vec![older], epochs());
+    let fx = c.finish_round(RoundKind::FastBtc, 4_000, vec![older], epochs());
     assert!(fx.broadcasts.is_empty(), "the older price was published after the newer one");
     let btc = c.snapshot().into_iter().find(|s| s.channel == Channel::btc()).unwrap();
     assert_eq!((btc.data["price_usd"].as_f64(), btc.fetched_at, btc.confirmed_at), (Some(101.0), 3_000, 3_000));
@@ -481,4 +491,25 @@ fn replicas_delete_what_the_sequencer_deleted() {
     assert!(!replica.is_known(&news()));
     // A deletion the replica never had is nothing to do.
     assert!(replica.apply(Apply { deleted: vec![news()], ..Default::default() }).removed.is_empty());
+}
+
+#[test]
+fn an_unchanged_fast_poll_tells_the_other_shards_nothing() {
+    let mut c = core();
+    let fx = round_btc(&mut c, 1_000, 100.0);
+    assert!(!fx.fanout.is_empty() && !fx.confirmed.is_empty(), "a new price goes to every shard");
+    let fx = round_btc(&mut c, 11_000, 100.0);
+    assert!(fx.fanout.is_empty() && fx.confirmed.is_empty(), "an unchanged one wakes no shard: {fx:?}");
+    let fx = round_btc(&mut c, 21_000, 100.5);
+    assert_eq!((fx.fanout.len(), fx.confirmed.len()), (2, 2), "btc and market changed: {fx:?}");
+}
+
+#[test]
+fn only_a_crossing_of_zero_is_reported_to_the_sequencer() {
+    assert_eq!(HubCore::watch_change(0, 1), Some(true));
+    assert_eq!(HubCore::watch_change(0, 5), Some(true));
+    assert_eq!(HubCore::watch_change(1, 2), None, "another subscriber on a watched shard");
+    assert_eq!(HubCore::watch_change(5, 4), None);
+    assert_eq!(HubCore::watch_change(1, 0), Some(false));
+    assert_eq!(HubCore::watch_change(0, 0), None);
 }
