@@ -301,7 +301,10 @@ async fn snapshot(env: &Env, config: &Config) -> Outcome {
 /// `GET /api/history?channel=C&since=N&limit=M`: retained updates of C after seq N (default 0),
 /// at most M (default 100, at most HISTORY_LEN), oldest first.
 async fn history(req: &Request, env: &Env, config: &Config) -> Outcome {
-    let url = req.url().map_err(|e| ApiError::BadRequest { code: "bad_request", message: e.to_string() })?;
+    let url = req.url().map_err(|_| ApiError::BadRequest {
+        code: "bad_request",
+        message: "the request URL could not be read".to_owned(),
+    })?;
     let query = crate::history::HistoryQuery::parse(url.query_pairs(), config.hub.history_len)?;
     match hub_client::history(env, &query, config.hub.shards, random_u32()).await? {
         Some(page) => json_response(&page, 200),

@@ -328,7 +328,7 @@ pub fn parse_since_param(param: &str) -> Result<Vec<(String, Since)>, ServerFram
                 Some(_) => return Err(bad()),
                 None => (pos, None),
             };
-            let seq: u64 = seq.parse().map_err(|_| bad())?;
+            let seq = parse_digits(seq).ok_or_else(bad)?;
             let since = match epoch {
                 None => Since::Seq(seq),
                 Some(e) => Since::At { seq, epoch: Some(e) },
@@ -338,10 +338,25 @@ pub fn parse_since_param(param: &str) -> Result<Vec<(String, Since)>, ServerFram
         .collect()
 }
 
+/// A decimal number written with digits only: `u64::from_str` also takes a leading `+`, which
+/// would make `btc:+5` and `btc:5` two spellings of one position.
+pub fn parse_digits(s: &str) -> Option<u64> {
+    s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_are_digits_only() {
+        assert_eq!(parse_digits("42"), Some(42));
+        assert_eq!(parse_digits("+5"), None);
+        assert_eq!(parse_digits(""), None);
+        assert_eq!(parse_digits("18446744073709551616"), None, "past u64");
+        assert!(parse_since_param("btc:+5").is_err());
+    }
 
     #[test]
     fn channel_names_are_validated() {

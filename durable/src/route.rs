@@ -36,15 +36,12 @@ pub fn read_shard(shards: u32, random: u32) -> u32 {
 /// a fragment is dropped.
 pub fn split_url(url: &str) -> (&str, &str) {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[after_scheme..];
-    let Some(start) = rest.find('/') else {
-        return ("/", rest.find('?').map_or("", |q| strip_fragment(&rest[q + 1..])));
-    };
-    let rest = strip_fragment(&rest[start..]);
-    match rest.find('?') {
-        Some(q) => (&rest[..q], &rest[q + 1..]),
-        None => (rest, ""),
-    }
+    // The fragment first (a `?` after `#` is not a query), then the authority, which ends at
+    // the first `/` or `?` (a `/` inside the query of a path-less URL is not a path).
+    let rest = strip_fragment(&url[after_scheme..]);
+    let rest = &rest[rest.find(['/', '?']).unwrap_or(rest.len())..];
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (if path.is_empty() { "/" } else { path }, query)
 }
 
 fn strip_fragment(s: &str) -> &str {
@@ -72,6 +69,10 @@ mod tests {
         assert_eq!(split_url("http://h?x=1"), ("/", "x=1"));
         assert_eq!(split_url("http://h/a/b?x=1#frag"), ("/a/b", "x=1"));
         assert_eq!(split_url("http://h/a#f?not-a-query"), ("/a", ""));
+        // Path-less URLs: a `/` in the query or fragment is not a path, a `?` after `#` no query.
+        assert_eq!(split_url("http://h?x=1/y"), ("/", "x=1/y"));
+        assert_eq!(split_url("http://h#frag/z?q"), ("/", ""));
+        assert_eq!(split_url("http://a#?a"), ("/", ""));
         // A host with a port or credentials-like text does not move the path.
         assert_eq!(split_url("http://u:p@h:1/ws"), ("/ws", ""));
     }

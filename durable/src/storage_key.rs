@@ -50,7 +50,7 @@ impl StorageKey {
                     return Channel::parse(c).ok().map(StorageKey::Meta);
                 }
                 let (c, seq) = key.strip_prefix("h:")?.rsplit_once(':')?;
-                Some(StorageKey::History(Channel::parse(c).ok()?, Seq(seq.parse().ok()?)))
+                Some(StorageKey::History(Channel::parse(c).ok()?, Seq(crate::protocol::parse_digits(seq)?)))
             }
         }
     }

@@ -130,6 +130,22 @@ fn deleting_an_app_channel_everywhere() {
         let leaked: Vec<Value> = c.collect(Duration::from_millis(300));
         assert!(!leaked.iter().any(|v| v["channel"] == "doomed"), "{leaked:?}");
     }
+    // Errors name the channel as the client wrote it, never a Rust type.
+    let history = w.get("/api/history?channel=zzz");
+    assert_eq!(error_code(&history), (404, "unknown_channel".into()));
+    let message = history.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.starts_with(r#"no channel "zzz""#), "{message}");
+    let bad = w.post_publish(Some(PUBLISH_TOKEN), &json!("not an object"));
+    let ws_error = {
+        let mut c = w.client("/ws");
+        c.send_json(&json!({"op": "subscribe", "channels": ["zzz"]}));
+        c.expect_error("unknown_channel", FRAME_WAIT)["message"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(ws_error.contains(r#""zzz""#), "{ws_error}");
+    for text in [&message, &ws_error, &bad.body] {
+        assert!(!["Channel(", "Error(", "RustError", "JsValue"].iter().any(|t| text.contains(t)), "{text}");
+    }
+
     // A new subscriber on the replica sees the new channel, not the old one.
     let mut fresh = w.client("/ws?channels=doomed&shard=1");
     let (ups, sub) = fresh.catch_up("doomed", FRAME_WAIT);
