@@ -1,6 +1,7 @@
 //! Hostile input, each answered within its documented bound while a bystander socket still gets
-//! every update: publish bodies that never announce their size, and history that would not fit
-//! one answer.
+//! every update: publish bodies that never announce their size, history that would not fit
+//! one answer, a URL full of channel names, binary frames and subscribe storms. (Oversized
+//! frames, rate limits and malformed frames: `hub.rs`; 10,000 channel names: `app_channels.rs`.)
 
 use crate::harness::{seqs, Fixture, Wrangler, PUBLISH_TOKEN};
 use serde_json::{json, Value};
@@ -107,5 +108,57 @@ fn history_of_large_updates_comes_in_bounded_pages() {
     assert_eq!(got, want, "every update once, in order");
     assert!(pages >= 17, "18 MB in pages of about 1 MiB, not {pages}");
     assert_eq!(seqs(&bystander.updates("big", 300, FRAME_WAIT)), (2..=300).collect::<Vec<_>>());
+    w.assert_no_panic();
+}
+
+/// A 16 KB URL of 1,500 channel names that do not exist (plus `news`, which does) connects: one
+/// `unknown_channel` error per distinct name and `news` subscribed, nothing more. Binary frames
+/// get `bad_json` (and over `MAX_CLIENT_FRAME_BYTES` close the socket with 1009). Forty
+/// subscribes to a channel the socket holds, each asking to resume from seq 1, replay nothing:
+/// each is answered `subscribed` alone. The bystander gets every update throughout.
+#[test]
+fn long_urls_binary_frames_and_subscribe_storms_stay_bounded() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
+    for i in 1..=5 {
+        assert_eq!(w.publish_seq("news", json!({ "i": i })), i);
+    }
+    let mut bystander = w.client("/ws?channels=news");
+    bystander.catch_up("news", FRAME_WAIT);
+
+    let names: Vec<String> = (0..1500).map(|i| format!("missing-{i:04}")).collect();
+    let url = format!("/ws?channels=news,{},{}", names.join(","), names[..100].join(","));
+    assert!(url.len() > 16_000, "{}", url.len());
+    let mut long = w.client(&url);
+    let sub = long.expect("subscribed news", FRAME_WAIT, |v| v["type"] == "subscribed");
+    assert_eq!((&sub["channel"], &sub["seq"]), (&json!("news"), &json!(5)));
+    let rest = long.collect(Duration::from_millis(500));
+    let unknown = rest.iter().filter(|v| v["type"] == "error" && v["code"] == "unknown_channel").count();
+    let updates: Vec<&Value> = rest.iter().filter(|v| v["type"] == "update").collect();
+    assert_eq!((unknown, updates.len(), rest.len()), (1500, 1, 1501), "one error per distinct name");
+    assert_eq!(updates[0]["seq"], 5);
+    assert_eq!(w.publish_seq("news", json!({"i": 6})), 6);
+    assert_eq!(seqs(&long.updates("news", 6, FRAME_WAIT)), [6]);
+
+    let mut binary = w.client("/ws?channels=news");
+    binary.catch_up("news", FRAME_WAIT);
+    binary.ws.send_binary(vec![0xff; 100]);
+    binary.expect_error("bad_json", FRAME_WAIT);
+    binary.ping(FRAME_WAIT);
+    binary.ws.send_binary(vec![0; 4097]);
+    assert_eq!(binary.expect_close(FRAME_WAIT), Some(1009));
+
+    let mut storm = w.client("/ws?channels=news");
+    storm.catch_up("news", FRAME_WAIT);
+    for _ in 0..40 {
+        storm.send_json(&json!({"op": "subscribe", "channels": ["news"], "since": {"news": 1}}));
+    }
+    let answers = storm.collect(Duration::from_secs(2));
+    let subscribed = answers.iter().filter(|v| v["type"] == "subscribed" && v["recovered"] == true).count();
+    assert_eq!((subscribed, answers.len()), (40, 40), "no replay: {answers:?}");
+
+    assert_eq!(w.publish_seq("news", json!({"i": 7})), 7);
+    assert_eq!(seqs(&bystander.updates("news", 7, FRAME_WAIT)), [6, 7]);
+    assert_eq!(seqs(&storm.updates("news", 7, FRAME_WAIT)), [7]);
     w.assert_no_panic();
 }
