@@ -44,10 +44,9 @@ pub async fn refresh(env: &Env) -> std::result::Result<RoundReport, ApiError> {
     post(env, "/refresh", &()).await
 }
 
-/// A page of a channel's history; `None` for a channel that does not exist. Read from a shard
-/// picked at random (`route::read_shard`); the sequencer answers when that replica does not
-/// know the channel (yet), cannot be reached, or has restarted its history after the page's
-/// start (`truncated`), so spreading reads never makes an answer less complete.
+/// A page of a channel's history; `None` for a channel that does not exist. A replica's page
+/// is taken unless it restarted its history after the page's start (`truncated`), so spreading
+/// reads never makes an answer less complete.
 pub async fn history(
     env: &Env,
     q: &crate::history::HistoryQuery,
@@ -55,29 +54,35 @@ pub async fn history(
     random: u32,
 ) -> std::result::Result<Option<HistoryPage>, ApiError> {
     let path = format!("/history?channel={}&since={}&limit={}", q.channel, q.since, q.limit);
-    let shard = route::read_shard(shards, random);
-    if shard != SEQUENCER {
-        match call_or_missing::<HistoryPage>(env, shard, &path, &get()).await {
-            Ok(Some(page)) if !page.truncated => return Ok(Some(page)),
-            Ok(_) => {}
-            Err(e) => console_warn!("/api/history: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
-        }
-    }
-    call_or_missing(env, SEQUENCER, &path, &get()).await
+    spread_read(env, &path, route::read_shard(shards, random), |page: &HistoryPage| !page.truncated).await
 }
 
-/// The latest value of each built-in channel, from a shard picked at random; from the sequencer
-/// when that replica cannot be reached or lacks a value (it has not heard a round yet).
+/// The latest value of each built-in channel. A replica's answer is taken only when it has all
+/// of them (a new replica has not heard a round yet).
 pub async fn snapshot(env: &Env, shards: u32, random: u32) -> std::result::Result<Vec<ChannelSnapshot>, ApiError> {
-    let shard = route::read_shard(shards, random);
+    let complete = |values: &Vec<ChannelSnapshot>| values.len() == Channel::BUILT_IN.len();
+    spread_read(env, "/snapshot", route::read_shard(shards, random), complete)
+        .await?
+        .ok_or_else(|| ApiError::HubUnavailable("shard 0 /snapshot: HTTP 404".to_owned()))
+}
+
+/// A read of channel data from `shard` (picked at random, `route::read_shard`), answered by the
+/// sequencer instead when that replica does not know the thing (yet), cannot be reached, or
+/// gives an answer `good` does not take.
+async fn spread_read<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    path: &str,
+    shard: u32,
+    good: impl Fn(&T) -> bool,
+) -> std::result::Result<Option<T>, ApiError> {
     if shard != SEQUENCER {
-        match call::<Vec<ChannelSnapshot>>(env, shard, "/snapshot", &get()).await {
-            Ok(values) if values.len() == Channel::BUILT_IN.len() => return Ok(values),
+        match call_or_missing::<T>(env, shard, path, &get()).await {
+            Ok(Some(answer)) if good(&answer) => return Ok(Some(answer)),
             Ok(_) => {}
-            Err(e) => console_warn!("/api/snapshot: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
+            Err(e) => console_warn!("{path}: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
         }
     }
-    call(env, SEQUENCER, "/snapshot", &get()).await
+    call_or_missing(env, SEQUENCER, path, &get()).await
 }
 
 /// Hands a client's request for the sequencer (`route::PUBLISH`, `route::CHANNELS`), body

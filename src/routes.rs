@@ -42,7 +42,7 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
         Ok(config) => match (path, req.method().as_str()) {
             (route::WS, _) => ws(&req, &env, config, query, origin.as_deref()).await,
             (route::PUBLISH, "POST") => publish(&req, &env, config).await,
-            (p, "DELETE") if p.starts_with(route::CHANNELS) => delete_channel(&req, &env, config, p).await,
+            (p, "DELETE") if p.starts_with(route::CHANNELS) => delete_channel(&req, &env, config).await,
             // Boxed so that the reads' futures (all shards' stats, KV fallbacks) do not size
             // the future of every request.
             _ => Box::pin(cold(Request::from(req), &env, config, path, api)).await.map(web_sys::Response::from),
@@ -217,17 +217,15 @@ async fn publish(
 }
 
 /// `DELETE /api/channels/<name>`: with the publish token, hands the request to the sequencer,
-/// which deletes the channel and answers as the API documents (200, or a JSON error).
+/// which checks the name, deletes the channel and answers as the API documents (200, or a JSON
+/// error).
 async fn delete_channel(
     req: &web_sys::Request,
     env: &Env,
     config: &Config,
-    path: &str,
 ) -> std::result::Result<web_sys::Response, ApiError> {
     let auth = req.headers().get("authorization").ok().flatten();
     publish::authorize(auth.as_deref(), config.publish_token.as_ref())?;
-    let name = &path[route::CHANNELS.len()..];
-    Channel::parse(name).map_err(|e| ApiError::BadRequest { code: "invalid_channel", message: e.0 })?;
     hub_client::forward_to_sequencer(env, req).await
 }
 

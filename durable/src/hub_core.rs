@@ -152,8 +152,7 @@ impl HubCore {
 
     /// How many app channels exist (every channel but the built-ins).
     pub fn app_channels(&self) -> usize {
-        let built_in = Channel::BUILT_IN.iter().filter(|c| self.channels.keys().any(|k| k.as_str() == **c));
-        self.channels.len() - built_in.count()
+        self.channels.len() - Channel::built_in().iter().filter(|c| self.channels.contains_key(*c)).count()
     }
 
     /// A new socket: its attachment, and the actions for it (welcome first, then a catch-up per

@@ -62,7 +62,8 @@ impl Channel {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// A client's text, quoted back in an error, cut to `max` characters.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,

@@ -5,7 +5,9 @@
 //! documented code; nothing a client sends can fail the object or reach another socket.
 
 use crate::internal::CloseReason;
-use crate::protocol::{parse_client_frame, parse_since_param, Channel, ClientOp, ErrorCode, ServerFrame, Since};
+use crate::protocol::{
+    parse_client_frame, parse_since_param, truncate, Channel, ClientOp, ErrorCode, ServerFrame, Since,
+};
 use crate::settings::HubLimits;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -170,7 +172,7 @@ impl SocketMeta {
         let mut from: HashMap<&str, &Since> = HashMap::new();
         for (name, s) in &since {
             if !wanted.contains(name.as_str()) {
-                let msg = format!("since names {:?}, which this frame does not subscribe to", truncate(name));
+                let msg = format!("since names {:?}, which this frame does not subscribe to", truncate(name, 60));
                 actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidSince, msg)));
                 continue;
             }
@@ -224,14 +226,6 @@ impl SocketMeta {
         }
         self.channels.retain(|c| !gone.contains(c));
         actions
-    }
-}
-
-/// A client's text, quoted back in an error, cut to a readable length.
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(60) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 
