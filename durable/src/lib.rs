@@ -24,6 +24,7 @@ pub mod session;
 pub mod settings;
 pub mod storage_key;
 pub mod upkeep;
+pub mod upstream_status;
 
 #[cfg(target_arch = "wasm32")]
 pub mod body;
