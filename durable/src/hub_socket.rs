@@ -44,9 +44,15 @@ impl Hub {
     }
 
     pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
-        // Complete the closing handshake; 1005/1006 are reserved and cannot be sent back.
-        let reply = if (1000..5000).contains(&code) && code != 1005 && code != 1006 { code as u16 } else { 1000 };
-        let _ = ws.close(Some(reply), Some("bye"));
+        // Complete the closing handshake (the runtime does not answer a hibernated socket's
+        // close frame itself). 1006 means the connection dropped without one: nobody is left
+        // to answer, and a close costs the runtime about 0.1 ms per socket, which a network
+        // drop of thousands of sockets would pay for nothing. 1005 (a close frame without a
+        // code) is reserved and cannot be sent back, so it is answered with 1000.
+        if code != 1006 {
+            let reply = if (1000..5000).contains(&code) && code != 1005 { code as u16 } else { 1000 };
+            let _ = ws.close(Some(reply), Some("bye"));
+        }
         self.gone(&ws, CloseReason::Client).await
     }
 
@@ -145,15 +151,17 @@ impl Hub {
         let _ = ws.close(Some(code), Some(text));
     }
 
-    /// The peer closed or the socket failed. Counted once: the runtime may report both an
-    /// error and a close for one socket, so the first marks the attachment as closing.
+    /// The peer closed or the socket failed. Counted once: the runtime may report an error and
+    /// then a close for one socket, so an error marks the attachment as closing. A close is the
+    /// socket's last event and marks nothing: the write would cost each of a mass disconnect's
+    /// thousands of closes a serialization for an event that never comes.
     async fn gone(&self, ws: &WebSocket, reason: CloseReason) -> Result<()> {
         self.load().await?;
         if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
             self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
-            let counted = meta.closing; // by the hub's close or an earlier event
-            if !counted {
+            let counted = meta.closing; // by the hub's close or an earlier error
+            if !counted && reason == CloseReason::Error {
                 meta.closing = true;
                 if let Err(e) = ws.serialize_attachment(&meta) {
                     console_warn!("hub: could not mark {} as closed: {e:?}", meta.conn);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 mod browser;
+mod procs;
 mod storage;
 mod ws;
 
@@ -175,11 +176,35 @@ pub struct Wrangler {
     /// Kept across restarts, so a restarted instance sees the same storage.
     pub persist: TempDir,
     _logdir: TempDir,
+    /// Held until the instance is dropped (see [`Wrangler::start_solo`]); declared last, so it
+    /// is released after the instance has stopped.
+    _gate: Gate,
+}
+
+/// Shared by every running instance; taken alone by a solo one.
+static GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+enum Gate {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Solo(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
 }
 
 impl Wrangler {
     /// Starts wrangler dev with its upstream vars pointing at `fixture`, plus `vars`.
     pub fn start(fixture: &Fixture, vars: &[(&str, &str)]) -> Wrangler {
+        let gate = Gate::Shared(GATE.read().unwrap_or_else(|e| e.into_inner()));
+        Wrangler::start_gated(fixture, vars, gate)
+    }
+
+    /// Like [`Wrangler::start`], but no other test's wrangler dev runs while this one does: for
+    /// the few tests that report how long the server takes, which two cores shared with
+    /// another test's server would distort.
+    pub fn start_solo(fixture: &Fixture, vars: &[(&str, &str)]) -> Wrangler {
+        let gate = Gate::Solo(GATE.write().unwrap_or_else(|e| e.into_inner()));
+        Wrangler::start_gated(fixture, vars, gate)
+    }
+
+    fn start_gated(fixture: &Fixture, vars: &[(&str, &str)], gate: Gate) -> Wrangler {
         let mut all = vec![
             ("COINGECKO_BASE_URL".to_owned(), fixture.base.clone()),
             ("ALTERNATIVE_ME_BASE_URL".to_owned(), fixture.base.clone()),
@@ -203,6 +228,7 @@ impl Wrangler {
             vars: all,
             persist: TempDir::new("state"),
             _logdir: logdir,
+            _gate: gate,
         };
         w.launch();
         w

@@ -137,6 +137,12 @@ impl Ws {
         self.socket.send(Message::text(text)).is_ok()
     }
 
+    /// Sends a close frame and returns at once, without waiting for the server's answer.
+    pub fn close_now(&mut self) {
+        let _ = self.socket.close(None);
+        let _ = self.socket.flush();
+    }
+
     /// Starts the closing handshake and waits briefly for the server's answer.
     pub fn close(&mut self) {
         let _ = self.socket.close(None);

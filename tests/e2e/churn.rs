@@ -1,0 +1,76 @@
+//! Mass churn: thousands of sockets leaving at once are all processed quickly, and the hub's
+//! subscriber index keeps none of them (the next broadcast reaches only who is left).
+
+use crate::harness::{is_update, wait_until, Fixture, Wrangler, Ws, PUBLISH_TOKEN};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const SOCKETS: usize = 5000;
+const OPENERS: usize = 4;
+
+/// All sockets' closes counted by the hub, whatever the reason.
+fn closed_total(w: &Wrangler) -> f64 {
+    let body = w.get("/metrics").body;
+    body.lines()
+        .filter(|l| l.starts_with("tickwire_connections_closed_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn five_thousand_sockets_leaving_at_once_are_processed_in_well_under_a_second() {
+    let fixture = Fixture::start();
+    // Alone: the time it reports is the hub's, not two servers' sharing two cores.
+    let w = Wrangler::start_solo(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
+    w.publish_seq("news", json!({"n": 0}));
+    let mut bystander = w.client("/ws?channels=news");
+    bystander.catch_up("news", Duration::from_secs(5));
+
+    // Straight to workerd: wrangler's proxy needs several descriptors per socket.
+    let url = format!("ws://127.0.0.1:{}/ws?channels=news,market", w.direct_port());
+    let crowd: Vec<Ws> = std::thread::scope(|s| {
+        let openers: Vec<_> = (0..OPENERS)
+            .map(|_| s.spawn(|| (0..SOCKETS / OPENERS).map(|_| Ws::connect(&url)).collect::<Vec<_>>()))
+            .collect();
+        openers.into_iter().flat_map(|h| h.join().expect("opener thread")).collect()
+    });
+    w.wait_metric(&format!("tickwire_sockets_connected {}", SOCKETS + 1), Duration::from_secs(30));
+    let before = closed_total(&w);
+
+    // Half say goodbye with a close frame, half just vanish (their unread welcome makes the
+    // kernel reset the connection): both are what a real crowd does when a network drops.
+    let started = Instant::now();
+    for (i, mut ws) in crowd.into_iter().enumerate() {
+        if i % 2 == 0 {
+            ws.close_now();
+        }
+        drop(ws);
+    }
+    let sent = started.elapsed();
+    // Polled tightly: the answer is a time, not just an eventual yes.
+    let mut polls = 0;
+    while closed_total(&w) - before < SOCKETS as f64 {
+        polls += 1;
+        assert!(started.elapsed() < Duration::from_secs(30), "closes not processed within 30 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = started.elapsed();
+    println!("{SOCKETS} sockets left at once: closed by the client in {sent:?}, all processed {took:?} after the first close ({polls} polls)");
+    assert!(took < Duration::from_secs(1), "{SOCKETS} closes took {took:?}");
+    w.wait_metric("tickwire_sockets_connected 1", Duration::from_secs(5));
+    assert_eq!(closed_total(&w) - before, SOCKETS as f64, "each socket counted once");
+
+    // The index kept none of them: the next update is one delivery, to the bystander, and no
+    // send failed on a socket that had gone.
+    let deliveries = w.metric("tickwire_deliveries_total{channel=\"news\"}");
+    let failed = w.metric("tickwire_failed_sends_total{channel=\"news\"}");
+    let seq = w.publish_seq("news", json!({"n": 1}));
+    let got = bystander.expect("the next update", Duration::from_secs(5), is_update("news"));
+    assert_eq!(got["seq"], seq);
+    wait_until("the delivery counted", Duration::from_secs(10), || {
+        w.metric("tickwire_deliveries_total{channel=\"news\"}") > deliveries
+    });
+    assert_eq!(w.metric("tickwire_deliveries_total{channel=\"news\"}"), deliveries + 1.0);
+    assert_eq!(w.metric("tickwire_failed_sends_total{channel=\"news\"}"), failed);
+    w.assert_no_panic();
+}
