@@ -132,7 +132,7 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     Family::new(&mut out, "tickwire_btc_watch_reports_total", Kind::Counter, help).sample(&[], c.watch_reports as f64);
     Family::new(&mut out, "tickwire_fanouts_applied_total", Kind::Counter, "Fan-outs applied by replica shards.")
         .sample(&[], c.fanouts_applied as f64);
-    let help = "Publishes refused with 503 overloaded: too many updates were waiting to be sent.";
+    let help = "Publishes refused with 503 overloaded: too many updates were waiting to be sent or fanned out.";
     Family::new(&mut out, "tickwire_publishes_overloaded_total", Kind::Counter, help)
         .sample(&[], c.publishes_overloaded as f64);
 

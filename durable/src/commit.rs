@@ -33,6 +33,11 @@ pub struct CommitQueue {
     /// Flushes left during which spacing applies: set by a flush that carried several updates,
     /// counted down by flushes of one (at 50 updates/s they interleave).
     busy: u32,
+    /// Updates and bytes of the fan-outs to other shards not yet done (shard 0 only): a slow
+    /// shard is waited on at most `FANOUT_TIMEOUT_MS` per fan-out, but fan-outs go one after
+    /// another, so without a bound the line behind it would grow as fast as publishes come.
+    fanout_updates: usize,
+    fanout_bytes: usize,
 }
 
 /// What one send costs the runtime, in microseconds: measured with scripts/bench (workerd sends
@@ -60,14 +65,30 @@ pub struct ChannelFrames {
 }
 
 impl CommitQueue {
-    /// Whether one more publish may be accepted: refused once the frames waiting reach either
-    /// bound. Checked before the publish is sequenced, so a refusal costs no seq.
+    /// Whether one more publish may be accepted: refused once the frames waiting for sockets,
+    /// or the updates waiting to be fanned out to other shards, reach either bound. Checked
+    /// before the publish is sequenced, so a refusal costs no seq.
     pub fn admit(&self, limits: &CommitLimits) -> Result<(), PublishRefusal> {
-        if self.pending.len() >= limits.max_updates || self.bytes >= limits.max_bytes {
-            // A flush takes well under a second, so by then there is room again.
+        let over = |updates: usize, bytes: usize| updates >= limits.max_updates || bytes >= limits.max_bytes;
+        if over(self.pending.len(), self.bytes) || over(self.fanout_updates, self.fanout_bytes) {
+            // A flush takes well under a second, and a fan-out line drains as fast as the
+            // shards answer (a failing shard is left out after one timeout): a second is the
+            // usual wait, and a publisher that retries sooner is simply refused again.
             return Err(PublishRefusal::Overloaded { retry_after_secs: 1 });
         }
         Ok(())
+    }
+
+    /// A fan-out of `updates` updates in a `bytes`-byte body joined the line to other shards.
+    pub fn fanout_queued(&mut self, updates: usize, bytes: usize) {
+        self.fanout_updates += updates;
+        self.fanout_bytes += bytes;
+    }
+
+    /// That fan-out is done (applied, failed or timed out on every shard).
+    pub fn fanout_done(&mut self, updates: usize, bytes: usize) {
+        self.fanout_updates = self.fanout_updates.saturating_sub(updates);
+        self.fanout_bytes = self.fanout_bytes.saturating_sub(bytes);
     }
 
     pub fn push(&mut self, channel: Channel, frame: String) {
@@ -238,5 +259,22 @@ mod tests {
         assert_eq!(q.admit(&limits), Ok(()), "a flush makes room");
         q.push(ch("a"), "x".repeat(10));
         assert!(q.admit(&limits).is_err(), "bytes");
+    }
+
+    #[test]
+    fn publishes_are_refused_while_the_fan_out_line_is_full() {
+        let limits = CommitLimits { max_updates: 3, max_bytes: 100 };
+        let mut q = CommitQueue::default();
+        q.fanout_queued(2, 40);
+        assert_eq!(q.admit(&limits), Ok(()));
+        q.fanout_queued(1, 20);
+        assert!(q.admit(&limits).is_err(), "three updates wait for other shards");
+        q.fanout_done(2, 40);
+        assert_eq!(q.admit(&limits), Ok(()), "a finished fan-out makes room");
+        q.fanout_queued(0, 80);
+        assert!(q.admit(&limits).is_err(), "bytes of a confirmations-only fan-out count too");
+        q.fanout_done(1, 20);
+        q.fanout_done(0, 80);
+        assert_eq!((q.fanout_updates, q.fanout_bytes), (0, 0));
     }
 }

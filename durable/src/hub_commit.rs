@@ -31,10 +31,11 @@ pub(crate) struct Begun {
     kv_writes: Vec<crate::kv::StoredValue>,
 }
 
-/// A fan-out waiting for its turn: what to send, to how many shards, the fan-out before it, and
-/// the signal that lets the next one go.
+/// A fan-out waiting for its turn: what to send (the `Apply` as JSON, and how many updates it
+/// carries), to how many shards, the fan-out before it, and the signal that lets the next one go.
 struct FanOutSlot {
-    apply: Apply,
+    body: String,
+    updates: usize,
     shards: u32,
     previous: Option<futures::future::Shared<oneshot::Receiver<()>>>,
     done: oneshot::Sender<()>,
@@ -104,18 +105,19 @@ impl Hub {
     pub(crate) fn begin(&self, mut fx: Effects) -> Result<Begun> {
         let started = Date::now().as_millis();
         let timed = !fx.broadcasts.is_empty();
-        // Our place in the fan-out line is taken now, in seq order, before anything awaits.
-        let fan_out = self.fan_out_slot(Apply {
-            updates: std::mem::take(&mut fx.fanout),
-            confirmed: std::mem::take(&mut fx.confirmed),
-            deleted: std::mem::take(&mut fx.fanout_deleted),
-        });
         let storage = self.state.storage();
         let mut writes = Vec::new();
         for puts in self.puts(&fx)? {
             writes.push(storage.as_raw().put_multiple(puts.into())?);
         }
         self.issue_deletes(&fx, &mut writes)?;
+        // Our place in the fan-out line is taken now, in seq order, before anything awaits, and
+        // after the last step that can fail: a slot, once taken, is always run and released.
+        let fan_out = self.fan_out_slot(Apply {
+            updates: std::mem::take(&mut fx.fanout),
+            confirmed: std::mem::take(&mut fx.confirmed),
+            deleted: std::mem::take(&mut fx.fanout_deleted),
+        });
         if !fx.removed.is_empty() {
             // What was queued for a deleted channel goes out before its subscribers are told.
             self.send_pending();
@@ -262,9 +264,19 @@ impl Hub {
         if (apply.updates.is_empty() && apply.confirmed.is_empty() && apply.deleted.is_empty()) || shards <= 1 {
             return None;
         }
+        let body = match serde_json::to_string(&apply) {
+            Ok(body) => body,
+            Err(e) => {
+                console_error!("hub: could not encode a fan-out: {e}");
+                return None;
+            }
+        };
+        let updates = apply.updates.len();
+        // Counted until it is done: publishes are refused while the line is full.
+        self.queue.borrow_mut().fanout_queued(updates, body.len());
         let (done, finished) = oneshot::channel::<()>();
         let previous = self.fanout_tail.borrow_mut().replace(finished.shared());
-        Some(FanOutSlot { apply, shards, previous, done })
+        Some(FanOutSlot { body, updates, shards, previous, done })
     }
 
     /// Shard 0 sends new updates (and confirmations) to shards 1..N in parallel. Fan-outs go
@@ -275,14 +287,11 @@ impl Hub {
     /// most `FANOUT_TIMEOUT_MS`; a shard that fails is left out for a while (`ReplicaBackoff`),
     /// so a hung shard never holds the line for more than one timeout at a time.
     async fn fan_out(&self, slot: FanOutSlot) {
-        let FanOutSlot { apply, shards, previous, done } = slot;
+        let FanOutSlot { body, updates, shards, previous, done } = slot;
         if let Some(previous) = previous {
             let _ = previous.await;
         }
-        let Ok(body) = serde_json::to_string(&apply) else {
-            let _ = done.send(());
-            return;
-        };
+        let bytes = body.len();
         let timeout = self.with_core(|core| core.limits.fanout_timeout_ms);
         let targets = self.replicas.borrow().targets(shards, Date::now().as_millis());
         match self.env.durable_object("HUB") {
@@ -328,6 +337,7 @@ impl Hub {
             }
             Err(e) => console_error!("hub: no HUB binding for fan-out: {e:?}"),
         }
+        self.queue.borrow_mut().fanout_done(updates, bytes);
         let _ = done.send(());
     }
 

@@ -1,5 +1,6 @@
-//! Faults the hub must ride out: a replica shard that hangs on every fan-out, a crash in the
-//! middle of a publish stream, and storage calls past the platform's per-call limits.
+//! Faults the hub must ride out: a replica shard that hangs on every fan-out or is merely
+//! slow, a crash in the middle of a publish stream, and storage calls past the platform's
+//! per-call limits.
 
 use crate::harness::{seqs, Fixture, Wrangler, PUBLISH_TOKEN};
 use serde_json::{json, Value};
@@ -41,6 +42,55 @@ fn a_hung_shard_does_not_stall_the_sequencer() {
     }
     assert_eq!(seqs(&on_replica.updates("news", 20, FRAME_WAIT)), (2..=20).collect::<Vec<_>>());
     assert!(w.log().contains("fan-out to shard 2 timed out after 300 ms"), "the timeout is logged");
+    w.assert_no_panic();
+}
+
+/// Shard 1 of 2 is slow (300 ms per fan-out) but never slow enough to be left out, so fan-outs
+/// queue behind it. The line is bounded like the send queue: past `MAX_PENDING_UPDATES` updates
+/// waiting for other shards, publishes are refused with 503 `overloaded` before they get a seq
+/// (they once all queued, each holding its body in shard 0's memory). Every accepted update
+/// still reaches the slow shard's socket, in order and with no gap.
+#[test]
+fn a_slow_shard_backs_publishes_off_instead_of_piling_them_up() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(
+        &fixture,
+        &[
+            ("PUBLISH_TOKEN", PUBLISH_TOKEN),
+            ("HUB_SHARDS", "2"),
+            ("TEST_APPLY_DELAY_MS", "300"),
+            ("FANOUT_TIMEOUT_MS", "10000"),
+            ("MAX_PENDING_UPDATES", "4"),
+        ],
+    );
+    assert_eq!(w.publish_seq("news", json!({"i": 0})), 1);
+    std::thread::sleep(Duration::from_secs(1)); // the channel reaches the slow shard
+    let mut on_slow = w.client("/ws?shard=1&channels=news");
+    on_slow.catch_up("news", Duration::from_secs(10));
+
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for i in 1..=30 {
+        let r = w.post_publish(Some(PUBLISH_TOKEN), &json!({"channel": "news", "data": {"i": i}}));
+        match r.status {
+            202 => accepted.push(r.json()["seq"].as_u64().expect("seq")),
+            503 => {
+                assert_eq!(r.json()["error"]["code"], "overloaded", "{}", r.body);
+                assert_eq!(r.retry_after.as_deref(), Some("1"));
+                refused += 1;
+            }
+            other => panic!("publish {i}: {other} {}", r.body),
+        }
+    }
+    assert!(refused > 0, "30 publishes in a row behind a 300 ms shard were all accepted: {accepted:?}");
+    // Refused publishes took no seq: the accepted ones are consecutive.
+    assert_eq!(accepted, (2..2 + accepted.len() as u64).collect::<Vec<_>>());
+    let last = *accepted.last().expect("some publishes were accepted");
+    let got = on_slow.updates("news", last, Duration::from_secs(30));
+    assert_eq!(seqs(&got), accepted, "the slow shard's socket got every accepted update, in order");
+    assert!(on_slow.collect(Duration::from_millis(300)).iter().all(|f| f["recovered"] != false), "no gap was reported");
+    // Once the line drains, publishing works again.
+    assert_eq!(w.publish_seq("news", json!({"i": 31})), last + 1);
+    assert!(w.metric("tickwire_publishes_overloaded_total") >= refused as f64);
     w.assert_no_panic();
 }
 
