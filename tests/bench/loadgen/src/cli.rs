@@ -4,8 +4,9 @@ use crate::{publish, report, sockets};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: tickwire-loadgen --url http://127.0.0.1:PORT --token TOKEN --sockets N --mode seq|rate
+const USAGE: &str = "usage: tickwire-loadgen --url http://127.0.0.1:PORT --token TOKEN --sockets N --mode seq|rate|soak
   [--publishes M (200)] [--rate R per second (50)] [--bytes B (200)] [--channel bench]
+  [--duration-secs 600 (soak)] [--churn C connects per second (100, soak)]
   [--connect-concurrency 200] [--server-pid PID]... [--proxy-pid PID]... [--label TEXT] [--timeout-secs 60]";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,6 +15,8 @@ pub enum Mode {
     Seq,
     /// Open loop: publish K at start + K/R seconds whatever the answers.
     Rate,
+    /// Hold the sockets for `duration`, broadcasting at R/s, closing and replacing C a second.
+    Soak,
 }
 
 #[derive(Debug)]
@@ -32,6 +35,8 @@ pub struct Args {
     pub proxy_pids: Vec<i32>,
     pub label: String,
     pub timeout: Duration,
+    pub duration: Duration,
+    pub churn: f64,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -50,6 +55,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         proxy_pids: Vec::new(),
         label: String::new(),
         timeout: Duration::from_secs(60),
+        duration: Duration::from_secs(600),
+        churn: 100.0,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
         v.parse().map_err(|_| format!("{flag}: not a valid number: {v}"))
@@ -68,7 +75,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 mode = Some(match v.as_str() {
                     "seq" => Mode::Seq,
                     "rate" => Mode::Rate,
-                    _ => return Err(format!("--mode must be seq or rate, not {v}")),
+                    "soak" => Mode::Soak,
+                    _ => return Err(format!("--mode must be seq, rate or soak, not {v}")),
                 })
             }
             "--publishes" => a.publishes = num(&flag, v)?,
@@ -80,6 +88,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--proxy-pid" => a.proxy_pids.push(num(&flag, v)?),
             "--label" => a.label = v,
             "--timeout-secs" => a.timeout = Duration::from_secs_f64(num(&flag, v)?),
+            "--duration-secs" => a.duration = Duration::from_secs_f64(num(&flag, v)?),
+            "--churn" => a.churn = num(&flag, v)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -95,6 +105,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     if a.rate <= 0.0 || !a.rate.is_finite() {
         return Err("--rate must be positive".into());
+    }
+    if a.churn < 0.0 || !a.churn.is_finite() {
+        return Err("--churn must be zero or positive".into());
     }
     if a.channel.is_empty() || !a.channel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err("--channel must be [A-Za-z0-9_-]+".into());
@@ -133,6 +146,9 @@ pub fn main() {
 
 async fn run(args: Args, threads: usize) -> i32 {
     let nonce = nonce();
+    if args.mode == Mode::Soak {
+        return crate::soak::run(&args, &nonce).await;
+    }
     let rss = procstat::RssSampler::start(args.server_pids.clone());
     let cpu_start = procstat::self_ticks();
     let tracker = Arc::new(sockets::Tracker::new(args.publishes));

@@ -1,5 +1,6 @@
 //! tickwire-loadgen: opens N WebSockets on one channel, publishes M updates over HTTP and prints
-//! one JSON line of delivery, latency, CPU and memory results (scripts/bench runs it).
+//! one JSON line of delivery, latency, CPU and memory results (scripts/bench runs it); or, with
+//! `--mode soak`, holds them under churn for minutes and counts lost deliveries (scripts/soak).
 //! A host tool: built for wasm32 (the workspace's Worker checks cover every member) it is empty.
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
@@ -9,6 +10,8 @@ mod procstat;
 mod publish;
 #[cfg(not(target_arch = "wasm32"))]
 mod report;
+#[cfg(not(target_arch = "wasm32"))]
+mod soak;
 #[cfg(not(target_arch = "wasm32"))]
 mod sockets;
 

@@ -21,7 +21,7 @@ pub struct Published {
 }
 
 /// Keep-alive connections to the server, shared by concurrent publishes.
-struct Client {
+pub(crate) struct Client {
     authority: String,
     head: String,
     body_prefix: String,
@@ -31,7 +31,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(args: &Args, nonce: &str) -> Self {
+    pub(crate) fn new(args: &Args, nonce: &str) -> Self {
         Client {
             authority: args.authority.clone(),
             head: format!(
@@ -52,7 +52,7 @@ impl Client {
     }
 
     /// POSTs `body`, calling `on_send` just before the request is written.
-    async fn post(&self, body: &str, on_send: impl FnOnce()) -> Result<u16, String> {
+    pub(crate) async fn post(&self, body: &str, on_send: impl FnOnce()) -> Result<u16, String> {
         let req = format!("{}content-length: {}\r\n\r\n{body}", self.head, body.len());
         let pooled = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         let attempt = async {
@@ -224,6 +224,8 @@ pub async fn run(args: &Args, nonce: &str, tracker: &Arc<Tracker>, start: Instan
             let ks: Vec<usize> = (1..=m).filter(|&k| p.ok[k]).collect();
             p.timed_out = !tracker.wait_all(&ks, args.timeout).await;
         }
+        // The soak has its own broadcaster (soak.rs) and never comes here.
+        Mode::Soak => {}
     }
     p
 }

@@ -1,0 +1,93 @@
+# Sourced by scripts/bench and scripts/soak: a fresh wrangler dev per run, from a snapshot of
+# the build, in its own process group, with its PIDs and both ports found (see start_server).
+# Expects lib.sh sourced and the working directory at the repository root.
+
+# tickwire runs from a snapshot of its build (build/, static/, wrangler.toml without [build]):
+# wrangler dev watches src/ and build/ and reloads the Worker when they change, which would close
+# every socket of a run if someone edits or rebuilds meanwhile. Sets SNAP (removed on exit).
+SNAP=
+snapshot_build() {
+  "$ROOT/scripts/build"
+  SNAP=$(mktemp -d)
+  cp -r build static "$SNAP/"
+  awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml >"$SNAP/wrangler.toml"
+}
+
+# The server of the current case: wrangler's PID (leader of its own process group), its state.
+SRV_PID= SRV_DIR= SERVER_PIDS= PROXY_PIDS= DIRECT_PORT= WRANGLER_PORT= TOKEN=
+stop_server() {
+  if [ -n "$SRV_PID" ]; then
+    kill -- -"$SRV_PID" 2>/dev/null || kill "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" 2>/dev/null || true
+  fi
+  [ -n "$SRV_DIR" ] && rm -rf "$SRV_DIR"
+  SRV_PID= SRV_DIR= SERVER_PIDS= PROXY_PIDS= DIRECT_PORT= WRANGLER_PORT=
+}
+trap 'stop_server; [ -z "$SNAP" ] || rm -rf "$SNAP"' EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+descendants() {
+  local c
+  for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done
+}
+listen_ports() { # PID -> the TCP ports it listens on at 127.0.0.1
+  ss -ltnpH | awk -v p="pid=$1," 'index($0, p) && $4 ~ /^127\.0\.0\.1:/ { sub(/.*:/, "", $4); print $4 }'
+}
+# Whether PORT answers /health as the Worker of TARGET does (tickwire: JSON with "status", 200
+# or 503 when an upstream is down; the baseline: 200).
+is_worker() {
+  local body code
+  body=$(curl -s -m 3 -w '\n%{http_code}' "http://127.0.0.1:$2/health" 2>/dev/null) || return 1
+  code=${body##*$'\n'}
+  if [ "$1" = tickwire ]; then [[ "$body" == *'"status"'* ]] && [[ $code == 200 || $code == 503 ]]
+  else [ "$code" = 200 ]; fi
+}
+
+# Starts TARGET's wrangler dev on a free port with fresh state; sets the PIDs and both ports.
+start_server() {
+  local target=$1 p wpids port
+  WRANGLER_PORT=$(free_port) SRV_DIR=$(mktemp -d) TOKEN=bench-$RANDOM$RANDOM
+  local common=(--local --ip 127.0.0.1 --port "$WRANGLER_PORT" --persist-to "$SRV_DIR/state"
+    --show-interactive-dev-session=false --var "PUBLISH_TOKEN:$TOKEN")
+  set -m # its own process group, so stop_server reaches workerd too
+  if [ "$target" = tickwire ]; then
+    TICKWIRE_PREBUILT=1 wrangler dev "${common[@]}" --var CLIENT_MSGS_PER_10S:1000 -c "$SNAP/wrangler.toml" \
+      >"$SRV_DIR/log" 2>&1 &
+  else
+    wrangler dev "${common[@]}" -c tests/bench/baseline/wrangler.toml >"$SRV_DIR/log" 2>&1 &
+  fi
+  SRV_PID=$!
+  set +m
+  local deadline=$((SECONDS + 120))
+  until is_worker "$target" "$WRANGLER_PORT"; do
+    if ! kill -0 "$SRV_PID" 2>/dev/null || [ $SECONDS -gt $deadline ]; then
+      tail -20 "$SRV_DIR/log" >&2
+      echo "bench: $target did not start" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  wpids=$(for p in $(descendants "$SRV_PID"); do
+    if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = workerd ]; then echo "$p"; fi
+  done)
+  for p in $wpids; do
+    for port in $(listen_ports "$p"); do
+      if [ "$port" = "$WRANGLER_PORT" ]; then PROXY_PIDS+=" $p"; continue 2; fi
+      if [ -z "$DIRECT_PORT" ] && is_worker "$target" "$port"; then DIRECT_PORT=$port SERVER_PIDS+=" $p"; continue 2; fi
+    done
+    SERVER_PIDS+=" $p" # a workerd with no port of ours: count it as the server's
+  done
+  # wrangler's node processes (the CLI drives the proxy) count as proxy too.
+  for p in $(descendants "$SRV_PID") "$SRV_PID"; do
+    if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = node ]; then PROXY_PIDS+=" $p"; fi
+  done
+  if [ -z "$DIRECT_PORT" ]; then
+    echo "bench: no workerd port of $target answers /health (workerd: $wpids)" >&2
+    exit 1
+  fi
+  log "$target: wrangler port $WRANGLER_PORT, direct port $DIRECT_PORT, server pids$SERVER_PIDS, proxy pids$PROXY_PIDS"
+}
+
