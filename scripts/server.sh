@@ -65,7 +65,7 @@ start_server() {
   until is_worker "$target" "$WRANGLER_PORT"; do
     if ! kill -0 "$SRV_PID" 2>/dev/null || [ $SECONDS -gt $deadline ]; then
       tail -20 "$SRV_DIR/log" >&2
-      echo "bench: $target did not start" >&2
+      echo "${0##*/}: $target did not start" >&2
       exit 1
     fi
     sleep 0.5
@@ -85,7 +85,7 @@ start_server() {
     if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = node ]; then PROXY_PIDS+=" $p"; fi
   done
   if [ -z "$DIRECT_PORT" ]; then
-    echo "bench: no workerd port of $target answers /health (workerd: $wpids)" >&2
+    echo "${0##*/}: no workerd port of $target answers /health (workerd: $wpids)" >&2
     exit 1
   fi
   log "$target: wrangler port $WRANGLER_PORT, direct port $DIRECT_PORT, server pids$SERVER_PIDS, proxy pids$PROXY_PIDS"

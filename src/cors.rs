@@ -45,8 +45,8 @@ pub enum ApiRoute {
 }
 
 /// CORS headers for a response (or a preflight) of `route` to a request from `origin`.
-/// Reads are public data: any origin. Publishing is for allowed origins only (and still needs
-/// the token).
+/// Reads are public data: any origin. Publishing and managing channels (`DELETE`) are for
+/// allowed origins only (and still need the token).
 pub fn headers(route: ApiRoute, origin: Option<&str>, allowed: &AllowedOrigins) -> Vec<(&'static str, String)> {
     let guarded = || origin.filter(|o| allowed.allows(Some(o))).map(str::to_owned);
     let (allow_origin, methods) = match route {

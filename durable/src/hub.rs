@@ -6,9 +6,10 @@
 //! `hub_alarm.rs`, and the class the runtime calls in `hub_object.rs`. Client requests the
 //! Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the sequencer),
 //! `POST /api/publish` and `DELETE /api/channels/<name>` (`hub_channels.rs`). Internal routes,
-//! reached only through the Worker or another shard: `GET /stats?shard=K`, `GET /watching`; on
-//! the sequencer also `POST /refresh` (a cron round), `POST /watch`, `GET /snapshot`,
-//! `GET /history`; on the other shards `POST /apply`.
+//! reached only through the Worker or another shard: `GET /stats?shard=K`, `GET /watching`,
+//! `GET /snapshot` and `GET /history` (the Worker spreads reads over the shards, see
+//! `route::read_shard`); on the sequencer also `POST /refresh` (a cron round) and `POST /watch`;
+//! on the other shards `POST /apply`.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
 //! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
@@ -268,6 +269,7 @@ impl Hub {
         let end = StorageKey::History(channel.clone(), to.next()).as_string();
         let (mut page, mut updates, mut next) = (PageBudget::new(budget), Vec::new(), from);
         loop {
+            let before = next;
             let start = StorageKey::History(channel.clone(), next).as_string();
             let mut options = ListOptions::new().start(&start).end(&end);
             if bounded {
@@ -293,7 +295,8 @@ impl Hub {
                     Err(e) => console_error!("hub: unreadable history entry of {channel}: {e}"),
                 }
             });
-            if full || !bounded || read < BATCH || next > to {
+            // A batch whose keys all failed to parse would start the next one in the same place.
+            if full || !bounded || read < BATCH || next > to || next == before {
                 return Ok(updates);
             }
         }

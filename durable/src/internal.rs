@@ -163,7 +163,7 @@ pub struct Counters {
     pub kv_write_failures: u64,
     /// Time from a publish reaching the object to its frames sent, stored and fanned out.
     pub broadcast_durations: Histogram,
-    /// Publishes refused with 503 `overloaded` (too many updates waiting to be sent).
+    /// Publishes refused with 503 `overloaded` (too many updates waiting to be sent or fanned out).
     pub publishes_overloaded: u64,
     /// `/watch` reports received (shard 0): one per zero crossing of a shard's btc subscribers.
     pub watch_reports: u64,

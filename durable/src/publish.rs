@@ -21,7 +21,8 @@ pub enum PublishRefusal {
     Reserved,
     /// 409 `too_many_channels`: the publish would create an app channel past `MAX_APP_CHANNELS`.
     TooManyChannels { limit: usize },
-    /// 503 `overloaded` (with `Retry-After`): too many updates are waiting to be sent.
+    /// 503 `overloaded` (with `Retry-After`): too many updates are waiting to be sent to sockets
+    /// or fanned out to the other shards.
     Overloaded { retry_after_secs: u64 },
 }
 
@@ -56,7 +57,7 @@ impl PublishRefusal {
                 "{limit} app channels exist (MAX_APP_CHANNELS); delete one with DELETE /api/channels/<name> first"
             ),
             PublishRefusal::Overloaded { retry_after_secs } => {
-                format!("too many updates are waiting to be sent; retry after {retry_after_secs} s")
+                format!("too many updates are waiting to be sent or fanned out; retry after {retry_after_secs} s")
             }
         }
     }

@@ -52,8 +52,8 @@ pub struct HubLimits {
     pub client_msgs_per_10s: u32,
     /// `HUB_SHARDS`: objects the sockets are spread over.
     pub shards: u32,
-    /// `MAX_PENDING_UPDATES`, `MAX_PENDING_BYTES`: updates waiting to be sent past which
-    /// publishes are refused with 503 `overloaded`.
+    /// `MAX_PENDING_UPDATES`, `MAX_PENDING_BYTES`: updates waiting to be sent (or fanned out)
+    /// past which publishes are refused with 503 `overloaded`.
     pub commit: CommitLimits,
     /// `GROUP_COMMIT_LINGER_MS`: how long a flush waits for more updates to join it (0: only
     /// those already waiting to run).

@@ -66,7 +66,7 @@ fn a_chunked_publish_is_cut_off_at_the_cap() {
     };
     assert_eq!(seq, 2, "after {answers:?}");
     let ups = bystander.updates("news", 2, FRAME_WAIT);
-    assert_eq!(crate::harness::seqs(&ups), [2], "{ups:?}");
+    assert_eq!(seqs(&ups), [2], "{ups:?}");
     w.assert_no_panic();
 }
 

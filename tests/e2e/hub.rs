@@ -2,7 +2,7 @@
 //! catch-up and resume with `since` (also across restarts and shards), client limits, and
 //! fan-out to 1,000 sockets.
 
-use crate::harness::{seqs, Client, Fixture, Wrangler, PUBLISH_TOKEN};
+use crate::harness::{metric_value, seqs, Client, Fixture, Wrangler, PUBLISH_TOKEN};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -455,14 +455,12 @@ fn shards_agree_on_seq_and_resume_across_shards() {
     w.wait_metric("tickwire_sockets_connected 16", FRAME_WAIT);
     // The pinned sockets really are on three different objects, and the crowd was spread.
     let metrics = w.get("/metrics").body;
-    let on_shard = |k: u32| -> u64 {
-        let prefix = format!("tickwire_shard_sockets_connected{{shard=\"{k}\"}} ");
-        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
-    };
+    let on_shard =
+        |k: u32| metric_value(&metrics, &format!("tickwire_shard_sockets_connected{{shard=\"{k}\"}}")).unwrap_or(0.0);
     for k in 1..4 {
-        assert!(on_shard(k) >= 1, "shard {k} holds no socket:\n{metrics}");
+        assert!(on_shard(k) >= 1.0, "shard {k} holds no socket:\n{metrics}");
     }
-    assert!(on_shard(0) < 12, "?shard=0 pinned the crowd on the sequencer:\n{metrics}");
+    assert!(on_shard(0) < 12.0, "?shard=0 pinned the crowd on the sequencer:\n{metrics}");
     for mut c in crowd {
         c.close();
     }

@@ -10,20 +10,11 @@ use std::time::Duration;
 
 const FRAME_WAIT: Duration = Duration::from_secs(5);
 
-/// The value of an unlabelled (or fully labelled) sample in `/metrics`.
-fn metric(w: &Wrangler, name: &str) -> u64 {
-    let body = w.get("/metrics").body;
-    let prefix = format!("{name} ");
-    body.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}")) as u64
-}
-
 #[test]
 fn shard_zero_is_spared_what_sharding_should_spread() {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[("HUB_SHARDS", "2"), ("FAST_POLL_SECONDS", "1"), ("COINGECKO_RPM", "120")]);
+    let count = |series: &str| w.metric(series) as u64;
     fixture.set(PRICE, 200, prices(60_000.0, 1.0));
     w.fire_cron();
 
@@ -40,22 +31,22 @@ fn shard_zero_is_spared_what_sharding_should_spread() {
         c.send_json(&json!({"op": "subscribe", "channels": ["btc"]}));
         c.catch_up("btc", FRAME_WAIT);
     }
-    wait_until("the watch report", FRAME_WAIT, || metric(&w, "tickwire_btc_watch_reports_total") >= 1);
+    wait_until("the watch report", FRAME_WAIT, || count("tickwire_btc_watch_reports_total") >= 1);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(metric(&w, "tickwire_btc_watch_reports_total"), 1);
+    assert_eq!(count("tickwire_btc_watch_reports_total"), 1);
 
     // The poll runs for shard 1's watchers; while the price holds, no fan-out wakes shard 1.
     wait_until("a fast poll", FRAME_WAIT, || !fixture.requests_to(PRICE).is_empty());
     std::thread::sleep(Duration::from_millis(1500));
-    let (applied, polled) = (metric(&w, "tickwire_fanouts_applied_total"), fixture.requests_to(PRICE).len());
+    let (applied, polled) = (count("tickwire_fanouts_applied_total"), fixture.requests_to(PRICE).len());
     std::thread::sleep(Duration::from_millis(3500));
     assert!(fixture.requests_to(PRICE).len() >= polled + 2, "the poll went on");
-    assert_eq!(metric(&w, "tickwire_fanouts_applied_total"), applied, "an unchanged price woke shard 1");
+    assert_eq!(count("tickwire_fanouts_applied_total"), applied, "an unchanged price woke shard 1");
     // A new price does reach it.
     fixture.set(PRICE, 200, prices(60_100.0, 1.0));
     watchers[0]
         .expect("the new price on shard 1", FRAME_WAIT, |v| is_update("btc")(v) && v["data"]["price_usd"] == 60_100.0);
-    assert!(metric(&w, "tickwire_fanouts_applied_total") > applied);
+    assert!(count("tickwire_fanouts_applied_total") > applied);
 
     // Reads are answered by both shards (80 at random: all on one would be a 2^-79 chance).
     for _ in 0..40 {
@@ -63,7 +54,7 @@ fn shard_zero_is_spared_what_sharding_should_spread() {
         assert_eq!(w.get("/api/snapshot").status, 200);
     }
     for shard in 0..2 {
-        let reads = metric(&w, &format!("tickwire_shard_api_reads_total{{shard=\"{shard}\"}}"));
+        let reads = count(&format!("tickwire_shard_api_reads_total{{shard=\"{shard}\"}}"));
         assert!(reads >= 1, "shard {shard} answered no read");
     }
 
@@ -71,8 +62,8 @@ fn shard_zero_is_spared_what_sharding_should_spread() {
     for mut c in watchers {
         c.close();
     }
-    wait_until("the unwatch report", FRAME_WAIT, || metric(&w, "tickwire_btc_watch_reports_total") >= 2);
+    wait_until("the unwatch report", FRAME_WAIT, || count("tickwire_btc_watch_reports_total") >= 2);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(metric(&w, "tickwire_btc_watch_reports_total"), 2);
+    assert_eq!(count("tickwire_btc_watch_reports_total"), 2);
     w.assert_no_panic();
 }

@@ -181,6 +181,23 @@ pub struct Wrangler {
     _gate: Gate,
 }
 
+/// Raises this process's open-file limit to its hard limit, once (wrangler dev and workerd
+/// inherit it): the churn test holds 5,000 sockets, more than a default soft limit allows, also
+/// when the tests run without `scripts/test` (which raises it too).
+fn raise_nofile() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    });
+}
+
 /// Shared by every running instance; taken alone by a solo one.
 static GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
@@ -205,6 +222,7 @@ impl Wrangler {
     }
 
     fn start_gated(fixture: &Fixture, vars: &[(&str, &str)], gate: Gate) -> Wrangler {
+        raise_nofile();
         let mut all = vec![
             ("COINGECKO_BASE_URL".to_owned(), fixture.base.clone()),
             ("ALTERNATIVE_ME_BASE_URL".to_owned(), fixture.base.clone()),

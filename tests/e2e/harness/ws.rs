@@ -128,11 +128,12 @@ impl Ws {
         }
     }
 
-    /// Sends a text frame; false if the connection is already gone.
+    /// Sends a binary frame.
     pub fn send_binary(&mut self, bytes: Vec<u8>) {
         self.socket.send(Message::binary(bytes)).expect("ws send");
     }
 
+    /// Sends a text frame; false if the connection is already gone.
     pub fn try_send_text(&mut self, text: &str) -> bool {
         self.socket.send(Message::text(text)).is_ok()
     }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What one socket saw of the soak channel: which publishes (by K) and from which K on it was
@@ -175,7 +174,7 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
     };
 
     // Churn: C closes and C new connects a second, spread evenly, for the whole run.
-    let mut done: JoinSet<Seen> = JoinSet::new();
+    let mut done = Vec::new(); // sockets closed by the churn
     let mut rss_samples = vec![(0u64, rss_start)];
     let (start, tick) = (tokio::time::Instant::now(), Duration::from_secs_f64(1.0 / args.churn.max(1e-9)));
     let mut next_sample = Duration::from_secs(60);
@@ -190,7 +189,7 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
             victim ^= victim << 17;
             let h = held.swap_remove((victim % held.len() as u64) as usize);
             let _ = h.close.send(());
-            done.spawn(async move { h.task.await.unwrap_or_default() });
+            done.push(h.task);
             open(&mut held);
             churned += 1;
         } else {
@@ -233,8 +232,8 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
             *connect_errors.entry(e.clone()).or_default() += 1;
         }
     };
-    while let Some(s) = done.join_next().await {
-        if let Ok(s) = s {
+    for t in done {
+        if let Ok(s) = t.await {
             let through = s.last;
             tally(&s, through);
         }
@@ -244,29 +243,28 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
             tally(&s, last);
         }
     }
-    let growth = rss_end as f64 / rss_start.max(1) as f64;
-    let samples: Vec<String> = rss_samples.iter().map(|(t, kb)| format!("[{t},{}]", kb / 1024)).collect();
-    println!(
-        "{{\"label\":{:?},\"sockets\":{},\"duration_s\":{},\"rate\":{},\"churn_per_s\":{},\"publishes\":{last},\"acknowledged\":{acknowledged},\"publish_errors\":{},\"sockets_seen\":{sockets},\"churned\":{churned},\"lost\":{lost},\"closed_by_server\":{closed_by_server},\"connect_failed\":{},\"connect_errors\":{},\"rss_start_mb\":{},\"rss_end_mb\":{},\"rss_growth\":{growth:.3},\"rss_mb_by_minute\":[{}]}}",
-        args.label,
-        args.sockets,
-        args.duration.as_secs(),
-        args.rate,
-        args.churn,
-        json_map(&publish_errors),
-        connect_errors.values().sum::<u64>(),
-        json_map(&connect_errors),
-        rss_start / 1024,
-        rss_end / 1024,
-        samples.join(",")
-    );
+    let result = serde_json::json!({
+        "label": args.label,
+        "sockets": args.sockets,
+        "duration_s": args.duration.as_secs(),
+        "rate": args.rate,
+        "churn_per_s": args.churn,
+        "publishes": last,
+        "acknowledged": acknowledged,
+        "publish_errors": publish_errors,
+        "sockets_seen": sockets,
+        "churned": churned,
+        "lost": lost,
+        "closed_by_server": closed_by_server,
+        "connect_failed": connect_errors.values().sum::<u64>(),
+        "connect_errors": connect_errors,
+        "rss_start_mb": rss_start / 1024,
+        "rss_end_mb": rss_end / 1024,
+        "rss_growth": rss_end as f64 / rss_start.max(1) as f64,
+        "rss_mb_by_minute": rss_samples.iter().map(|(t, kb)| [*t, kb / 1024]).collect::<Vec<_>>(),
+    });
+    println!("{result}");
     i32::from(lost > 0 || publish_failed > 0 || closed_by_server > 0)
-}
-
-/// A count per error text as a JSON object.
-fn json_map(m: &BTreeMap<String, u64>) -> String {
-    let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
-    format!("{{{}}}", parts.join(","))
 }
 
 #[cfg(test)]
