@@ -13,6 +13,15 @@ snapshot_build() {
   awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml >"$SNAP/wrangler.toml"
 }
 
+# The workers-rs port of the baseline (tests/bench/baseline-rs), built with worker-build's own
+# defaults: it stands for what any workers-rs Durable Object costs, not for tickwire's build.
+build_baseline_rs() {
+  log "building the workers-rs baseline"
+  (use_wasm_toolchain && cd "$ROOT/tests/bench/baseline-rs" &&
+    CARGO_TARGET_DIR="$ROOT/target/baseline-rs" worker-build --release >/dev/null 2>&1) ||
+    { echo "${0##*/}: building tests/bench/baseline-rs failed" >&2; exit 1; }
+}
+
 # The server of the current case: wrangler's PID (leader of its own process group), its state.
 SRV_PID= SRV_DIR= SERVER_PIDS= PROXY_PIDS= DIRECT_PORT= WRANGLER_PORT= TOKEN=
 stop_server() {
@@ -37,7 +46,7 @@ listen_ports() { # PID -> the TCP ports it listens on at 127.0.0.1
   ss -ltnpH | awk -v p="pid=$1," 'index($0, p) && $4 ~ /^127\.0\.0\.1:/ { sub(/.*:/, "", $4); print $4 }'
 }
 # Whether PORT answers /health as the Worker of TARGET does (tickwire: JSON with "status", 200
-# or 503 when an upstream is down; the baseline: 200).
+# or 503 when an upstream is down; the baselines: 200).
 is_worker() {
   local body code
   body=$(curl -s -m 3 -w '\n%{http_code}' "http://127.0.0.1:$2/health" 2>/dev/null) || return 1
@@ -57,7 +66,7 @@ start_server() {
     TICKWIRE_PREBUILT=1 wrangler dev "${common[@]}" --var CLIENT_MSGS_PER_10S:1000 -c "$SNAP/wrangler.toml" \
       >"$SRV_DIR/log" 2>&1 &
   else
-    wrangler dev "${common[@]}" -c tests/bench/baseline/wrangler.toml >"$SRV_DIR/log" 2>&1 &
+    wrangler dev "${common[@]}" -c "tests/bench/$target/wrangler.toml" >"$SRV_DIR/log" 2>&1 &
   fi
   SRV_PID=$!
   set +m

@@ -46,8 +46,10 @@ def main(path):
             order.append(key)
         cases[key][target].append(r)
 
-    print("| case | metric | tickwire | baseline | ratio |")
-    print("|---|---|---:|---:|---:|")
+    # Targets beyond the pair (baseline-rs) get a column each, with their own ratio to the baseline.
+    extra = sorted({t for c in cases.values() for t in c} - {"tickwire", "baseline"})
+    print("| case | metric | tickwire | baseline | ratio |" + "".join(f" {t} | {t} / baseline |" for t in extra))
+    print("|---|---|---:|---:|---:|" + "---:|---:|" * len(extra))
     for key in order:
         n, mode, via = key
         name = f"{n:,} sockets, {mode}, {via}"
@@ -57,7 +59,11 @@ def main(path):
             tw = median(get(r) for r in cases[key].get("tickwire", []))
             bl = median(get(r) for r in cases[key].get("baseline", []))
             ratio = f"{tw / bl:.2f}x" if tw is not None and bl else "-"
-            print(f"| {name} | {metric} | {fmt(tw)} | {fmt(bl)} | {ratio} |")
+            row = f"| {name} | {metric} | {fmt(tw)} | {fmt(bl)} | {ratio} |"
+            for t in extra:
+                v = median(get(r) for r in cases[key].get(t, []))
+                row += f" {fmt(v)} | {f'{v / bl:.2f}x' if v is not None and bl else '-'} |"
+            print(row)
             name = ""
 
     warnings = []
