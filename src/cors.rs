@@ -44,16 +44,27 @@ pub enum ApiRoute {
     Manage,
 }
 
+impl ApiRoute {
+    /// The methods the route answers, preflight included.
+    pub fn methods(self) -> &'static str {
+        match self {
+            ApiRoute::Read => "GET, OPTIONS",
+            ApiRoute::Publish => "POST, OPTIONS",
+            ApiRoute::Manage => "DELETE, OPTIONS",
+        }
+    }
+}
+
 /// CORS headers for a response (or a preflight) of `route` to a request from `origin`.
 /// Reads are public data: any origin. Publishing and managing channels (`DELETE`) are for
 /// allowed origins only (and still need the token).
 pub fn headers(route: ApiRoute, origin: Option<&str>, allowed: &AllowedOrigins) -> Vec<(&'static str, String)> {
     let guarded = || origin.filter(|o| allowed.allows(Some(o))).map(str::to_owned);
-    let (allow_origin, methods) = match route {
-        ApiRoute::Read => (Some("*".to_owned()), "GET, OPTIONS"),
-        ApiRoute::Publish => (guarded(), "POST, OPTIONS"),
-        ApiRoute::Manage => (guarded(), "DELETE, OPTIONS"),
+    let allow_origin = match route {
+        ApiRoute::Read => Some("*".to_owned()),
+        ApiRoute::Publish | ApiRoute::Manage => guarded(),
     };
+    let methods = route.methods();
     let Some(allow_origin) = allow_origin else { return Vec::new() };
     let mut h = vec![
         ("access-control-allow-origin", allow_origin),

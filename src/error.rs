@@ -30,6 +30,10 @@ pub enum ApiError {
     /// A plain HTTP request to the WebSocket endpoint.
     UpgradeRequired,
     Config(ConfigError),
+    /// 500: a failure of this Worker's own (encoding an answer, building a response, a request
+    /// the hub refused as malformed). The detail is logged, never sent.
+    Internal(String),
+    /// 503: the hub could not be reached or failed.
     HubUnavailable(String),
     KvUnavailable(String),
 }
@@ -45,7 +49,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::UnknownChannel(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::UpgradeRequired => 426,
-            ApiError::Config(_) => 500,
+            ApiError::Config(_) | ApiError::Internal(_) => 500,
             ApiError::HubUnavailable(_) | ApiError::KvUnavailable(_) => 503,
         }
     }
@@ -61,6 +65,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::Config(_) => "config_invalid",
+            ApiError::Internal(_) => "internal",
             ApiError::HubUnavailable(_) => "hub_unavailable",
             ApiError::KvUnavailable(_) => "kv_unavailable",
         }
@@ -84,6 +89,7 @@ impl ApiError {
                 "this endpoint speaks WebSocket; send an Upgrade: websocket request".to_owned()
             }
             ApiError::Config(e) => e.to_string(),
+            ApiError::Internal(_) => "the server failed; this is a bug, and it is logged".to_owned(),
             ApiError::HubUnavailable(_) => "the hub is unreachable; try again shortly".to_owned(),
             ApiError::KvUnavailable(_) => "the value store is unreachable; try again shortly".to_owned(),
         }
@@ -92,7 +98,7 @@ impl ApiError {
     /// The detail for the log line (never sent to clients).
     pub fn detail(&self) -> Option<&str> {
         match self {
-            ApiError::HubUnavailable(d) | ApiError::KvUnavailable(d) => Some(d),
+            ApiError::Internal(d) | ApiError::HubUnavailable(d) | ApiError::KvUnavailable(d) => Some(d),
             _ => None,
         }
     }
@@ -118,6 +124,7 @@ mod tests {
             (ApiError::UpgradeRequired, 426, "upgrade_required"),
             (ApiError::HubUnavailable("stub fetch: boom at 10.0.0.1".into()), 503, "hub_unavailable"),
             (ApiError::KvUnavailable("x".into()), 503, "kv_unavailable"),
+            (ApiError::Internal("encode: secret at 10.0.0.1".into()), 500, "internal"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status);

@@ -3,10 +3,11 @@
 //! `ok` and `degraded` answer 200 (the service is usable: data may be old but is served);
 //! `down` answers 503 (KV or the hub cannot be reached, so nothing can be served live).
 
-use crate::store::rfc3339;
+use crate::snapshot::rfc3339;
 use durable::guard::BreakerState;
-use durable::internal::{HubStats, LastError, Source};
 use durable::settings::FeedConfig;
+use durable::stats::HubStats;
+use durable::upstream_status::{LastError, Source};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -133,7 +134,7 @@ pub fn assess(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use durable::internal::Outcome;
+    use durable::upstream_status::Outcome;
 
     const NOW: u64 = 1_800_000_000_000;
 
@@ -154,7 +155,7 @@ mod tests {
     #[test]
     fn breaker_and_rate_limit_are_shown() {
         use durable::guard::{Breaker, ProviderLimit};
-        use durable::internal::Provider;
+        use durable::upstream_status::Provider;
         let mut stats = stats_with(&[(NOW - 1_000, Outcome::HttpError)]);
         let up = stats.upstreams.get_mut(&Source::CoingeckoPrice).unwrap();
         up.breaker = Breaker { state: BreakerState::Open, open_until: NOW + 60_000, ..Breaker::default() };

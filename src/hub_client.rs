@@ -1,24 +1,19 @@
 //! The Worker's side of the hub's internal API: which shard object to reach and the typed calls.
 
 use crate::error::ApiError;
+use ::durable::hub_api::{HistoryPage, HubRefusal, HubRoute, RoundReport, SEQUENCER};
 use ::durable::hub_core::ChannelSnapshot;
-use ::durable::internal::{shard_name, HistoryPage, HubStats, RoundReport};
+use ::durable::hub_stub;
 use ::durable::protocol::Channel;
 use ::durable::route;
+use ::durable::stats::HubStats;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::{self, web_sys};
 use worker::*;
 
-/// The hub's Durable Object binding (wrangler.toml).
-const BINDING: &str = "HUB";
-/// Shard 0 sequences every channel; publishes and feed results go there.
-const SEQUENCER: u32 = 0;
-
 fn stub(env: &Env, shard: u32) -> std::result::Result<Stub, ApiError> {
-    env.durable_object(BINDING)
-        .and_then(|ns| ns.get_by_name(&shard_name(shard)))
-        .map_err(|e| ApiError::HubUnavailable(format!("binding {BINDING}: {e}")))
+    hub_stub::stub(env, shard).map_err(|e| ApiError::HubUnavailable(format!("shard {shard}: {e}")))
 }
 
 /// Hands a client's request to a shard unchanged (`route::WS`, `route::PUBLISH`) and returns its
@@ -41,7 +36,7 @@ pub async fn connect(
 
 /// Runs one refresh round on the sequencer and returns its report.
 pub async fn refresh(env: &Env) -> std::result::Result<RoundReport, ApiError> {
-    post(env, "/refresh", &()).await
+    call(env, SEQUENCER, &HubRoute::Refresh, None).await
 }
 
 /// A page of a channel's history; `None` for a channel that does not exist. A replica's page
@@ -53,17 +48,17 @@ pub async fn history(
     shards: u32,
     random: u32,
 ) -> std::result::Result<Option<HistoryPage>, ApiError> {
-    let path = format!("/history?channel={}&since={}&limit={}", q.channel, q.since, q.limit);
-    spread_read(env, &path, route::read_shard(shards, random), |page: &HistoryPage| !page.truncated).await
+    let route = HubRoute::History { channel: q.channel.clone(), since: q.since, limit: q.limit };
+    spread_read(env, &route, route::read_shard(shards, random), |page: &HistoryPage| !page.truncated).await
 }
 
 /// The latest value of each built-in channel. A replica's answer is taken only when it has all
 /// of them (a new replica has not heard a round yet).
 pub async fn snapshot(env: &Env, shards: u32, random: u32) -> std::result::Result<Vec<ChannelSnapshot>, ApiError> {
     let complete = |values: &Vec<ChannelSnapshot>| values.len() == Channel::BUILT_IN.len();
-    spread_read(env, "/snapshot", route::read_shard(shards, random), complete)
+    spread_read(env, &HubRoute::Snapshot, route::read_shard(shards, random), complete)
         .await?
-        .ok_or_else(|| ApiError::HubUnavailable("shard 0 /snapshot: HTTP 404".to_owned()))
+        .ok_or_else(|| ApiError::Internal("shard 0 /snapshot: unknown channel".to_owned()))
 }
 
 /// A read of channel data from `shard` (picked at random, `route::read_shard`), answered by the
@@ -71,18 +66,18 @@ pub async fn snapshot(env: &Env, shards: u32, random: u32) -> std::result::Resul
 /// gives an answer `good` does not take.
 async fn spread_read<T: serde::de::DeserializeOwned>(
     env: &Env,
-    path: &str,
+    route: &HubRoute,
     shard: u32,
     good: impl Fn(&T) -> bool,
 ) -> std::result::Result<Option<T>, ApiError> {
     if shard != SEQUENCER {
-        match call_or_missing::<T>(env, shard, path, &get()).await {
+        match call_or_missing::<T>(env, shard, route, None).await {
             Ok(Some(answer)) if good(&answer) => return Ok(Some(answer)),
             Ok(_) => {}
-            Err(e) => console_warn!("{path}: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
+            Err(e) => console_warn!("{route:?}: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
         }
     }
-    call_or_missing(env, SEQUENCER, path, &get()).await
+    call_or_missing(env, SEQUENCER, route, None).await
 }
 
 /// Hands a client's request for the sequencer (`route::PUBLISH`, `route::CHANNELS`), body
@@ -98,8 +93,7 @@ pub async fn forward_to_sequencer(
 /// Every shard's stats, fetched in parallel and merged. Any shard failing fails the whole read:
 /// a partial sum would under-report sockets without saying so.
 pub async fn stats(env: &Env, shards: u32) -> std::result::Result<HubStats, ApiError> {
-    let reads =
-        (0..shards).map(|k| async move { call::<HubStats>(env, k, &format!("/stats?shard={k}"), &get()).await });
+    let reads = (0..shards).map(|k| async move { call::<HubStats>(env, k, &HubRoute::Stats { shard: k }, None).await });
     let mut total = HubStats::default();
     for stats in futures::future::join_all(reads).await {
         total.merge(stats?);
@@ -107,52 +101,39 @@ pub async fn stats(env: &Env, shards: u32) -> std::result::Result<HubStats, ApiE
     Ok(total)
 }
 
-async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
-    env: &Env,
-    path: &str,
-    body: &B,
-) -> std::result::Result<T, ApiError> {
-    let body = serde_json::to_string(body).map_err(|e| ApiError::HubUnavailable(format!("encode {path}: {e}")))?;
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-    call(env, SEQUENCER, path, &init).await
-}
-
-fn get() -> RequestInit {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    init
-}
-
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
     shard: u32,
-    path: &str,
-    init: &RequestInit,
+    route: &HubRoute,
+    body: Option<String>,
 ) -> std::result::Result<T, ApiError> {
-    call_or_missing(env, shard, path, init)
+    call_or_missing(env, shard, route, body)
         .await?
-        .ok_or_else(|| ApiError::HubUnavailable(format!("shard {shard} {path}: HTTP 404")))
+        .ok_or_else(|| ApiError::Internal(format!("shard {shard} {route:?}: unknown channel")))
 }
 
-/// A hub call whose 404 means "no such thing" (`None`), not a failure.
+/// A hub call whose `unknown_channel` refusal means "no such thing" (`None`), not a failure.
+/// Any other refusal is a request this Worker should never have built (500); an answer that is
+/// no refusal at all (the object failed, or is unreachable) is 503.
 async fn call_or_missing<T: serde::de::DeserializeOwned>(
     env: &Env,
     shard: u32,
-    path: &str,
-    init: &RequestInit,
+    route: &HubRoute,
+    body: Option<String>,
 ) -> std::result::Result<Option<T>, ApiError> {
-    let fail = |e: String| ApiError::HubUnavailable(format!("shard {shard} {path}: {e}"));
-    let req = Request::new_with_init(&format!("https://hub.internal{path}"), init).map_err(|e| fail(e.to_string()))?;
-    let mut resp = stub(env, shard)?.fetch_with_request(req).await.map_err(|e| fail(e.to_string()))?;
-    match resp.status_code() {
-        200 => resp.json().await.map(Some).map_err(|e| fail(e.to_string())),
-        404 => Ok(None),
-        status => {
-            let text = resp.text().await.unwrap_or_default();
-            Err(fail(format!("HTTP {status}: {text}")))
+    let unavailable = |e: String| ApiError::HubUnavailable(format!("shard {shard} {route:?}: {e}"));
+    let req = hub_stub::request(route, body).map_err(|e| ApiError::Internal(format!("{route:?}: {e}")))?;
+    let mut resp = stub(env, shard)?.fetch_with_request(req).await.map_err(|e| unavailable(e.to_string()))?;
+    let status = resp.status_code();
+    if status == 200 {
+        return resp.json().await.map(Some).map_err(|e| unavailable(e.to_string()));
+    }
+    let text = resp.text().await.unwrap_or_default();
+    match HubRefusal::from_answer(status, &text) {
+        Some(HubRefusal::UnknownChannel) => Ok(None),
+        Some(refusal) => {
+            Err(ApiError::Internal(format!("shard {shard} {route:?}: refused {}: {text}", refusal.code())))
         }
+        None => Err(unavailable(format!("HTTP {status}: {text}"))),
     }
 }

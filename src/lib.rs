@@ -2,8 +2,13 @@
 //! trigger, health and metrics text; the hub and the feeds it runs are in the `durable` crate.
 //! `lib.rs` only wires modules and events together.
 //!
-//! The pure modules (assets, config, cors, error, health, history, metrics, publish, store)
-//! compile and are unit-tested on the host; the Workers glue below exists only on wasm32.
+//! Module map. Plain Rust, unit-tested on the host: `public_route` (the public routes by
+//! path), `error` (the one API error and its JSON body), `config` (wrangler vars), `cors`,
+//! `publish` (a publish request's headers), `history` (the `/api/history` query), `snapshot`
+//! (how `/api/snapshot` presents a value, live or from KV), `health`, `metrics` (Prometheus
+//! text), `assets` (the embedded dashboard). Workers glue, wasm32 only: `routes` (the router),
+//! `hub_client` (the typed calls to the hub's shards), `cron` (the scheduled event),
+//! `bindings` (config and KV from the environment).
 
 pub mod assets;
 #[cfg(target_arch = "wasm32")]
@@ -14,8 +19,9 @@ pub mod error;
 pub mod health;
 pub mod history;
 pub mod metrics;
+pub mod public_route;
 pub mod publish;
-pub mod store;
+pub mod snapshot;
 
 /// The version `/health` and `tickwire_build_info` report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

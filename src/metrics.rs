@@ -4,9 +4,11 @@
 //! values come from bounded sets (channels, upstream sources, outcomes), so `promtool check
 //! metrics` accepts the output without a lint message.
 
-use durable::internal::{ChannelStats, CloseReason, Histogram, HubStats, Outcome, Source, DURATION_BUCKETS};
 use durable::protocol::ErrorCode;
+use durable::session::CloseReason;
 use durable::session::FrameKind;
+use durable::stats::{ChannelStats, HubStats};
+use durable::upstream_status::{Histogram, Outcome, Source, DURATION_BUCKETS};
 use std::fmt::Write;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

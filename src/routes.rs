@@ -4,13 +4,14 @@
 use crate::assets::{self, StaticFile};
 use crate::bindings;
 use crate::config::Config;
-use crate::cors::{self, AllowedOrigins, ApiRoute};
+use crate::cors::{self, AllowedOrigins};
 use crate::error::ApiError;
 use crate::health;
 use crate::hub_client;
 use crate::metrics;
+use crate::public_route::PublicRoute;
 use crate::publish;
-use crate::store::SnapshotEntry;
+use crate::snapshot::SnapshotEntry;
 use ::durable::body::{read_capped, Capped};
 use ::durable::clock::{Clock, SystemClock};
 use ::durable::kv::KvKey;
@@ -20,7 +21,8 @@ use serde_json::{json, Map, Value};
 use worker::worker_sys::web_sys;
 use worker::*;
 
-type Outcome = std::result::Result<Response, ApiError>;
+/// What a cold route answers: a response, or the API error it becomes.
+type Answer = std::result::Result<Response, ApiError>;
 
 /// Sockets and publishes (the hot routes) are handled on the runtime's request and forwarded
 /// to the hub unchanged; every other route goes through `worker::Request`. Reading a request
@@ -30,22 +32,18 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
     let url = req.url();
     let (path, query) = route::split_url(&url);
     let origin = req.headers().get("origin").ok().flatten();
-    let api = match path {
-        "/api/snapshot" | "/api/history" => Some(ApiRoute::Read),
-        route::PUBLISH => Some(ApiRoute::Publish),
-        p if p.starts_with(route::CHANNELS) => Some(ApiRoute::Manage),
-        _ => None,
-    };
+    let target = PublicRoute::parse(path);
+    let api = target.api();
     let config = bindings::config(&env);
     let result = match config.as_ref() {
         Err(e) => Err(ApiError::Config(e.clone())),
-        Ok(config) => match (path, req.method().as_str()) {
-            (route::WS, _) => ws(&req, &env, config, query, origin.as_deref()).await,
-            (route::PUBLISH, "POST") => publish(&req, &env, config).await,
-            (p, "DELETE") if p.starts_with(route::CHANNELS) => delete_channel(&req, &env, config).await,
+        Ok(config) => match (target, req.method().as_str()) {
+            (PublicRoute::Ws, _) => ws(&req, &env, config, query, origin.as_deref()).await,
+            (PublicRoute::Publish, "POST") => publish(&req, &env, config).await,
+            (PublicRoute::Channel(_), "DELETE") => delete_channel(&req, &env, config).await,
             // Boxed so that the reads' futures (all shards' stats, KV fallbacks) do not size
             // the future of every request.
-            _ => Box::pin(cold(Request::from(req), &env, config, path, api)).await.map(web_sys::Response::from),
+            _ => Box::pin(cold(Request::from(req), &env, config, path, target)).await.map(web_sys::Response::from),
         },
     };
     let resp = match result {
@@ -70,31 +68,27 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
     Ok(web_sys::Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)?)
 }
 
-async fn cold(req: Request, env: &Env, config: &Config, path: &str, api: Option<ApiRoute>) -> Outcome {
+async fn cold(req: Request, env: &Env, config: &Config, path: &str, target: PublicRoute<'_>) -> Answer {
     let method = req.method();
     if let (Method::Get | Method::Head, Some(file)) = (&method, assets::find(path)) {
         return static_file(&req, file, method == Method::Head);
     }
-    match (path, method) {
-        (_, Method::Options) if api.is_some() => {
-            let resp = Response::empty().map_err(|e| ApiError::HubUnavailable(e.to_string()))?.with_status(204);
+    match (target, method) {
+        (_, Method::Options) if target.api().is_some() => {
+            let resp = Response::empty().map_err(|e| ApiError::Internal(format!("response: {e}")))?.with_status(204);
             Ok(resp)
         }
-        ("/health", Method::Get) => health(env, config).await,
-        ("/metrics", Method::Get) => metrics_text(env, config).await,
-        ("/api/snapshot", Method::Get) => snapshot(env, config).await,
-        ("/api/history", Method::Get) => history(&req, env, config).await,
-        ("/health" | "/metrics", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-        ("/api/snapshot" | "/api/history", _) => Err(ApiError::MethodNotAllowed { allow: "GET, OPTIONS" }),
-        ("/api/publish", _) => Err(ApiError::MethodNotAllowed { allow: "POST, OPTIONS" }),
-        (p, _) if p.starts_with(route::CHANNELS) => Err(ApiError::MethodNotAllowed { allow: "DELETE, OPTIONS" }),
-        _ => Err(ApiError::NotFound),
+        (PublicRoute::Health, Method::Get) => health(env, config).await,
+        (PublicRoute::Metrics, Method::Get) => metrics_text(env, config).await,
+        (PublicRoute::Snapshot, Method::Get) => snapshot(env, config).await,
+        (PublicRoute::History, Method::Get) => history(&req, env, config).await,
+        _ => Err(target.allow().map_or(ApiError::NotFound, |allow| ApiError::MethodNotAllowed { allow })),
     }
 }
 
 /// A dashboard file: revalidated on every load (`no-cache` with its ETag), so a deploy shows at
 /// once and an unchanged file costs a 304.
-fn static_file(req: &Request, file: &StaticFile, head: bool) -> Outcome {
+fn static_file(req: &Request, file: &StaticFile, head: bool) -> Answer {
     let if_none_match = req.headers().get("if-none-match").ok().flatten();
     let build = || -> Result<Response> {
         let resp = if assets::not_modified(file, if_none_match.as_deref()) {
@@ -110,7 +104,7 @@ fn static_file(req: &Request, file: &StaticFile, head: bool) -> Outcome {
         headers.set("cache-control", "no-cache")?;
         Ok(resp)
     };
-    build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
+    build().map_err(|e| ApiError::Internal(format!("response: {e}")))
 }
 
 fn error_response(path: &str, e: &ApiError) -> Result<Response> {
@@ -131,15 +125,15 @@ fn error_response(path: &str, e: &ApiError) -> Result<Response> {
     Ok(resp)
 }
 
-fn json_response(body: &impl serde::Serialize, status: u16) -> Outcome {
-    let text = serde_json::to_string(body).map_err(|e| ApiError::HubUnavailable(format!("encode: {e}")))?;
+fn json_response(body: &impl serde::Serialize, status: u16) -> Answer {
+    let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(format!("encode: {e}")))?;
     let build = || -> Result<Response> {
         let resp = Response::ok(text)?.with_status(status);
         resp.headers().set("content-type", "application/json")?;
         resp.headers().set("cache-control", "no-store")?;
         Ok(resp)
     };
-    build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
+    build().map_err(|e| ApiError::Internal(format!("response: {e}")))
 }
 
 async fn ws(
@@ -209,8 +203,7 @@ async fn publish(
     match read_capped(req, max).await.map_err(unreadable)? {
         Capped::TooLarge => Err(ApiError::PayloadTooLarge { limit: max }),
         Capped::Body(body) => {
-            let req =
-                buffered(req, &body).map_err(|e| ApiError::HubUnavailable(format!("forwarding a publish: {e}")))?;
+            let req = buffered(req, &body).map_err(|e| ApiError::Internal(format!("forwarding a publish: {e}")))?;
             hub_client::forward_to_sequencer(env, &req).await
         }
     }
@@ -238,7 +231,7 @@ fn buffered(req: &web_sys::Request, body: &[u8]) -> Result<web_sys::Request> {
     Ok(web_sys::Request::new_with_str_and_init(&req.url(), &init)?)
 }
 
-async fn health(env: &Env, config: &Config) -> Outcome {
+async fn health(env: &Env, config: &Config) -> Answer {
     let kv = bindings::read(env, &KvKey::Latest(Channel::btc())).await.map(|_| ()).map_err(|e| e.message());
     let hub = hub_client::stats(env, config.hub.shards).await;
     if let Err(e) = &hub {
@@ -249,7 +242,7 @@ async fn health(env: &Env, config: &Config) -> Outcome {
     json_response(&report, report.http_status())
 }
 
-async fn metrics_text(env: &Env, config: &Config) -> Outcome {
+async fn metrics_text(env: &Env, config: &Config) -> Answer {
     let stats = match hub_client::stats(env, config.hub.shards).await {
         Ok(s) => Some(s),
         Err(e) => {
@@ -264,12 +257,12 @@ async fn metrics_text(env: &Env, config: &Config) -> Outcome {
         resp.headers().set("cache-control", "no-store")?;
         Ok(resp)
     };
-    build().map_err(|e| ApiError::HubUnavailable(format!("response: {e}")))
+    build().map_err(|e| ApiError::Internal(format!("response: {e}")))
 }
 
 /// Latest values from the hub; if the hub cannot be reached, from their KV copies (which may
 /// lag by up to `KV_MIN_WRITE_SECONDS`, and say so with `"source": "kv"`).
-async fn snapshot(env: &Env, config: &Config) -> Outcome {
+async fn snapshot(env: &Env, config: &Config) -> Answer {
     let stale_after = |c: &Channel| config.feeds.channel_stale_after_seconds(c);
     let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env, config.hub.shards, random_u32()).await {
         Ok(values) => {
@@ -293,12 +286,12 @@ async fn snapshot(env: &Env, config: &Config) -> Outcome {
         let entry = entries.iter().position(|e| e.channel == channel).map(|i| entries.swap_remove(i));
         out.insert(channel.to_string(), serde_json::to_value(entry).unwrap_or(Value::Null));
     }
-    json_response(&json!({ "time": crate::store::rfc3339(SystemClock.now_ms()), "channels": out }), 200)
+    json_response(&json!({ "time": crate::snapshot::rfc3339(SystemClock.now_ms()), "channels": out }), 200)
 }
 
 /// `GET /api/history?channel=C&since=N&limit=M`: retained updates of C after seq N (default 0),
 /// at most M (default 100, at most HISTORY_LEN), oldest first.
-async fn history(req: &Request, env: &Env, config: &Config) -> Outcome {
+async fn history(req: &Request, env: &Env, config: &Config) -> Answer {
     let url = req.url().map_err(|_| ApiError::BadRequest {
         code: "bad_request",
         message: "the request URL could not be read".to_owned(),

@@ -6,10 +6,10 @@ use crate::feeds::alternative_me::{self, FNG_PATH};
 use crate::feeds::coingecko::{self, CHART_PATH, GLOBAL_PATH};
 use crate::feeds::FeedError;
 use crate::guard::ProviderLimit;
-use crate::internal::{Outcome, Provider, Source, UpstreamStatus};
 use crate::protocol::Channel;
 use crate::rsi;
 use crate::settings::FeedConfig;
+use crate::upstream_status::{Outcome, Provider, Source, UpstreamStatus};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

@@ -8,16 +8,17 @@
 use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
 use crate::guard::ProviderLimit;
 use crate::history_budget::next_since;
-use crate::internal::{
-    AppPublish, Apply, Confirmed, Counters, HistoryPage, Provider, Published, Sequenced, Source, UpstreamStatus,
-};
+use crate::hub_api::{Apply, Confirmed, HistoryPage, Sequenced};
 use crate::kv::StoredValue;
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
 use crate::publish::PublishRefusal;
+use crate::publish::{AppPublish, Published};
 use crate::session::{Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits};
+use crate::stats::Counters;
 use crate::storage_key::StorageKey;
 use crate::upkeep::Upkeep;
+use crate::upstream_status::{Provider, Source, UpstreamStatus};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

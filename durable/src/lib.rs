@@ -1,9 +1,21 @@
 //! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
 //!
-//! The modules compiled on every target are plain Rust, tested on the host; the wasm32-only
-//! ones (`body`, `hub_object`, `hub`, `hub_alarm`, `hub_channels`,
-//! `hub_commit`, `hub_socket`, `hub_feeds`, `fanout`, `upstream`) are the thin Durable Object
-//! shell around [`hub_core::HubCore`] and its adapters to the Workers API.
+//! Module map. Plain Rust, compiled and unit-tested on the host:
+//! - the wire protocol: `protocol` (frames, channel names, seqs), `session` (one socket's
+//!   attachment, limits and close reasons), `channel` (one channel's sequence and history);
+//! - the hub's state machine: `hub_core` (with `counters` and `feeds`), `commit` (group commit),
+//!   `publish` (an app publish's checks), `history_budget`, `replica_backoff`, `upkeep` (what the
+//!   alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
+//! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
+//!   routes, bodies), `route` (client routes forwarded unchanged, URL splitting);
+//! - the feeds: `feeds` (each upstream's parsing), `feed_round` (what a round fetches), `guard`
+//!   (rate limits and breakers), `upstream_status`, `rsi`, `kv` (the KV mirror);
+//! - `settings` (typed wrangler vars) and `clock` (the one clock seam).
+//!
+//! Workers glue, wasm32 only: `hub` (the Durable Object: `object` is the class the runtime
+//! calls, `mod.rs` its router, then `socket`, `commit` (writes and fan-out), `channels`,
+//! `feeds`, `alarm`), `hub_stub` (reaching a shard), `fanout` (the JS send loop), `body`
+//! (capped body reads), `upstream` (HTTP to upstream APIs).
 
 pub mod channel;
 pub mod clock;
@@ -12,8 +24,8 @@ pub mod feed_round;
 pub mod feeds;
 pub mod guard;
 pub mod history_budget;
+pub mod hub_api;
 pub mod hub_core;
-pub mod internal;
 pub mod kv;
 pub mod protocol;
 pub mod publish;
@@ -22,6 +34,7 @@ pub mod route;
 pub mod rsi;
 pub mod session;
 pub mod settings;
+pub mod stats;
 pub mod storage_key;
 pub mod upkeep;
 pub mod upstream_status;
@@ -33,18 +46,8 @@ mod fanout;
 #[cfg(target_arch = "wasm32")]
 mod hub;
 #[cfg(target_arch = "wasm32")]
-mod hub_alarm;
-#[cfg(target_arch = "wasm32")]
-mod hub_channels;
-#[cfg(target_arch = "wasm32")]
-mod hub_commit;
-#[cfg(target_arch = "wasm32")]
-mod hub_feeds;
-#[cfg(target_arch = "wasm32")]
-mod hub_object;
-#[cfg(target_arch = "wasm32")]
-mod hub_socket;
+pub mod hub_stub;
 #[cfg(target_arch = "wasm32")]
 mod upstream;
 #[cfg(target_arch = "wasm32")]
-pub use hub_object::HubObject;
+pub use hub::object::HubObject;

@@ -4,9 +4,25 @@
 //! The Worker checks what the headers say (token, media type, announced length) and streams the
 //! body to the sequencer unread; the body is parsed once, here, by the object that sequences it.
 
-use crate::internal::AppPublish;
-use crate::protocol::Channel;
+use crate::protocol::{Channel, Seq};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// An application's message for an app channel (`POST /api/publish` on the sequencer). Unlike feed
+/// values, every publish is news: it always gets the next seq.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppPublish {
+    pub channel: Channel,
+    pub ts: u64,
+    pub data: Value,
+}
+
+/// The answer to an app publish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    pub channel: Channel,
+    pub seq: Seq,
+}
 
 /// Why a publish was refused. Each has its status and stable `code` (README: HTTP routes).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,6 @@
 //! Everything a client can send is answered here with an `error` frame or a close with a
 //! documented code; nothing a client sends can fail the object or reach another socket.
 
-use crate::internal::CloseReason;
 use crate::protocol::{
     parse_client_frame, parse_since_param, truncate, Channel, ClientOp, ErrorCode, ServerFrame, Since,
 };
@@ -226,6 +225,42 @@ impl SocketMeta {
         }
         self.channels.retain(|c| !gone.contains(c));
         actions
+    }
+}
+
+/// Why a connection ended (bounded, for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The client closed it.
+    Client,
+    /// The socket errored.
+    Error,
+    /// The hub closed it: frame over the size limit.
+    TooBig,
+    /// The hub closed it: too many messages.
+    RateLimited,
+    /// The hub closed it: a send to it failed.
+    SendFailed,
+}
+
+impl CloseReason {
+    pub const ALL: [CloseReason; 5] = [
+        CloseReason::Client,
+        CloseReason::Error,
+        CloseReason::TooBig,
+        CloseReason::RateLimited,
+        CloseReason::SendFailed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Client => "client",
+            CloseReason::Error => "error",
+            CloseReason::TooBig => "too_big",
+            CloseReason::RateLimited => "rate_limited",
+            CloseReason::SendFailed => "send_failed",
+        }
     }
 }
 

@@ -97,6 +97,16 @@ impl Default for HubLimits {
 }
 
 impl HubLimits {
+    /// How long shard `shard` waits before it applies a fan-out: `test_apply_delay_ms` on the
+    /// last shard only (the faults suite's slow shard), nothing anywhere else.
+    pub fn test_apply_delay(&self, shard: u32) -> u64 {
+        if self.shards > 1 && shard + 1 == self.shards {
+            self.test_apply_delay_ms
+        } else {
+            0
+        }
+    }
+
     pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<HubLimits, SettingError> {
         let d = HubLimits::default();
         Ok(HubLimits {
@@ -241,9 +251,9 @@ impl FeedConfig {
     /// How long a source's value may go unconfirmed before it is stale: `STALE_AFTER_SECONDS`
     /// past its refresh interval. The RSI history is fetched only every `RSI_REFRESH_SECONDS`,
     /// so its grace starts after that; the other sources are fetched every tick.
-    pub fn stale_after_seconds_for(&self, source: crate::internal::Source) -> u64 {
+    pub fn stale_after_seconds_for(&self, source: crate::upstream_status::Source) -> u64 {
         match source {
-            crate::internal::Source::CoingeckoChart => self.rsi_refresh_seconds + self.stale_after_seconds,
+            crate::upstream_status::Source::CoingeckoChart => self.rsi_refresh_seconds + self.stale_after_seconds,
             _ => self.stale_after_seconds,
         }
     }
@@ -252,7 +262,7 @@ impl FeedConfig {
     /// two sources fetched every tick; app channels never go stale this way).
     pub fn channel_stale_after_seconds(&self, channel: &crate::protocol::Channel) -> u64 {
         match channel.as_str() {
-            "indicators" => self.stale_after_seconds_for(crate::internal::Source::CoingeckoChart),
+            "indicators" => self.stale_after_seconds_for(crate::upstream_status::Source::CoingeckoChart),
             _ => self.stale_after_seconds,
         }
     }
@@ -285,6 +295,14 @@ impl fmt::Display for FeedConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_last_of_several_shards_is_slowed_for_tests() {
+        let limits = HubLimits { shards: 3, test_apply_delay_ms: 300, ..HubLimits::default() };
+        assert_eq!([0, 1, 2].map(|k| limits.test_apply_delay(k)), [0, 0, 300]);
+        let single = HubLimits { shards: 1, test_apply_delay_ms: 300, ..HubLimits::default() };
+        assert_eq!(single.test_apply_delay(0), 0);
+    }
     use std::collections::HashMap;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars<impl Fn(&str) -> Option<String>> {
@@ -326,8 +344,8 @@ mod tests {
         let c = FeedConfig::from_vars(&vars(&[("COINGECKO_API_KEY", "k3y")])).unwrap();
         assert!(!c.to_string().contains("k3y") && !format!("{c:?}").contains("k3y"));
         assert_eq!(c.breaker().cooldown_ms, 60_000);
-        use crate::internal::Source;
         use crate::protocol::Channel;
+        use crate::upstream_status::Source;
         assert_eq!(c.stale_after_seconds_for(Source::Fng), 180);
         assert_eq!(c.stale_after_seconds_for(Source::CoingeckoChart), 480, "fetched every 300 s, then 180 s of grace");
         assert_eq!(c.channel_stale_after_seconds(&Channel::parse("indicators").unwrap()), 480);

@@ -5,8 +5,8 @@ mod common;
 
 use common::client::{channel_name, seq_text};
 use common::{any_text, config, mutated, obj, quoted, readable, value_lit};
-use durable::internal::AppPublish;
 use durable::protocol::{Channel, Seq};
+use durable::publish::AppPublish;
 use durable::publish::{check_body, PublishRefusal};
 use durable::route::{query_param, split_url};
 use durable::storage_key::StorageKey;

@@ -9,8 +9,9 @@ use common::client::{
 use common::{any_text, config, mutated, mutation};
 use durable::channel::Catchup;
 use durable::hub_core::HubCore;
-use durable::internal::{AppPublish, CloseReason};
 use durable::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
+use durable::publish::AppPublish;
+use durable::session::CloseReason;
 use durable::session::{Action, SocketMeta};
 use durable::settings::{FeedConfig, HubLimits};
 use proptest::collection::vec;

@@ -7,7 +7,7 @@ use common::{any_text, array, config, mutated, mutation, number_lit, obj, quoted
 use durable::feeds::alternative_me::parse_fng;
 use durable::feeds::coingecko::{parse_chart, parse_global, parse_simple_price};
 use durable::feeds::FeedError;
-use durable::internal::Outcome;
+use durable::upstream_status::Outcome;
 use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;

@@ -6,7 +6,7 @@
 pub mod alternative_me;
 pub mod coingecko;
 
-use crate::internal::Outcome;
+use crate::upstream_status::Outcome;
 use serde_json::Value;
 use std::fmt;
 

@@ -2,9 +2,10 @@
 //! they are due to be written, and the stats `/metrics` and `/health` read.
 
 use super::HubCore;
-use crate::internal::{ChannelStats, CloseReason, HubStats, Internal};
 use crate::protocol::{Channel, ServerFrame};
 use crate::session::Action;
+use crate::session::CloseReason;
+use crate::stats::{ChannelStats, HubStats, Internal};
 use crate::storage_key::StorageKey;
 use std::collections::BTreeMap;
 

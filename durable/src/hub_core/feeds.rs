@@ -3,10 +3,11 @@
 
 use super::{Effects, HubCore};
 use crate::feed_round::{self, Fetched, Planned, RoundKind};
-use crate::internal::{Confirmed, Outcome, Sequenced, Source};
+use crate::hub_api::{Confirmed, Sequenced};
 use crate::kv::{kv_write_due, StoredValue};
 use crate::protocol::Epoch;
 use crate::storage_key::StorageKey;
+use crate::upstream_status::{Outcome, Source};
 
 impl HubCore {
     /// Starts a refresh round: which sources to fetch now. Skipped sources are counted here.

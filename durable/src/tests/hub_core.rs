@@ -3,8 +3,10 @@
 use super::*;
 use crate::feed_round::{Fetched, RoundKind};
 use crate::feeds::FeedError;
-use crate::internal::{Apply, CloseReason, Outcome};
+use crate::hub_api::Apply;
 use crate::protocol::ErrorCode;
+use crate::session::CloseReason;
+use crate::upstream_status::Outcome;
 use serde_json::json;
 
 fn epochs() -> impl FnMut() -> Epoch {
@@ -407,7 +409,7 @@ fn retry_after_counts_from_the_answer_not_the_end_of_the_round() {
         at: 1_000,
     };
     c.finish_round(RoundKind::FastBtc, 5_000, vec![f], epochs());
-    let limit = &c.stats(0, 0).providers[&crate::internal::Provider::Coingecko];
+    let limit = &c.stats(0, 0).providers[&crate::upstream_status::Provider::Coingecko];
     assert_eq!(limit.retry_after_until, Some(31_000));
 }
 

@@ -158,6 +158,23 @@ impl Fixture {
         let r = read_reply(agent().get(&format!("{}/__fixture/requests", self.base)).call(), "fixture log");
         serde_json::from_str(&r.body).expect("fixture log JSON")
     }
+
+    /// Every route back to its default answer, and the request log cleared.
+    pub fn reset(&self) {
+        let r = read_reply(agent().post(&format!("{}/__fixture/reset", self.base)).send_empty(), "fixture reset");
+        assert_eq!(r.status, 200, "fixture reset: {}", r.body);
+    }
+
+    /// Clears the request log; the routes stay as they are.
+    pub fn clear_requests(&self) {
+        let r = read_reply(agent().delete(&format!("{}/__fixture/requests", self.base)).call(), "fixture clear");
+        assert_eq!(r.status, 200, "fixture clear: {}", r.body);
+    }
+
+    /// The logged requests to exactly `path` (query ignored), oldest first.
+    pub fn requests_to(&self, path: &str) -> Vec<Value> {
+        self.requests().into_iter().filter(|r| r["path"] == path).collect()
+    }
 }
 
 impl Drop for Fixture {
@@ -380,41 +397,7 @@ impl Wrangler {
             assert!(!log.contains(bad), "wrangler log shows {bad:?}:\n{log}");
         }
     }
-}
 
-impl Drop for Wrangler {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!("--- wrangler log ({}) ---\n{}", self.base, self.log());
-        }
-    }
-}
-
-/// Asserts that `promtool check metrics` accepts the exposition with exit 0 and says nothing
-/// (exit 3 would be a lint problem, exit 1 a parse error).
-pub fn promtool_accepts(text: &str) {
-    use std::io::Write;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (scripts/setup installs it)");
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write metrics");
-    let out = child.wait_with_output().expect("promtool");
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.trim().is_empty(), "promtool: {:?} {said}\n{text}", out.status.code());
-}
-
-// ---- Hub protocol helpers: publishing to app channels, and a client that reads protocol frames
-// (unpacking `batch`) and reports a close instead of panicking on it.
-
-/// The publish token the hub tests set as the `PUBLISH_TOKEN` var.
-pub const PUBLISH_TOKEN: &str = "test-token";
-
-impl Wrangler {
     /// `POST /api/publish` with a JSON `body`, bearing `token` when given.
     pub fn post_publish(&self, token: Option<&str>, body: &Value) -> Reply {
         // Exactly `application/json` (ureq would add `; charset=utf-8`), as the README shows.
@@ -483,29 +466,45 @@ impl Wrangler {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
 
-// ---- Feed helpers: the fixture's request log by path, single samples from /metrics, and
-// waiting for wall-clock times (the fixture logs epoch seconds, the Worker reports RFC 3339).
-
-impl Fixture {
-    /// Every route back to its default answer, and the request log cleared.
-    pub fn reset(&self) {
-        let r = read_reply(agent().post(&format!("{}/__fixture/reset", self.base)).send_empty(), "fixture reset");
-        assert_eq!(r.status, 200, "fixture reset: {}", r.body);
-    }
-
-    /// Clears the request log; the routes stay as they are.
-    pub fn clear_requests(&self) {
-        let r = read_reply(agent().delete(&format!("{}/__fixture/requests", self.base)).call(), "fixture clear");
-        assert_eq!(r.status, 200, "fixture clear: {}", r.body);
-    }
-
-    /// The logged requests to exactly `path` (query ignored), oldest first.
-    pub fn requests_to(&self, path: &str) -> Vec<Value> {
-        self.requests().into_iter().filter(|r| r["path"] == path).collect()
+    /// One sample from `/metrics` by exact series; panics with the exposition when it is missing.
+    pub fn metric(&self, series: &str) -> f64 {
+        let body = self.get("/metrics").body;
+        metric_value(&body, series).unwrap_or_else(|| panic!("no sample {series:?} in /metrics:\n{body}"))
     }
 }
+
+impl Drop for Wrangler {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("--- wrangler log ({}) ---\n{}", self.base, self.log());
+        }
+    }
+}
+
+/// Asserts that `promtool check metrics` accepts the exposition with exit 0 and says nothing
+/// (exit 3 would be a lint problem, exit 1 a parse error).
+pub fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/setup installs it)");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write metrics");
+    let out = child.wait_with_output().expect("promtool");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool: {:?} {said}\n{text}", out.status.code());
+}
+
+/// The publish token the hub tests set as the `PUBLISH_TOKEN` var.
+pub const PUBLISH_TOKEN: &str = "test-token";
+
+// ---- Metrics samples and wall-clock waits (the fixture logs epoch seconds, the Worker reports
+// RFC 3339).
 
 /// The value of the sample whose name and labels are exactly `series` as printed (e.g.
 /// `x_total{a="b"}`) in Prometheus exposition `text`; None when there is no such line.
@@ -515,14 +514,6 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-}
-
-impl Wrangler {
-    /// One sample from `/metrics` by exact series; panics with the exposition when it is missing.
-    pub fn metric(&self, series: &str) -> f64 {
-        let body = self.get("/metrics").body;
-        metric_value(&body, series).unwrap_or_else(|| panic!("no sample {series:?} in /metrics:\n{body}"))
-    }
 }
 
 /// Now, in seconds since the Unix epoch: the clock of the fixture's `start` and `end`.

@@ -6,7 +6,7 @@
 //! - The hub sits behind an `Rc`, so work an event starts can outlive the event: a publish is
 //!   answered once its write is issued, and its flush and fan-out go on without it.
 
-use crate::hub::Hub;
+use super::Hub;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{Promise, Uint8Array};

@@ -2,10 +2,10 @@
 //! from the actions `session.rs` decides, with its attachment as the record that survives
 //! hibernation.
 
+use super::{random_hex, Hub};
 use crate::channel::Catchup;
-use crate::hub::{random_hex, Hub};
-use crate::internal::CloseReason;
 use crate::protocol::batch_json;
+use crate::session::CloseReason;
 use crate::session::{close_frame, Action, SocketMeta};
 use worker::*;
 

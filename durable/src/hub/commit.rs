@@ -7,12 +7,15 @@
 //! its write was issued and the runtime's output gate holds each one until its write is durable.
 //! A crash can therefore never leave a client holding a seq that storage does not have.
 
-use crate::hub::new_epoch;
-use crate::hub::Hub;
+use super::new_epoch;
+use super::Hub;
+use crate::hub_api::{Applied, Apply, HubRoute};
 use crate::hub_core::{Effects, HubCore};
-use crate::internal::{shard_name, Applied, Apply, CloseReason, Published};
+use crate::hub_stub;
 use crate::protocol::Seq;
+use crate::publish::Published;
 use crate::publish::{check_body, PublishRefusal};
+use crate::session::CloseReason;
 use crate::storage_key::StorageKey;
 use futures::channel::oneshot;
 use futures::future::{Either, FutureExt};
@@ -245,7 +248,7 @@ impl Hub {
             }
         });
         for ws in &sent.failed {
-            if let Some(mut meta) = crate::hub_socket::attachment(ws) {
+            if let Some(mut meta) = super::socket::attachment(ws) {
                 console_warn!("hub: send to {} failed; closing it", meta.conn);
                 self.with_core(|core| {
                     for c in flush.iter().filter(|c| meta.channels.contains(&c.channel)) {
@@ -294,49 +297,39 @@ impl Hub {
         let bytes = body.len();
         let timeout = self.with_core(|core| core.limits.fanout_timeout_ms);
         let targets = self.replicas.borrow().targets(shards, Date::now().as_millis());
-        match self.env.durable_object("HUB") {
-            Ok(ns) => {
-                let calls = targets.into_iter().map(|k| {
-                    let body = body.clone();
-                    let ns = &ns;
-                    async move {
-                        let mut init = RequestInit::new();
-                        init.with_method(Method::Post).with_body(Some(body.into()));
-                        let req = Request::new_with_init("https://hub.internal/apply", &init);
-                        let call = async {
-                            let (stub, req) = (ns.get_by_name(&shard_name(k))?, req?);
-                            let mut resp = stub.fetch_with_request(req).await?;
-                            let applied = match resp.status_code() {
-                                200 => resp.json::<Applied>().await.ok(),
-                                _ => None,
-                            };
-                            Ok::<_, Error>((resp.status_code(), applied))
-                        };
-                        let delay = Delay::from(Duration::from_millis(timeout));
-                        let (problem, applied) = match futures::future::select(Box::pin(call), delay).await {
-                            Either::Left((Ok((200, applied)), _)) => (None, applied),
-                            Either::Left((Ok((status, _)), _)) => (Some(format!("answered {status}")), None),
-                            Either::Left((Err(e), _)) => (Some(format!("failed: {e:?}")), None),
-                            Either::Right(_) => (Some(format!("timed out after {timeout} ms")), None),
-                        };
-                        match problem {
-                            None => self.replicas.borrow_mut().succeeded(k),
-                            Some(problem) => {
-                                console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
-                                self.replicas.borrow_mut().failed(k, Date::now().as_millis());
-                            }
-                        }
-                        if let Some(applied) = applied {
-                            if let Err(e) = self.note_watcher(k, applied.btc_watchers > 0).await {
-                                console_error!("hub: recording shard {k}'s btc watchers: {e:?}");
-                            }
-                        }
+        let calls = targets.into_iter().map(|k| {
+            let body = body.clone();
+            async move {
+                let call = async {
+                    let mut resp = hub_stub::send(&self.env, k, &HubRoute::Apply, Some(body)).await?;
+                    let applied = match resp.status_code() {
+                        200 => resp.json::<Applied>().await.ok(),
+                        _ => None,
+                    };
+                    Ok::<_, Error>((resp.status_code(), applied))
+                };
+                let delay = Delay::from(Duration::from_millis(timeout));
+                let (problem, applied) = match futures::future::select(Box::pin(call), delay).await {
+                    Either::Left((Ok((200, applied)), _)) => (None, applied),
+                    Either::Left((Ok((status, _)), _)) => (Some(format!("answered {status}")), None),
+                    Either::Left((Err(e), _)) => (Some(format!("failed: {e:?}")), None),
+                    Either::Right(_) => (Some(format!("timed out after {timeout} ms")), None),
+                };
+                match problem {
+                    None => self.replicas.borrow_mut().succeeded(k),
+                    Some(problem) => {
+                        console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
+                        self.replicas.borrow_mut().failed(k, Date::now().as_millis());
                     }
-                });
-                futures::future::join_all(calls).await;
+                }
+                if let Some(applied) = applied {
+                    if let Err(e) = self.note_watcher(k, applied.btc_watchers > 0).await {
+                        console_error!("hub: recording shard {k}'s btc watchers: {e:?}");
+                    }
+                }
             }
-            Err(e) => console_error!("hub: no HUB binding for fan-out: {e:?}"),
-        }
+        });
+        futures::future::join_all(calls).await;
         self.queue.borrow_mut().fanout_done(updates, bytes);
         let _ = done.send(());
     }

@@ -2,10 +2,10 @@
 //! every shard the removal of a deleted channel's subscribers. The decision is the core's
 //! (`HubCore::delete_app`, `HubCore::apply`); storage and fan-out go the write path's way.
 
-use crate::hub::Hub;
-use crate::hub_commit::answer;
+use super::commit::answer;
+use super::socket::attachment;
+use super::Hub;
 use crate::hub_core::{RemovedChannel, Undeletable};
-use crate::hub_socket::attachment;
 use crate::protocol::{Channel, ServerFrame};
 use crate::publish::error_body;
 use worker::worker_sys::web_sys;

@@ -1,143 +1,12 @@
-//! The hub's internal HTTP API between the Worker and the hub objects: what a refresh round
-//! reports (`POST /refresh`), history pages, publishes, fan-outs between shards (`POST /apply`)
-//! and what `/health` and `/metrics` read back (`GET /stats`). The upstream bookkeeping those
-//! carry is in `upstream_status.rs`, re-exported here.
-//!
-//! These types are not part of the public wire protocol; both ends are compiled from this crate,
-//! so they can change together.
+//! What one hub object counts and reports (`GET /stats`), and how the Worker merges the shards'
+//! reports for `/health` and `/metrics`.
 
 use crate::guard::ProviderLimit;
-use crate::protocol::{Channel, Epoch, ErrorCode, Seq, Update};
-use crate::session::FrameKind;
+use crate::protocol::{Channel, ErrorCode, Seq};
+use crate::session::{CloseReason, FrameKind};
+use crate::upstream_status::{Histogram, Provider, Source, UpstreamStatus};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
-
-pub use crate::upstream_status::{Histogram, LastError, Outcome, Provider, Source, UpstreamStatus, DURATION_BUCKETS};
-
-/// The hub's report of a refresh round (`POST /refresh`): what it fetched, what it skipped and
-/// why, and the seq of each value that changed and was broadcast.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RoundReport {
-    pub fetched: Vec<Source>,
-    pub skipped: Vec<(Source, Outcome)>,
-    pub published: Vec<(Channel, Seq)>,
-}
-
-/// A page of a channel's history (`GET /history` on the sequencer, `/api/history` outside).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryPage {
-    pub channel: Channel,
-    pub epoch: Epoch,
-    /// The channel's current seq.
-    pub seq: Seq,
-    /// The oldest seq still retained.
-    pub first_retained: Seq,
-    /// True when updates right after `since` are no longer retained (the page starts later).
-    pub truncated: bool,
-    pub updates: Vec<Update>,
-    /// The `since` of the next page when the channel has updates after this page's last (the
-    /// page ended at its `limit` or its byte budget); `null` at the end.
-    pub next: Option<Seq>,
-}
-
-/// An application's message for an app channel (`POST /api/publish` on the sequencer). Unlike feed
-/// values, every publish is news: it always gets the next seq.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppPublish {
-    pub channel: Channel,
-    pub ts: u64,
-    pub data: Value,
-}
-
-/// The answer to an app publish.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Published {
-    pub channel: Channel,
-    pub seq: Seq,
-}
-
-/// An update as the sequencer fans it out to the other shards (`POST /apply`), with the epoch
-/// its seq belongs to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sequenced {
-    pub epoch: Epoch,
-    pub update: Update,
-}
-
-/// What shard 0 sends the other shards (`POST /apply`): new updates, in seq order, and the
-/// latest value of each channel a refresh round confirmed. The latter keeps replicas' staleness
-/// in step (confirmations are not updates) and brings a new or lagging replica up to date.
-/// `deleted` names app channels deleted on the sequencer; a replica removes them before it
-/// applies the updates (a deletion travels alone, in its own fan-out, in order with the rest).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Apply {
-    pub updates: Vec<Sequenced>,
-    #[serde(default)]
-    pub confirmed: Vec<Confirmed>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deleted: Vec<Channel>,
-}
-
-/// A shard's answer to `POST /apply`: how many `btc` subscribers it has, so a lost or overtaken
-/// `/watch` report is corrected by the next fan-out (every cron round sends one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Applied {
-    pub btc_watchers: u64,
-}
-
-/// A channel's latest value and when a fetch last confirmed it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Confirmed {
-    pub latest: Sequenced,
-    pub confirmed_at: u64,
-}
-
-/// The Durable Object name of hub shard `k`. Shard 0 is also the sequencer, and keeps the name
-/// the single hub always had, so raising `HUB_SHARDS` never resets anyone's sequence numbers.
-pub fn shard_name(k: u32) -> String {
-    if k == 0 {
-        "hub".to_owned()
-    } else {
-        format!("hub-shard-{k}")
-    }
-}
-
-/// Why a connection ended (bounded, for metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    /// The client closed it.
-    Client,
-    /// The socket errored.
-    Error,
-    /// The hub closed it: frame over the size limit.
-    TooBig,
-    /// The hub closed it: too many messages.
-    RateLimited,
-    /// The hub closed it: a send to it failed.
-    SendFailed,
-}
-
-impl CloseReason {
-    pub const ALL: [CloseReason; 5] = [
-        CloseReason::Client,
-        CloseReason::Error,
-        CloseReason::TooBig,
-        CloseReason::RateLimited,
-        CloseReason::SendFailed,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            CloseReason::Client => "client",
-            CloseReason::Error => "error",
-            CloseReason::TooBig => "too_big",
-            CloseReason::RateLimited => "rate_limited",
-            CloseReason::SendFailed => "send_failed",
-        }
-    }
-}
 
 /// Per-channel numbers for `/metrics` and `/health`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -244,6 +113,7 @@ impl HubStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream_status::Outcome;
 
     fn sample(shard: u32, sockets: u64, seq: u64, published: u64, deliveries: u64) -> HubStats {
         let mut s = HubStats::default();
@@ -281,11 +151,5 @@ mod tests {
             (Seq(5), Some(50), 5, 23, 2)
         );
         assert_eq!(total.upstreams.len(), 1);
-    }
-
-    #[test]
-    fn shard_names_keep_the_single_hub_name_for_shard_0() {
-        assert_eq!(shard_name(0), "hub");
-        assert_eq!(shard_name(3), "hub-shard-3");
     }
 }

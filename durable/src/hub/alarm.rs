@@ -2,7 +2,7 @@
 //! counters within `COUNTERS_FLUSH_SECONDS` and the fast BTC poll; this sets it no later than
 //! either needs and runs them when it fires.
 
-use crate::hub::Hub;
+use super::Hub;
 use crate::upkeep::must_arm;
 use worker::*;
 

@@ -1,37 +1,41 @@
 //! The hub Durable Object: holds browsers' WebSockets (hibernation API) and broadcasts updates.
 //!
-//! A thin shell around [`HubCore`]: it loads the core from storage on first use, hands it each
-//! event and carries out what it returns. Writing, group commit and fan-out are in
-//! `hub_commit.rs`, sockets in `hub_socket.rs`, the feeds in `hub_feeds.rs`, the alarm in
-//! `hub_alarm.rs`, and the class the runtime calls in `hub_object.rs`. Client requests the
-//! Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the sequencer),
-//! `POST /api/publish` and `DELETE /api/channels/<name>` (`hub_channels.rs`). Internal routes,
-//! reached only through the Worker or another shard: `GET /stats?shard=K`, `GET /watching`,
-//! `GET /snapshot` and `GET /history` (the Worker spreads reads over the shards, see
-//! `route::read_shard`); on the sequencer also `POST /refresh` (a cron round) and `POST /watch`;
-//! on the other shards `POST /apply`.
+//! A shell around [`HubCore`]: it loads the core from storage on first use, hands it each event
+//! and carries out what it returns. This file is the router; writing, group commit and fan-out
+//! are in `commit.rs`, sockets in `socket.rs`, app channel deletes in `channels.rs`, the feeds
+//! in `feeds.rs`, the alarm in `alarm.rs`, and the class the runtime calls in `object.rs`.
+//! Client requests the Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the
+//! sequencer), `POST /api/publish` and `DELETE /api/channels/<name>`. The internal routes are
+//! [`HubRoute`]s (`hub_api.rs`), reached only through the Worker or another shard.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
 //! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
+
+mod alarm;
+mod channels;
+mod commit;
+mod feeds;
+pub(crate) mod object;
+mod socket;
 
 use crate::body::{read_capped, Capped};
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
 use crate::history_budget::PageBudget;
-use crate::hub_commit::{answer, refused};
+use crate::hub_api::{Applied, Apply, HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::hub_core::HubCore;
-use crate::hub_feeds::Watch;
-use crate::hub_socket::attachment;
-use crate::internal::{Applied, Apply, Internal};
 use crate::protocol::{Channel, Epoch, Update};
-use crate::publish::PublishRefusal;
+use crate::publish::{error_body, PublishRefusal};
 use crate::replica_backoff::ReplicaBackoff;
 use crate::route;
 use crate::settings::{FeedConfig, HubLimits, Vars};
+use crate::stats::Internal;
 use crate::storage_key::StorageKey;
+use commit::{answer, refused};
 use futures::channel::oneshot;
 use futures::future::Shared;
+use socket::attachment;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::worker_sys::web_sys;
@@ -104,63 +108,69 @@ impl Hub {
         }
     }
 
-    /// The internal routes, reached only from the Worker or another shard.
-    async fn internal(&self, mut req: Request) -> Result<Response> {
+    /// The internal routes ([`HubRoute`]), reached only from the Worker or another shard.
+    async fn internal(&self, req: Request) -> Result<Response> {
         let url = req.inner().url();
         let (path, query) = route::split_url(&url);
-        let param = |name: &str| route::query_param(query, name);
-        match (req.method(), path) {
-            (Method::Post, "/refresh") => Response::from_json(&self.run_round(RoundKind::Full).await?),
-            (Method::Get, "/snapshot") => {
-                self.counted(Internal::ApiRead).await;
-                Response::from_json(&self.with_core(|core| core.snapshot()))
-            }
-            (Method::Get, "/history") => {
-                self.counted(Internal::ApiRead).await;
-                let channel = param("channel").and_then(|c| Channel::parse(&c).ok());
-                let number = |k: &str| param(k).and_then(|v| v.parse::<u64>().ok());
-                let (Some(channel), since, limit) =
-                    (channel, number("since").unwrap_or(0), number("limit").unwrap_or(100))
-                else {
-                    return Response::error("bad history query", 400);
-                };
-                let Some((from, to)) = self.with_core(|core| core.history_range(&channel, since, limit)) else {
-                    return Response::error("no such channel", 404);
-                };
-                let budget = self.with_core(|core| core.limits.history_page_bytes);
-                let updates = if from <= to { self.history(&channel, from, to, budget).await? } else { Vec::new() };
-                match self.with_core(|core| core.history_page(&channel, since, updates)) {
-                    Some(page) => Response::from_json(&page),
-                    None => Response::error("no such channel", 404),
-                }
-            }
-            (Method::Post, "/watch") => {
-                let Ok(watch) = req.json::<Watch>().await else { return Response::error("bad watch body", 400) };
-                self.counted(Internal::WatchReport).await;
-                self.note_watcher(watch.shard, watch.watching).await?;
-                Response::ok("ok")
-            }
-            (Method::Get, "/watching") => Response::ok(self.btc_watchers().to_string()),
-            (Method::Post, "/apply") => {
-                let Ok(apply) = req.json::<Apply>().await else {
-                    return Response::error("bad apply body", 400);
-                };
-                let (delay, shards) = self.with_core(|core| (core.limits.test_apply_delay_ms, core.limits.shards));
-                if delay > 0 && self.shard() + 1 == shards {
-                    Delay::from(std::time::Duration::from_millis(delay)).await;
-                }
-                self.counted(Internal::FanoutApplied).await;
-                let fx = self.with_core(|core| core.apply(apply));
-                self.execute(fx).await?;
-                Response::from_json(&Applied { btc_watchers: self.btc_watchers() as u64 })
-            }
-            (Method::Get, "/stats") => {
-                let shard = param("shard").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let route = Verb::from_method(&req.inner().method())
+            .ok_or(RouteError::NotFound)
+            .and_then(|verb| HubRoute::parse(verb, path, query));
+        match route {
+            Ok(HubRoute::Refresh) => Response::from_json(&self.run_round(RoundKind::Full).await?),
+            Ok(HubRoute::Snapshot) => self.snapshot().await,
+            Ok(HubRoute::History { channel, since, limit }) => self.history_page(&channel, since, limit).await,
+            Ok(HubRoute::Watch) => self.watch(req).await,
+            Ok(HubRoute::Watching) => Response::ok(self.btc_watchers().to_string()),
+            Ok(HubRoute::Apply) => self.apply(req).await,
+            Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
                 Response::from_json(&self.with_core(|core| core.stats(shard, sockets)))
             }
-            _ => Response::error("no such hub route", 404),
+            Err(e) => refuse(&e.refusal()),
         }
+    }
+
+    async fn snapshot(&self) -> Result<Response> {
+        self.counted(Internal::ApiRead).await;
+        Response::from_json(&self.with_core(|core| core.snapshot()))
+    }
+
+    /// A page of `channel`'s history after `since`: the core picks the range, storage holds the
+    /// updates, the core frames the page.
+    async fn history_page(&self, channel: &Channel, since: u64, limit: u64) -> Result<Response> {
+        self.counted(Internal::ApiRead).await;
+        let Some((from, to)) = self.with_core(|core| core.history_range(channel, since, limit)) else {
+            return refuse(&HubRefusal::UnknownChannel);
+        };
+        let budget = self.with_core(|core| core.limits.history_page_bytes);
+        let updates = if from <= to { self.history(channel, from, to, budget).await? } else { Vec::new() };
+        match self.with_core(|core| core.history_page(channel, since, updates)) {
+            Some(page) => Response::from_json(&page),
+            None => refuse(&HubRefusal::UnknownChannel),
+        }
+    }
+
+    async fn watch(&self, mut req: Request) -> Result<Response> {
+        let Ok(watch) = req.json::<Watch>().await else {
+            return refuse(&HubRefusal::BadRequest("bad watch body"));
+        };
+        self.counted(Internal::WatchReport).await;
+        self.note_watcher(watch.shard, watch.watching).await?;
+        Response::ok("ok")
+    }
+
+    async fn apply(&self, mut req: Request) -> Result<Response> {
+        let Ok(apply) = req.json::<Apply>().await else {
+            return refuse(&HubRefusal::BadRequest("bad apply body"));
+        };
+        let delay = self.with_core(|core| core.limits.test_apply_delay(self.shard()));
+        if delay > 0 {
+            Delay::from(std::time::Duration::from_millis(delay)).await;
+        }
+        self.counted(Internal::FanoutApplied).await;
+        let fx = self.with_core(|core| core.apply(apply));
+        self.execute(fx).await?;
+        Response::from_json(&Applied { btc_watchers: self.btc_watchers() as u64 })
     }
 
     /// Counts an internal request (see `Counters`); written by the alarm like other counters.
@@ -176,6 +186,13 @@ impl Hub {
         self.upkeep().await;
         Ok(())
     }
+}
+
+/// An internal request refused: its status and the API's JSON error body (`hub_api::HubRefusal`).
+fn refuse(refusal: &HubRefusal) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::ok(error_body(refusal.code(), refusal.message()))?.with_status(refusal.status()).with_headers(headers))
 }
 
 /// A random id (16 hex digits): connection ids and channel epochs.

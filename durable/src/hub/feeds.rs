@@ -1,14 +1,16 @@
 //! The hub's feed side (wasm glue): refresh rounds (cron and the fast BTC alarm), the KV
 //! mirror, and who is watching `btc`. The decisions are in `feed_round.rs` and `hub_core.rs`.
 
+use super::{new_epoch, Hub};
 use crate::feed_round::{self, Fetched, RoundKind};
-use crate::hub::{new_epoch, Hub};
+use crate::hub_api::{shard_of_name, HubRoute, RoundReport, Watch, SEQUENCER};
 use crate::hub_core::HubCore;
-use crate::internal::{shard_name, Provider, RoundReport};
+use crate::hub_stub;
 use crate::kv::{KvKey, StoredValue, KV_BINDING};
 use crate::protocol::Channel;
 use crate::upkeep::POLL_SLACK_MS;
 use crate::upstream;
+use crate::upstream_status::Provider;
 use wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::*;
@@ -16,17 +18,10 @@ use worker::*;
 /// CoinGecko's header for a demo API key.
 const COINGECKO_KEY_HEADER: &str = "x-cg-demo-api-key";
 
-/// Body of `POST /watch`: a shard other than 0 says whether it has `btc` subscribers.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct Watch {
-    pub shard: u32,
-    pub watching: bool,
-}
-
 impl Hub {
     /// This object's shard number, from its name (`hub`, `hub-shard-K`).
     pub(crate) fn shard(&self) -> u32 {
-        self.state.id().name().and_then(|n| n.strip_prefix("hub-shard-").and_then(|k| k.parse().ok())).unwrap_or(0)
+        self.state.id().name().as_deref().and_then(shard_of_name).unwrap_or(SEQUENCER)
     }
 
     /// One refresh round: fetch the due sources in parallel, each with its own timeout, then
@@ -168,14 +163,9 @@ impl Hub {
         if watchers.is_empty() {
             return;
         }
-        let Ok(ns) = self.env.durable_object("HUB") else { return };
         let mut changed = false;
         for k in watchers {
-            let count = async {
-                let stub = ns.get_by_name(&shard_name(k))?;
-                let mut resp = stub.fetch_with_str("https://hub.internal/watching").await?;
-                resp.text().await
-            };
+            let count = async { hub_stub::send(&self.env, k, &HubRoute::Watching, None).await?.text().await };
             match count.await.map(|t| t.trim().parse::<usize>()) {
                 Ok(Ok(0)) => changed |= self.with_core(|core| core.set_watcher(k, false)),
                 Ok(Ok(_)) => {}
@@ -195,11 +185,7 @@ impl Hub {
 /// `POST /watch` to the sequencer.
 async fn report_watch(env: &Env, watch: &Watch) -> Result<()> {
     let json = serde_json::to_string(watch).map_err(|e| Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(json.into()));
-    let req = Request::new_with_init("https://hub.internal/watch", &init)?;
-    let stub = env.durable_object("HUB")?.get_by_name(&shard_name(0))?;
-    match stub.fetch_with_request(req).await?.status_code() {
+    match hub_stub::send(env, SEQUENCER, &HubRoute::Watch, Some(json)).await?.status_code() {
         200 => Ok(()),
         status => Err(Error::RustError(format!("/watch answered {status}"))),
     }
