@@ -1,5 +1,6 @@
-//! The Worker's settings, read from wrangler vars once per event into typed values. The feed
-//! and hub settings are the same types the hub reads, so both ends parse a var the same way.
+//! The Worker's settings, read from wrangler vars into typed values (once per isolate: see
+//! `bindings::config`). The feed and hub settings are the same types the hub reads, so both
+//! ends parse a var the same way.
 
 use crate::cors::AllowedOrigins;
 use durable::settings::{FeedConfig, HubLimits, Vars};

@@ -16,7 +16,7 @@ fn stub(env: &Env, shard: u32) -> std::result::Result<Stub, ApiError> {
     hub_stub::stub(env, shard).map_err(|e| ApiError::HubUnavailable(format!("shard {shard}: {e}")))
 }
 
-/// Hands a client's request to a shard unchanged (`route::WS`, `route::PUBLISH`) and returns its
+/// Hands a client's request to a shard unchanged (`route::WS`, `route::PUBLISH`, `route::CHANNELS`) and returns its
 /// answer as is: no copy of the request, its body or its answer on the way.
 async fn forward(env: &Env, shard: u32, req: &web_sys::Request) -> std::result::Result<web_sys::Response, ApiError> {
     let fail = |e: JsValue| ApiError::HubUnavailable(format!("shard {shard}: {e:?}"));

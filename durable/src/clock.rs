@@ -1,6 +1,7 @@
 //! The one clock seam: wall-clock milliseconds from `worker::Date` on wasm, a settable fake in tests.
 //!
-//! `std::time::Instant`/`SystemTime` panic on wasm32-unknown-unknown, so nothing else reads time.
+//! `std::time::Instant`/`SystemTime` panic on wasm32-unknown-unknown, so nothing else reads time:
+//! the pure modules take `now` as an argument, and the glue passes them [`now_ms`].
 
 /// Milliseconds since the Unix epoch.
 pub trait Clock {
@@ -17,6 +18,12 @@ impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         worker::Date::now().as_millis()
     }
+}
+
+/// Now on the runtime's clock: what the Durable Object glue hands the core as `now`.
+#[cfg(target_arch = "wasm32")]
+pub fn now_ms() -> u64 {
+    SystemClock.now_ms()
 }
 
 /// A clock tests set by hand.

@@ -2,7 +2,7 @@
 //! flush, which sends each socket one message however many updates arrived meanwhile; past a
 //! bound, new publishes are refused at once (503 `overloaded`) instead of queueing without end.
 //!
-//! The shell (`hub.rs`) queues an event's frames in the same synchronous step that issues its
+//! The shell (`hub/commit.rs`) queues an event's frames in the same synchronous step that issues its
 //! storage write, and sends only what it takes from here: no frame is sent before its write was
 //! issued, so the runtime's output gate holds it until the write is durable.
 

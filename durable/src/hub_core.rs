@@ -1,9 +1,10 @@
 //! The hub's state machine, free of any Workers API: channels (sequence, latest value, history
 //! bookkeeping), counters and upstream bookkeeping, and what each event sends and stores.
 //!
-//! The Durable Object shell (`hub.rs`) loads this from storage, feeds it events, writes back
-//! what an event dirtied, and sends the frames it returns. Every decision lives here so it is
-//! tested on the host.
+//! The Durable Object shell (`hub/`) loads this from storage, feeds it events, writes back what
+//! an event dirtied, and sends the frames it returns. The decisions about channels, sockets and
+//! rounds live here so they are tested on the host; the shell keeps the ones about I/O (when to
+//! flush, how to batch storage calls, when to give up on a shard), each next to its call.
 
 use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
 use crate::guard::ProviderLimit;
@@ -16,7 +17,7 @@ use crate::publish::{AppPublish, Published};
 use crate::session::{Action, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits};
 use crate::stats::Counters;
-use crate::storage_key::StorageKey;
+use crate::storage_key::{StorageKey, Stored};
 use crate::upkeep::Upkeep;
 use crate::upstream_status::{Provider, Source, UpstreamStatus};
 use serde::Serialize;
@@ -110,41 +111,46 @@ impl HubCore {
         }
     }
 
-    /// Rebuilds the state from stored entries (key, JSON value): channel metas, counters and
+    /// Rebuilds the state from stored entries (key, JSON text): channel metas, counters and
     /// upstreams (history stays in storage until a resume reads it). Undecodable entries are
     /// reported rather than failing the whole object.
-    pub fn load(&mut self, entries: impl IntoIterator<Item = (String, Value)>) -> Vec<CorruptEntry> {
+    pub fn load(&mut self, entries: impl IntoIterator<Item = (String, String)>) -> Vec<CorruptEntry> {
         let mut corrupt = Vec::new();
-        for (key, value) in entries {
-            let res = match StorageKey::parse(&key) {
-                Some(StorageKey::Meta(c)) => serde_json::from_value(value).map(|m| {
-                    self.channels.insert(c, m);
-                }),
-                Some(StorageKey::Upstreams) => serde_json::from_value(value).map(|u| self.upstreams = u),
-                Some(StorageKey::Providers) => serde_json::from_value(value).map(|p| self.providers = p),
-                Some(StorageKey::Counters) => serde_json::from_value(value).map(|c| self.counters = c),
-                Some(StorageKey::Watchers) => serde_json::from_value(value).map(|w| self.watchers = w),
-                Some(StorageKey::History(..)) | None => Ok(()),
-            };
-            if let Err(e) = res {
-                corrupt.push(CorruptEntry { key, error: e.to_string() });
+        for (key, text) in entries {
+            let Some(parsed) = StorageKey::parse(&key) else { continue };
+            match parsed.decode(&text) {
+                Ok(value) => self.restore(parsed, value),
+                Err(e) => corrupt.push(CorruptEntry { key, error: e.to_string() }),
             }
         }
         corrupt
     }
 
-    /// The JSON to store under `key` (None for history keys, which the shell writes from
-    /// [`HistoryWrite`]s).
-    pub fn entry(&self, key: &StorageKey) -> Option<Value> {
-        let v = match key {
-            StorageKey::Meta(c) => serde_json::to_value(self.channels.get(c)?),
-            StorageKey::Upstreams => serde_json::to_value(&self.upstreams),
-            StorageKey::Providers => serde_json::to_value(&self.providers),
-            StorageKey::Counters => serde_json::to_value(&self.counters),
-            StorageKey::Watchers => serde_json::to_value(&self.watchers),
+    fn restore(&mut self, key: StorageKey, value: Stored) {
+        match (key, value) {
+            (StorageKey::Meta(c), Stored::Meta(m)) => {
+                self.channels.insert(c, m);
+            }
+            (_, Stored::Upstreams(u)) => self.upstreams = u,
+            (_, Stored::Providers(p)) => self.providers = p,
+            (_, Stored::Counters(c)) => self.counters = c,
+            (_, Stored::Watchers(w)) => self.watchers = w,
+            // History stays in storage; a key decodes only to its own type, so nothing else occurs.
+            _ => {}
+        }
+    }
+
+    /// The value to store under `key` (None for history keys, which the shell writes from
+    /// [`HistoryWrite`]s, and for a channel that no longer exists).
+    pub fn entry(&self, key: &StorageKey) -> Option<Stored> {
+        Some(match key {
+            StorageKey::Meta(c) => Stored::Meta(self.channels.get(c)?.clone()),
+            StorageKey::Upstreams => Stored::Upstreams(self.upstreams.clone()),
+            StorageKey::Providers => Stored::Providers(self.providers.clone()),
+            StorageKey::Counters => Stored::Counters(self.counters.clone()),
+            StorageKey::Watchers => Stored::Watchers(self.watchers.clone()),
             StorageKey::History(..) => return None,
-        };
-        v.ok()
+        })
     }
 
     pub fn is_known(&self, c: &Channel) -> bool {
@@ -367,5 +373,4 @@ impl HubCore {
 }
 
 #[cfg(test)]
-#[path = "tests/hub_core.rs"]
 mod tests;

@@ -83,6 +83,39 @@ impl PublishRefusal {
     }
 }
 
+/// Why `DELETE /api/channels/<name>` was refused, with its status and code (README: HTTP routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteRefusal {
+    /// 400 `invalid_channel`: the name breaks the channel pattern (the reason).
+    InvalidChannel(String),
+    /// 403 `channel_reserved`.
+    BuiltIn,
+    /// 404 `unknown_channel`: no such app channel (the name as sent).
+    Unknown(String),
+}
+
+impl DeleteRefusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            DeleteRefusal::InvalidChannel(_) => 400,
+            DeleteRefusal::BuiltIn => 403,
+            DeleteRefusal::Unknown(_) => 404,
+        }
+    }
+
+    pub fn body(&self) -> String {
+        match self {
+            DeleteRefusal::InvalidChannel(reason) => {
+                error_body(PublishRefusal::InvalidChannel(String::new()).code(), reason)
+            }
+            DeleteRefusal::BuiltIn => {
+                error_body(PublishRefusal::Reserved.code(), "built-in channels cannot be deleted")
+            }
+            DeleteRefusal::Unknown(name) => error_body("unknown_channel", &format!("no channel {name:?}")),
+        }
+    }
+}
+
 /// The API's error body, `{"error":{"code","message"}}`: written here once for the Worker's
 /// errors and the hub's publish refusals alike.
 pub fn error_body(code: &str, message: &str) -> String {
@@ -114,6 +147,20 @@ pub fn check_body(body: &[u8], max_bytes: usize, ts: u64) -> Result<AppPublish, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delete_refusals_carry_the_documented_status_and_code() {
+        let code = |r: &DeleteRefusal| serde_json::from_str::<Value>(&r.body()).unwrap()["error"]["code"].clone();
+        let cases = [
+            (DeleteRefusal::InvalidChannel("bad".into()), 400, "invalid_channel"),
+            (DeleteRefusal::BuiltIn, 403, "channel_reserved"),
+            (DeleteRefusal::Unknown("gone".into()), 404, "unknown_channel"),
+        ];
+        for (refusal, status, expected) in cases {
+            assert_eq!((refusal.status(), code(&refusal)), (status, Value::from(expected)));
+        }
+        assert!(DeleteRefusal::Unknown("gone".into()).body().contains("gone"));
+    }
     use serde_json::json;
 
     fn refusal(body: &[u8], max: usize) -> (u16, &'static str) {

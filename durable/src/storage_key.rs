@@ -1,7 +1,39 @@
-//! The hub's storage schema: every key a hub object writes, and how it is spelt. Which value
-//! type each key holds is decided by `HubCore::load` and `HubCore::entry`.
+//! The hub's storage schema: every key a hub object writes, how it is spelt, and which type of
+//! value it holds ([`Stored`]: keys decode and encode their values only through it).
 
-use crate::protocol::{Channel, Seq};
+use crate::channel::ChannelMeta;
+use crate::guard::ProviderLimit;
+use crate::protocol::{Channel, Seq, Update};
+use crate::stats::Counters;
+use crate::upstream_status::{Provider, Source, UpstreamStatus};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A stored value, typed by the key that holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// Under [`StorageKey::Meta`].
+    Meta(ChannelMeta),
+    /// Under [`StorageKey::History`].
+    History(Update),
+    Upstreams(BTreeMap<Source, UpstreamStatus>),
+    Providers(BTreeMap<Provider, ProviderLimit>),
+    Counters(Counters),
+    Watchers(BTreeSet<u32>),
+}
+
+impl Stored {
+    /// The JSON text stored.
+    pub fn encode(&self) -> serde_json::Result<String> {
+        match self {
+            Stored::Meta(v) => serde_json::to_string(v),
+            Stored::History(v) => serde_json::to_string(v),
+            Stored::Upstreams(v) => serde_json::to_string(v),
+            Stored::Providers(v) => serde_json::to_string(v),
+            Stored::Counters(v) => serde_json::to_string(v),
+            Stored::Watchers(v) => serde_json::to_string(v),
+        }
+    }
+}
 
 /// A Durable Object storage key of the hub.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,6 +69,18 @@ impl StorageKey {
     /// All history keys of a channel start with this.
     pub fn history_prefix(c: &Channel) -> String {
         format!("h:{c}:")
+    }
+
+    /// Decodes `json` stored under this key as the type the key holds.
+    pub fn decode(&self, json: &str) -> serde_json::Result<Stored> {
+        Ok(match self {
+            StorageKey::Meta(_) => Stored::Meta(serde_json::from_str(json)?),
+            StorageKey::History(..) => Stored::History(serde_json::from_str(json)?),
+            StorageKey::Upstreams => Stored::Upstreams(serde_json::from_str(json)?),
+            StorageKey::Providers => Stored::Providers(serde_json::from_str(json)?),
+            StorageKey::Counters => Stored::Counters(serde_json::from_str(json)?),
+            StorageKey::Watchers => Stored::Watchers(serde_json::from_str(json)?),
+        })
     }
 
     pub fn parse(key: &str) -> Option<StorageKey> {

@@ -1,7 +1,7 @@
 //! Upstream feeds: how each public API's response becomes a typed, validated channel value.
 //!
 //! Parsers are pure functions of the response body; the HTTP call lives in `upstream.rs`, and
-//! the hub decides when to call (rate limit, breaker) in `guard.rs` and `feed_plan.rs`.
+//! the hub decides when to call (rate limit, breaker) in `guard.rs` and `feed_round.rs`.
 
 pub mod alternative_me;
 pub mod coingecko;

@@ -3,13 +3,14 @@
 //! either needs and runs them when it fires.
 
 use super::Hub;
+use crate::clock::now_ms;
 use crate::upkeep::must_arm;
 use worker::*;
 
 impl Hub {
     /// Counters changed: make sure the alarm writes them in time (no write now).
     pub(crate) async fn counters_changed(&self) {
-        let now = Date::now().as_millis();
+        let now = now_ms();
         if self.with_core(|core| core.counters_changed(now)) {
             self.arm().await;
         }
@@ -42,7 +43,7 @@ impl Hub {
             return;
         }
         let Some(at) = want else { return };
-        let offset = at.saturating_sub(Date::now().as_millis()) as i64;
+        let offset = at.saturating_sub(now_ms()) as i64;
         match self.state.storage().set_alarm(offset).await {
             Ok(()) => self.alarm_at.set(Some(Some(at))),
             Err(e) => console_error!("hub: could not set the alarm: {e:?}"),
@@ -54,7 +55,7 @@ impl Hub {
         let keys = self.with_core(|core| core.take_unsaved_counters());
         if let Err(e) = self.persist_keys(&keys).await {
             console_error!("hub: could not write counters: {e:?}");
-            let now = Date::now().as_millis();
+            let now = now_ms();
             self.with_core(|core| core.counters_changed(now)); // try again next time
         }
         if self.shard() == 0 {

@@ -7,7 +7,7 @@ use super::socket::attachment;
 use super::Hub;
 use crate::hub_core::{RemovedChannel, Undeletable};
 use crate::protocol::{Channel, ServerFrame};
-use crate::publish::error_body;
+use crate::publish::DeleteRefusal;
 use worker::worker_sys::web_sys;
 use worker::*;
 
@@ -16,17 +16,14 @@ impl Hub {
     /// or the API's JSON error (400 `invalid_channel`, 403 `channel_reserved`, 404
     /// `unknown_channel`). The Worker has checked the token.
     pub(crate) async fn delete_channel(&self, name: &str) -> Result<web_sys::Response> {
+        let refuse = |r: DeleteRefusal| answer(r.status(), &r.body(), None);
         let channel = match Channel::parse(name) {
             Ok(c) => c,
-            Err(e) => return answer(400, &error_body("invalid_channel", &e.0), None),
+            Err(e) => return refuse(DeleteRefusal::InvalidChannel(e.0)),
         };
         match self.with_core(|core| core.delete_app(&channel)) {
-            Err(Undeletable::BuiltIn) => {
-                answer(403, &error_body("channel_reserved", "built-in channels cannot be deleted"), None)
-            }
-            Err(Undeletable::Unknown) => {
-                answer(404, &error_body("unknown_channel", &format!("no channel {name:?}")), None)
-            }
+            Err(Undeletable::BuiltIn) => refuse(DeleteRefusal::BuiltIn),
+            Err(Undeletable::Unknown) => refuse(DeleteRefusal::Unknown(name.to_owned())),
             Ok((seq, fx)) => {
                 self.execute(fx).await?;
                 let body = serde_json::json!({ "channel": channel, "deleted": true, "seq": seq });

@@ -9,6 +9,7 @@
 
 use super::new_epoch;
 use super::Hub;
+use crate::clock::now_ms;
 use crate::hub_api::{Applied, Apply, HubRoute};
 use crate::hub_core::{Effects, HubCore};
 use crate::hub_stub;
@@ -16,7 +17,7 @@ use crate::protocol::Seq;
 use crate::publish::Published;
 use crate::publish::{check_body, PublishRefusal};
 use crate::session::CloseReason;
-use crate::storage_key::StorageKey;
+use crate::storage_key::{StorageKey, Stored};
 use futures::channel::oneshot;
 use futures::future::{Either, FutureExt};
 use std::rc::Rc;
@@ -65,7 +66,7 @@ impl Hub {
         body: &[u8],
     ) -> Result<std::result::Result<Published, PublishRefusal>> {
         let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit));
-        let publish = match check_body(body, max_bytes, Date::now().as_millis()) {
+        let publish = match check_body(body, max_bytes, now_ms()) {
             Ok(p) => p,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -106,7 +107,7 @@ impl Hub {
     /// The synchronous half of [`Hub::execute`]: takes the event's place in the fan-out line,
     /// issues its storage writes and queues its frames, in one step (see the module doc).
     pub(crate) fn begin(&self, mut fx: Effects) -> Result<Begun> {
-        let started = Date::now().as_millis();
+        let started = now_ms();
         let timed = !fx.broadcasts.is_empty();
         let storage = self.state.storage();
         let mut writes = Vec::new();
@@ -148,7 +149,7 @@ impl Hub {
             self.fan_out(slot).await;
         }
         if timed {
-            let ms = Date::now().as_millis().saturating_sub(started);
+            let ms = now_ms().saturating_sub(started);
             self.with_core(|core| core.record_broadcast(ms));
             self.counters_changed().await;
         }
@@ -162,12 +163,12 @@ impl Hub {
     fn puts(&self, fx: &Effects) -> Result<Vec<js_sys::Object>> {
         let mut entries = Vec::new();
         for write in &fx.history {
-            let json = serde_json::to_string(&write.put).map_err(|e| Error::RustError(e.to_string()))?;
+            let json = Stored::History(write.put.clone()).encode().map_err(|e| Error::RustError(e.to_string()))?;
             entries.push((StorageKey::History(write.put.channel.clone(), write.put.seq).as_string(), json));
         }
         let mut keys = fx.dirty.clone();
         if !entries.is_empty() || !keys.is_empty() {
-            let now = Date::now().as_millis();
+            let now = now_ms();
             keys.extend(self.with_core(|core| core.take_due_counters(now)));
         }
         entries.extend(self.entries(&keys));
@@ -177,7 +178,16 @@ impl Hub {
     /// The core's current value of each key, as (key, JSON text).
     fn entries(&self, keys: &[StorageKey]) -> Vec<(String, String)> {
         keys.iter()
-            .filter_map(|key| Some((key.as_string(), self.with_core(|core| core.entry(key))?.to_string())))
+            .filter_map(|key| {
+                let value = self.with_core(|core| core.entry(key))?;
+                match value.encode() {
+                    Ok(json) => Some((key.as_string(), json)),
+                    Err(e) => {
+                        console_error!("hub: encoding {}: {e}", key.as_string());
+                        None
+                    }
+                }
+            })
             .collect()
     }
 
@@ -217,7 +227,7 @@ impl Hub {
             return;
         }
         let linger = self.with_core(|core| core.limits.linger_ms);
-        let wait = self.queue.borrow().wait_before_flush(Date::now().as_millis(), linger);
+        let wait = self.queue.borrow().wait_before_flush(now_ms(), linger);
         if wait == 0 {
             // Waiting for the queued writes to be durable is the yield: events that arrive
             // meanwhile queue their frames and go out with these, and the frames leave after
@@ -241,7 +251,7 @@ impl Hub {
         }
         let sent = self.with_fanout(|f| f.send(&flush));
         let updates = flush.iter().map(|c| c.frames as usize).sum();
-        self.queue.borrow_mut().flushed(Date::now().as_millis(), sent.messages, updates);
+        self.queue.borrow_mut().flushed(now_ms(), sent.messages, updates);
         self.with_core(|core| {
             for (channel, reached) in flush.iter().zip(&sent.reached) {
                 core.record_delivery(&channel.channel, reached * channel.frames, 0);
@@ -296,7 +306,7 @@ impl Hub {
         }
         let bytes = body.len();
         let timeout = self.with_core(|core| core.limits.fanout_timeout_ms);
-        let targets = self.replicas.borrow().targets(shards, Date::now().as_millis());
+        let targets = self.replicas.borrow().targets(shards, now_ms());
         let calls = targets.into_iter().map(|k| {
             let body = body.clone();
             async move {
@@ -319,7 +329,7 @@ impl Hub {
                     None => self.replicas.borrow_mut().succeeded(k),
                     Some(problem) => {
                         console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
-                        self.replicas.borrow_mut().failed(k, Date::now().as_millis());
+                        self.replicas.borrow_mut().failed(k, now_ms());
                     }
                 }
                 if let Some(applied) = applied {

@@ -2,6 +2,7 @@
 //! mirror, and who is watching `btc`. The decisions are in `feed_round.rs` and `hub_core.rs`.
 
 use super::{new_epoch, Hub};
+use crate::clock::now_ms;
 use crate::feed_round::{self, Fetched, RoundKind};
 use crate::hub_api::{shard_of_name, HubRoute, RoundReport, Watch, SEQUENCER};
 use crate::hub_core::HubCore;
@@ -27,7 +28,7 @@ impl Hub {
     /// One refresh round: fetch the due sources in parallel, each with its own timeout, then
     /// sequence what changed, broadcast, store, fan out and mirror to KV.
     pub(crate) async fn run_round(&self, kind: RoundKind) -> Result<RoundReport> {
-        let planned = self.with_core(|core| core.plan_round(kind, Date::now().as_millis()));
+        let planned = self.with_core(|core| core.plan_round(kind, now_ms()));
         let cfg = self.with_core(|core| core.feeds.clone());
         let fetches = planned.fetch.iter().map(|&source| {
             let cfg = &cfg;
@@ -39,18 +40,18 @@ impl Hub {
                     .map(|k| k.expose())
                     .filter(|_| source.provider() == Provider::Coingecko);
                 let headers: Vec<(&str, &str)> = key.map(|k| (COINGECKO_KEY_HEADER, k)).into_iter().collect();
-                let started = Date::now().as_millis();
+                let started = now_ms();
                 let result = upstream::get_text(&url, cfg.timeout_ms, &headers).await;
                 if let Err(e) = &result {
                     // The URL holds no secret (the key travels in a header).
                     console_error!("feeds: {source}: {e} ({url})");
                 }
-                let at = Date::now().as_millis();
+                let at = now_ms();
                 Fetched { source, result, duration_ms: at.saturating_sub(started), at }
             }
         });
         let fetched = futures::future::join_all(fetches).await;
-        let fx = self.with_core(|core| core.finish_round(kind, Date::now().as_millis(), fetched, new_epoch));
+        let fx = self.with_core(|core| core.finish_round(kind, now_ms(), fetched, new_epoch));
         let report = RoundReport { fetched: planned.fetch, skipped: planned.skipped, published: fx.published.clone() };
         self.execute(fx).await?;
         Ok(report)
@@ -101,7 +102,7 @@ impl Hub {
     pub(crate) async fn fast_poll(&self) {
         self.prune_watchers().await;
         let local = self.btc_watchers();
-        let now = Date::now().as_millis();
+        let now = now_ms();
         let due = self.with_core(|core| core.poll_due(local));
         if due.is_none_or(|at| at > now + POLL_SLACK_MS) {
             return;
@@ -121,7 +122,7 @@ impl Hub {
         let shard = self.shard();
         if shard == 0 {
             if after > 0 && before == 0 && self.with_core(|core| core.watchers().is_empty()) {
-                let now = Date::now().as_millis();
+                let now = now_ms();
                 self.with_core(|core| core.upkeep.watching_began(now));
                 self.arm().await;
             }
@@ -149,7 +150,7 @@ impl Hub {
         }
         self.persist_keys(&[crate::storage_key::StorageKey::Watchers]).await?;
         if watching && !was_watched {
-            let now = Date::now().as_millis();
+            let now = now_ms();
             self.with_core(|core| core.upkeep.watching_began(now));
         }
         self.arm().await;

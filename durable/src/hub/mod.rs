@@ -19,6 +19,7 @@ pub(crate) mod object;
 mod socket;
 
 use crate::body::{read_capped, Capped};
+use crate::clock::now_ms;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
@@ -31,7 +32,7 @@ use crate::replica_backoff::ReplicaBackoff;
 use crate::route;
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use crate::stats::Internal;
-use crate::storage_key::StorageKey;
+use crate::storage_key::{StorageKey, Stored};
 use commit::{answer, refused};
 use futures::channel::oneshot;
 use futures::future::Shared;
@@ -200,7 +201,7 @@ pub(crate) fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         // Fall back to the clock: these only need to differ between connections or resets.
-        bytes = Date::now().as_millis().to_be_bytes();
+        bytes = now_ms().to_be_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -222,10 +223,7 @@ impl Hub {
         for map in [metas, others] {
             map.for_each(&mut |value, key| {
                 if let (Some(k), Some(v)) = (key.as_string(), value.as_string()) {
-                    match serde_json::from_str(&v) {
-                        Ok(json) => entries.push((k, json)),
-                        Err(e) => console_error!("hub: stored {k} is not JSON ({e}); starting it afresh"),
-                    }
+                    entries.push((k, v));
                 }
             });
         }
@@ -299,7 +297,8 @@ impl Hub {
                 if full {
                     return;
                 }
-                if let Some(StorageKey::History(_, seq)) = key.as_string().as_deref().and_then(StorageKey::parse) {
+                let Some(stored) = key.as_string().as_deref().and_then(StorageKey::parse) else { return };
+                if let StorageKey::History(_, seq) = stored {
                     next = seq.next();
                 }
                 let Some(text) = value.as_string() else { return };
@@ -307,8 +306,9 @@ impl Hub {
                     full = true;
                     return;
                 }
-                match serde_json::from_str::<Update>(&text) {
-                    Ok(u) => updates.push(u),
+                match stored.decode(&text) {
+                    Ok(Stored::History(u)) => updates.push(u),
+                    Ok(_) => {}
                     Err(e) => console_error!("hub: unreadable history entry of {channel}: {e}"),
                 }
             });

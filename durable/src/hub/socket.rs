@@ -4,9 +4,10 @@
 
 use super::{random_hex, Hub};
 use crate::channel::Catchup;
+use crate::clock::now_ms;
 use crate::protocol::batch_json;
 use crate::session::CloseReason;
-use crate::session::{close_frame, Action, SocketMeta};
+use crate::session::{close_frame, close_reply, Action, SocketMeta};
 use worker::*;
 
 impl Hub {
@@ -21,7 +22,7 @@ impl Hub {
         if meta.closing {
             return Ok(());
         }
-        let now = Date::now().as_millis();
+        let now = now_ms();
         let actions = match message {
             WebSocketIncomingMessage::String(text) => self.with_core(|core| core.message(&mut meta, &text, now)),
             WebSocketIncomingMessage::Binary(bytes) => {
@@ -45,12 +46,8 @@ impl Hub {
 
     pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
         // Complete the closing handshake (the runtime does not answer a hibernated socket's
-        // close frame itself). 1006 means the connection dropped without one: nobody is left
-        // to answer, and a close costs the runtime about 0.1 ms per socket, which a network
-        // drop of thousands of sockets would pay for nothing. 1005 (a close frame without a
-        // code) is reserved and cannot be sent back, so it is answered with 1000.
-        if code != 1006 {
-            let reply = if (1000..5000).contains(&code) && code != 1005 { code as u16 } else { 1000 };
+        // close frame itself), unless `close_reply` says there is nobody to answer.
+        if let Some(reply) = close_reply(code) {
             let _ = ws.close(Some(reply), Some("bye"));
         }
         self.gone(&ws, CloseReason::Client).await
@@ -107,7 +104,7 @@ impl Hub {
                     // Updates written but not sent yet go out to the current subscribers first:
                     // the catch-up below includes them, so this socket must not get them again.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
-                    let now = Date::now().as_millis();
+                    let now = now_ms();
                     let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now));
                     outbox.extend(frames.iter().map(|f| f.to_json()));
                     self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
@@ -115,7 +112,7 @@ impl Hub {
                 Action::Held(channel) => {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
-                    let now = Date::now().as_millis();
+                    let now = now_ms();
                     let frames =
                         self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now));
                     outbox.extend(frames.iter().map(|f| f.to_json()));

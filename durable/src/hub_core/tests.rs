@@ -88,6 +88,18 @@ fn storage_keys_round_trip_and_sort_by_seq() {
 }
 
 #[test]
+fn each_key_decodes_only_its_own_type() {
+    let update = Update { channel: news(), seq: Seq(3), ts: 9, stale: false, data: json!({"x": 1}) };
+    let history = StorageKey::History(news(), Seq(3));
+    let text = Stored::History(update.clone()).encode().unwrap();
+    assert_eq!(history.decode(&text).unwrap(), Stored::History(update));
+    // An update is not a watcher set, and a list is not a channel meta.
+    assert!(StorageKey::Watchers.decode(&text).is_err());
+    assert!(StorageKey::Meta(news()).decode("[1, 2]").is_err());
+    assert_eq!(StorageKey::Watchers.decode("[1, 2]").unwrap(), Stored::Watchers([1, 2].into()));
+}
+
+#[test]
 fn feed_values_are_deduped_app_publishes_are_not() {
     let mut c = core();
     let fx = round_btc(&mut c, 1, 100.0);
@@ -236,7 +248,7 @@ fn state_survives_a_storage_round_trip() {
         StorageKey::Counters,
         StorageKey::Watchers,
     ];
-    let entries: Vec<_> = keys.iter().map(|k| (k.as_string(), c.entry(k).unwrap())).collect();
+    let entries: Vec<_> = keys.iter().map(|k| (k.as_string(), c.entry(k).unwrap().encode().unwrap())).collect();
     let mut restored = core();
     assert!(restored.load(entries).is_empty());
     assert_eq!(restored, c);
@@ -249,10 +261,13 @@ fn state_survives_a_storage_round_trip() {
 #[test]
 fn corrupt_entries_are_reported_not_fatal() {
     let mut c = core();
-    let corrupt = c
-        .load(vec![("ch:btc".to_owned(), json!("garbage")), ("counters".to_owned(), json!({"connections_opened": 4}))]);
-    assert_eq!(corrupt.len(), 1);
-    assert_eq!(corrupt[0].key, "ch:btc");
+    let corrupt = c.load(vec![
+        ("ch:btc".to_owned(), json!("garbage").to_string()),
+        ("counters".to_owned(), json!({"connections_opened": 4}).to_string()),
+        ("watchers".to_owned(), "not json".to_owned()),
+        ("someone-else's".to_owned(), "1".to_owned()),
+    ]);
+    assert_eq!(corrupt.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["ch:btc", "watchers"]);
     assert_eq!(c.stats(0, 0).counters.connections_opened, 4);
 }
 
