@@ -3,9 +3,9 @@
 //! ends parse a var the same way.
 
 use crate::cors::AllowedOrigins;
-use durable::settings::{FeedConfig, HubLimits, Vars};
+use tickwire_hub::settings::{FeedConfig, HubLimits, Vars};
 
-pub use durable::settings::SettingError as ConfigError;
+pub use tickwire_hub::settings::SettingError as ConfigError;
 
 /// Worker configuration (README lists every var).
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +21,7 @@ pub struct Config {
 }
 
 /// The publish token: a secret that never shows up in logs or `Debug` output.
-pub use durable::settings::Secret as Token;
+pub use tickwire_hub::settings::Secret as Token;
 
 impl Config {
     /// Builds the config from `lookup(var)`; unset or empty vars take their defaults.

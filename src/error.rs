@@ -104,7 +104,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> String {
-        durable::publish::error_body(self.code(), &self.message())
+        tickwire_hub::publish::error_body(self.code(), &self.message())
     }
 }
 

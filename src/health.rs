@@ -4,12 +4,12 @@
 //! `down` answers 503 (KV or the hub cannot be reached, so nothing can be served live).
 
 use crate::snapshot::rfc3339;
-use durable::guard::BreakerState;
-use durable::settings::FeedConfig;
-use durable::stats::HubStats;
-use durable::upstream_status::{LastError, Source};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use tickwire_hub::guard::BreakerState;
+use tickwire_hub::settings::FeedConfig;
+use tickwire_hub::stats::HubStats;
+use tickwire_hub::upstream_status::{LastError, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -134,7 +134,7 @@ pub fn assess(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use durable::upstream_status::Outcome;
+    use tickwire_hub::upstream_status::Outcome;
 
     const NOW: u64 = 1_800_000_000_000;
 
@@ -154,8 +154,8 @@ mod tests {
 
     #[test]
     fn breaker_and_rate_limit_are_shown() {
-        use durable::guard::{Breaker, ProviderLimit};
-        use durable::upstream_status::Provider;
+        use tickwire_hub::guard::{Breaker, ProviderLimit};
+        use tickwire_hub::upstream_status::Provider;
         let mut stats = stats_with(&[(NOW - 1_000, Outcome::HttpError)]);
         let up = stats.upstreams.get_mut(&Source::CoingeckoPrice).unwrap();
         up.breaker = Breaker { state: BreakerState::Open, open_until: NOW + 60_000, ..Breaker::default() };

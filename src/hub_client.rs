@@ -1,12 +1,12 @@
 //! The Worker's side of the hub's internal API: which shard object to reach and the typed calls.
 
 use crate::error::ApiError;
-use ::durable::hub_api::{HistoryPage, HubRefusal, HubRoute, RoundReport, SEQUENCER};
-use ::durable::hub_core::ChannelSnapshot;
-use ::durable::hub_stub;
-use ::durable::protocol::Channel;
-use ::durable::route;
-use ::durable::stats::HubStats;
+use tickwire_hub::hub_api::{HistoryPage, HubRefusal, HubRoute, RoundReport, SEQUENCER};
+use tickwire_hub::hub_core::ChannelSnapshot;
+use tickwire_hub::hub_stub;
+use tickwire_hub::protocol::Channel;
+use tickwire_hub::route;
+use tickwire_hub::stats::HubStats;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::{self, web_sys};

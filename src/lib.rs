@@ -1,5 +1,6 @@
 //! tickwire: live market data at the edge. This crate is the Worker: HTTP routes, the cron
-//! trigger, health and metrics text; the hub and the feeds it runs are in the `durable` crate.
+//! trigger, health and metrics text; the hub and the feeds it runs are in the `tickwire-hub`
+//! crate (`durable/`).
 //! `lib.rs` only wires modules and events together.
 //!
 //! Module map. Plain Rust, unit-tested on the host: `public_route` (the public routes by
@@ -33,10 +34,9 @@ mod hub_client;
 #[cfg(target_arch = "wasm32")]
 mod routes;
 
-// The hub class must be exported from this crate for wrangler to find it; `::durable` because
-// `worker::*` also brings a module named `durable` into scope.
+// The hub class must be exported from this crate for wrangler to find it.
 #[cfg(target_arch = "wasm32")]
-pub use ::durable::HubObject;
+pub use tickwire_hub::HubObject;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {

@@ -4,12 +4,12 @@
 //! values come from bounded sets (channels, upstream sources, outcomes), so `promtool check
 //! metrics` accepts the output without a lint message.
 
-use durable::protocol::ErrorCode;
-use durable::session::CloseReason;
-use durable::session::FrameKind;
-use durable::stats::{ChannelStats, HubStats};
-use durable::upstream_status::{Histogram, Outcome, Source, DURATION_BUCKETS};
 use std::fmt::Write;
+use tickwire_hub::protocol::ErrorCode;
+use tickwire_hub::session::CloseReason;
+use tickwire_hub::session::FrameKind;
+use tickwire_hub::stats::{ChannelStats, HubStats};
+use tickwire_hub::upstream_status::{Histogram, Outcome, Source, DURATION_BUCKETS};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -215,7 +215,7 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use durable::protocol::{Channel, Seq};
+    use tickwire_hub::protocol::{Channel, Seq};
 
     #[test]
     fn renders_families_with_help_and_type() {

@@ -4,7 +4,7 @@
 //! `route.rs`, which both sides use.
 
 use crate::cors::ApiRoute;
-use durable::route;
+use tickwire_hub::route;
 
 /// What a request path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,12 +12,12 @@ use crate::metrics;
 use crate::public_route::PublicRoute;
 use crate::publish;
 use crate::snapshot::SnapshotEntry;
-use ::durable::body::{read_capped, Capped};
-use ::durable::clock::{Clock, SystemClock};
-use ::durable::kv::KvKey;
-use ::durable::protocol::Channel;
-use ::durable::route;
 use serde_json::{json, Map, Value};
+use tickwire_hub::body::{read_capped, Capped};
+use tickwire_hub::clock::{Clock, SystemClock};
+use tickwire_hub::kv::KvKey;
+use tickwire_hub::protocol::Channel;
+use tickwire_hub::route;
 use worker::worker_sys::web_sys;
 use worker::*;
 

@@ -1,11 +1,11 @@
 //! How `/api/snapshot` presents a channel's latest value: from the hub (live), or from its KV
 //! copy when the hub cannot be reached; with its age and whether it is stale.
 
-use durable::hub_core::ChannelSnapshot;
-use durable::kv::StoredValue;
-use durable::protocol::{Channel, Seq};
 use serde::Serialize;
 use serde_json::Value;
+use tickwire_hub::hub_core::ChannelSnapshot;
+use tickwire_hub::kv::StoredValue;
+use tickwire_hub::protocol::{Channel, Seq};
 
 /// Where a snapshot entry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

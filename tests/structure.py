@@ -13,7 +13,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CRATES = {"tickwire": "src", "durable": "durable/src"}
+CRATES = {"tickwire": "src", "tickwire-hub": "durable/src"}
 MAX_LINES = 400
 ONCE = ['"HUB"', "hub.internal"]
 # A string literal that starts with a route path: "/x", "/x/y/", "/x?q={}" (not "/" alone, not

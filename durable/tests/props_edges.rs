@@ -5,16 +5,16 @@ mod common;
 
 use common::client::{channel_name, seq_text};
 use common::{any_text, config, mutated, obj, quoted, readable, value_lit};
-use durable::protocol::{Channel, Seq};
-use durable::publish::AppPublish;
-use durable::publish::{check_body, PublishRefusal};
-use durable::route::{query_param, split_url};
-use durable::storage_key::StorageKey;
 use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Value};
+use tickwire_hub::protocol::{Channel, Seq};
+use tickwire_hub::publish::AppPublish;
+use tickwire_hub::publish::{check_body, PublishRefusal};
+use tickwire_hub::route::{query_param, split_url};
+use tickwire_hub::storage_key::StorageKey;
 
 // ---------------------------------------------------------------------------------------------
 // check_body (POST /api/publish)

@@ -7,19 +7,19 @@ use common::client::{
     channel_name, client_frame, error_frame, joined, list_sep, round_trips, since_entry, APP, APP_EPOCH,
 };
 use common::{any_text, config, mutated, mutation};
-use durable::channel::Catchup;
-use durable::hub_core::HubCore;
-use durable::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
-use durable::publish::AppPublish;
-use durable::session::CloseReason;
-use durable::session::{Action, SocketMeta};
-use durable::settings::{FeedConfig, HubLimits};
 use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
+use tickwire_hub::channel::Catchup;
+use tickwire_hub::hub_core::HubCore;
+use tickwire_hub::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
+use tickwire_hub::publish::AppPublish;
+use tickwire_hub::session::CloseReason;
+use tickwire_hub::session::{Action, SocketMeta};
+use tickwire_hub::settings::{FeedConfig, HubLimits};
 
 /// The app channels (`APP`) are published 3 times each, seq 1..=3.
 const APP_SEQ: u64 = 3;

@@ -5,13 +5,13 @@ mod common;
 
 use common::client::{channel_name, client_frame, error_frame, joined, list_sep, since_entry, MAX_CLIENT_MESSAGE};
 use common::{any_text, config, mutated, quoted, readable};
-use durable::protocol::{
-    parse_client_frame, parse_since_param, Channel, ClientOp, Epoch, ErrorCode, Since, MAX_CHANNEL_LEN,
-};
 use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use serde_json::Value;
+use tickwire_hub::protocol::{
+    parse_client_frame, parse_since_param, Channel, ClientOp, Epoch, ErrorCode, Since, MAX_CHANNEL_LEN,
+};
 
 fn is_valid_channel_name(name: &str) -> bool {
     let b = name.as_bytes();

@@ -4,16 +4,16 @@
 mod common;
 
 use common::{any_text, array, config, mutated, mutation, number_lit, obj, quoted, readable, value_lit};
-use durable::feeds::alternative_me::parse_fng;
-use durable::feeds::coingecko::{parse_chart, parse_global, parse_simple_price};
-use durable::feeds::FeedError;
-use durable::upstream_status::Outcome;
 use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::Value;
 use std::collections::HashSet;
+use tickwire_hub::feeds::alternative_me::parse_fng;
+use tickwire_hub::feeds::coingecko::{parse_chart, parse_global, parse_simple_price};
+use tickwire_hub::feeds::FeedError;
+use tickwire_hub::upstream_status::Outcome;
 
 /// A field that is usually there, usually with a plausible value.
 fn field(good: impl Strategy<Value = String> + 'static) -> BoxedStrategy<Option<String>> {

@@ -246,9 +246,17 @@ impl Hub {
     }
 
     /// Runs `f` on the loaded core. The borrow never spans an await.
+    ///
+    /// Every event loads the core before anything else (`fetch`, `alarm`, and the socket
+    /// events through `load`), so an unloaded core here is a bug. It is logged, and `f` runs on
+    /// a scratch core that is dropped afterwards: a default must never stand in for the stored
+    /// state, nor keep `load` from reading it later.
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut HubCore) -> T) -> T {
-        let mut guard = self.core.borrow_mut();
-        f(guard.get_or_insert_with(|| HubCore::new(HubLimits::default(), FeedConfig::default())))
+        if let Some(core) = self.core.borrow_mut().as_mut() {
+            return f(core);
+        }
+        console_error!("hub: the core was used before it was loaded; this event works on a scratch copy");
+        f(&mut HubCore::new(HubLimits::default(), FeedConfig::default()))
     }
 
     /// Runs `f` on the subscriber index, first rebuilding it from the sockets' attachments if

@@ -5,11 +5,11 @@
 #![allow(dead_code)]
 
 use super::{array, mutated, number_lit, obj, quoted, readable, value_lit};
-use durable::protocol::{Channel, ErrorCode, ServerFrame};
 use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
+use tickwire_hub::protocol::{Channel, ErrorCode, ServerFrame};
 
 /// App channels the hub in the socket tests has published to (seq 1..=3, epoch `e1`).
 pub const APP: [&str; 2] = ["news", "eth-usd"];
