@@ -120,10 +120,9 @@ impl Hub {
     pub(crate) async fn btc_watchers_changed(&self, before: usize) {
         let after = self.btc_watchers();
         let shard = self.shard();
-        if shard == 0 {
-            if after > 0 && before == 0 && self.with_core(|core| core.watchers().is_empty()) {
-                let now = now_ms();
-                self.with_core(|core| core.upkeep.watching_began(now));
+        if shard == SEQUENCER {
+            let now = now_ms();
+            if self.with_core(|core| core.local_watchers_changed(before, after, now)) {
                 self.arm().await;
             }
             return;
@@ -144,15 +143,11 @@ impl Hub {
     /// Shard `shard` says whether it has `btc` subscribers (`/watch`, or its `/apply` answer):
     /// recorded (written only when it changed), and the poll scheduled for it.
     pub(crate) async fn note_watcher(&self, shard: u32, watching: bool) -> Result<()> {
-        let was_watched = self.with_core(|core| core.btc_watched(0)) || self.btc_watchers() > 0;
-        if !self.with_core(|core| core.set_watcher(shard, watching)) {
+        let (local, now) = (self.btc_watchers(), now_ms());
+        if !self.with_core(|core| core.note_watcher(shard, watching, local, now)) {
             return Ok(());
         }
         self.persist_keys(&[crate::storage_key::StorageKey::Watchers]).await?;
-        if watching && !was_watched {
-            let now = now_ms();
-            self.with_core(|core| core.upkeep.watching_began(now));
-        }
         self.arm().await;
         Ok(())
     }

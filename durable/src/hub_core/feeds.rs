@@ -102,6 +102,31 @@ impl HubCore {
         ((before == 0) != (after == 0)).then_some(after > 0)
     }
 
+    /// The sequencer's own `btc` subscribers went from `before` to `after` at `now`. Returns
+    /// whether the poll must be armed: they went from none to some while no other shard watched,
+    /// so the poll's clock starts now (one period before the first poll).
+    pub fn local_watchers_changed(&mut self, before: usize, after: usize, now: u64) -> bool {
+        let began = before == 0 && after > 0 && self.watchers.is_empty();
+        if began {
+            self.upkeep.watching_began(now);
+        }
+        began
+    }
+
+    /// Shard `shard` reports at `now` whether it has `btc` subscribers; `local` is this
+    /// object's own count. Returns whether the watcher set changed (and must be written). When
+    /// nobody watched until this report, the poll's clock starts now.
+    pub fn note_watcher(&mut self, shard: u32, watching: bool, local: usize, now: u64) -> bool {
+        let was_watched = self.btc_watched(local);
+        if !self.set_watcher(shard, watching) {
+            return false;
+        }
+        if watching && !was_watched {
+            self.upkeep.watching_began(now);
+        }
+        true
+    }
+
     /// Whether the fast BTC poll should run: sockets here, or another shard says it has some.
     pub fn btc_watched(&self, local_watchers: usize) -> bool {
         local_watchers > 0 || !self.watchers.is_empty()

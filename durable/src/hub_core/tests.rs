@@ -522,6 +522,24 @@ fn an_unchanged_fast_poll_tells_the_other_shards_nothing() {
 }
 
 #[test]
+fn the_poll_clock_starts_when_the_first_watcher_appears_anywhere() {
+    let mut c = core();
+    // Sockets on the sequencer itself: only the first one, with no other shard watching, starts it.
+    assert!(!c.local_watchers_changed(1, 2, 1_000));
+    assert!(c.local_watchers_changed(0, 1, 1_000));
+    assert_eq!(c.upkeep.last_poll, 1_000);
+    // A replica's report: recorded once; the clock starts only if nobody watched before.
+    assert!(c.note_watcher(2, true, 1, 5_000), "a new watcher is written");
+    assert_eq!(c.upkeep.last_poll, 1_000, "the sequencer's own sockets were already watching");
+    assert!(!c.note_watcher(2, true, 1, 6_000), "the same report again changes nothing");
+    assert!(!c.local_watchers_changed(0, 1, 7_000), "shard 2 watches: the poll already runs");
+    let mut idle = core();
+    assert!(idle.note_watcher(3, true, 0, 9_000));
+    assert_eq!(idle.upkeep.last_poll, 9_000);
+    assert!(idle.note_watcher(3, false, 0, 9_500), "a watcher leaving is written too");
+}
+
+#[test]
 fn only_a_crossing_of_zero_is_reported_to_the_sequencer() {
     assert_eq!(HubCore::watch_change(0, 1), Some(true));
     assert_eq!(HubCore::watch_change(0, 5), Some(true));
