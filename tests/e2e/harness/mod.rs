@@ -1,15 +1,17 @@
 //! End-to-end harness: a fixture upstream and a real `wrangler dev` per test, on 127.0.0.1 and
 //! free ports, both stopped by PID when the test ends (also when it fails or panics).
 //!
-//! Expects the Worker to be built already (`scripts/test` does it once and sets
-//! `TICKWIRE_PREBUILT=1` so each wrangler start skips the build).
+//! Expects the Worker to be built already (`scripts/test` does it once): each wrangler starts
+//! from a copy of wrangler.toml without `[build]` (see `prebuilt_config`), so it neither builds
+//! nor watches the sources.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod browser;
@@ -198,6 +200,38 @@ pub struct Wrangler {
     _gate: Gate,
 }
 
+/// The project's wrangler.toml without its `[build]` section, with `main` made absolute, written
+/// once under target/. Tests run the Worker built before they start; with `[build]`, wrangler
+/// also watches `src/`, `durable/src/` and `static/`, and a change event (it has fired with
+/// nothing edited) restarts the build and the runtime mid-test, whose new workerd can then lose
+/// its port to another instance. `scripts/server.sh` does the same for the benchmark.
+fn prebuilt_config() -> &'static Path {
+    static CONFIG: OnceLock<PathBuf> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let text = std::fs::read_to_string(root().join("wrangler.toml")).expect("read wrangler.toml");
+        let main = root().join("build/worker/shim.mjs");
+        let (mut out, mut skipping) = (String::new(), false);
+        for line in text.lines() {
+            if line.starts_with('[') {
+                skipping = line.trim() == "[build]";
+            }
+            if skipping {
+                continue;
+            }
+            match line.strip_prefix("main = ") {
+                Some(_) => out.push_str(&format!("main = {:?}\n", main.display().to_string())),
+                None => out.push_str(&format!("{line}\n")),
+            }
+        }
+        assert!(out.contains("build/worker/shim.mjs\"") && !out.contains("[build]"), "config:\n{out}");
+        let dir = root().join("target/e2e");
+        std::fs::create_dir_all(&dir).expect("target/e2e");
+        let path = dir.join(format!("wrangler-{}.toml", std::process::id()));
+        std::fs::write(&path, out).expect("write the test wrangler config");
+        path
+    })
+}
+
 /// Raises this process's open-file limit to its hard limit, once (wrangler dev and workerd
 /// inherit it): the churn test holds 5,000 sockets, more than a default soft limit allows, also
 /// when the tests run without `scripts/test` (which raises it too).
@@ -280,6 +314,8 @@ impl Wrangler {
         let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
         cmd.current_dir(root())
             .args(["dev", "--local", "--test-scheduled", "--ip", "127.0.0.1"])
+            .arg("--config")
+            .arg(prebuilt_config())
             .args(["--port", &self.port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .args(["--show-interactive-dev-session=false", "--log-level", "log"])
