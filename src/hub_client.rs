@@ -36,7 +36,7 @@ pub async fn connect(
 
 /// Runs one refresh round on the sequencer and returns its report.
 pub async fn refresh(env: &Env) -> std::result::Result<RoundReport, ApiError> {
-    call(env, SEQUENCER, &HubRoute::Refresh, None).await
+    call(env, SEQUENCER, &HubRoute::Refresh).await
 }
 
 /// A page of a channel's history; `None` for a channel that does not exist. A replica's page
@@ -71,13 +71,13 @@ async fn spread_read<T: serde::de::DeserializeOwned>(
     good: impl Fn(&T) -> bool,
 ) -> std::result::Result<Option<T>, ApiError> {
     if shard != SEQUENCER {
-        match call_or_missing::<T>(env, shard, route, None).await {
+        match call_or_missing::<T>(env, shard, route).await {
             Ok(Some(answer)) if good(&answer) => return Ok(Some(answer)),
             Ok(_) => {}
             Err(e) => console_warn!("{route:?}: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
         }
     }
-    call_or_missing(env, SEQUENCER, route, None).await
+    call_or_missing(env, SEQUENCER, route).await
 }
 
 /// Hands a client's request for the sequencer (`route::PUBLISH`, `route::CHANNELS`), body
@@ -93,7 +93,7 @@ pub async fn forward_to_sequencer(
 /// Every shard's stats, fetched in parallel and merged. Any shard failing fails the whole read:
 /// a partial sum would under-report sockets without saying so.
 pub async fn stats(env: &Env, shards: u32) -> std::result::Result<HubStats, ApiError> {
-    let reads = (0..shards).map(|k| async move { call::<HubStats>(env, k, &HubRoute::Stats { shard: k }, None).await });
+    let reads = (0..shards).map(|k| async move { call::<HubStats>(env, k, &HubRoute::Stats { shard: k }).await });
     let mut total = HubStats::default();
     for stats in futures::future::join_all(reads).await {
         total.merge(stats?);
@@ -105,9 +105,8 @@ async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
     shard: u32,
     route: &HubRoute,
-    body: Option<String>,
 ) -> std::result::Result<T, ApiError> {
-    call_or_missing(env, shard, route, body)
+    call_or_missing(env, shard, route)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("shard {shard} {route:?}: unknown channel")))
 }
@@ -119,10 +118,9 @@ async fn call_or_missing<T: serde::de::DeserializeOwned>(
     env: &Env,
     shard: u32,
     route: &HubRoute,
-    body: Option<String>,
 ) -> std::result::Result<Option<T>, ApiError> {
     let unavailable = |e: String| ApiError::HubUnavailable(format!("shard {shard} {route:?}: {e}"));
-    let req = hub_stub::request(route, body).map_err(|e| ApiError::Internal(format!("{route:?}: {e}")))?;
+    let req = hub_stub::request(route, None).map_err(|e| ApiError::Internal(format!("{route:?}: {e}")))?;
     let mut resp = stub(env, shard)?.fetch_with_request(req).await.map_err(|e| unavailable(e.to_string()))?;
     let status = resp.status_code();
     if status == 200 {

@@ -203,6 +203,11 @@ impl HubRefusal {
         }
     }
 
+    /// The API's JSON error body for it.
+    pub fn body(&self) -> String {
+        crate::publish::error_body(self.code(), self.message())
+    }
+
     /// The refusal a hub answer's status and body stand for; `None` when the body is not one
     /// (a different build of the hub, or something in between).
     pub fn from_answer(status: u16, body: &str) -> Option<HubRefusal> {
@@ -331,11 +336,11 @@ mod tests {
     #[test]
     fn refusals_read_back_from_their_json_answer() {
         for refusal in [HubRefusal::NoRoute, HubRefusal::UnknownChannel] {
-            let body = crate::publish::error_body(refusal.code(), refusal.message());
+            let body = refusal.body();
             assert_eq!(HubRefusal::from_answer(refusal.status(), &body), Some(refusal));
         }
         let bad = HubRefusal::BadRequest("stats needs shard");
-        let body = crate::publish::error_body(bad.code(), bad.message());
+        let body = bad.body();
         assert_eq!(HubRefusal::from_answer(400, &body), Some(HubRefusal::BadRequest("bad request")));
         // A plain-text 404 (not ours) or a status that does not match the code is not a refusal.
         assert_eq!(HubRefusal::from_answer(404, "no such hub route"), None);

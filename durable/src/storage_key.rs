@@ -22,11 +22,17 @@ pub enum Stored {
 }
 
 impl Stored {
+    /// What `Stored::History(update).encode()` writes, without taking the update: the
+    /// publish path stores each update it also keeps for its frames and fan-out.
+    pub fn encode_history(update: &Update) -> serde_json::Result<String> {
+        serde_json::to_string(update)
+    }
+
     /// The JSON text stored.
     pub fn encode(&self) -> serde_json::Result<String> {
         match self {
             Stored::Meta(v) => serde_json::to_string(v),
-            Stored::History(v) => serde_json::to_string(v),
+            Stored::History(v) => Self::encode_history(v),
             Stored::Upstreams(v) => serde_json::to_string(v),
             Stored::Providers(v) => serde_json::to_string(v),
             Stored::Counters(v) => serde_json::to_string(v),

@@ -163,7 +163,7 @@ impl Hub {
     fn puts(&self, fx: &Effects) -> Result<Vec<js_sys::Object>> {
         let mut entries = Vec::new();
         for write in &fx.history {
-            let json = Stored::History(write.put.clone()).encode().map_err(|e| Error::RustError(e.to_string()))?;
+            let json = Stored::encode_history(&write.put).map_err(|e| Error::RustError(e.to_string()))?;
             entries.push((StorageKey::History(write.put.channel.clone(), write.put.seq).as_string(), json));
         }
         let mut keys = fx.dirty.clone();

@@ -27,7 +27,7 @@ use crate::history_budget::PageBudget;
 use crate::hub_api::{Applied, Apply, HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::hub_core::HubCore;
 use crate::protocol::{Channel, Epoch, Update};
-use crate::publish::{error_body, PublishRefusal};
+use crate::publish::PublishRefusal;
 use crate::replica_backoff::ReplicaBackoff;
 use crate::route;
 use crate::settings::{FeedConfig, HubLimits, Vars};
@@ -191,9 +191,7 @@ impl Hub {
 
 /// An internal request refused: its status and the API's JSON error body (`hub_api::HubRefusal`).
 fn refuse(refusal: &HubRefusal) -> Result<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    Ok(Response::ok(error_body(refusal.code(), refusal.message()))?.with_status(refusal.status()).with_headers(headers))
+    Ok(answer(refusal.status(), &refusal.body(), None)?.into())
 }
 
 /// A random id (16 hex digits): connection ids and channel epochs.
