@@ -52,6 +52,15 @@ pub const BUSY_FLUSHES: u32 = 4;
 /// The longest a flush waits for the previous one's sends, whatever it reached (ms).
 pub const MAX_FLUSH_SPACING_MS: u64 = 250;
 
+/// What a claimed flush waits for before it sends (see [`CommitQueue::wait_before_flush`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushWait {
+    /// The queued writes' commit (a storage sync).
+    UntilDurable,
+    /// This many milliseconds.
+    For(u64),
+}
+
 /// One channel's share of a flush: its frames (JSON text, in seq order) as the message for a
 /// socket that listens to no other flushed channel (`alone`: the frame itself, or a `batch`),
 /// and as the comma-joined frames (`parts`) a `batch` for a socket of several is built from
@@ -129,7 +138,12 @@ impl CommitQueue {
     /// Spacing applies only while updates arrive faster than flushes go out, which a recent
     /// flush shows by having carried several: one publish at a time (a lone publish, a
     /// publisher that waits for delivery) never waits for it.
-    pub fn wait_before_flush(&self, now: u64, linger_ms: u64) -> u64 {
+    ///
+    /// With nothing to wait for, the flush waits for the queued writes to be durable instead
+    /// ([`FlushWait::UntilDurable`]): that wait is the yield in which events arriving meanwhile
+    /// queue their frames, and the frames then leave after the commit rather than each send
+    /// waiting on the output gate.
+    pub fn wait_before_flush(&self, now: u64, linger_ms: u64) -> FlushWait {
         let spacing = match self.last_flush {
             Some((at, messages)) if self.busy > 0 => {
                 let cost_ms = (messages * SEND_COST_US / 1000).min(MAX_FLUSH_SPACING_MS);
@@ -137,7 +151,10 @@ impl CommitQueue {
             }
             _ => 0,
         };
-        linger_ms.max(spacing)
+        match linger_ms.max(spacing) {
+            0 => FlushWait::UntilDurable,
+            ms => FlushWait::For(ms),
+        }
     }
 
     /// A flush of `updates` went out at `now` as `messages` sends.
@@ -227,24 +244,36 @@ mod tests {
     #[test]
     fn flushes_are_spaced_by_what_the_last_one_cost() {
         let mut q = CommitQueue::default();
-        assert_eq!(q.wait_before_flush(1_000, 0), 0, "the first flush goes at once");
-        assert_eq!(q.wait_before_flush(1_000, 40), 40, "linger is a floor");
+        assert_eq!(q.wait_before_flush(1_000, 0), FlushWait::UntilDurable, "the first flush goes at once");
+        assert_eq!(q.wait_before_flush(1_000, 40), FlushWait::For(40), "linger is a floor");
         q.flushed(1_000, 5_000, 1);
-        assert_eq!(q.wait_before_flush(1_020, 0), 0, "one update at a time never waits");
+        assert_eq!(q.wait_before_flush(1_020, 0), FlushWait::UntilDurable, "one update at a time never waits");
         q.flushed(1_000, 5_000, 3); // 5,000 sends of a batch: 200 ms of the runtime's time
-        assert_eq!(q.wait_before_flush(1_020, 0), 180);
+        assert_eq!(q.wait_before_flush(1_020, 0), FlushWait::For(180));
         for _ in 0..BUSY_FLUSHES - 1 {
             q.flushed(1_000, 5_000, 1);
-            assert_eq!(q.wait_before_flush(1_020, 0), 180, "single flushes in between keep the spacing");
+            assert_eq!(
+                q.wait_before_flush(1_020, 0),
+                FlushWait::For(180),
+                "single flushes in between keep the spacing"
+            );
         }
         q.flushed(1_000, 5_000, 1);
-        assert_eq!(q.wait_before_flush(1_020, 0), 0, "until the updates come one at a time again");
+        assert_eq!(
+            q.wait_before_flush(1_020, 0),
+            FlushWait::UntilDurable,
+            "until the updates come one at a time again"
+        );
         q.flushed(1_000, 5_000, 3);
-        assert_eq!(q.wait_before_flush(1_200, 0), 0, "a publish after the sends went out waits for nothing");
+        assert_eq!(
+            q.wait_before_flush(1_200, 0),
+            FlushWait::UntilDurable,
+            "a publish after the sends went out waits for nothing"
+        );
         q.flushed(2_000, 1_000_000, 2);
-        assert_eq!(q.wait_before_flush(2_000, 0), MAX_FLUSH_SPACING_MS, "capped");
+        assert_eq!(q.wait_before_flush(2_000, 0), FlushWait::For(MAX_FLUSH_SPACING_MS), "capped");
         q.flushed(3_000, 10, 9);
-        assert_eq!(q.wait_before_flush(3_000, 0), 0, "ten sockets cost well under a millisecond");
+        assert_eq!(q.wait_before_flush(3_000, 0), FlushWait::UntilDurable, "ten sockets cost well under a millisecond");
     }
 
     #[test]

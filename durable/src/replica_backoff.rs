@@ -19,12 +19,55 @@ impl ReplicaBackoff {
         (1..shards).filter(|k| self.skip_until.get(k).is_none_or(|&until| now >= until)).collect()
     }
 
+    /// Records how a fan-out call to `shard` ended: a failure leaves it out for a while, a
+    /// success lets it back in. Returns the problem, for the log (None: it succeeded).
+    pub fn record(&mut self, shard: u32, outcome: &ApplyOutcome, now: u64) -> Option<String> {
+        let problem = outcome.problem();
+        match problem {
+            None => self.succeeded(shard),
+            Some(_) => self.failed(shard, now),
+        }
+        problem
+    }
+
     pub fn failed(&mut self, shard: u32, now: u64) {
         self.skip_until.insert(shard, now.saturating_add(SKIP_MS));
     }
 
     pub fn succeeded(&mut self, shard: u32) {
         self.skip_until.remove(&shard);
+    }
+}
+
+/// How one replica's `/apply` call ended, as the fan-out saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// It answered `status`; a 200 says whether the shard has `btc` subscribers (None when
+    /// its body did not parse: the updates were applied, only the report is lost).
+    Answered { status: u16, btc_watching: Option<bool> },
+    /// The call failed (the stub or the runtime), with the error as logged.
+    Failed(String),
+    /// No answer within the fan-out timeout.
+    TimedOut { after_ms: u64 },
+}
+
+impl ApplyOutcome {
+    /// What went wrong, for the log; None when the shard applied the updates.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            ApplyOutcome::Answered { status: 200, .. } => None,
+            ApplyOutcome::Answered { status, .. } => Some(format!("answered {status}")),
+            ApplyOutcome::Failed(e) => Some(format!("failed: {e}")),
+            ApplyOutcome::TimedOut { after_ms } => Some(format!("timed out after {after_ms} ms")),
+        }
+    }
+
+    /// Whether the shard reported `btc` subscribers (only a 200 with a readable body does).
+    pub fn btc_watching(&self) -> Option<bool> {
+        match self {
+            ApplyOutcome::Answered { status: 200, btc_watching } => *btc_watching,
+            _ => None,
+        }
     }
 }
 
@@ -44,5 +87,26 @@ mod tests {
         b.failed(2, 20_000);
         b.succeeded(2);
         assert_eq!(b.targets(4, 20_000), [1, 2, 3]);
+    }
+
+    #[test]
+    fn an_outcome_says_what_went_wrong_and_what_the_shard_reported() {
+        let ok = ApplyOutcome::Answered { status: 200, btc_watching: Some(true) };
+        let unreadable = ApplyOutcome::Answered { status: 200, btc_watching: None };
+        let refused = ApplyOutcome::Answered { status: 500, btc_watching: Some(true) };
+        let failed = ApplyOutcome::Failed("network".into());
+        let slow = ApplyOutcome::TimedOut { after_ms: 2_000 };
+        assert_eq!((ok.problem(), ok.btc_watching()), (None, Some(true)));
+        assert_eq!((unreadable.problem(), unreadable.btc_watching()), (None, None), "applied; report lost");
+        assert_eq!((refused.problem().as_deref(), refused.btc_watching()), (Some("answered 500"), None));
+        assert_eq!(failed.problem().as_deref(), Some("failed: network"));
+        assert_eq!(slow.problem().as_deref(), Some("timed out after 2000 ms"));
+
+        let mut b = ReplicaBackoff::default();
+        assert!(b.record(1, &slow, 1_000).is_some());
+        assert!(b.record(2, &ok, 1_000).is_none());
+        assert_eq!(b.targets(3, 1_001), [2], "the slow shard is left out");
+        assert!(b.record(1, &unreadable, 1_000 + SKIP_MS).is_none());
+        assert_eq!(b.targets(3, 1_000 + SKIP_MS), [1, 2], "and back in once it answers");
     }
 }

@@ -11,7 +11,7 @@ impl Hub {
     /// Counters changed: make sure the alarm writes them in time (no write now).
     pub(crate) async fn counters_changed(&self) {
         let now = now_ms();
-        if self.with_core(|core| core.counters_changed(now)) {
+        if matches!(self.with_core(|core| core.counters_changed(now)), Ok(true)) {
             self.arm().await;
         }
     }
@@ -21,10 +21,12 @@ impl Hub {
     pub(crate) async fn arm(&self) {
         let watchers = self.btc_watchers();
         let shard0 = self.shard() == 0;
-        let want = self.with_core(|core| {
+        let Ok(want) = self.with_core(|core| {
             let poll = if shard0 { core.poll_due(watchers) } else { None };
             core.upkeep.next_alarm(poll)
-        });
+        }) else {
+            return;
+        };
         let current = match self.alarm_at.get() {
             Some(known) => known,
             None => match self.state.storage().get_alarm().await {
@@ -52,11 +54,11 @@ impl Hub {
 
     /// The alarm's work: counters that are due, then (on the sequencer) the fast poll if due.
     pub(crate) async fn upkeep(&self) {
-        let keys = self.with_core(|core| core.take_unsaved_counters());
+        let Ok(keys) = self.with_core(|core| core.take_unsaved_counters()) else { return };
         if let Err(e) = self.persist_keys(&keys).await {
             console_error!("hub: could not write counters: {e:?}");
             let now = now_ms();
-            self.with_core(|core| core.counters_changed(now)); // try again next time
+            let _ = self.with_core(|core| core.counters_changed(now)); // try again next time
         }
         if self.shard() == 0 {
             self.fast_poll().await;

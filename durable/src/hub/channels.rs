@@ -21,7 +21,7 @@ impl Hub {
             Ok(c) => c,
             Err(e) => return refuse(DeleteRefusal::InvalidChannel(e.0)),
         };
-        match self.with_core(|core| core.delete_app(&channel)) {
+        match self.with_core(|core| core.delete_app(&channel))? {
             Err(Undeletable::BuiltIn) => refuse(DeleteRefusal::BuiltIn),
             Err(Undeletable::Unknown) => refuse(DeleteRefusal::Unknown(name.to_owned())),
             Ok((seq, fx)) => {

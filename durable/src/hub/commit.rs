@@ -10,12 +10,14 @@
 use super::new_epoch;
 use super::Hub;
 use crate::clock::now_ms;
+use crate::commit::FlushWait;
 use crate::hub_api::{Applied, Apply, HubRoute};
 use crate::hub_core::{Effects, HubCore};
 use crate::hub_stub;
 use crate::protocol::Seq;
 use crate::publish::Published;
 use crate::publish::{check_body, PublishRefusal};
+use crate::replica_backoff::ApplyOutcome;
 use crate::session::CloseReason;
 use crate::storage_key::{StorageKey, Stored};
 use futures::channel::oneshot;
@@ -41,6 +43,7 @@ struct FanOutSlot {
     body: String,
     updates: usize,
     shards: u32,
+    timeout: u64,
     previous: Option<futures::future::Shared<oneshot::Receiver<()>>>,
     done: oneshot::Sender<()>,
 }
@@ -65,18 +68,18 @@ impl Hub {
         self: &Rc<Self>,
         body: &[u8],
     ) -> Result<std::result::Result<Published, PublishRefusal>> {
-        let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit));
+        let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit))?;
         let publish = match check_body(body, max_bytes, now_ms()) {
             Ok(p) => p,
             Err(refusal) => return Ok(Err(refusal)),
         };
         let admitted = self.queue.borrow().admit(&commit);
         if let Err(overloaded) = admitted {
-            self.with_core(HubCore::count_overloaded);
+            self.with_core(HubCore::count_overloaded)?;
             self.counters_changed().await;
             return Ok(Err(overloaded));
         }
-        match self.with_core(|core| core.publish_app(publish, new_epoch)) {
+        match self.with_core(|core| core.publish_app(publish, new_epoch))? {
             Ok((published, fx)) => {
                 // The publisher is answered once the write is issued and the frames queued: the
                 // output gate holds the answer, like the frames, until the write is durable, and
@@ -150,7 +153,7 @@ impl Hub {
         }
         if timed {
             let ms = now_ms().saturating_sub(started);
-            self.with_core(|core| core.record_broadcast(ms));
+            self.with_core(|core| core.record_broadcast(ms))?;
             self.counters_changed().await;
         }
         self.write_kv(kv_writes).await;
@@ -169,7 +172,7 @@ impl Hub {
         let mut keys = fx.dirty.clone();
         if !entries.is_empty() || !keys.is_empty() {
             let now = now_ms();
-            keys.extend(self.with_core(|core| core.take_due_counters(now)));
+            keys.extend(self.with_core(|core| core.take_due_counters(now))?);
         }
         entries.extend(self.entries(&keys));
         entries.chunks(MAX_STORAGE_KEYS).map(put_object).collect()
@@ -179,7 +182,7 @@ impl Hub {
     fn entries(&self, keys: &[StorageKey]) -> Vec<(String, String)> {
         keys.iter()
             .filter_map(|key| {
-                let value = self.with_core(|core| core.entry(key))?;
+                let value = self.with_core(|core| core.entry(key)).ok().flatten()?;
                 match value.encode() {
                     Ok(json) => Some((key.as_string(), json)),
                     Err(e) => {
@@ -219,6 +222,9 @@ impl Hub {
     pub(crate) async fn flush(&self) {
         // One borrow at a time: a temporary borrow in the first operand of `||` would still be
         // alive in the second.
+        let Ok(linger) = self.with_core(|core| core.limits.linger_ms) else { return };
+        // One borrow at a time: a temporary borrow in the first operand of `||` would still be
+        // alive in the second.
         let claimed = {
             let mut queue = self.queue.borrow_mut();
             !queue.is_empty() && queue.claim()
@@ -226,17 +232,14 @@ impl Hub {
         if !claimed {
             return;
         }
-        let linger = self.with_core(|core| core.limits.linger_ms);
         let wait = self.queue.borrow().wait_before_flush(now_ms(), linger);
-        if wait == 0 {
-            // Waiting for the queued writes to be durable is the yield: events that arrive
-            // meanwhile queue their frames and go out with these, and the frames leave after
-            // the commit instead of each send waiting on the output gate.
-            if let Err(e) = self.state.storage().sync().await {
-                console_error!("hub: storage sync failed: {e:?}");
+        match wait {
+            FlushWait::UntilDurable => {
+                if let Err(e) = self.state.storage().sync().await {
+                    console_error!("hub: storage sync failed: {e:?}");
+                }
             }
-        } else {
-            Delay::from(Duration::from_millis(wait)).await;
+            FlushWait::For(ms) => Delay::from(Duration::from_millis(ms)).await,
         }
         self.send_pending();
         self.queue.borrow_mut().release();
@@ -252,7 +255,7 @@ impl Hub {
         let sent = self.with_fanout(|f| f.send(&flush));
         let updates = flush.iter().map(|c| c.frames as usize).sum();
         self.queue.borrow_mut().flushed(now_ms(), sent.messages, updates);
-        self.with_core(|core| {
+        let _ = self.with_core(|core| {
             for (channel, reached) in flush.iter().zip(&sent.reached) {
                 core.record_delivery(&channel.channel, reached * channel.frames, 0);
             }
@@ -260,7 +263,7 @@ impl Hub {
         for ws in &sent.failed {
             if let Some(mut meta) = super::socket::attachment(ws) {
                 console_warn!("hub: send to {} failed; closing it", meta.conn);
-                self.with_core(|core| {
+                let _ = self.with_core(|core| {
                     for c in flush.iter().filter(|c| meta.channels.contains(&c.channel)) {
                         core.record_delivery(&c.channel, 0, c.frames);
                     }
@@ -273,7 +276,7 @@ impl Hub {
     /// Takes this event's place in the fan-out line (None: nothing to fan out). Called
     /// synchronously when the updates are sequenced, so fan-outs go out in seq order.
     fn fan_out_slot(&self, apply: Apply) -> Option<FanOutSlot> {
-        let shards = self.with_core(|core| core.limits.shards);
+        let (shards, timeout) = self.with_core(|core| (core.limits.shards, core.limits.fanout_timeout_ms)).ok()?;
         if (apply.updates.is_empty() && apply.confirmed.is_empty() && apply.deleted.is_empty()) || shards <= 1 {
             return None;
         }
@@ -289,7 +292,7 @@ impl Hub {
         self.queue.borrow_mut().fanout_queued(updates, body.len());
         let (done, finished) = oneshot::channel::<()>();
         let previous = self.fanout_tail.borrow_mut().replace(finished.shared());
-        Some(FanOutSlot { body, updates, shards, previous, done })
+        Some(FanOutSlot { body, updates, shards, timeout, previous, done })
     }
 
     /// Shard 0 sends new updates (and confirmations) to shards 1..N in parallel. Fan-outs go
@@ -300,40 +303,35 @@ impl Hub {
     /// most `FANOUT_TIMEOUT_MS`; a shard that fails is left out for a while (`ReplicaBackoff`),
     /// so a hung shard never holds the line for more than one timeout at a time.
     async fn fan_out(&self, slot: FanOutSlot) {
-        let FanOutSlot { body, updates, shards, previous, done } = slot;
+        let FanOutSlot { body, updates, shards, timeout, previous, done } = slot;
         if let Some(previous) = previous {
             let _ = previous.await;
         }
         let bytes = body.len();
-        let timeout = self.with_core(|core| core.limits.fanout_timeout_ms);
         let targets = self.replicas.borrow().targets(shards, now_ms());
         let calls = targets.into_iter().map(|k| {
             let body = body.clone();
             async move {
                 let call = async {
                     let mut resp = hub_stub::send(&self.env, k, &HubRoute::Apply, Some(body)).await?;
-                    let applied = match resp.status_code() {
-                        200 => resp.json::<Applied>().await.ok(),
+                    let status = resp.status_code();
+                    let btc_watching = match status {
+                        200 => resp.json::<Applied>().await.ok().map(|a| a.btc_watchers > 0),
                         _ => None,
                     };
-                    Ok::<_, Error>((resp.status_code(), applied))
+                    Ok::<_, Error>(ApplyOutcome::Answered { status, btc_watching })
                 };
                 let delay = Delay::from(Duration::from_millis(timeout));
-                let (problem, applied) = match futures::future::select(Box::pin(call), delay).await {
-                    Either::Left((Ok((200, applied)), _)) => (None, applied),
-                    Either::Left((Ok((status, _)), _)) => (Some(format!("answered {status}")), None),
-                    Either::Left((Err(e), _)) => (Some(format!("failed: {e:?}")), None),
-                    Either::Right(_) => (Some(format!("timed out after {timeout} ms")), None),
+                let outcome = match futures::future::select(Box::pin(call), delay).await {
+                    Either::Left((Ok(outcome), _)) => outcome,
+                    Either::Left((Err(e), _)) => ApplyOutcome::Failed(format!("{e:?}")),
+                    Either::Right(_) => ApplyOutcome::TimedOut { after_ms: timeout },
                 };
-                match problem {
-                    None => self.replicas.borrow_mut().succeeded(k),
-                    Some(problem) => {
-                        console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
-                        self.replicas.borrow_mut().failed(k, now_ms());
-                    }
+                if let Some(problem) = self.replicas.borrow_mut().record(k, &outcome, now_ms()) {
+                    console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
                 }
-                if let Some(applied) = applied {
-                    if let Err(e) = self.note_watcher(k, applied.btc_watchers > 0).await {
+                if let Some(watching) = outcome.btc_watching() {
+                    if let Err(e) = self.note_watcher(k, watching).await {
                         console_error!("hub: recording shard {k}'s btc watchers: {e:?}");
                     }
                 }

@@ -28,8 +28,8 @@ impl Hub {
     /// One refresh round: fetch the due sources in parallel, each with its own timeout, then
     /// sequence what changed, broadcast, store, fan out and mirror to KV.
     pub(crate) async fn run_round(&self, kind: RoundKind) -> Result<RoundReport> {
-        let planned = self.with_core(|core| core.plan_round(kind, now_ms()));
-        let cfg = self.with_core(|core| core.feeds.clone());
+        let planned = self.with_core(|core| core.plan_round(kind, now_ms()))?;
+        let cfg = self.with_core(|core| core.feeds.clone())?;
         let fetches = planned.fetch.iter().map(|&source| {
             let cfg = &cfg;
             async move {
@@ -51,7 +51,7 @@ impl Hub {
             }
         });
         let fetched = futures::future::join_all(fetches).await;
-        let fx = self.with_core(|core| core.finish_round(kind, now_ms(), fetched, new_epoch));
+        let fx = self.with_core(|core| core.finish_round(kind, now_ms(), fetched, new_epoch))?;
         let report = RoundReport { fetched: planned.fetch, skipped: planned.skipped, published: fx.published.clone() };
         self.execute(fx).await?;
         Ok(report)
@@ -68,7 +68,7 @@ impl Hub {
             Err(e) => {
                 console_error!("feeds: no KV binding {KV_BINDING}: {e:?}");
                 let failed: Vec<Channel> = values.into_iter().map(|v| v.channel).collect();
-                self.with_core(|core| core.kv_writes_done(0, &failed));
+                let _ = self.with_core(|core| core.kv_writes_done(0, &failed));
                 return;
             }
         };
@@ -91,7 +91,7 @@ impl Hub {
             }
         }
         // A failed copy is due again next round, so KV is never left behind for long.
-        let dirty = self.with_core(|core| core.kv_writes_done(ok, &failed));
+        let Ok(dirty) = self.with_core(|core| core.kv_writes_done(ok, &failed)) else { return };
         if let Err(e) = self.persist_keys(&dirty).await {
             console_error!("feeds: {e:?}");
         }
@@ -103,11 +103,11 @@ impl Hub {
         self.prune_watchers().await;
         let local = self.btc_watchers();
         let now = now_ms();
-        let due = self.with_core(|core| core.poll_due(local));
+        let Ok(due) = self.with_core(|core| core.poll_due(local)) else { return };
         if due.is_none_or(|at| at > now + POLL_SLACK_MS) {
             return;
         }
-        self.with_core(|core| core.upkeep.last_poll = now);
+        let _ = self.with_core(|core| core.upkeep.last_poll = now);
         if let Err(e) = self.run_round(RoundKind::FastBtc).await {
             console_error!("feeds: fast round failed: {e:?}");
         }
@@ -122,7 +122,7 @@ impl Hub {
         let shard = self.shard();
         if shard == SEQUENCER {
             let now = now_ms();
-            if self.with_core(|core| core.local_watchers_changed(before, after, now)) {
+            if matches!(self.with_core(|core| core.local_watchers_changed(before, after, now)), Ok(true)) {
                 self.arm().await;
             }
             return;
@@ -144,7 +144,7 @@ impl Hub {
     /// recorded (written only when it changed), and the poll scheduled for it.
     pub(crate) async fn note_watcher(&self, shard: u32, watching: bool) -> Result<()> {
         let (local, now) = (self.btc_watchers(), now_ms());
-        if !self.with_core(|core| core.note_watcher(shard, watching, local, now)) {
+        if !self.with_core(|core| core.note_watcher(shard, watching, local, now))? {
             return Ok(());
         }
         self.persist_keys(&[crate::storage_key::StorageKey::Watchers]).await?;
@@ -155,7 +155,7 @@ impl Hub {
     /// Drops watchers whose shard no longer has `btc` subscribers (a shard that was evicted
     /// without saying so would otherwise keep the poll running forever).
     async fn prune_watchers(&self) {
-        let watchers = self.with_core(|core| core.watchers());
+        let Ok(watchers) = self.with_core(|core| core.watchers()) else { return };
         if watchers.is_empty() {
             return;
         }
@@ -163,7 +163,7 @@ impl Hub {
         for k in watchers {
             let count = async { hub_stub::send(&self.env, k, &HubRoute::Watching, None).await?.text().await };
             match count.await.map(|t| t.trim().parse::<usize>()) {
-                Ok(Ok(0)) => changed |= self.with_core(|core| core.set_watcher(k, false)),
+                Ok(Ok(0)) => changed |= matches!(self.with_core(|core| core.set_watcher(k, false)), Ok(true)),
                 Ok(Ok(_)) => {}
                 // Unreachable or odd answer: keep polling rather than starve a watcher.
                 other => console_warn!("feeds: shard {k} watcher check: {other:?}"),

@@ -23,7 +23,7 @@ use crate::clock::now_ms;
 use crate::commit::CommitQueue;
 use crate::fanout::Fanout;
 use crate::feed_round::RoundKind;
-use crate::history_budget::PageBudget;
+use crate::history_budget::HistoryRead;
 use crate::hub_api::{Applied, Apply, HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::hub_core::HubCore;
 use crate::protocol::{Channel, Epoch, Update};
@@ -91,7 +91,7 @@ impl Hub {
                 Ok(self.accept(channels.as_deref(), since.as_deref()).await?.into())
             }
             ("POST", route::PUBLISH) => {
-                let max = self.with_core(|core| core.limits.max_publish_bytes);
+                let max = self.with_core(|core| core.limits.max_publish_bytes)?;
                 let Capped::Body(body) = read_capped(&req, max).await? else {
                     return refused(&PublishRefusal::TooLarge { limit: max });
                 };
@@ -125,7 +125,7 @@ impl Hub {
             Ok(HubRoute::Apply) => self.apply(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
-                Response::from_json(&self.with_core(|core| core.stats(shard, sockets)))
+                Response::from_json(&self.with_core(|core| core.stats(shard, sockets))?)
             }
             Err(e) => refuse(&e.refusal()),
         }
@@ -133,19 +133,19 @@ impl Hub {
 
     async fn snapshot(&self) -> Result<Response> {
         self.counted(Internal::ApiRead).await;
-        Response::from_json(&self.with_core(|core| core.snapshot()))
+        Response::from_json(&self.with_core(|core| core.snapshot())?)
     }
 
     /// A page of `channel`'s history after `since`: the core picks the range, storage holds the
     /// updates, the core frames the page.
     async fn history_page(&self, channel: &Channel, since: u64, limit: u64) -> Result<Response> {
         self.counted(Internal::ApiRead).await;
-        let Some((from, to)) = self.with_core(|core| core.history_range(channel, since, limit)) else {
+        let Some((from, to)) = self.with_core(|core| core.history_range(channel, since, limit))? else {
             return refuse(&HubRefusal::UnknownChannel);
         };
-        let budget = self.with_core(|core| core.limits.history_page_bytes);
+        let budget = self.with_core(|core| core.limits.history_page_bytes)?;
         let updates = if from <= to { self.history(channel, from, to, budget).await? } else { Vec::new() };
-        match self.with_core(|core| core.history_page(channel, since, updates)) {
+        match self.with_core(|core| core.history_page(channel, since, updates))? {
             Some(page) => Response::from_json(&page),
             None => refuse(&HubRefusal::UnknownChannel),
         }
@@ -164,19 +164,19 @@ impl Hub {
         let Ok(apply) = req.json::<Apply>().await else {
             return refuse(&HubRefusal::BadRequest("bad apply body"));
         };
-        let delay = self.with_core(|core| core.limits.test_apply_delay(self.shard()));
+        let delay = self.with_core(|core| core.limits.test_apply_delay(self.shard()))?;
         if delay > 0 {
             Delay::from(std::time::Duration::from_millis(delay)).await;
         }
         self.counted(Internal::FanoutApplied).await;
-        let fx = self.with_core(|core| core.apply(apply));
+        let fx = self.with_core(|core| core.apply(apply))?;
         self.execute(fx).await?;
         Response::from_json(&Applied { btc_watchers: self.btc_watchers() as u64 })
     }
 
     /// Counts an internal request (see `Counters`); written by the alarm like other counters.
     async fn counted(&self, what: Internal) {
-        self.with_core(|core| core.count_internal(what));
+        let _ = self.with_core(|core| core.count_internal(what));
         self.counters_changed().await;
     }
 
@@ -246,15 +246,18 @@ impl Hub {
     /// Runs `f` on the loaded core. The borrow never spans an await.
     ///
     /// Every event loads the core before anything else (`fetch`, `alarm`, and the socket
-    /// events through `load`), so an unloaded core here is a bug. It is logged, and `f` runs on
-    /// a scratch core that is dropped afterwards: a default must never stand in for the stored
-    /// state, nor keep `load` from reading it later.
-    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut HubCore) -> T) -> T {
-        if let Some(core) = self.core.borrow_mut().as_mut() {
-            return f(core);
+    /// events through `load`), so an unloaded core here is a bug, and an error: a default must
+    /// never stand in for the stored state, nor keep `load` from reading it later. Paths that
+    /// cannot fail (a socket's actions, the flush, the fan-out) skip their work instead; the
+    /// error has been logged here.
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut HubCore) -> T) -> Result<T> {
+        match self.core.borrow_mut().as_mut() {
+            Some(core) => Ok(f(core)),
+            None => {
+                console_error!("hub: the core was used before it was loaded");
+                Err(Error::RustError("hub: the core was used before it was loaded".into()))
+            }
         }
-        console_error!("hub: the core was used before it was loaded; this event works on a scratch copy");
-        f(&mut HubCore::new(HubLimits::default(), FeedConfig::default()))
     }
 
     /// Runs `f` on the subscriber index, first rebuilding it from the sockets' attachments if
@@ -275,9 +278,7 @@ impl Hub {
     }
 
     /// Retained updates `from..=to` of `channel` in seq order, as many as fit `budget` bytes
-    /// of stored JSON (see `PageBudget`). Read in batches when bounded, so no more than one
-    /// batch past the budget is ever held; a socket's catch-up (unbounded, at most
-    /// `HISTORY_LEN` entries) takes one call.
+    /// of stored JSON; `HistoryRead` decides how the range is listed and when to stop.
     pub(crate) async fn history(
         &self,
         channel: &Channel,
@@ -285,41 +286,34 @@ impl Hub {
         to: crate::protocol::Seq,
         budget: usize,
     ) -> Result<Vec<Update>> {
-        const BATCH: u32 = 16;
-        let bounded = budget != usize::MAX;
         let end = StorageKey::History(channel.clone(), to.next()).as_string();
-        let (mut page, mut updates, mut next) = (PageBudget::new(budget), Vec::new(), from);
+        let (mut read, mut updates) = (HistoryRead::new(from, to, budget), Vec::new());
         loop {
-            let before = next;
+            let (next, limit) = read.batch();
             let start = StorageKey::History(channel.clone(), next).as_string();
             let mut options = ListOptions::new().start(&start).end(&end);
-            if bounded {
-                options = options.limit(BATCH as usize);
+            if let Some(limit) = limit {
+                options = options.limit(limit);
             }
             let map = self.state.storage().list_with_options(options).await?;
-            let (mut read, mut full) = (0, false);
             map.for_each(&mut |value, key| {
-                read += 1;
-                if full {
+                let stored = key.as_string().as_deref().and_then(StorageKey::parse);
+                let seq = match &stored {
+                    Some(StorageKey::History(_, seq)) => Some(*seq),
+                    _ => None,
+                };
+                let text = value.as_string();
+                if !read.offer(seq, text.as_ref().map(String::len)) {
                     return;
                 }
-                let Some(stored) = key.as_string().as_deref().and_then(StorageKey::parse) else { return };
-                if let StorageKey::History(_, seq) = stored {
-                    next = seq.next();
-                }
-                let Some(text) = value.as_string() else { return };
-                if !page.admit(text.len()) {
-                    full = true;
-                    return;
-                }
+                let (Some(stored), Some(text)) = (stored, text) else { return };
                 match stored.decode(&text) {
                     Ok(Stored::History(u)) => updates.push(u),
                     Ok(_) => {}
                     Err(e) => console_error!("hub: unreadable history entry of {channel}: {e}"),
                 }
             });
-            // A batch whose keys all failed to parse would start the next one in the same place.
-            if full || !bounded || read < BATCH || next > to || next == before {
+            if !read.batch_done() {
                 return Ok(updates);
             }
         }

@@ -24,11 +24,11 @@ impl Hub {
         }
         let now = now_ms();
         let actions = match message {
-            WebSocketIncomingMessage::String(text) => self.with_core(|core| core.message(&mut meta, &text, now)),
+            WebSocketIncomingMessage::String(text) => self.with_core(|core| core.message(&mut meta, &text, now))?,
             WebSocketIncomingMessage::Binary(bytes) => {
-                let limits = self.with_core(|core| core.limits);
+                let limits = self.with_core(|core| core.limits)?;
                 let actions = meta.on_binary(bytes.len(), now, &limits);
-                self.with_core(|core| core.counted_invalid(&actions));
+                self.with_core(|core| core.counted_invalid(&actions))?;
                 actions
             }
         };
@@ -63,7 +63,7 @@ impl Hub {
         let before = self.btc_watchers();
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since));
+        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since))?;
         self.run(&pair.server, &mut meta, actions).await;
         // A connect that fails from here on must not leave the socket counted and subscribed.
         let answered = pair.server.serialize_attachment(&meta).and_then(|()| Response::from_websocket(pair.client));
@@ -85,7 +85,9 @@ impl Hub {
             match action {
                 Action::Send(frame) => outbox.push(frame.to_json()),
                 Action::Subscribe(channel, since) => {
-                    let plan = self.with_core(|core| core.plan(&channel, since.as_ref()));
+                    let Ok(plan) = self.with_core(|core| core.plan(&channel, since.as_ref())) else {
+                        return self.close(ws, meta, CloseReason::Error);
+                    };
                     let fetched = match plan {
                         Catchup::Replay { from, to } => {
                             send_frames(ws, &meta.conn, &mut outbox);
@@ -105,7 +107,9 @@ impl Hub {
                     // the catch-up below includes them, so this socket must not get them again.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
                     let now = now_ms();
-                    let frames = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now));
+                    let Ok(frames) = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now)) else {
+                        return self.close(ws, meta, CloseReason::Error);
+                    };
                     outbox.extend(frames.iter().map(|f| f.to_json()));
                     self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
                 }
@@ -113,8 +117,11 @@ impl Hub {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
                     let now = now_ms();
-                    let frames =
-                        self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now));
+                    let Ok(frames) =
+                        self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now))
+                    else {
+                        return self.close(ws, meta, CloseReason::Error);
+                    };
                     outbox.extend(frames.iter().map(|f| f.to_json()));
                 }
                 Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(&meta.conn, &[channel])),
@@ -141,7 +148,7 @@ impl Hub {
     /// The hub ends a connection: counted once, removed from the index, closed with its code.
     pub(crate) fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
         meta.closing = true;
-        self.with_core(|core| core.closed(reason));
+        let _ = self.with_core(|core| core.closed(reason));
         self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
         let (code, text) = close_frame(reason);
         let _ = ws.serialize_attachment(&*meta);
@@ -169,7 +176,7 @@ impl Hub {
                 return Ok(());
             }
         }
-        self.with_core(|core| core.closed(reason));
+        self.with_core(|core| core.closed(reason))?;
         self.counters_changed().await;
         Ok(())
     }
