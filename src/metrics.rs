@@ -138,7 +138,13 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     Family::new(&mut out, "tickwire_publishes_overloaded_total", Kind::Counter, help)
         .sample(&[], c.publishes_overloaded as f64);
 
-    let per_channel: [(&'static str, Kind, &str, ChannelValue); 4] = [
+    let per_channel: [(&'static str, Kind, &str, ChannelValue); 5] = [
+        (
+            "tickwire_channel_subscribers",
+            Kind::Gauge,
+            "Sockets subscribed, by channel (channels that exist: at most the built-ins plus MAX_APP_CHANNELS).",
+            |st, _| Some(st.subscribers as f64),
+        ),
         ("tickwire_updates_published_total", Kind::Counter, "Updates sequenced, by channel.", |st, _| {
             Some(st.published as f64)
         }),
@@ -224,7 +230,14 @@ mod tests {
         s.counters.connections_opened = 5;
         s.counters.connections_closed.insert(CloseReason::RateLimited, 3);
         s.counters.rejected.insert(ErrorCode::BadJson, 6);
-        let btc = ChannelStats { seq: Seq(4), latest_ts: Some(10_000), published: 4, deliveries: 8, failed_sends: 1 };
+        let btc = ChannelStats {
+            seq: Seq(4),
+            latest_ts: Some(10_000),
+            published: 4,
+            deliveries: 8,
+            failed_sends: 1,
+            subscribers: 2,
+        };
         s.channels.insert(Channel::btc(), btc);
         s.upstreams.entry(Source::CoingeckoPrice).or_default().record(9_000, Outcome::HttpError, None);
         s.upstreams.entry(Source::CoingeckoPrice).or_default().durations.observe(700);
@@ -243,6 +256,7 @@ mod tests {
             "tickwire_connections_opened_total 5",
             "tickwire_publishes_overloaded_total 0",
             "tickwire_updates_published_total{channel=\"btc\"} 4",
+            "tickwire_channel_subscribers{channel=\"btc\"} 2",
             "tickwire_value_age_seconds{channel=\"btc\"} 2.5",
             "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"http_error\"} 1",
             "tickwire_upstream_requests_total{source=\"coingecko_price\",outcome=\"ok\"} 0",

@@ -21,6 +21,8 @@ pub enum PublicRoute<'a> {
     Ws,
     /// `POST /api/publish`
     Publish,
+    /// `GET /api/channels`
+    Channels,
     /// `DELETE /api/channels/<name>`, with the name as sent
     Channel(&'a str),
     /// Anything else: a dashboard file, or 404.
@@ -34,6 +36,7 @@ impl<'a> PublicRoute<'a> {
             "/metrics" => PublicRoute::Metrics,
             "/api/snapshot" => PublicRoute::Snapshot,
             "/api/history" => PublicRoute::History,
+            "/api/channels" => PublicRoute::Channels,
             route::WS => PublicRoute::Ws,
             route::PUBLISH => PublicRoute::Publish,
             p => p.strip_prefix(route::CHANNELS).map_or(PublicRoute::Other, PublicRoute::Channel),
@@ -44,7 +47,7 @@ impl<'a> PublicRoute<'a> {
     /// socket, health or metrics).
     pub fn api(self) -> Option<ApiRoute> {
         match self {
-            PublicRoute::Snapshot | PublicRoute::History => Some(ApiRoute::Read),
+            PublicRoute::Snapshot | PublicRoute::History | PublicRoute::Channels => Some(ApiRoute::Read),
             PublicRoute::Publish => Some(ApiRoute::Publish),
             PublicRoute::Channel(_) => Some(ApiRoute::Manage),
             _ => None,
@@ -74,6 +77,7 @@ mod tests {
             ("/api/history", PublicRoute::History, Some("GET, OPTIONS")),
             ("/ws", PublicRoute::Ws, Some("GET")),
             ("/api/publish", PublicRoute::Publish, Some("POST, OPTIONS")),
+            ("/api/channels", PublicRoute::Channels, Some("GET, OPTIONS")),
             ("/api/channels/news", PublicRoute::Channel("news"), Some("DELETE, OPTIONS")),
             ("/api/channels/", PublicRoute::Channel(""), Some("DELETE, OPTIONS")),
             ("/", PublicRoute::Other, None),

@@ -82,6 +82,7 @@ async fn cold(req: Request, env: &Env, config: &Config, path: &str, target: Publ
         (PublicRoute::Metrics, Method::Get) => metrics_text(env, config).await,
         (PublicRoute::Snapshot, Method::Get) => snapshot(env, config).await,
         (PublicRoute::History, Method::Get) => history(&req, env, config).await,
+        (PublicRoute::Channels, Method::Get) => channels(env, config).await,
         _ => Err(target.allow().map_or(ApiError::NotFound, |allow| ApiError::MethodNotAllowed { allow })),
     }
 }
@@ -287,6 +288,14 @@ async fn snapshot(env: &Env, config: &Config) -> Answer {
         out.insert(channel.to_string(), serde_json::to_value(entry).unwrap_or(Value::Null));
     }
     json_response(&json!({ "time": crate::snapshot::rfc3339(SystemClock.now_ms()), "channels": out }), 200)
+}
+
+/// `GET /api/channels`: the channels that exist, with their seq, last update time and the
+/// sockets subscribed over every shard (see `HubStats::channel_list`).
+async fn channels(env: &Env, config: &Config) -> Answer {
+    let stats = hub_client::stats(env, config.hub.shards).await?;
+    let time = crate::snapshot::rfc3339(SystemClock.now_ms());
+    json_response(&json!({ "time": time, "channels": stats.channel_list() }), 200)
 }
 
 /// `GET /api/history?channel=C&since=N&limit=M`: retained updates of C after seq N (default 0),

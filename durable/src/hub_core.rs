@@ -177,7 +177,7 @@ impl HubCore {
         };
         let mut actions = vec![Action::Send(welcome)];
         let limits = self.limits;
-        actions.extend(meta.on_connect(channels, since, &limits, |c| self.is_known(c)));
+        actions.extend(meta.on_connect(channels, since, &limits));
         self.count_rejections(&actions);
         (meta, actions)
     }
@@ -185,7 +185,7 @@ impl HubCore {
     /// A client text frame.
     pub fn message(&mut self, meta: &mut SocketMeta, text: &str, now_ms: u64) -> Vec<Action> {
         let limits = self.limits;
-        let (kind, actions) = meta.on_text(text, now_ms, &limits, |c| self.is_known(c));
+        let (kind, actions) = meta.on_text(text, now_ms, &limits);
         *self.counters.frames.entry(kind).or_insert(0) += 1;
         self.count_rejections(&actions);
         actions
@@ -206,7 +206,9 @@ impl HubCore {
     ) -> Vec<ServerFrame> {
         match self.channels.get(channel) {
             Some(m) => m.catchup_frames(channel, plan, fetched, self.is_stale(channel, m, now)),
-            // A built-in channel nothing was published to yet.
+            // A channel nothing was published to yet (a built-in one before its first fetch, an
+            // app channel before its first publish): the subscription stands, and its first
+            // update comes as seq 1.
             None => vec![ServerFrame::Subscribed {
                 channel: channel.clone(),
                 seq: Seq(0),

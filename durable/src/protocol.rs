@@ -138,18 +138,16 @@ pub enum ErrorCode {
     BadJson,
     UnknownOp,
     InvalidChannel,
-    UnknownChannel,
     TooManySubscriptions,
     InvalidSince,
     RateLimited,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 6] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidChannel,
-        ErrorCode::UnknownChannel,
         ErrorCode::TooManySubscriptions,
         ErrorCode::InvalidSince,
         ErrorCode::RateLimited,
@@ -160,7 +158,6 @@ impl ErrorCode {
             ErrorCode::BadJson => "bad_json",
             ErrorCode::UnknownOp => "unknown_op",
             ErrorCode::InvalidChannel => "invalid_channel",
-            ErrorCode::UnknownChannel => "unknown_channel",
             ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::InvalidSince => "invalid_since",
             ErrorCode::RateLimited => "rate_limited",

@@ -17,6 +17,22 @@ pub struct ChannelStats {
     pub published: u64,
     pub deliveries: u64,
     pub failed_sends: u64,
+    /// Sockets subscribed to the channel (on one shard; summed by [`HubStats::merge`]).
+    #[serde(default)]
+    pub subscribers: u64,
+}
+
+/// One row of `GET /api/channels`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelListing {
+    pub channel: Channel,
+    /// The latest seq (0: nothing published yet).
+    pub seq: Seq,
+    /// Timestamp of the latest value, ms since the Unix epoch (null before the first).
+    pub updated_at: Option<u64>,
+    /// Sockets subscribed, summed over every shard.
+    pub subscribers: u64,
+    pub built_in: bool,
 }
 
 /// Connection and client-frame counters of one object. Missing fields read as zero, so counters
@@ -100,6 +116,7 @@ impl HubStats {
             mine.published += s.published;
             mine.deliveries += s.deliveries;
             mine.failed_sends += s.failed_sends;
+            mine.subscribers += s.subscribers;
         }
         for (source, status) in other.upstreams {
             self.upstreams.entry(source).or_insert(status);
@@ -107,6 +124,25 @@ impl HubStats {
         for (provider, limit) in other.providers {
             self.providers.entry(provider).or_insert(limit);
         }
+    }
+}
+
+impl HubStats {
+    /// `GET /api/channels`: every built-in channel (published to yet or not) and every app
+    /// channel that exists, by name. Subscriptions to names nobody has published to are not
+    /// listed, so the list stays within `MAX_APP_CHANNELS` whatever clients subscribe to.
+    pub fn channel_list(&self) -> Vec<ChannelListing> {
+        let mut names: Vec<Channel> = self.channels.keys().cloned().collect();
+        names.extend(Channel::built_in().into_iter().filter(|c| !self.channels.contains_key(c)));
+        names.sort();
+        names
+            .into_iter()
+            .map(|channel| {
+                let st = self.channels.get(&channel).cloned().unwrap_or_default();
+                let built_in = channel.is_built_in();
+                ChannelListing { channel, seq: st.seq, updated_at: st.latest_ts, subscribers: st.subscribers, built_in }
+            })
+            .collect()
     }
 }
 
@@ -121,7 +157,14 @@ mod tests {
         s.counters.connections_opened = sockets;
         s.counters.connections_closed.insert(CloseReason::Client, 1);
         s.counters.rejected.insert(ErrorCode::BadJson, 2);
-        let c = ChannelStats { seq: Seq(seq), latest_ts: Some(seq * 10), published, deliveries, failed_sends: 1 };
+        let c = ChannelStats {
+            seq: Seq(seq),
+            latest_ts: Some(seq * 10),
+            published,
+            deliveries,
+            failed_sends: 1,
+            subscribers: sockets,
+        };
         s.channels.insert(Channel::btc(), c);
         s
     }
@@ -151,5 +194,29 @@ mod tests {
             (Seq(5), Some(50), 5, 23, 2)
         );
         assert_eq!(total.upstreams.len(), 1);
+        assert_eq!(btc.subscribers, 5, "summed over shards");
+    }
+
+    #[test]
+    fn the_channel_list_has_every_built_in_and_each_app_channel_once() {
+        let mut total = sample(0, 3, 5, 5, 15);
+        let news = Channel::parse("news").unwrap();
+        let app = ChannelStats { seq: Seq(2), latest_ts: Some(7), subscribers: 1, ..ChannelStats::default() };
+        total.channels.insert(news.clone(), app.clone());
+        let mut replica = sample(1, 2, 4, 0, 8);
+        replica.channels.insert(news, ChannelStats { published: 0, ..app });
+        total.merge(replica);
+        let list = total.channel_list();
+        let names: Vec<&str> = list.iter().map(|l| l.channel.as_str()).collect();
+        assert_eq!(names, ["btc", "indicators", "market", "news", "sentiment"]);
+        assert_eq!(
+            (list[0].seq, list[0].updated_at, list[0].subscribers, list[0].built_in),
+            (Seq(5), Some(50), 5, true)
+        );
+        assert_eq!((list[1].seq, list[1].updated_at, list[1].subscribers), (Seq(0), None, 0), "not published yet");
+        assert_eq!(
+            (list[3].seq, list[3].updated_at, list[3].subscribers, list[3].built_in),
+            (Seq(2), Some(7), 2, false)
+        );
     }
 }

@@ -111,8 +111,9 @@ fn history_of_large_updates_comes_in_bounded_pages() {
     w.assert_no_panic();
 }
 
-/// A 16 KB URL of 1,500 channel names that do not exist (plus `news`, which does) connects: one
-/// `unknown_channel` error per distinct name and `news` subscribed, nothing more. Binary frames
+/// A 16 KB URL of 1,500 channel names nobody published to (plus `news`, which exists) connects:
+/// `news` and the first 31 names subscribed (`MAX_SUBSCRIPTIONS`, 32; the others at seq 0), one
+/// `too_many_subscriptions` error per further distinct name, nothing more. Binary frames
 /// get `bad_json` (and over `MAX_CLIENT_FRAME_BYTES` close the socket with 1009). Forty
 /// subscribes to a channel the socket holds, each asking to resume from seq 1, replay nothing:
 /// each is answered `subscribed` alone. The bystander gets every update throughout.
@@ -133,9 +134,11 @@ fn long_urls_binary_frames_and_subscribe_storms_stay_bounded() {
     let sub = long.expect("subscribed news", FRAME_WAIT, |v| v["type"] == "subscribed");
     assert_eq!((&sub["channel"], &sub["seq"]), (&json!("news"), &json!(5)));
     let rest = long.collect(Duration::from_millis(500));
-    let unknown = rest.iter().filter(|v| v["type"] == "error" && v["code"] == "unknown_channel").count();
+    let refused = rest.iter().filter(|v| v["type"] == "error" && v["code"] == "too_many_subscriptions").count();
+    let empty: Vec<&Value> = rest.iter().filter(|v| v["type"] == "subscribed").collect();
     let updates: Vec<&Value> = rest.iter().filter(|v| v["type"] == "update").collect();
-    assert_eq!((unknown, updates.len(), rest.len()), (1500, 1, 1501), "one error per distinct name");
+    assert_eq!((refused, empty.len(), updates.len(), rest.len()), (1469, 31, 1, 1501), "one frame per distinct name");
+    assert!(empty.iter().all(|v| v["seq"] == 0 && v["channel"].as_str().is_some_and(|c| c.starts_with("missing-"))));
     assert_eq!(updates[0]["seq"], 5);
     assert_eq!(w.publish_seq("news", json!({"i": 6})), 6);
     assert_eq!(seqs(&long.updates("news", 6, FRAME_WAIT)), [6]);

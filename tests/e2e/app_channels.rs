@@ -138,10 +138,10 @@ fn deleting_an_app_channel_everywhere() {
     let bad = w.post_publish(Some(PUBLISH_TOKEN), &json!("not an object"));
     let ws_error = {
         let mut c = w.client("/ws");
-        c.send_json(&json!({"op": "subscribe", "channels": ["zzz"]}));
-        c.expect_error("unknown_channel", FRAME_WAIT)["message"].as_str().unwrap_or_default().to_owned()
+        c.send_json(&json!({"op": "subscribe", "channels": ["Zzz"]}));
+        c.expect_error("invalid_channel", FRAME_WAIT)["message"].as_str().unwrap_or_default().to_owned()
     };
-    assert!(ws_error.contains(r#""zzz""#), "{ws_error}");
+    assert!(ws_error.contains(r#""Zzz""#), "{ws_error}");
     for text in [&message, &ws_error, &bad.body] {
         assert!(!["Channel(", "Error(", "RustError", "JsValue"].iter().any(|t| text.contains(t)), "{text}");
     }

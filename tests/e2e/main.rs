@@ -4,6 +4,7 @@
 mod abuse;
 mod api;
 mod app_channels;
+mod channel_list;
 mod churn;
 mod dashboard;
 mod fast_stream;

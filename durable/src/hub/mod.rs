@@ -125,7 +125,8 @@ impl Hub {
             Ok(HubRoute::Apply) => self.apply(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
-                Response::from_json(&self.with_core(|core| core.stats(shard, sockets))?)
+                let subscribers = |c: &Channel| self.with_fanout(|f| f.subscribers(c)) as u64;
+                Response::from_json(&self.with_core(|core| core.stats(shard, sockets, subscribers))?)
             }
             Err(e) => refuse(&e.refusal()),
         }

@@ -105,8 +105,11 @@ impl HubCore {
         }
     }
 
-    pub fn stats(&self, shard: u32, sockets: u64) -> HubStats {
-        let channels = self
+    /// This object's report; `subscribers` says how many of its sockets hold a channel. Every
+    /// built-in channel is reported, published to yet or not (its subscribers count from the
+    /// start); app channels once they exist, so names nobody publishes to are never reported.
+    pub fn stats(&self, shard: u32, sockets: u64, subscribers: impl Fn(&Channel) -> u64) -> HubStats {
+        let mut channels: BTreeMap<Channel, ChannelStats> = self
             .channels
             .iter()
             .map(|(c, m)| {
@@ -116,10 +119,17 @@ impl HubCore {
                     published: m.published,
                     deliveries: m.deliveries,
                     failed_sends: m.failed_sends,
+                    subscribers: subscribers(c),
                 };
                 (c.clone(), stats)
             })
             .collect();
+        for c in Channel::built_in() {
+            if !channels.contains_key(&c) {
+                let stats = ChannelStats { subscribers: subscribers(&c), ..ChannelStats::default() };
+                channels.insert(c, stats);
+            }
+        }
         HubStats {
             sockets: BTreeMap::from([(shard, sockets)]),
             reads: BTreeMap::from([(shard, self.counters.api_reads)]),

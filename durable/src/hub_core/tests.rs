@@ -134,11 +134,18 @@ fn connect_sends_welcome_then_catchup_actions() {
     let frames = sent(&actions);
     assert_eq!(frames[0]["type"], "welcome");
     assert_eq!(frames[0]["channels"], json!(["btc", "market", "sentiment", "indicators"]), "built-ins only");
-    assert_eq!(frames[1]["code"], "unknown_channel");
+    assert_eq!(frames.len(), 1, "no error: a channel nobody published to yet can be subscribed");
     let subs: Vec<_> = actions.iter().filter(|a| matches!(a, Action::Subscribe(..))).collect();
-    assert_eq!(subs.len(), 2);
-    assert_eq!(meta.channels, vec![news(), Channel::btc()]);
-    assert_eq!(c.stats(0, 1).counters.rejected[&ErrorCode::UnknownChannel], 1);
+    assert_eq!(subs.len(), 3);
+    let nope = Channel::parse("nope").unwrap();
+    assert_eq!(meta.channels, vec![news(), Channel::btc(), nope.clone()]);
+    // Its catch-up is `subscribed` at seq 0, and it costs no storage: the channel is not
+    // created until its first publish.
+    let plan = c.plan(&nope, None);
+    let frames: Vec<Value> =
+        c.catchup_frames(&nope, &plan, Vec::new(), 0).iter().map(|f| frame(&f.to_json())).collect();
+    assert_eq!(frames, [json!({"type": "subscribed", "channel": "nope", "seq": 0, "epoch": "", "recovered": false})]);
+    assert!(!c.is_known(&nope) && c.app_channels() == 1);
 }
 
 #[test]
@@ -183,7 +190,7 @@ fn replicas_apply_the_sequencers_updates() {
         replica.apply(Apply { updates: fanout, confirmed: vec![], ..Default::default() }).broadcasts.is_empty(),
         "duplicates are dropped"
     );
-    let (s, r) = (seq.stats(0, 0), replica.stats(1, 0));
+    let (s, r) = (seq.stats(0, 0, |_| 0), replica.stats(1, 0, |_| 0));
     assert_eq!(s.channels[&news()].seq, r.channels[&news()].seq);
     assert_eq!(r.channels[&news()].published, 0);
     assert_eq!(seq.plan(&news(), Some(&Since::Seq(1))), replica.plan(&news(), Some(&Since::Seq(1))));
@@ -222,14 +229,14 @@ fn counters_and_stats() {
     c.closed(CloseReason::Client);
     round_btc(&mut c, 1, 1.0);
     c.record_delivery(&Channel::btc(), 4, 1);
-    let s = c.stats(2, 7);
+    let s = c.stats(2, 7, |ch| if ch.as_str() == "btc" { 3 } else { 0 });
     assert_eq!(s.sockets[&2], 7);
     assert_eq!(s.counters.connections_opened, 1);
     assert_eq!(s.counters.connections_closed[&CloseReason::Client], 1);
     assert_eq!(s.counters.rejected[&ErrorCode::BadJson], 1);
     assert_eq!(s.counters.frames.values().sum::<u64>(), 2);
     let btc = &s.channels[&Channel::btc()];
-    assert_eq!((btc.deliveries, btc.failed_sends, btc.published), (4, 1, 1));
+    assert_eq!((btc.deliveries, btc.failed_sends, btc.published, btc.subscribers), (4, 1, 1, 3));
 }
 
 #[test]
@@ -268,7 +275,7 @@ fn corrupt_entries_are_reported_not_fatal() {
         ("someone-else's".to_owned(), "1".to_owned()),
     ]);
     assert_eq!(corrupt.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["ch:btc", "watchers"]);
-    assert_eq!(c.stats(0, 0).counters.connections_opened, 4);
+    assert_eq!(c.stats(0, 0, |_| 0).counters.connections_opened, 4);
 }
 
 #[test]
@@ -288,7 +295,7 @@ fn failures_keep_the_value_and_it_goes_stale_from_the_last_confirmation() {
     };
     assert_eq!(stale_at(280_000), json!(false));
     assert_eq!(stale_at(280_001), json!(true));
-    let st = c.stats(0, 0);
+    let st = c.stats(0, 0, |_| 0);
     let up = &st.upstreams[&Source::CoingeckoPrice];
     assert_eq!((up.requests[&Outcome::Ok], up.requests[&Outcome::HttpError], up.consecutive_failures), (2, 1, 1));
 }
@@ -320,7 +327,7 @@ fn market_is_merged_from_its_two_sources() {
         (market.data["coins"]["bitcoin"]["price_usd"].clone(), market.data["btc_dominance_pct"].clone()),
         (json!(101.0), json!(50.0))
     );
-    assert_eq!(c.stats(0, 0).upstreams[&Source::Fng].requests[&Outcome::Timeout], 1);
+    assert_eq!(c.stats(0, 0, |_| 0).upstreams[&Source::Fng].requests[&Outcome::Timeout], 1);
 }
 
 #[test]
@@ -338,7 +345,7 @@ fn kv_copies_are_throttled_but_never_left_behind() {
     c.kv_writes_done(0, &[Channel::btc()]);
     let fx = round_btc(&mut c, 1_200_000, 101.0);
     assert_eq!(fx.kv_writes.iter().filter(|w| w.channel == Channel::btc()).count(), 1);
-    assert_eq!(c.stats(0, 0).counters.kv_write_failures, 1);
+    assert_eq!(c.stats(0, 0, |_| 0).counters.kv_write_failures, 1);
 }
 
 #[test]
@@ -424,7 +431,7 @@ fn retry_after_counts_from_the_answer_not_the_end_of_the_round() {
         at: 1_000,
     };
     c.finish_round(RoundKind::FastBtc, 5_000, vec![f], epochs());
-    let limit = &c.stats(0, 0).providers[&crate::upstream_status::Provider::Coingecko];
+    let limit = &c.stats(0, 0, |_| 0).providers[&crate::upstream_status::Provider::Coingecko];
     assert_eq!(limit.retry_after_until, Some(31_000));
 }
 
@@ -441,7 +448,7 @@ fn an_older_answer_finishing_last_does_not_replace_a_newer_value() {
     assert!(fx.broadcasts.is_empty(), "the older price was published after the newer one");
     let btc = c.snapshot().into_iter().find(|s| s.channel == Channel::btc()).unwrap();
     assert_eq!((btc.data["price_usd"].as_f64(), btc.fetched_at, btc.confirmed_at), (Some(101.0), 3_000, 3_000));
-    let up = &c.stats(0, 0).upstreams[&Source::CoingeckoPrice];
+    let up = &c.stats(0, 0, |_| 0).upstreams[&Source::CoingeckoPrice];
     assert_eq!((up.requests[&Outcome::Ok], up.last_success), (2, Some(3_000)), "counted, but not newest");
 }
 
@@ -485,7 +492,7 @@ fn deleting_an_app_channel() {
     assert_eq!(fx.removed, [RemovedChannel { channel: news(), history: 3..8 }]);
     assert_eq!(fx.fanout_deleted, [news()]);
     assert!(!c.is_known(&news()));
-    assert!(!c.stats(0, 0).channels.contains_key(&news()), "its series leave /metrics");
+    assert!(!c.stats(0, 0, |_| 0).channels.contains_key(&news()), "its series leave /metrics");
     assert!(c.history_range(&news(), 0, 10).is_none());
     assert_eq!(c.delete_app(&news()).err(), Some(Undeletable::Unknown), "once");
     // Published again it is a new channel: seq 1, and a resume from the old one is not a replay.
