@@ -43,6 +43,8 @@ pub struct ChannelMeta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryWrite {
     pub put: Update,
+    /// The value `put` replaces as the channel's latest (what a `delta` frame patches).
+    pub previous: Option<Update>,
     pub delete: Range<u64>,
     pub reset: bool,
     pub clear: Range<u64>,
@@ -141,8 +143,8 @@ impl ChannelMeta {
         self.first_retained = Seq(keep_from);
         self.confirmed_at = self.confirmed_at.max(update.ts);
         self.kv_dirty = true;
-        self.latest = Some(update.clone());
-        HistoryWrite { put: update, delete, reset, clear: 0..0 }
+        let previous = self.latest.replace(update.clone());
+        HistoryWrite { put: update, previous, delete, reset, clear: 0..0 }
     }
 
     /// Decides how to answer a subscription that resumes from `since` (or starts fresh).

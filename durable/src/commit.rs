@@ -5,8 +5,12 @@
 //! The shell (`hub/commit.rs`) queues an event's frames in the same synchronous step that issues its
 //! storage write, and sends only what it takes from here: no frame is sent before its write was
 //! issued, so the runtime's output gate holds it until the write is durable.
+//!
+//! Sockets that asked for deltas (`/ws?delta=merge`) sit in the subscriber index under their
+//! own key per channel and get their own copy of each channel's frames, built once per flush.
 
-use crate::protocol::{batch_json, Channel};
+use crate::merge_patch;
+use crate::protocol::{batch_json, Channel, ServerFrame, Update};
 use crate::publish::PublishRefusal;
 
 /// Bounds of the queue (`MAX_PENDING_UPDATES`, `MAX_PENDING_BYTES`).
@@ -25,7 +29,7 @@ impl Default for CommitLimits {
 /// Frames sequenced and written but not yet sent, and whether an event has claimed the flush.
 #[derive(Debug, Default)]
 pub struct CommitQueue {
-    pending: Vec<(Channel, String)>,
+    pending: Vec<Broadcast>,
     bytes: usize,
     claimed: bool,
     /// The last flush: when it was sent (ms) and how many messages it sent.
@@ -68,6 +72,8 @@ pub enum FlushWait {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelFrames {
     pub channel: Channel,
+    /// For the channel's delta sockets (`/ws?delta=merge`) rather than its others.
+    pub delta: bool,
     pub frames: u64,
     pub alone: String,
     pub parts: String,
@@ -100,14 +106,14 @@ impl CommitQueue {
         self.fanout_bytes = self.fanout_bytes.saturating_sub(bytes);
     }
 
-    pub fn push(&mut self, channel: Channel, frame: String) {
-        self.bytes += frame.len();
-        self.pending.push((channel, frame));
+    pub fn push(&mut self, broadcast: Broadcast) {
+        self.bytes += broadcast.frame.len() + broadcast.delta.as_ref().map_or(0, String::len);
+        self.pending.push(broadcast);
     }
 
-    pub fn extend(&mut self, frames: impl IntoIterator<Item = (Channel, String)>) {
-        for (channel, frame) in frames {
-            self.push(channel, frame);
+    pub fn extend(&mut self, broadcasts: impl IntoIterator<Item = Broadcast>) {
+        for b in broadcasts {
+            self.push(b);
         }
     }
 
@@ -163,30 +169,81 @@ impl CommitQueue {
         self.busy = if updates > 1 { BUSY_FLUSHES } else { self.busy.saturating_sub(1) };
     }
 
-    /// Everything pending, grouped by channel (first appearance order, frames in queue order).
-    pub fn take(&mut self) -> Vec<ChannelFrames> {
+    /// Everything pending, grouped by channel (first appearance order, frames in queue order);
+    /// `deltas` says which channels have sockets that asked for delta frames.
+    pub fn take(&mut self, deltas: impl Fn(&Channel) -> bool) -> Vec<ChannelFrames> {
         self.bytes = 0;
-        plan(std::mem::take(&mut self.pending))
+        plan(std::mem::take(&mut self.pending), deltas)
     }
 }
 
-/// Groups frames by channel and builds each channel's messages once.
-pub fn plan(pending: Vec<(Channel, String)>) -> Vec<ChannelFrames> {
-    let mut grouped: Vec<(Channel, Vec<String>)> = Vec::new();
-    for (channel, frame) in pending {
-        match grouped.iter_mut().find(|(c, _)| *c == channel) {
-            Some((_, frames)) => frames.push(frame),
-            None => grouped.push((channel, vec![frame])),
+/// Groups frames by channel and builds each channel's messages once: the full frames, and for
+/// a channel in `deltas` also the frames delta sockets get (a `delta` where one was built).
+pub fn plan(pending: Vec<Broadcast>, deltas: impl Fn(&Channel) -> bool) -> Vec<ChannelFrames> {
+    let mut grouped: Vec<(Channel, Vec<Broadcast>)> = Vec::new();
+    for b in pending {
+        match grouped.iter_mut().find(|(c, _)| *c == b.channel) {
+            Some((_, frames)) => frames.push(b),
+            None => grouped.push((b.channel.clone(), vec![b])),
         }
     }
-    grouped
-        .into_iter()
-        .map(|(channel, mut frames)| {
-            let parts = frames.join(",");
-            let alone = if frames.len() == 1 { frames.swap_remove(0) } else { batch_json(&[&parts]) };
-            ChannelFrames { channel, frames: frames.len().max(1) as u64, alone, parts }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(grouped.len());
+    for (channel, broadcasts) in grouped {
+        if deltas(&channel) {
+            let frames = broadcasts.iter().map(|b| b.delta.as_ref().unwrap_or(&b.frame).clone()).collect();
+            out.push(ChannelFrames::new(channel.clone(), true, frames));
+        }
+        out.push(ChannelFrames::new(channel, false, broadcasts.into_iter().map(|b| b.frame).collect()));
+    }
+    out
+}
+
+/// A frame for a channel's subscribers (JSON text), and the smaller `delta` frame that sockets
+/// which asked for deltas get instead (None: they get `frame` too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    pub channel: Channel,
+    pub frame: String,
+    pub delta: Option<String>,
+}
+
+impl Broadcast {
+    /// A frame every subscriber gets as is.
+    pub fn frame(channel: Channel, frame: String) -> Broadcast {
+        Broadcast { channel, frame, delta: None }
+    }
+
+    /// A new update, serialised once for every socket: the `update` frame, and a `delta`
+    /// frame against `previous` when that is the update right before it (seq - 1, so every
+    /// socket in step holds it) and the delta is the smaller frame. After a reset (a replica
+    /// that missed updates) the sockets are not in step, so they get the full value.
+    pub fn update(update: &Update, previous: Option<&Update>, reset: bool) -> Broadcast {
+        let full = ServerFrame::Update(update.clone()).to_json();
+        let delta = previous
+            .filter(|p| !reset && p.seq.next() == update.seq)
+            .and_then(|p| merge_patch::diff(&p.data, &update.data))
+            .map(|patch| {
+                ServerFrame::Delta {
+                    channel: update.channel.clone(),
+                    seq: update.seq,
+                    ts: update.ts,
+                    stale: update.stale,
+                    patch,
+                }
+                .to_json()
+            })
+            .filter(|delta| delta.len() < full.len());
+        Broadcast { channel: update.channel.clone(), frame: full, delta }
+    }
+}
+
+impl ChannelFrames {
+    fn new(channel: Channel, delta: bool, mut frames: Vec<String>) -> ChannelFrames {
+        let parts = frames.join(",");
+        let count = frames.len().max(1) as u64;
+        let alone = if frames.len() == 1 { frames.swap_remove(0) } else { batch_json(&[&parts]) };
+        ChannelFrames { channel, delta, frames: count, alone, parts }
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +257,7 @@ mod tests {
 
     #[test]
     fn one_channel_one_frame_is_sent_as_itself() {
-        let p = plan(vec![(ch("news"), r#"{"n":1}"#.into())]);
+        let p = plan(vec![Broadcast::frame(ch("news"), r#"{"n":1}"#.into())], |_| false);
         assert_eq!(p.len(), 1);
         assert_eq!((p[0].alone.as_str(), p[0].frames), (r#"{"n":1}"#, 1));
     }
@@ -208,12 +265,12 @@ mod tests {
     #[test]
     fn updates_that_arrived_together_become_one_batch_per_channel() {
         let pending = vec![
-            (ch("news"), r#"{"n":1}"#.to_owned()),
-            (ch("btc"), r#"{"b":1}"#.to_owned()),
-            (ch("news"), r#"{"n":2}"#.to_owned()),
-            (ch("news"), r#"{"n":3}"#.to_owned()),
+            Broadcast::frame(ch("news"), r#"{"n":1}"#.to_owned()),
+            Broadcast::frame(ch("btc"), r#"{"b":1}"#.to_owned()),
+            Broadcast::frame(ch("news"), r#"{"n":2}"#.to_owned()),
+            Broadcast::frame(ch("news"), r#"{"n":3}"#.to_owned()),
         ];
-        let p = plan(pending);
+        let p = plan(pending, |_| false);
         assert_eq!(p.iter().map(|c| c.channel.as_str()).collect::<Vec<_>>(), ["news", "btc"]);
         assert_eq!(p[0].alone, batch_json(&[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]));
         assert_eq!(p[0].frames, 3);
@@ -228,15 +285,28 @@ mod tests {
     }
 
     #[test]
+    fn delta_sockets_get_their_own_frames_only_where_some_listen() {
+        let delta =
+            |n: u32| Broadcast { delta: Some(format!("d{n}")), ..Broadcast::frame(ch("news"), format!("f{n}")) };
+        let pending = vec![delta(1), Broadcast::frame(ch("news"), "gap".into()), delta(2), delta(3)];
+        let p = plan(pending.clone(), |c| c.as_str() == "news");
+        let got: Vec<(bool, &str)> = p.iter().map(|c| (c.delta, c.parts.as_str())).collect();
+        assert_eq!(got, [(true, "d1,gap,d2,d3"), (false, "f1,gap,f2,f3")], "in seq order, full where no delta");
+        assert!(p.iter().all(|c| c.frames == 4));
+        let p = plan(pending, |_| false);
+        assert_eq!(p.iter().map(|c| (c.delta, c.parts.as_str())).collect::<Vec<_>>(), [(false, "f1,gap,f2,f3")]);
+    }
+
+    #[test]
     fn one_flush_at_a_time_and_take_empties() {
         let mut q = CommitQueue::default();
         assert!(q.claim(), "first claim wins");
         assert!(!q.claim(), "others just queue");
-        q.push(ch("news"), "{}".into());
-        q.push(ch("news"), "{}".into());
-        assert_eq!(q.take().len(), 1);
+        q.push(Broadcast::frame(ch("news"), "{}".into()));
+        q.push(Broadcast::frame(ch("news"), "{}".into()));
+        assert_eq!(q.take(|_| false).len(), 1);
         assert!(q.is_empty());
-        assert!(q.take().is_empty());
+        assert!(q.take(|_| false).is_empty());
         q.release();
         assert!(q.claim());
     }
@@ -281,12 +351,12 @@ mod tests {
         let limits = CommitLimits { max_updates: 2, max_bytes: 10 };
         let mut q = CommitQueue::default();
         assert_eq!(q.admit(&limits), Ok(()));
-        q.push(ch("a"), "1234".into());
-        q.push(ch("a"), "1234".into());
+        q.push(Broadcast::frame(ch("a"), "1234".into()));
+        q.push(Broadcast::frame(ch("a"), "1234".into()));
         assert_eq!(q.admit(&limits), Err(PublishRefusal::Overloaded { retry_after_secs: 1 }), "count");
-        q.take();
+        q.take(|_| false);
         assert_eq!(q.admit(&limits), Ok(()), "a flush makes room");
-        q.push(ch("a"), "x".repeat(10));
+        q.push(Broadcast::frame(ch("a"), "x".repeat(10)));
         assert!(q.admit(&limits).is_err(), "bytes");
     }
 

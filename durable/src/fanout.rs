@@ -35,6 +35,16 @@ extern "C" {
     fn send_many(this: &Fanout, channels: Array, alone: Array, parts: Array, prefix: &str, suffix: &str) -> Array;
 }
 
+/// A channel's key in the index: its name, or for sockets that asked for deltas its name and
+/// `+delta` (no channel name holds a `+`), so each group gets its own frames.
+fn key(channel: &Channel, delta: bool) -> std::borrow::Cow<'_, str> {
+    if delta {
+        format!("{channel}+delta").into()
+    } else {
+        channel.as_str().into()
+    }
+}
+
 /// What a flush did: sockets whose send failed (to be closed), per flushed channel how many
 /// sockets it reached, and how many messages it sent.
 pub struct Sent {
@@ -56,36 +66,38 @@ impl Fanout {
     pub fn subscribe(&self, meta: &SocketMeta, channels: &[Channel], ws: &WebSocket) {
         let raw: &web_sys::WebSocket = ws.as_ref();
         for channel in channels {
-            self.add(channel.as_str(), &meta.conn, raw);
+            self.add(&key(channel, meta.delta), &meta.conn, raw);
         }
     }
 
+    /// Removes `conn` from `channels`, under both keys (a removal is O(1) in either case).
     pub fn unsubscribe(&self, conn: &str, channels: &[Channel]) {
         for channel in channels {
             self.remove(channel.as_str(), conn);
+            self.remove(&key(channel, true), conn);
         }
     }
 
     pub fn subscribers(&self, channel: &Channel) -> usize {
-        self.count(channel.as_str()) as usize
+        (self.count(channel.as_str()) + self.count(&key(channel, true))) as usize
+    }
+
+    /// Whether any socket of `channel` asked for delta frames.
+    pub fn has_delta(&self, channel: &Channel) -> bool {
+        self.count(&key(channel, true)) > 0
     }
 
     /// Sends one flush: every subscriber of a flushed channel gets one message.
     pub fn send(&self, flush: &[ChannelFrames]) -> Sent {
         let result = match flush {
             [] => return Sent { failed: Vec::new(), reached: Vec::new(), messages: 0 },
-            [one] => self.send_one(one.channel.as_str(), &one.alone),
+            [one] => self.send_one(&key(&one.channel, one.delta), &one.alone),
             many => {
                 let strings = |f: &dyn Fn(&ChannelFrames) -> &str| -> Array {
                     many.iter().map(|c| JsValue::from_str(f(c))).collect()
                 };
-                self.send_many(
-                    strings(&|c| c.channel.as_str()),
-                    strings(&|c| &c.alone),
-                    strings(&|c| &c.parts),
-                    BATCH_PREFIX,
-                    BATCH_SUFFIX,
-                )
+                let keys: Array = many.iter().map(|c| JsValue::from_str(&key(&c.channel, c.delta))).collect();
+                self.send_many(keys, strings(&|c| &c.alone), strings(&|c| &c.parts), BATCH_PREFIX, BATCH_SUFFIX)
             }
         };
         let failed = Array::from(&result.get(0))

@@ -7,6 +7,7 @@
 //! flush, how to batch storage calls, when to give up on a shard), each next to its call.
 
 use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
+use crate::commit::Broadcast;
 use crate::guard::ProviderLimit;
 use crate::history_budget::next_since;
 use crate::hub_api::{Apply, Confirmed, HistoryPage, Sequenced};
@@ -14,7 +15,7 @@ use crate::kv::StoredValue;
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
 use crate::publish::PublishRefusal;
 use crate::publish::{AppPublish, Published};
-use crate::session::{Action, SocketMeta};
+use crate::session::{Action, ConnectParams, SocketMeta};
 use crate::settings::{FeedConfig, HubLimits};
 use crate::stats::Counters;
 use crate::storage_key::{StorageKey, Stored};
@@ -32,8 +33,9 @@ mod feeds;
 #[derive(Debug, Default)]
 pub struct Effects {
     pub published: Vec<(Channel, Seq)>,
-    /// (channel, frame JSON): serialised once, sent as is to every subscriber.
-    pub broadcasts: Vec<(Channel, String)>,
+    /// Frames serialised once, sent as they are to every subscriber (delta sockets get a
+    /// broadcast's `delta` where it has one).
+    pub broadcasts: Vec<Broadcast>,
     /// Keys whose value is taken from [`HubCore::entry`].
     pub dirty: Vec<StorageKey>,
     pub history: Vec<HistoryWrite>,
@@ -164,7 +166,7 @@ impl HubCore {
 
     /// A new socket: its attachment, and the actions for it (welcome first, then a catch-up per
     /// channel the URL asks for).
-    pub fn connect(&mut self, conn: String, channels: Option<&str>, since: Option<&str>) -> (SocketMeta, Vec<Action>) {
+    pub fn connect(&mut self, conn: String, params: ConnectParams<'_>) -> (SocketMeta, Vec<Action>) {
         self.counters.connections_opened += 1;
         let mut meta = SocketMeta::new(conn.clone());
         // The built-in channels only: app channels are the publishing app's to announce, and
@@ -177,7 +179,7 @@ impl HubCore {
         };
         let mut actions = vec![Action::Send(welcome)];
         let limits = self.limits;
-        actions.extend(meta.on_connect(channels, since, &limits));
+        actions.extend(meta.on_connect(params, &limits));
         self.count_rejections(&actions);
         (meta, actions)
     }
@@ -351,7 +353,7 @@ impl HubCore {
                     recovered: false,
                 });
                 Self::record_write(channel.clone(), write, &mut fx);
-                fx.broadcasts.extend(gap.map(|frame| (channel, frame.to_json())));
+                fx.broadcasts.extend(gap.map(|frame| Broadcast::frame(channel, frame.to_json())));
             }
         }
         for (channel, at) in confirmed_at {
@@ -366,7 +368,7 @@ impl HubCore {
     }
 
     fn record_write(channel: Channel, write: HistoryWrite, fx: &mut Effects) {
-        fx.broadcasts.push((channel.clone(), ServerFrame::Update(write.put.clone()).to_json()));
+        fx.broadcasts.push(Broadcast::update(&write.put, write.previous.as_ref(), write.reset));
         if !fx.dirty.contains(&StorageKey::Meta(channel.clone())) {
             fx.dirty.push(StorageKey::Meta(channel));
         }

@@ -2,7 +2,8 @@
 //!
 //! Module map. Plain Rust, compiled and unit-tested on the host:
 //! - the wire protocol: `protocol` (frames, channel names, seqs), `session` (one socket's
-//!   attachment, limits and close reasons), `channel` (one channel's sequence and history);
+//!   attachment, limits and close reasons), `channel` (one channel's sequence and history),
+//!   `merge_patch` (the `delta` frames' RFC 7386 patches);
 //! - the hub's state machine: `hub_core` (with `counters` and `feeds`), `commit` (group commit),
 //!   `publish` (an app publish's checks), `history_budget`, `replica_backoff`, `upkeep` (what the
 //!   alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
@@ -27,6 +28,7 @@ pub mod history_budget;
 pub mod hub_api;
 pub mod hub_core;
 pub mod kv;
+pub mod merge_patch;
 pub mod protocol;
 pub mod publish;
 pub mod replica_backoff;

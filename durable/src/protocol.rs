@@ -140,16 +140,18 @@ pub enum ErrorCode {
     InvalidChannel,
     TooManySubscriptions,
     InvalidSince,
+    InvalidDelta,
     RateLimited,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 7] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidChannel,
         ErrorCode::TooManySubscriptions,
         ErrorCode::InvalidSince,
+        ErrorCode::InvalidDelta,
         ErrorCode::RateLimited,
     ];
 
@@ -160,6 +162,7 @@ impl ErrorCode {
             ErrorCode::InvalidChannel => "invalid_channel",
             ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::InvalidSince => "invalid_since",
+            ErrorCode::InvalidDelta => "invalid_delta",
             ErrorCode::RateLimited => "rate_limited",
         }
     }
@@ -177,6 +180,16 @@ pub enum ServerFrame {
         stale_after_seconds: u64,
     },
     Update(Update),
+    /// An update as an RFC 7386 merge patch against the channel's value at `seq - 1`, sent
+    /// instead of `update` to sockets that asked for deltas (`/ws?delta=merge`) when it is the
+    /// smaller frame. `ts` and `stale` are the new update's own.
+    Delta {
+        channel: Channel,
+        seq: Seq,
+        ts: u64,
+        stale: bool,
+        patch: Value,
+    },
     /// Ends a channel's catch-up: what came before it is all the client missed (`recovered`)
     /// or just the latest value (`!recovered`).
     Subscribed {

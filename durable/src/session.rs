@@ -41,6 +41,21 @@ pub struct SocketMeta {
     /// follows is not counted again.
     #[serde(default)]
     pub closing: bool,
+    /// Asked for `delta` frames (`/ws?delta=merge`): it is indexed under its channels' delta
+    /// keys and gets each update as a merge patch where that is smaller.
+    #[serde(default)]
+    pub delta: bool,
+}
+
+/// The one delta mode: RFC 7386 JSON merge patches (`/ws?delta=merge`).
+pub const DELTA_MERGE: &str = "merge";
+
+/// What a connect URL asks for (`/ws?channels=..&since=..&delta=..`), as sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectParams<'a> {
+    pub channels: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub delta: Option<&'a str>,
 }
 
 /// What the shell must do for a socket, in order.
@@ -81,7 +96,7 @@ impl FrameKind {
 
 impl SocketMeta {
     pub fn new(conn: String) -> SocketMeta {
-        SocketMeta { conn, channels: Vec::new(), window_start: 0, window_msgs: 0, closing: false }
+        SocketMeta { conn, channels: Vec::new(), window_start: 0, window_msgs: 0, closing: false, delta: false }
     }
 
     /// A client text frame.
@@ -129,14 +144,19 @@ impl SocketMeta {
         None
     }
 
-    /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel) and
-    /// `since`. Invalid parts get `error` frames; the connection is still accepted.
-    pub fn on_connect(
-        &mut self,
-        channels_param: Option<&str>,
-        since_param: Option<&str>,
-        limits: &HubLimits,
-    ) -> Vec<Action> {
+    /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel),
+    /// `since` and `delta`. Invalid parts get `error` frames; the connection is still accepted.
+    pub fn on_connect(&mut self, params: ConnectParams<'_>, limits: &HubLimits) -> Vec<Action> {
+        let ConnectParams { channels: channels_param, since: since_param, delta } = params;
+        let mut errors = Vec::new();
+        match delta {
+            None => {}
+            Some(DELTA_MERGE) => self.delta = true,
+            Some(other) => errors.push(Action::Send(ServerFrame::error(
+                ErrorCode::InvalidDelta,
+                format!("delta={:?} is not a delta mode; use delta={DELTA_MERGE} or leave it out", truncate(other, 40)),
+            ))),
+        }
         let channels: Vec<String> = match channels_param {
             None => Channel::BUILT_IN.iter().map(|c| c.to_string()).collect(),
             Some(list) => list.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect(),
@@ -147,7 +167,8 @@ impl SocketMeta {
             Some(Err(frame)) => (Vec::new(), vec![Action::Send(frame)]),
         };
         actions.extend(self.subscribe(&channels, since, limits));
-        actions
+        errors.extend(actions);
+        errors
     }
 
     /// Linear in the size of the request: names and `since` entries are looked up in sets,
@@ -294,16 +315,32 @@ mod tests {
     #[test]
     fn connect_defaults_to_built_ins_and_honours_params() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(None, None, &HubLimits::default());
+        let a = m.on_connect(ConnectParams { channels: None, since: None, delta: None }, &HubLimits::default());
         assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "sub indicators None"]);
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(Some("btc,news"), Some("news:4"), &limits());
+        let a =
+            m.on_connect(ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None }, &limits());
         assert_eq!(codes(&a), ["sub btc None", "sub news Some(Seq(4))"]);
         assert_eq!(m.channels, vec![Channel::btc(), Channel::parse("news").unwrap()]);
         let mut m = SocketMeta::new("c".into());
-        assert!(m.on_connect(Some(""), None, &limits()).is_empty());
-        let a = m.on_connect(Some("btc,Nope,zzz"), Some("btc:x"), &limits());
+        assert!(m.on_connect(ConnectParams { channels: Some(""), since: None, delta: None }, &limits()).is_empty());
+        let a = m
+            .on_connect(ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None }, &limits());
         assert_eq!(codes(&a), ["InvalidSince", "sub btc None", "InvalidChannel", "sub zzz None"], "any valid name");
+    }
+
+    #[test]
+    fn delta_mode_is_asked_for_on_the_url() {
+        let mut m = SocketMeta::new("c".into());
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some(DELTA_MERGE) };
+        assert_eq!(codes(&m.on_connect(params, &limits())), ["sub btc None"]);
+        assert!(m.delta);
+        let mut m = SocketMeta::new("c".into());
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some("vcdiff") };
+        assert_eq!(codes(&m.on_connect(params, &limits())), ["InvalidDelta", "sub btc None"], "still connected");
+        assert!(!m.delta);
+        let old: SocketMeta = serde_json::from_str(r#"{"conn":"c","channels":["btc"]}"#).unwrap();
+        assert!(!old.delta, "attachments saved before delta mode read as full");
     }
 
     #[test]
@@ -369,7 +406,7 @@ mod tests {
     #[test]
     fn errors_quote_names_as_written() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(Some("Zzz"), None, &limits());
+        let a = m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None }, &limits());
         let [Action::Send(ServerFrame::Error { message, .. })] = a.as_slice() else { panic!("{a:?}") };
         assert!(message.starts_with("invalid channel name \"Zzz\""), "{message}");
         assert!(!message.contains("Channel("), "no Rust types in client-facing text: {message}");
@@ -389,7 +426,7 @@ mod tests {
         names.extend((0..20_000).map(|i| format!("app{i}")));
         let since = format!("btc:1,{}", (0..20_000).map(|i| format!("app{i}:1")).collect::<Vec<_>>().join(","));
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(Some(&names.join(",")), Some(&since), &l);
+        let a = m.on_connect(ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None }, &l);
         assert_eq!(
             a.len(),
             2 + 20_000,
@@ -432,7 +469,7 @@ mod tests {
     #[test]
     fn attachment_round_trips() {
         let mut m = SocketMeta::new("abc".into());
-        m.on_connect(Some("btc,news"), None, &limits());
+        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None }, &limits());
         m.on_text("{}", 42, &limits());
         let back: SocketMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);

@@ -18,7 +18,7 @@ use tickwire_hub::hub_core::HubCore;
 use tickwire_hub::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
 use tickwire_hub::publish::AppPublish;
 use tickwire_hub::session::CloseReason;
-use tickwire_hub::session::{Action, SocketMeta};
+use tickwire_hub::session::{Action, ConnectParams, SocketMeta};
 use tickwire_hub::settings::{FeedConfig, HubLimits};
 
 /// The app channels (`APP`) are published 3 times each, seq 1..=3.
@@ -138,7 +138,7 @@ fn check_connect(
     channels: Option<&str>,
     since: Option<&str>,
 ) -> Result<SocketMeta, TestCaseError> {
-    let (meta, actions) = hub.connect("c0".to_owned(), channels, since);
+    let (meta, actions) = hub.connect("c0".to_owned(), ConnectParams { channels, since, delta: None });
     let inputs = [channels.unwrap_or_default(), since.unwrap_or_default()];
     let Some(Action::Send(welcome @ ServerFrame::Welcome { conn, channels: listed, .. })) = actions.first() else {
         return Err(TestCaseError::fail(format!("connect does not start with welcome: {actions:?}")));

@@ -7,6 +7,7 @@ mod app_channels;
 mod channel_list;
 mod churn;
 mod dashboard;
+mod deltas;
 mod fast_stream;
 mod faults;
 mod feeds;

@@ -248,12 +248,12 @@ impl Hub {
     /// Sends everything queued now, synchronously. Also called before a catch-up, so that a new
     /// subscriber is caught up from a state in which every written update has been sent.
     pub(crate) fn send_pending(&self) {
-        let flush = self.queue.borrow_mut().take();
+        let flush = self.queue.borrow_mut().take(|c| self.with_fanout(|f| f.has_delta(c)));
         if flush.is_empty() {
             return;
         }
         let sent = self.with_fanout(|f| f.send(&flush));
-        let updates = flush.iter().map(|c| c.frames as usize).sum();
+        let updates = flush.iter().filter(|c| !c.delta).map(|c| c.frames as usize).sum();
         self.queue.borrow_mut().flushed(now_ms(), sent.messages, updates);
         let _ = self.with_core(|core| {
             for (channel, reached) in flush.iter().zip(&sent.reached) {
@@ -264,7 +264,7 @@ impl Hub {
             if let Some(mut meta) = super::socket::attachment(ws) {
                 console_warn!("hub: send to {} failed; closing it", meta.conn);
                 let _ = self.with_core(|core| {
-                    for c in flush.iter().filter(|c| meta.channels.contains(&c.channel)) {
+                    for c in flush.iter().filter(|c| c.delta == meta.delta && meta.channels.contains(&c.channel)) {
                         core.record_delivery(&c.channel, 0, c.frames);
                     }
                 });

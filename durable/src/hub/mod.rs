@@ -30,6 +30,7 @@ use crate::protocol::{Channel, Epoch, Update};
 use crate::publish::PublishRefusal;
 use crate::replica_backoff::ReplicaBackoff;
 use crate::route;
+use crate::session::ConnectParams;
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use crate::stats::Internal;
 use crate::storage_key::{StorageKey, Stored};
@@ -87,8 +88,11 @@ impl Hub {
         let (path, query) = route::split_url(&url);
         match (req.method().as_str(), path) {
             ("GET", route::WS) => {
-                let (channels, since) = (route::query_param(query, "channels"), route::query_param(query, "since"));
-                Ok(self.accept(channels.as_deref(), since.as_deref()).await?.into())
+                let param = |name| route::query_param(query, name);
+                let (channels, since, delta) = (param("channels"), param("since"), param("delta"));
+                let params =
+                    ConnectParams { channels: channels.as_deref(), since: since.as_deref(), delta: delta.as_deref() };
+                Ok(self.accept(params).await?.into())
             }
             ("POST", route::PUBLISH) => {
                 let max = self.with_core(|core| core.limits.max_publish_bytes)?;

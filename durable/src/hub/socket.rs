@@ -7,7 +7,7 @@ use crate::channel::Catchup;
 use crate::clock::now_ms;
 use crate::protocol::batch_json;
 use crate::session::CloseReason;
-use crate::session::{close_frame, close_reply, Action, SocketMeta};
+use crate::session::{close_frame, close_reply, Action, ConnectParams, SocketMeta};
 use worker::*;
 
 impl Hub {
@@ -58,12 +58,12 @@ impl Hub {
         self.gone(&ws, CloseReason::Error).await
     }
 
-    pub(crate) async fn accept(&self, channels: Option<&str>, since: Option<&str>) -> Result<Response> {
+    pub(crate) async fn accept(&self, params: ConnectParams<'_>) -> Result<Response> {
         // Build the index before this socket exists, so the rebuild cannot count it twice.
         let before = self.btc_watchers();
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), channels, since))?;
+        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), params))?;
         self.run(&pair.server, &mut meta, actions).await;
         // A connect that fails from here on must not leave the socket counted and subscribed.
         let answered = pair.server.serialize_attachment(&meta).and_then(|()| Response::from_websocket(pair.client));

@@ -125,10 +125,9 @@ impl HubCore {
             })
             .collect();
         for c in Channel::built_in() {
-            if !channels.contains_key(&c) {
-                let stats = ChannelStats { subscribers: subscribers(&c), ..ChannelStats::default() };
-                channels.insert(c, stats);
-            }
+            channels
+                .entry(c)
+                .or_insert_with_key(|c| ChannelStats { subscribers: subscribers(c), ..ChannelStats::default() });
         }
         HubStats {
             sockets: BTreeMap::from([(shard, sockets)]),

@@ -105,8 +105,8 @@ fn feed_values_are_deduped_app_publishes_are_not() {
     let fx = round_btc(&mut c, 1, 100.0);
     let market = Channel::parse("market").unwrap();
     assert_eq!(fx.published, vec![(Channel::btc(), Seq(1)), (market.clone(), Seq(1))]);
-    assert_eq!(frame(&fx.broadcasts[0].1)["seq"], 1);
-    assert_eq!(frame(&fx.broadcasts[0].1)["data"], json!({"price_usd": 100.0, "change_24h_pct": 1.0}));
+    assert_eq!(frame(&fx.broadcasts[0].frame)["seq"], 1);
+    assert_eq!(frame(&fx.broadcasts[0].frame)["data"], json!({"price_usd": 100.0, "change_24h_pct": 1.0}));
     assert!(fx.dirty.contains(&StorageKey::Upstreams) && fx.dirty.contains(&StorageKey::Meta(Channel::btc())));
     assert_eq!(fx.history.len(), 2);
     assert_eq!(fx.fanout[0].epoch, Epoch("e1".into()));
@@ -129,7 +129,8 @@ fn built_in_channels_cannot_be_published_by_apps() {
 fn connect_sends_welcome_then_catchup_actions() {
     let mut c = core();
     app(&mut c, 1);
-    let (meta, actions) = c.connect("conn1".into(), Some("news,btc,nope"), Some("news:0"));
+    let (meta, actions) = c
+        .connect("conn1".into(), ConnectParams { channels: Some("news,btc,nope"), since: Some("news:0"), delta: None });
     assert_eq!(sent(&actions)[0]["stale_after_seconds"], 180);
     let frames = sent(&actions);
     assert_eq!(frames[0]["type"], "welcome");
@@ -204,7 +205,7 @@ fn a_replica_that_missed_updates_tells_its_sockets() {
     replica.apply(Apply { updates: fanout[..5].to_vec(), confirmed: vec![], ..Default::default() });
     // Seq 6 never arrives: 7 restarts the replica's history, and its sockets are told.
     let fx = replica.apply(Apply { updates: fanout[6..].to_vec(), confirmed: vec![], ..Default::default() });
-    let frames: Vec<Value> = fx.broadcasts.iter().map(|(_, f)| serde_json::from_str(f).unwrap()).collect();
+    let frames: Vec<Value> = fx.broadcasts.iter().map(|b| serde_json::from_str(&b.frame).unwrap()).collect();
     assert_eq!(frames.len(), 2, "{frames:?}");
     assert_eq!((&frames[0]["type"], &frames[0]["seq"]), (&json!("update"), &json!(7)));
     assert_eq!(
@@ -215,15 +216,42 @@ fn a_replica_that_missed_updates_tells_its_sockets() {
     assert_eq!(fx.history[0].deleted_seqs().collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     // A resume from before the gap is answered with the latest value, not a replay with a hole.
     assert_eq!(replica.plan(&news(), Some(&Since::Seq(5))), Catchup::Latest);
+    assert!(fx.broadcasts.iter().all(|b| b.delta.is_none()), "after a gap its sockets get full values");
     // Updates in order again carry no marker.
     let fx = replica.apply(Apply { updates: app(&mut seq, 8).1.fanout, confirmed: vec![], ..Default::default() });
     assert_eq!(fx.broadcasts.len(), 1);
 }
 
 #[test]
+fn an_update_goes_to_delta_sockets_as_a_merge_patch_when_that_is_smaller() {
+    let mut c = core();
+    let publish = |c: &mut HubCore, ts: u64, data: Value| {
+        c.publish_app(AppPublish { channel: news(), ts, data }, epochs()).unwrap().1.broadcasts.remove(0)
+    };
+    let coins = |btc: f64| json!({"coins": {"bitcoin": {"price_usd": btc, "cap": 1.26e12}, "solana": {"price_usd": 142.1, "cap": 6.5e10}}});
+    assert_eq!(publish(&mut c, 1, coins(64_000.0)).delta, None, "the first update has nothing to patch");
+    let b = publish(&mut c, 2, coins(64_100.5));
+    let delta = frame(b.delta.as_deref().unwrap_or_default());
+    assert_eq!(
+        delta,
+        json!({"type": "delta", "channel": "news", "seq": 2, "ts": 2, "stale": false,
+               "patch": {"coins": {"bitcoin": {"price_usd": 64_100.5}}}})
+    );
+    assert!(b.delta.as_ref().is_some_and(|d| d.len() < b.frame.len()), "{} vs {}", b.frame, delta);
+    // Applied to the previous value, the patch gives the update's value.
+    let mut value = coins(64_000.0);
+    crate::merge_patch::apply(&mut value, &delta["patch"]);
+    assert_eq!(value, frame(&b.frame)["data"]);
+    // A small value whose patch is no smaller, and a null a patch cannot express: full frames.
+    assert_eq!(publish(&mut c, 3, json!(1)).delta, None);
+    assert_eq!(publish(&mut c, 4, json!({"a": 1})).delta, None);
+    assert_eq!(publish(&mut c, 5, json!({"a": null, "padding": "x".repeat(50)})).delta, None);
+}
+
+#[test]
 fn counters_and_stats() {
     let mut c = core();
-    let (mut meta, _) = c.connect("a".into(), None, None);
+    let (mut meta, _) = c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None });
     c.message(&mut meta, "{", 1);
     c.message(&mut meta, r#"{"op":"unsubscribe","channels":["btc"]}"#, 2);
     c.closed(CloseReason::Client);
@@ -244,7 +272,7 @@ fn state_survives_a_storage_round_trip() {
     let mut c = core();
     round_btc(&mut c, 1, 100.0);
     app(&mut c, 1);
-    c.connect("a".into(), None, None);
+    c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None });
     c.set_watcher(2, true);
     let keys = [
         StorageKey::Meta(Channel::btc()),
@@ -469,7 +497,7 @@ fn app_channels_are_bounded_and_the_welcome_stays_small() {
     assert_eq!((refused.status(), refused.code()), (409, "too_many_channels"));
     assert!(refused.message().contains("MAX_APP_CHANNELS"), "{}", refused.message());
     assert_eq!(publish(&mut c, "a"), Ok(Seq(2)), "existing channels go on");
-    let (_, actions) = c.connect("x".into(), None, None);
+    let (_, actions) = c.connect("x".into(), ConnectParams { channels: None, since: None, delta: None });
     assert_eq!(sent(&actions)[0]["channels"], json!(["btc", "market", "sentiment", "indicators"]));
     // Deleting one makes room.
     assert_eq!(c.delete_app(&Channel::parse("b").unwrap()).map(|(seq, _)| seq), Ok(Seq(1)));
