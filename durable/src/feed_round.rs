@@ -18,8 +18,10 @@ use std::collections::BTreeMap;
 pub enum RoundKind {
     /// A cron tick: every source that is due.
     Full,
-    /// The fast BTC alarm: the price only.
-    FastBtc,
+    /// The fast alarm, while anyone watches `btc`: the prices (`btc` and the coins of
+    /// `market`) every `FAST_POLL_SECONDS`, and the market totals and sentiment when
+    /// `MARKET_REFRESH_SECONDS` have passed since they were last asked for.
+    Fast,
 }
 
 /// The sources to fetch, and those skipped with the outcome that counts them.
@@ -79,14 +81,22 @@ pub fn plan(
 ) -> Planned {
     let sources: &[Source] = match kind {
         RoundKind::Full => &Source::ALL,
-        RoundKind::FastBtc => &[Source::CoingeckoPrice],
+        RoundKind::Fast => &[Source::CoingeckoPrice, Source::CoingeckoGlobal, Source::Fng],
     };
+    let market_refresh_ms = cfg.market_refresh_seconds * 1000;
     let breaker = cfg.breaker();
     let mut planned = Planned::default();
     for &source in sources {
         let status = upstreams.entry(source).or_default();
         let refresh_ms = cfg.rsi_refresh_seconds * 1000;
         if source == Source::CoingeckoChart && status.last_attempt.is_some_and(|t| now.saturating_sub(t) < refresh_ms) {
+            continue;
+        }
+        let slow = matches!(source, Source::CoingeckoGlobal | Source::Fng);
+        if kind == RoundKind::Fast
+            && slow
+            && status.last_attempt.is_some_and(|t| now.saturating_sub(t) < market_refresh_ms)
+        {
             continue;
         }
         // Checked without side effects first, so an open breaker does not spend a token.
@@ -238,7 +248,20 @@ mod tests {
         let p = plan_at(RoundKind::Full, 60_000, &mut st);
         assert!(!p.fetch.contains(&Source::CoingeckoChart) && p.skipped.is_empty(), "{p:?}");
         assert!(plan_at(RoundKind::Full, 300_000, &mut st).fetch.contains(&Source::CoingeckoChart));
-        assert_eq!(plan_at(RoundKind::FastBtc, 300_001, &mut st).fetch, vec![Source::CoingeckoPrice]);
+        assert_eq!(plan_at(RoundKind::Fast, 300_001, &mut st).fetch, vec![Source::CoingeckoPrice]);
+    }
+
+    #[test]
+    fn the_fast_round_adds_totals_and_sentiment_every_market_refresh() {
+        let mut st = fresh();
+        let fast = |t, st: &mut _| plan_at(RoundKind::Fast, t, st).fetch;
+        let all_but_chart = vec![Source::CoingeckoPrice, Source::CoingeckoGlobal, Source::Fng];
+        assert_eq!(fast(0, &mut st), all_but_chart, "never asked: due");
+        assert_eq!(fast(10_000, &mut st), [Source::CoingeckoPrice]);
+        assert_eq!(fast(29_999, &mut st), [Source::CoingeckoPrice]);
+        assert_eq!(fast(30_000, &mut st), all_but_chart, "MARKET_REFRESH_SECONDS (30) later");
+        plan_at(RoundKind::Full, 40_000, &mut st);
+        assert_eq!(fast(50_000, &mut st), [Source::CoingeckoPrice], "a cron round counts as a refresh");
     }
 
     #[test]
@@ -273,7 +296,7 @@ mod tests {
     fn faults_open_the_breaker_and_an_open_breaker_spends_no_tokens() {
         let mut st = fresh();
         for t in 0..3 {
-            plan_at(RoundKind::FastBtc, t, &mut st);
+            plan_at(RoundKind::Fast, t, &mut st);
             record_result(
                 &fetched_at(t, Source::CoingeckoPrice, Err(FeedError::Http(500))),
                 Outcome::HttpError,
@@ -282,15 +305,15 @@ mod tests {
         }
         assert_eq!(st.0[&Source::CoingeckoPrice].breaker.state, BreakerState::Open);
         let tokens = st.1[&Provider::Coingecko].bucket.tokens;
-        let p = plan_at(RoundKind::FastBtc, 10, &mut st);
+        let p = plan_at(RoundKind::Fast, 10, &mut st);
         assert_eq!(p.skipped, vec![(Source::CoingeckoPrice, Outcome::BreakerOpen)]);
         assert_eq!(st.1[&Provider::Coingecko].bucket.tokens, tokens);
         // After the cooldown: one probe, and a success closes it.
-        let p = plan_at(RoundKind::FastBtc, 60_002, &mut st);
-        assert_eq!(p.fetch, vec![Source::CoingeckoPrice]);
+        let p = plan_at(RoundKind::Fast, 60_002, &mut st);
+        assert_eq!(p.fetch[0], Source::CoingeckoPrice, "{p:?}");
         assert_eq!(st.0[&Source::CoingeckoPrice].breaker.state, BreakerState::HalfOpen);
         assert_eq!(
-            plan_at(RoundKind::FastBtc, 60_003, &mut st).skipped,
+            plan_at(RoundKind::Fast, 60_003, &mut st).skipped,
             vec![(Source::CoingeckoPrice, Outcome::BreakerOpen)]
         );
         record_result(&fetched_at(60_004, Source::CoingeckoPrice, Ok("")), Outcome::Ok, &mut st);

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 pub const PERIOD: usize = 14;
+/// Hourly closes the `indicators` value carries for charts: the last 48 hours.
+pub const CHART_HOURS: usize = 48;
 const HOUR_MS: u64 = 3_600_000;
 
 /// The `indicators` channel's value.
@@ -15,6 +17,9 @@ pub struct Indicators {
     pub closes: usize,
     /// Time of the last close, ms since the Unix epoch.
     pub as_of: u64,
+    /// The last [`CHART_HOURS`] hourly closes as `[ms, price]`, oldest first: a chart of the
+    /// last two days at first paint, without a history request.
+    pub hourly_closes: Vec<(u64, f64)>,
 }
 
 /// The last price of each hour, oldest first. `prices` must be sorted by time (CoinGecko's are).
@@ -68,7 +73,14 @@ pub fn indicators(prices: &[(u64, f64)]) -> Option<Indicators> {
     let rsi = *wilder_rsi(&values, PERIOD).last()?;
     let as_of = closes.last()?.0;
     // Two decimals is what anyone reads; it also keeps an unchanged RSI from looking changed.
-    Some(Indicators { rsi_14: (rsi * 100.0).round() / 100.0, period: PERIOD, closes: closes.len(), as_of })
+    let hourly_closes = closes[closes.len().saturating_sub(CHART_HOURS)..].to_vec();
+    Some(Indicators {
+        rsi_14: (rsi * 100.0).round() / 100.0,
+        period: PERIOD,
+        closes: closes.len(),
+        as_of,
+        hourly_closes,
+    })
 }
 
 #[cfg(test)]
@@ -123,7 +135,19 @@ mod tests {
         let prices: Vec<(u64, f64)> =
             CLOSES.iter().enumerate().map(|(i, c)| (i as u64 * HOUR_MS + 60_000, *c)).collect();
         let ind = indicators(&prices).unwrap();
-        assert_eq!(ind, Indicators { rsi_14: 37.79, period: 14, closes: 33, as_of: 32 * HOUR_MS + 60_000 });
+        let want = Indicators {
+            rsi_14: 37.79,
+            period: 14,
+            closes: 33,
+            as_of: 32 * HOUR_MS + 60_000,
+            hourly_closes: prices.clone(),
+        };
+        assert_eq!(ind, want);
+        let json = serde_json::to_value(&ind).unwrap();
+        assert_eq!(json["hourly_closes"][0], serde_json::json!([60_000, 44.34]), "[ms, price] pairs");
+        let long: Vec<(u64, f64)> = (0..100).map(|i| (i * HOUR_MS, 50.0 + (i % 5) as f64)).collect();
+        let chart = indicators(&long).unwrap().hourly_closes;
+        assert_eq!((chart.len(), chart[0].0, chart[47].0), (CHART_HOURS, 52 * HOUR_MS, 99 * HOUR_MS), "the last 48");
         assert_eq!(indicators(&prices[..14]), None);
     }
 }

@@ -176,8 +176,11 @@ pub struct FeedConfig {
     pub breaker_cooldown_seconds: u64,
     /// `RSI_REFRESH_SECONDS`: the price history for RSI is fetched at most this often.
     pub rsi_refresh_seconds: u64,
-    /// `FAST_POLL_SECONDS`: BTC poll period while someone watches `btc`.
+    /// `FAST_POLL_SECONDS`: the price poll period while someone watches `btc`.
     pub fast_poll_seconds: u64,
+    /// `MARKET_REFRESH_SECONDS`: while someone watches `btc`, the market totals and sentiment
+    /// are fetched this often too (besides the cron's once a minute).
+    pub market_refresh_seconds: u64,
     /// `KV_MIN_WRITE_SECONDS`: a channel's KV copy is rewritten at most this often.
     pub kv_min_write_seconds: u64,
     /// `STALE_AFTER_SECONDS`.
@@ -198,6 +201,7 @@ impl Default for FeedConfig {
             breaker_cooldown_seconds: 60,
             rsi_refresh_seconds: 300,
             fast_poll_seconds: 10,
+            market_refresh_seconds: 30,
             kv_min_write_seconds: 300,
             stale_after_seconds: 180,
         }
@@ -243,6 +247,7 @@ impl FeedConfig {
             breaker_cooldown_seconds: vars.number("BREAKER_COOLDOWN_SECONDS", d.breaker_cooldown_seconds, 1, 900)?,
             rsi_refresh_seconds: vars.number("RSI_REFRESH_SECONDS", d.rsi_refresh_seconds, 1, 86_400)?,
             fast_poll_seconds: vars.number("FAST_POLL_SECONDS", d.fast_poll_seconds, 1, 3_600)?,
+            market_refresh_seconds: vars.number("MARKET_REFRESH_SECONDS", d.market_refresh_seconds, 1, 3_600)?,
             kv_min_write_seconds: vars.number("KV_MIN_WRITE_SECONDS", d.kv_min_write_seconds, 0, 86_400)?,
             stale_after_seconds: vars.number("STALE_AFTER_SECONDS", d.stale_after_seconds, 1, 86_400 * 7)?,
         })

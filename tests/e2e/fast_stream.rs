@@ -88,3 +88,36 @@ fn a_watcher_on_another_shard_starts_and_stops_the_poll() {
     wait_until("polling resumed", Duration::from_millis(3500), || !price_sent().is_empty());
     w.assert_no_panic();
 }
+
+/// While `btc` is watched, the fast round also refreshes the market totals and the sentiment
+/// every MARKET_REFRESH_SECONDS (no cron tick in this test): a changed Fear & Greed value and
+/// a changed total market cap reach a socket that watches `btc`, `market` and `sentiment`.
+#[test]
+fn market_and_sentiment_refresh_while_watched() {
+    let fixture = Fixture::start();
+    let vars = [("FAST_POLL_SECONDS", "1"), ("MARKET_REFRESH_SECONDS", "2"), ("COINGECKO_RPM", "240")];
+    let w = Wrangler::start(&fixture, &vars);
+    let mut c = w.client("/ws?channels=btc,market,sentiment");
+    for channel in ["btc", "market", "sentiment"] {
+        c.catch_up(channel, FRAME_WAIT);
+    }
+    wait_until("totals and sentiment fetched", Duration::from_secs(5), || {
+        !fixture.requests_to("/fng/").is_empty() && !fixture.requests_to("/api/v3/global").is_empty()
+    });
+    fixture.set("/fng/", 200, crate::feeds::fng("17"));
+    let mut global = crate::feeds::global();
+    global["data"]["total_market_cap"]["usd"] = json!(3.5e12);
+    fixture.set("/api/v3/global", 200, global);
+    let s =
+        c.expect("new sentiment", Duration::from_secs(5), |v| is_update("sentiment")(v) && v["data"]["value"] == 17);
+    assert_eq!(s["stale"], false, "{s}");
+    c.expect("new totals", Duration::from_secs(5), |v| {
+        is_update("market")(v) && v["data"]["total_market_cap_usd"] == 3.5e12
+    });
+    // Paced: in 4 s, about two refreshes of each (not one per fast poll).
+    fixture.clear_requests();
+    std::thread::sleep(Duration::from_secs(4));
+    let (fng, prices) = (fixture.requests_to("/fng/").len(), fixture.requests_to(PRICE).len());
+    assert!((1..=3).contains(&fng) && prices >= 3, "{fng} sentiment and {prices} price requests in 4 s");
+    w.assert_no_panic();
+}

@@ -38,12 +38,12 @@ pub(crate) fn prices(btc_usd: f64, btc_change: f64) -> Value {
     })
 }
 
-fn global() -> Value {
+pub(crate) fn global() -> Value {
     json!({"data": {"total_market_cap": {"usd": 2.41e12}, "total_volume": {"usd": 8.9e10},
         "market_cap_percentage": {"btc": 52.3, "eth": 15.6}, "updated_at": 1_700_000_000}})
 }
 
-fn fng(value: &str) -> Value {
+pub(crate) fn fng(value: &str) -> Value {
     json!({"name": "Fear and Greed Index", "metadata": {"error": null}, "data": [{"value": value,
         "value_classification": "Greed", "timestamp": "1700000000", "time_until_update": "3600"}]})
 }
@@ -192,11 +192,22 @@ fn one_tick_fetches_all_feeds_in_parallel_and_publishes_only_changes() {
     assert_eq!(d, &json!({"value": 62, "classification": "Greed"}), "value is an integer, not a string");
     let d = &indicators["data"];
     let keys: BTreeSet<&str> = d.as_object().into_iter().flatten().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, BTreeSet::from(["rsi_14", "period", "closes", "as_of"]), "{d}");
+    assert_eq!(keys, BTreeSet::from(["rsi_14", "period", "closes", "as_of", "hourly_closes"]), "{d}");
     assert!(d["rsi_14"].as_f64().is_some_and(|r| (0.0..=100.0).contains(&r)), "{d}");
     assert_eq!(d["period"], 14, "{d}");
     assert!(d["closes"].as_u64().is_some_and(|n| (15..=49).contains(&n)), "{d}");
     assert!(d["as_of"].as_u64().is_some_and(|t| LAST_CLOSES_MS.contains(&t)), "{d}");
+    // The last 48 of the fixture's 49 hourly closes, as [ms, price], for the dashboard's chart.
+    let chart = d["hourly_closes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(chart.len(), 48, "{d}");
+    assert_eq!(chart.last().map(|c| c[0].clone()), Some(d["as_of"].clone()), "{d}");
+    for point in &chart {
+        // The fixture's close i is at 1_700_000_000_000 + i h, priced 60000 + (i % 7) 150 - (i % 3) 90.
+        let i = point[0].as_u64().unwrap_or(0).saturating_sub(1_700_000_000_000) / 3_600_000;
+        assert_eq!(point[1].as_f64(), Some(60000.0 + (i % 7) as f64 * 150.0 - (i % 3) as f64 * 90.0), "{point}");
+    }
+    let times: Vec<u64> = chart.iter().filter_map(|p| p[0].as_u64()).collect();
+    assert!(times.windows(2).all(|w| w[1] == w[0] + 3_600_000), "hourly, oldest first: {times:?}");
 
     let text = w.get("/metrics").body;
     for s in SOURCES {

@@ -108,7 +108,7 @@ impl Hub {
             return;
         }
         let _ = self.with_core(|core| core.upkeep.last_poll = now);
-        if let Err(e) = self.run_round(RoundKind::FastBtc).await {
+        if let Err(e) = self.run_round(RoundKind::Fast).await {
             console_error!("feeds: fast round failed: {e:?}");
         }
     }

@@ -65,7 +65,7 @@ impl HubCore {
         // A fast poll that changed nothing tells the other shards nothing: its confirmation
         // would wake every idle shard every few seconds. The next full round confirms for them
         // (STALE_AFTER_SECONDS is minutes, the cron one).
-        if kind == RoundKind::FastBtc && fx.fanout.is_empty() {
+        if kind == RoundKind::Fast && fx.fanout.is_empty() {
             fx.confirmed.clear();
         }
         fx

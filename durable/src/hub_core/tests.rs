@@ -28,7 +28,7 @@ fn price_body(price: f64) -> String {
 
 /// One fast round at `at` whose price request answered `body`.
 fn round(c: &mut HubCore, at: u64, body: Result<String, FeedError>) -> Effects {
-    round_of(c, RoundKind::FastBtc, at, body)
+    round_of(c, RoundKind::Fast, at, body)
 }
 
 /// One round of `kind` at `at` whose price request answered `body` (no other source answers).
@@ -346,10 +346,10 @@ fn market_is_merged_from_its_two_sources() {
     assert_eq!(market.data["btc_dominance_pct"], 50.0);
     assert_eq!(market.seq, Seq(2), "one update per part");
     // Later only the price answers: the totals stay.
-    c.plan_round(RoundKind::FastBtc, 60_000);
+    c.plan_round(RoundKind::Fast, 60_000);
     let fetched =
         vec![Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5, at: 60_000 }];
-    c.finish_round(RoundKind::FastBtc, 60_000, fetched, epochs());
+    c.finish_round(RoundKind::Fast, 60_000, fetched, epochs());
     let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
     assert_eq!(
         (market.data["coins"]["bitcoin"]["price_usd"].clone(), market.data["btc_dominance_pct"].clone()),
@@ -450,7 +450,7 @@ fn confirmations_keep_replicas_fresh_and_bring_new_ones_up_to_date() {
 #[test]
 fn retry_after_counts_from_the_answer_not_the_end_of_the_round() {
     let mut c = core();
-    c.plan_round(RoundKind::FastBtc, 0);
+    c.plan_round(RoundKind::Fast, 0);
     // The 429 came at 1 s; the round ended at 5 s (waiting for a slow source).
     let f = Fetched {
         source: Source::CoingeckoPrice,
@@ -458,7 +458,7 @@ fn retry_after_counts_from_the_answer_not_the_end_of_the_round() {
         duration_ms: 900,
         at: 1_000,
     };
-    c.finish_round(RoundKind::FastBtc, 5_000, vec![f], epochs());
+    c.finish_round(RoundKind::Fast, 5_000, vec![f], epochs());
     let limit = &c.stats(0, 0, |_| 0).providers[&crate::upstream_status::Provider::Coingecko];
     assert_eq!(limit.retry_after_until, Some(31_000));
 }
@@ -468,11 +468,11 @@ fn an_older_answer_finishing_last_does_not_replace_a_newer_value() {
     let mut c = core();
     // The fast poll asked at 1 s and got 100; a cron round asked later, got 101 at 3 s, and
     // finished first.
-    c.plan_round(RoundKind::FastBtc, 0);
+    c.plan_round(RoundKind::Fast, 0);
     let newer = Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(101.0)), duration_ms: 5, at: 3_000 };
-    c.finish_round(RoundKind::FastBtc, 3_000, vec![newer], epochs());
+    c.finish_round(RoundKind::Fast, 3_000, vec![newer], epochs());
     let older = Fetched { source: Source::CoingeckoPrice, result: Ok(price_body(100.0)), duration_ms: 5, at: 1_000 };
-    let fx = c.finish_round(RoundKind::FastBtc, 4_000, vec![older], epochs());
+    let fx = c.finish_round(RoundKind::Fast, 4_000, vec![older], epochs());
     assert!(fx.broadcasts.is_empty(), "the older price was published after the newer one");
     let btc = c.snapshot().into_iter().find(|s| s.channel == Channel::btc()).unwrap();
     assert_eq!((btc.data["price_usd"].as_f64(), btc.fetched_at, btc.confirmed_at), (Some(101.0), 3_000, 3_000));
