@@ -70,11 +70,9 @@ impl Fanout {
         }
     }
 
-    /// Removes `conn` from `channels`, under both keys (a removal is O(1) in either case).
-    pub fn unsubscribe(&self, conn: &str, channels: &[Channel]) {
+    pub fn unsubscribe(&self, meta: &SocketMeta, channels: &[Channel]) {
         for channel in channels {
-            self.remove(channel.as_str(), conn);
-            self.remove(&key(channel, true), conn);
+            self.remove(&key(channel, meta.delta), &meta.conn);
         }
     }
 

@@ -45,7 +45,7 @@ impl Hub {
             let (gone, kept): (Vec<Channel>, Vec<Channel>) =
                 std::mem::take(&mut meta.channels).into_iter().partition(|c| channels.contains(c));
             meta.channels = kept;
-            self.with_fanout(|f| f.unsubscribe(&meta.conn, &gone));
+            self.with_fanout(|f| f.unsubscribe(&meta, &gone));
             if let Err(e) = ws.serialize_attachment(&meta) {
                 console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
             }

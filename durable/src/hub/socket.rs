@@ -124,7 +124,7 @@ impl Hub {
                     };
                     outbox.extend(frames.iter().map(|f| f.to_json()));
                 }
-                Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(&meta.conn, &[channel])),
+                Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(meta, &[channel])),
                 Action::Close(reason) => {
                     send_frames(ws, &meta.conn, &mut outbox);
                     self.close(ws, meta, reason);
@@ -149,7 +149,7 @@ impl Hub {
     pub(crate) fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
         meta.closing = true;
         let _ = self.with_core(|core| core.closed(reason));
-        self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
+        self.with_fanout(|f| f.unsubscribe(meta, &meta.channels));
         let (code, text) = close_frame(reason);
         let _ = ws.serialize_attachment(&*meta);
         let _ = ws.close(Some(code), Some(text));
@@ -163,7 +163,7 @@ impl Hub {
         self.load().await?;
         if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
-            self.with_fanout(|f| f.unsubscribe(&meta.conn, &meta.channels));
+            self.with_fanout(|f| f.unsubscribe(&meta, &meta.channels));
             let counted = meta.closing; // by the hub's close or an earlier error
             if !counted && reason == CloseReason::Error {
                 meta.closing = true;
