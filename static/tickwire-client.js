@@ -433,23 +433,22 @@ export class TickwireClient {
    *  stale flags of the values shown. Resolves to whether the server answered. */
   async poll() {
     this.stats.polls += 1;
-    const live = !!this._ws?.live;
     const wanted = this.channels;
     let ok = true;
     try {
-      if (wanted.some((c) => BUILTIN_CHANNELS.includes(c))) this._snapshot(await this._get("/api/snapshot"), live);
+      if (wanted.some((c) => BUILTIN_CHANNELS.includes(c))) this._snapshot(await this._get("/api/snapshot"));
     } catch (e) {
       ok = false;
     }
-    if (!live) {
-      for (const c of wanted.filter((c) => !BUILTIN_CHANNELS.includes(c))) {
-        if (!(await this._history(c).catch(() => false))) ok = false;
-      }
+    for (const c of wanted.filter((c) => !BUILTIN_CHANNELS.includes(c))) {
+      if (this._ws?.live) break; // the socket has them
+      if (!(await this._history(c).catch(() => false))) ok = false;
     }
     return ok;
   }
 
-  _snapshot(snap, live) {
+  _snapshot(snap) {
+    const live = !!this._ws?.live; // as the answer arrives: a live socket's frames come first
     for (const [c, e] of Object.entries((snap && snap.channels) || {})) {
       if (!this._wanted.has(c) || !isObj(e) || !isSeq(e.seq)) continue;
       const pos = this.positions[c];
@@ -474,7 +473,7 @@ export class TickwireClient {
     }
     for (let page = 0; page < 5; page++) {
       const h = await this._get(path(since, 100));
-      if (!h || !this._wanted.has(c)) return true; // deleted, or no longer wanted
+      if (!h || !this._wanted.has(c) || (this._ws?.live && !this._sync.has(c))) return true; // gone, unwanted, or live
       const pos = this.positions[c];
       if (pos && pos.epoch && h.epoch && pos.epoch !== h.epoch) {
         this.positions[c] = { seq: 0, epoch: h.epoch }; // recreated: every update of the new one
