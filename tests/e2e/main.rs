@@ -5,6 +5,7 @@ mod abuse;
 mod api;
 mod app_channels;
 mod churn;
+mod client_library;
 mod dashboard;
 mod fast_stream;
 mod faults;
