@@ -1,6 +1,7 @@
 // tickwire-client.js: a dependency-free ES module for apps that follow tickwire channels.
 // Speaks wire protocol v1 (README.md), resumes without gaps, and polls over HTTP while the
-// socket is down. No build step: `import { TickwireClient } from "https://HOST/tickwire-client.js"`.
+// socket is down. No build step: import it from a copy on the app's origin (tickwire serves
+// it at /tickwire-client.js, without CORS headers, so a cross-origin import is refused).
 //
 //   const tw = new TickwireClient("https://tickwire.example.workers.dev", {
 //     channels: ["btc", "orders"],       // built-in or app channels (an app channel may not exist yet)
@@ -205,31 +206,15 @@ export class TickwireClient {
   _frame(conn, f, depth) {
     if (!isObj(f) || this._ws !== conn) return;
     try {
-      switch (f.type) {
-        case "batch":
-          if (depth < 4 && Array.isArray(f.frames)) for (const g of f.frames) this._frame(conn, g, depth + 1);
-          break;
-        case "welcome":
-          this._live(conn, f);
-          break;
-        case "update":
-          this._update(f);
-          break;
-        case "delta":
-          this._delta(f);
-          break;
-        case "subscribed":
-          this._subscribed(f);
-          break;
-        case "unsubscribed":
-          this._unsubscribed(f);
-          break;
-        case "error":
-          this._emit("error", f);
-          break;
-        default:
-          break; // a newer frame type: ignored
-      }
+      if (f.type === "batch") {
+        if (depth < 4 && Array.isArray(f.frames)) for (const g of f.frames) this._frame(conn, g, depth + 1);
+      } else if (f.type === "welcome") this._live(conn, f);
+      else if (f.type === "update") this._update(f);
+      else if (f.type === "delta") this._delta(f);
+      else if (f.type === "subscribed") this._subscribed(f);
+      else if (f.type === "unsubscribed") this._unsubscribed(f);
+      else if (f.type === "error") this._emit("error", f);
+      // any other type: a newer frame, ignored
     } catch (e) {
       this._emit("error", e);
     }
@@ -285,7 +270,7 @@ export class TickwireClient {
     this.values[c] = f.data;
     this.positions[c] = { seq: f.seq, epoch: (pos && pos.epoch) || "" };
     this._stale[c] = stale;
-    const ts = typeof f.ts === "number" ? f.ts : Date.now();
+    const ts = Number.isFinite(f.ts) ? f.ts : Date.now();
     this._emit("update", { channel: c, seq: f.seq, epoch: this.positions[c].epoch, ts, stale, data: f.data, delta, source });
     return true;
   }
