@@ -1,5 +1,6 @@
 // tickwire dashboard: the view. Keeps the value shown for each channel and renders the cards,
-// the connection status and the BTC sparkline. Knows nothing about sockets or HTTP (app.js).
+// the coin table and the connection status (the BTC chart: chart.js). Knows nothing about
+// sockets or HTTP (app.js).
 "use strict";
 
 (function (tw) {
@@ -78,8 +79,81 @@
       meter: (d) => d.rsi_14,
       tone: (d) => rsiZone(d.rsi_14).tone,
     },
+    {
+      card: "coins",
+      channel: "market",
+      fields: {},
+      primary: () => null,
+      extra: (d) => renderCoins(d.coins),
+    },
   ];
   for (const c of CARDS) c.el = document.querySelector(`.card[data-card="${c.card}"]`);
+
+  // ---- The coin table: one row per coin in `market.coins` (the server's COINS), largest first.
+  const SYMBOLS = { bitcoin: "BTC", ethereum: "ETH", solana: "SOL", tether: "USDT", ripple: "XRP", binancecoin: "BNB",
+    "usd-coin": "USDC", dogecoin: "DOGE", cardano: "ADA", tron: "TRX", "avalanche-2": "AVAX", litecoin: "LTC" };
+  const COIN_FIELDS = {
+    "coin-price": (c) => fmt.price(c.price_usd),
+    "coin-change": (c) => fmt.signedPct(c.change_24h_pct),
+    "coin-cap": (c) => fmt.compactUsd(c.market_cap_usd),
+    "coin-volume": (c) => fmt.compactUsd(c.volume_24h_usd),
+  };
+  const coinName = (id) => id.split("-").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(" ");
+
+  function coinRow(id) {
+    const row = document.createElement("div");
+    row.className = "coin";
+    row.setAttribute("role", "row");
+    row.dataset.coin = id;
+    const name = document.createElement("span");
+    name.className = "coin-name";
+    name.setAttribute("role", "cell");
+    name.append(document.createElement("b"), document.createElement("span"));
+    name.firstChild.textContent = coinName(id);
+    name.lastChild.className = "coin-sym";
+    name.lastChild.textContent = SYMBOLS[id] || "";
+    row.append(name);
+    for (const [cls, label] of [["coin-price", "Price"], ["coin-change", "24 h"], ["coin-cap", "Cap"], ["coin-volume", "Vol"]]) {
+      const cell = document.createElement("span");
+      cell.className = cls;
+      cell.setAttribute("role", "cell");
+      cell.dataset.short = label; // the label phones show before the value
+      cell.textContent = "–";
+      row.append(cell);
+    }
+    return row;
+  }
+
+  function renderCoins(coins) {
+    const box = $("coins");
+    const entries = Object.entries(coins && typeof coins === "object" ? coins : {})
+      .filter(([id, c]) => typeof id === "string" && c && typeof c === "object")
+      .sort(([, a], [, b]) => (fmt.isNum(b.market_cap_usd) ? b.market_cap_usd : -1) - (fmt.isNum(a.market_cap_usd) ? a.market_cap_usd : -1));
+    const rows = new Map([...box.querySelectorAll(".coin[data-coin]")].map((r) => [r.dataset.coin, r]));
+    entries.forEach(([id, c], i) => {
+      const row = rows.get(id) || coinRow(id);
+      rows.delete(id);
+      if (box.children[i] !== row) box.insertBefore(row, box.children[i] || null);
+      const before = row.querySelector(".coin-price").textContent;
+      for (const [cls, text] of Object.entries(COIN_FIELDS)) {
+        const el = row.querySelector("." + cls);
+        const next = text(c) ?? "–";
+        if (el.textContent !== next) el.textContent = next;
+      }
+      const pct = c.change_24h_pct;
+      const down = fmt.isNum(pct) && Math.round(pct * 100) < 0;
+      row.querySelector(".coin-change").classList.toggle("up", fmt.isNum(pct) && !down);
+      row.querySelector(".coin-change").classList.toggle("down", down);
+      const price = row.querySelector(".coin-price").textContent;
+      if (before !== "–" && before !== price) {
+        row.classList.remove("flash");
+        void row.offsetWidth; // restart the animation
+        row.classList.add("flash");
+      }
+    });
+    for (const gone of rows.values()) gone.remove();
+    box.dataset.coins = String(entries.length);
+  }
 
   // channel -> { seq, ts, stale, data }: what the cards show.
   const shown = {};
@@ -150,78 +224,6 @@
     }
   }
 
-  // ---- The BTC sparkline: the last MAX_POINTS updates by seq, drawn at the SVG's pixel size.
-  const MAX_POINTS = 60;
-  const spark = { epoch: null, points: [] }; // points: { seq, price }, ascending seq
-
-  function sparkAdd(updates) {
-    const bySeq = new Map(spark.points.map((p) => [p.seq, p]));
-    for (const u of updates) {
-      const price = u && u.data && u.data.price_usd;
-      if (fmt.isNum(u.seq) && fmt.isNum(price)) bySeq.set(u.seq, { seq: u.seq, price });
-    }
-    spark.points = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-MAX_POINTS);
-    renderSparkline();
-  }
-
-  /** The btc channel's storage generation (from `subscribed`): a new one makes the old seqs
-   *  meaningless, so the line restarts from the value shown. */
-  function sparkSetEpoch(epoch) {
-    if (!epoch || spark.epoch === epoch) return;
-    const known = spark.epoch !== null;
-    spark.epoch = epoch;
-    if (known) {
-      spark.points = [];
-      sparkAdd(shown.btc ? [shown.btc] : []);
-    }
-  }
-
-  /** Seeds from `/api/history`; a page from another epoch than the socket's is ignored. */
-  function sparkSeed(epoch, updates) {
-    if (spark.epoch !== null && epoch !== spark.epoch) return;
-    spark.epoch = epoch || null;
-    sparkAdd(Array.isArray(updates) ? updates : []);
-  }
-
-  function renderSparkline() {
-    const svg = $("sparkline");
-    const pts = spark.points;
-    const w = Math.max(1, Math.round(svg.clientWidth || 300));
-    const h = Math.max(1, Math.round(svg.clientHeight || 80));
-    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-    svg.setAttribute("data-points", String(pts.length));
-    const [line, area, dot] = ["spark-line", "spark-area", "spark-dot"].map((k) => svg.querySelector("." + k));
-    if (!pts.length) {
-      line.setAttribute("d", "");
-      area.setAttribute("d", "");
-      dot.setAttribute("r", "0");
-      $("spark-caption").textContent = "";
-      return;
-    }
-    const prices = pts.map((p) => p.price);
-    const lo = Math.min(...prices), hi = Math.max(...prices);
-    const pad = 6;
-    const x = (i) => pad + (i * (w - 2 * pad)) / Math.max(1, pts.length - 1);
-    const y = (p) => (hi === lo ? h / 2 : pad + ((hi - p) * (h - 2 * pad)) / (hi - lo));
-    const xy = pts.map((p, i) => [x(i).toFixed(1), y(p.price).toFixed(1)]);
-    // A single point is drawn as a level line up to it (the only price known).
-    if (xy.length === 1) {
-      xy[0][0] = (w - pad).toFixed(1);
-      xy.unshift([pad.toFixed(1), xy[0][1]]);
-    }
-    const d = "M" + xy.map((q) => q.join(",")).join(" L");
-    line.setAttribute("d", d);
-    area.setAttribute("d", `${d} L${xy[xy.length - 1][0]},${h} L${xy[0][0]},${h} Z`);
-    const last = xy[xy.length - 1];
-    dot.setAttribute("cx", last[0]);
-    dot.setAttribute("cy", last[1]);
-    dot.setAttribute("r", "3.5");
-    svg.dataset.trend = prices[prices.length - 1] < prices[0] ? "down" : "up";
-    $("spark-caption").textContent =
-      pts.length === 1 ? "1 update" : `${pts.length} updates · low ${fmt.price(lo)} · high ${fmt.price(hi)}`;
-  }
-  window.addEventListener("resize", renderSparkline);
-
   tw.view = {
     setStatus,
     renderAges,
@@ -253,6 +255,5 @@
       }
     },
 
-    sparkline: { add: sparkAdd, setEpoch: sparkSetEpoch, seed: sparkSeed },
   };
 })((window.tickwire = window.tickwire || {}));

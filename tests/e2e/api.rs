@@ -163,6 +163,10 @@ fn dashboard_files_are_served_with_types_and_etags() {
     let etag = app.headers.get("etag").cloned().expect("an ETag");
     let again = request(&w, "GET", "/app.js", &[("if-none-match", &etag)], None);
     assert_eq!((again.status, again.body.as_str()), (304, ""));
+    // Browsers run a module script only when it is served with a JavaScript type.
+    let library = request(&w, "GET", "/tickwire-client.js", &[], None);
+    assert_eq!(library.status, 200);
+    assert_eq!(library.headers.get("content-type").map(String::as_str), Some("text/javascript; charset=utf-8"));
     let head = request(&w, "HEAD", "/style.css", &[], None);
     assert_eq!((head.status, head.body.as_str()), (200, ""));
     assert_eq!(head.headers.get("content-type").map(String::as_str), Some("text/css; charset=utf-8"));

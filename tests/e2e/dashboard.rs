@@ -2,7 +2,7 @@
 //! indicator, polling when the socket is refused, resuming after a restart, and stale badges.
 //! The page's DOM hooks are listed at the top of static/index.html.
 
-use crate::harness::{root, Browser, Fixture, Wrangler};
+use crate::harness::{root, Browser, Fixture, Wrangler, HOLD_SOCKETS, RELEASE_SOCKETS};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -38,7 +38,9 @@ const CARDS: &str = r#"Object.fromEntries([...document.querySelectorAll('.card[d
     changes: Number(c.dataset.changes)
   }]))"#;
 
-const SPARK_POINTS: &str = "Number(document.getElementById('sparkline').dataset.points)";
+/// Points of the BTC chart from live `btc` updates (seeded from /api/history, then live); the
+/// hourly closes of `indicators` are counted apart (see `dashboard_chart_starts_with_48_hours`).
+const SPARK_POINTS: &str = "Number(document.getElementById('sparkline').dataset.livePoints)";
 
 fn artifact(name: &str) -> std::path::PathBuf {
     root().join("tests/artifacts").join(name)
@@ -166,19 +168,15 @@ fn dashboard_polls_the_snapshot_when_the_socket_is_refused() {
     w.assert_no_panic();
 }
 
-/// Makes the page's `new WebSocket(...)` throw until [`RELEASE_SOCKETS`] (the page counts that as
-/// a failed attempt and backs off): a publish made in between surely happens while the page is
-/// disconnected, whatever its backoff timer says.
-const HOLD_SOCKETS: &str = "(window.__RealWebSocket = WebSocket, window.WebSocket = function () { throw new Error('held by the test'); }, true)";
-const RELEASE_SOCKETS: &str = "(window.WebSocket = window.__RealWebSocket, true)";
-
 #[test]
 fn dashboard_reconnects_and_resumes_after_a_restart() {
     let fixture = Fixture::start();
     let mut w = Wrangler::start(&fixture, &[]);
     w.fire_cron();
     let mut b = Browser::launch();
-    b.open(&format!("{}/", w.base));
+    // No snapshot poll while the page is down (the first is 10 min away): the missed price
+    // must come through the socket's resume, not through polling.
+    b.open(&format!("{}/?poll_ms=600000", w.base));
     b.wait(&format!("{} && {}", state_is("live"), text_is("btc-price", PRICE)), Duration::from_secs(10));
     let before = b.eval("window.tickwire.debug.positions.btc");
     let epoch = before["epoch"].as_str().unwrap_or_else(|| panic!("btc position without epoch: {before}")).to_owned();
@@ -242,5 +240,106 @@ fn dashboard_marks_a_stale_value() {
         &format!("{} && !{}", text_is("btc-price", "$64,500.00"), stale_badge_visible("btc")),
         Duration::from_secs(5),
     );
+    w.assert_no_panic();
+}
+
+/// Every coin row of the table: [id, name, price, change, cap, volume, change class], in order.
+const COIN_ROWS: &str = r#"[...document.querySelectorAll('#coins .coin')].map(r => [r.dataset.coin,
+    r.querySelector('.coin-name b').textContent, ...['price', 'change', 'cap', 'volume'].map(k => r.querySelector('.coin-' + k).textContent),
+    r.querySelector('.coin-change').className])"#;
+
+fn coin_rows(b: &mut Browser) -> Vec<Vec<String>> {
+    let v = b.eval(COIN_ROWS);
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("coin rows {v}: {e}"))
+}
+
+fn row(cells: [&str; 7]) -> Vec<String> {
+    cells.iter().map(|c| c.to_string()).collect()
+}
+
+/// The coin table shows every coin of `market.coins` (the fixture's bitcoin, ethereum and
+/// solana under the default `COINS`) with price, 24 h change, market cap and volume, largest
+/// first, and follows a live change of one coin without a reload.
+#[test]
+fn dashboard_shows_every_tracked_coin() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[]);
+    w.fire_cron();
+    let mut b = Browser::launch();
+    b.open(&format!("{}/", w.base));
+    b.wait(
+        &format!("{} && document.querySelectorAll('#coins .coin').length === 3", state_is("live")),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        coin_rows(&mut b),
+        vec![
+            row(["bitcoin", "Bitcoin", PRICE, CHANGE, "$1.26T", "$31.00B", "coin-change up"]),
+            row(["ethereum", "Ethereum", "$3,120.50", "-0.82%", "$375.00B", "$14.00B", "coin-change down"]),
+            row(["solana", "Solana", "$142.10", "+3.10%", "$65.00B", "$2.20B", "coin-change up"]),
+        ]
+    );
+    let card = b.eval(CARDS)["coins"].clone();
+    assert!(card["age"].as_str().is_some_and(|a| a.ends_with(" s ago")) && card["stale"] == false, "{card}");
+
+    // Ethereum moves: its row changes live; the others stay.
+    let mut body = fixture_prices();
+    body["ethereum"] =
+        json!({ "usd": 3250.75, "usd_24h_change": 2.5, "usd_market_cap": 3.9e11, "usd_24h_vol": 1.5e10 });
+    fixture.set("/api/v3/simple/price", 200, body);
+    w.fire_cron();
+    b.wait(
+        "document.querySelector('#coins .coin[data-coin=ethereum] .coin-price').textContent === '$3,250.75'",
+        Duration::from_secs(5),
+    );
+    let rows = coin_rows(&mut b);
+    assert_eq!(rows[1], row(["ethereum", "Ethereum", "$3,250.75", "+2.50%", "$390.00B", "$15.00B", "coin-change up"]));
+    assert_eq!(rows[0][2], PRICE, "{rows:?}");
+    assert_eq!(rows[2][2], "$142.10", "{rows:?}");
+
+    b.set_viewport(Browser::PHONE);
+    b.open(&format!("{}/", w.base));
+    b.wait("document.querySelectorAll('#coins .coin').length === 3", Duration::from_secs(10));
+    let overflow = b.eval("document.documentElement.scrollWidth <= window.innerWidth");
+    assert_eq!(overflow, true, "the page scrolls sideways on a phone");
+    std::thread::sleep(Duration::from_millis(1200));
+    b.screenshot(&artifact("dashboard-coins-phone.png"));
+    w.assert_no_panic();
+}
+
+/// The fixture's default `simple/price` answer.
+fn fixture_prices() -> Value {
+    json!({
+        "bitcoin": { "usd": 64123.45, "usd_24h_change": 1.2345, "usd_market_cap": 1.26e12, "usd_24h_vol": 3.1e10 },
+        "ethereum": { "usd": 3120.5, "usd_24h_change": -0.82, "usd_market_cap": 3.75e11, "usd_24h_vol": 1.4e10 },
+        "solana": { "usd": 142.1, "usd_24h_change": 3.1, "usd_market_cap": 6.5e10, "usd_24h_vol": 2.2e9 },
+    })
+}
+
+const HOURLY_POINTS: &str = "Number(document.getElementById('sparkline').dataset.hourlyPoints)";
+const ALL_POINTS: &str = "Number(document.getElementById('sparkline').dataset.points)";
+
+/// Right after a fresh start (one refresh round), the BTC chart's first paint already holds the
+/// last 48 hourly closes from `indicators.hourly_closes`, and live updates extend it.
+#[test]
+fn dashboard_chart_starts_with_48_hours() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[]);
+    w.fire_cron();
+    let mut b = Browser::launch();
+    b.open(&format!("{}/", w.base));
+    b.wait(&format!("{} && {HOURLY_POINTS} === 48", state_is("live")), Duration::from_secs(10));
+    let closes = b.eval("window.tickwire.client.values.indicators.hourly_closes");
+    let closes = closes.as_array().unwrap_or_else(|| panic!("hourly_closes: {closes}"));
+    assert_eq!(closes.len(), 48);
+    assert!(closes.windows(2).all(|p| p[0][0].as_f64() < p[1][0].as_f64()), "oldest first: {closes:?}");
+    assert_eq!((b.eval(ALL_POINTS), b.eval(SPARK_POINTS)), (json!(49), json!(1)), "48 hourly + the live price");
+    let caption = text(&mut b, "spark-caption");
+    assert!(caption.starts_with("48 h hourly · 1 update"), "{caption}");
+
+    fixture.set_btc(65_432.1, -3.0);
+    w.fire_cron();
+    b.wait(&format!("{ALL_POINTS} === 50 && {SPARK_POINTS} === 2"), Duration::from_secs(5));
+    b.screenshot(&artifact("dashboard-chart-48h.png"));
     w.assert_no_panic();
 }

@@ -186,8 +186,9 @@ fn http_routes_answer_with_json_errors() {
 
     let page = w.get("/");
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("<script src=\"/app.js\">"), "{}", page.body);
+    assert!(page.body.contains("<script type=\"module\" src=\"/app.js\">"), "{}", page.body);
     assert_eq!(w.get("/app.js").status, 200);
+    assert_eq!(w.get("/tickwire-client.js").status, 200, "the module app.js imports");
 
     // Text `ping` is answered by the runtime's auto-response.
     let mut ws = w.ws("/ws");

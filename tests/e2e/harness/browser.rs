@@ -127,6 +127,13 @@ impl Browser {
     }
 }
 
+/// Makes the page's `new WebSocket(...)` throw until [`RELEASE_SOCKETS`] (a client counts that
+/// as a failed attempt and backs off): a publish made in between surely happens while the page
+/// is disconnected, whatever its backoff timer says.
+pub const HOLD_SOCKETS: &str = "(window.__RealWebSocket = WebSocket, window.WebSocket = function () { throw new Error('held by the test'); }, true)";
+/// Undoes [`HOLD_SOCKETS`].
+pub const RELEASE_SOCKETS: &str = "(window.WebSocket = window.__RealWebSocket, true)";
+
 /// What a failed [`Browser::wait`] reports about the page: its URL and visible texts.
 const DIAGNOSIS: &str = "({ url: location.href, text: document.body ? document.body.innerText.slice(0, 2000) : null })";
 

@@ -19,7 +19,7 @@ mod procs;
 mod storage;
 mod ws;
 
-pub use browser::Browser;
+pub use browser::{Browser, HOLD_SOCKETS, RELEASE_SOCKETS};
 pub use ws::{is_update, seqs, Client, Ws};
 
 pub fn root() -> PathBuf {

@@ -1,0 +1,96 @@
+//! The client library (static/tickwire-client.js) in headless Chromium, through its example page
+//! (static/example-app-channel.html, which lists every update it gets): an app channel followed
+//! across two wrangler restarts, once resumed by the socket and once filled in by HTTP polling
+//! while the socket could not connect, with every seq seen exactly once, in order.
+
+use crate::harness::{Browser, Fixture, Wrangler, HOLD_SOCKETS, PUBLISH_TOKEN, RELEASE_SOCKETS};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const CHANNEL: &str = "orders";
+
+fn value(i: u64) -> Value {
+    json!({ "order": i, "item": format!("widget-{i}"), "qty": i * 3 })
+}
+
+fn state_is(state: &str) -> String {
+    format!("(document.getElementById('status').dataset.state === {})", json!(state))
+}
+
+fn last_seq_is(seq: u64) -> String {
+    format!("(window.seen.length > 0 && window.seen[window.seen.length - 1].seq === {seq})")
+}
+
+/// Makes the page try its socket now (the browser's `online` event), rather than after its backoff.
+const ONLINE: &str = "(window.dispatchEvent(new Event('online')), true)";
+
+#[test]
+fn example_page_follows_an_app_channel_across_restarts() {
+    let fixture = Fixture::start();
+    let mut w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
+    // Published before the page subscribes, so the channel exists when it does.
+    assert_eq!(w.publish_seq(CHANNEL, value(1)), 1);
+    let epoch =
+        w.get_json(&format!("/api/history?channel={CHANNEL}")).1["epoch"].as_str().unwrap_or_default().to_owned();
+    assert!(!epoch.is_empty());
+
+    let mut b = Browser::launch();
+    // HTTP polling is 10 minutes away: until the test shortens it, only the socket delivers.
+    b.open(&format!("{}/example-app-channel.html?channel={CHANNEL}&poll_ms=600000", w.base));
+    b.wait(&format!("{} && {}", state_is("live"), last_seq_is(1)), Duration::from_secs(10));
+    for i in 2..=3 {
+        assert_eq!(w.publish_seq(CHANNEL, value(i)), i);
+    }
+    b.wait(&last_seq_is(3), Duration::from_secs(5));
+
+    // Restart 1: publishes made while the page is away arrive through the socket's resume. The
+    // page's socket is held until they are in, so it surely reconnects after them.
+    b.eval(HOLD_SOCKETS);
+    w.stop();
+    b.wait(&format!("!{}", state_is("live")), Duration::from_secs(5));
+    w.start_again();
+    for i in 4..=5 {
+        assert_eq!(w.publish_seq(CHANNEL, value(i)), i);
+    }
+    b.eval(RELEASE_SOCKETS);
+    b.eval(ONLINE);
+    b.wait(&format!("{} && {}", state_is("live"), last_seq_is(5)), Duration::from_secs(40));
+    let url = b.eval("window.client.lastUrl");
+    let want = format!("since={CHANNEL}%3A3%40{epoch}");
+    assert!(url.as_str().is_some_and(|u| u.contains(&want)), "resume URL {url} lacks {want}");
+    let sub = b.eval("window.subscribed[window.subscribed.length - 1]");
+    assert_eq!((sub["recovered"].clone(), sub["seq"].clone()), (json!(true), json!(5)), "{sub}");
+
+    // Restart 2: the socket cannot connect (held); HTTP polling fills in what was published.
+    b.eval("(window.client.options.pollMs = 500, true)");
+    b.eval(HOLD_SOCKETS);
+    w.stop();
+    b.wait(&state_is("offline-polling"), Duration::from_secs(10));
+    w.start_again();
+    for i in 6..=7 {
+        assert_eq!(w.publish_seq(CHANNEL, value(i)), i);
+    }
+    b.wait(&last_seq_is(7), Duration::from_secs(10));
+    assert_eq!(b.eval(&state_is("offline-polling")), true, "filled in by polling, not by a socket");
+    b.eval(RELEASE_SOCKETS);
+    b.eval(ONLINE);
+    b.wait(&state_is("live"), Duration::from_secs(10));
+    let url = b.eval("window.client.lastUrl");
+    let want = format!("since={CHANNEL}%3A7%40{epoch}");
+    assert!(url.as_str().is_some_and(|u| u.contains(&want)), "resume URL {url} lacks {want}");
+    assert_eq!(w.publish_seq(CHANNEL, value(8)), 8);
+    b.wait(&last_seq_is(8), Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500)); // room for a duplicate to show up
+
+    let seen = b.eval("window.seen");
+    let seen = seen.as_array().unwrap_or_else(|| panic!("window.seen: {seen}"));
+    let got: Vec<(u64, Value)> = seen.iter().map(|u| (u["seq"].as_u64().unwrap_or(0), u["data"].clone())).collect();
+    let want: Vec<(u64, Value)> = (1..=8).map(|i| (i, value(i))).collect();
+    assert_eq!(got, want, "every update exactly once, in order: {seen:?}");
+    let sources: Vec<&str> = seen.iter().map(|u| u["source"].as_str().unwrap_or("?")).collect();
+    assert_eq!(sources[3..7], ["socket", "socket", "poll", "poll"], "{sources:?}");
+    assert_eq!(b.eval("document.querySelectorAll('#updates li').length"), 8);
+    let errors: Vec<String> = b.console().into_iter().filter(|m| m.starts_with("[pageerror]")).collect();
+    assert!(errors.is_empty(), "page errors: {errors:#?}");
+    w.assert_no_panic();
+}
