@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 
 mod browser;
 mod procs;
+mod prometheus;
 mod storage;
 mod ws;
 
 pub use browser::{Browser, HOLD_SOCKETS, RELEASE_SOCKETS};
+pub use prometheus::Prometheus;
 pub use ws::{is_update, seqs, Client, Ws};
 
 pub fn root() -> PathBuf {
