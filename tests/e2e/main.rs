@@ -18,4 +18,5 @@ mod harness;
 mod hub;
 mod live_path;
 mod metrics;
+mod monitoring;
 mod shard_load;
