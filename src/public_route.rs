@@ -1,7 +1,7 @@
 //! The Worker's public routes, each path spelled once: the router matches on [`PublicRoute`],
 //! and the `Allow` of a 405 and the CORS rules are read from it. The paths the Worker forwards
-//! to the hub unchanged (`/ws`, `/api/publish`, `/api/channels/`) are declared in the hub's
-//! `route.rs`, which both sides use.
+//! to the hub unchanged (`/ws`, `/api/publish`, `/api/channels/`) and the ones the terminal client
+//! reads (`/api/snapshot`) are declared in the hub's `route.rs`, which every side uses.
 
 use crate::cors::ApiRoute;
 use tickwire_hub::route;
@@ -34,7 +34,7 @@ impl<'a> PublicRoute<'a> {
         match path {
             "/health" => PublicRoute::Health,
             "/metrics" => PublicRoute::Metrics,
-            "/api/snapshot" => PublicRoute::Snapshot,
+            route::SNAPSHOT => PublicRoute::Snapshot,
             "/api/history" => PublicRoute::History,
             "/api/channels" => PublicRoute::Channels,
             route::WS => PublicRoute::Ws,

@@ -7,6 +7,10 @@ pub const WS: &str = "/ws";
 /// `POST /api/publish`: an app publish; the Worker checks the headers, the hub the body.
 pub const PUBLISH: &str = "/api/publish";
 
+/// `GET /api/snapshot`: the latest value of each built-in channel with its age; the terminal
+/// client reads it for when values were last confirmed.
+pub const SNAPSHOT: &str = "/api/snapshot";
+
 /// `DELETE /api/channels/<name>`: deletes an app channel; the Worker checks the token, the
 /// sequencer the name.
 pub const CHANNELS: &str = "/api/channels/";
