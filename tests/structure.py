@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Structure checks scripts/test runs over both crates' non-test code (src/ and durable/src/):
+"""Structure checks scripts/test runs over the crates' non-test code (src/, durable/src/, cli/src/):
 
 - no module cycle: an edge A -> B for every `crate::B` path in A (a directory module and its
   children are one node: `hub::commit` using `super::Hub` is inside `hub`);
@@ -13,7 +13,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CRATES = {"tickwire": "src", "tickwire-hub": "durable/src"}
+CRATES = {"tickwire": "src", "tickwire-hub": "durable/src", "tickwire-cli": "cli/src"}
 MAX_LINES = 400
 ONCE = ['"HUB"', "hub.internal"]
 # A string literal that starts with a route path: "/x", "/x/y/", "/x?q={}" (not "/" alone, not

@@ -1,0 +1,34 @@
+//! tickwire: the terminal client of a tickwire server. `watch` shows the built-in channels as a
+//! live table, `tail` prints every update of any channels as JSON lines, `publish` publishes to
+//! an app channel. A host tool: built for wasm32 (the workspace's Worker checks cover every
+//! member) it is an empty library and an empty program.
+//!
+//! Module map: pure and host-tested: `endpoint` (the URL argument), `resume` (positions, gaps,
+//! duplicates), `backoff`, `view` and `format` (what `watch` shows), `publish` (what an answer
+//! means), `snapshot`, `errors`, `exit`; glue: `conn` (one WebSocket), `session` (reconnecting),
+//! `driver` (a session in the foreground), `watch`, `tail`, `screen`, `signals`, `http`, `args`.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod args;
+mod backoff;
+mod conn;
+mod driver;
+mod endpoint;
+mod errors;
+mod exit;
+mod format;
+mod http;
+mod publish;
+mod resume;
+mod screen;
+mod session;
+mod signals;
+mod snapshot;
+mod tail;
+mod view;
+mod watch;
+
+/// Runs the command line of this process; its exit code.
+pub fn run() -> std::process::ExitCode {
+    args::run().code()
+}

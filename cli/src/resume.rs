@@ -1,0 +1,205 @@
+//! Where the client stands in each channel it follows, fed the server's frames: every update
+//! passed on once and in order, duplicates dropped, gaps and recreated channels reported, and the
+//! `since` positions the next connect resumes from.
+//!
+//! After each connect a channel's updates are held until its `subscribed` frame, which ends the
+//! catch-up and carries the channel's epoch: only then is it known whether those updates continue
+//! the seqs the client holds (same epoch) or start a recreated channel over (a new one).
+
+use serde_json::json;
+use std::collections::BTreeMap;
+use tickwire_hub::protocol::{parse_since_param, Channel, Epoch, Seq, ServerFrame, Update};
+
+/// The last seq seen of a channel, and the epoch it belongs to when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub seq: Seq,
+    pub epoch: Option<Epoch>,
+}
+
+/// What a frame means for the user of the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Welcome {
+        conn: String,
+        stale_after_seconds: u64,
+    },
+    /// An update not passed on before, in seq order for its channel.
+    Update(Update),
+    /// Something to tell the user: a gap, a recreated or deleted channel, an error frame.
+    Note(String),
+    /// A client frame to send on the current connection.
+    Send(String),
+}
+
+#[derive(Debug, Default)]
+struct Followed {
+    position: Option<Position>,
+    /// Updates of the current catch-up, held until `subscribed`; `None` once live.
+    held: Option<Vec<Update>>,
+}
+
+/// The client's state over all its connections.
+#[derive(Debug, Default)]
+pub struct Resume {
+    channels: BTreeMap<Channel, Followed>,
+}
+
+impl Resume {
+    pub fn new(channels: &[Channel]) -> Resume {
+        Resume { channels: channels.iter().map(|c| (c.clone(), Followed::default())).collect() }
+    }
+
+    /// Starts from the positions of a `--since` argument (`btc:41@epoch,orders:7`), each of
+    /// which must name one of `channels`.
+    pub fn with_since(channels: &[Channel], since: &str) -> Result<Resume, String> {
+        let mut r = Resume::new(channels);
+        let parsed = parse_since_param(since).map_err(|frame| match frame {
+            ServerFrame::Error { message, .. } => message,
+            other => format!("{other:?}"),
+        })?;
+        for (name, s) in parsed {
+            let c = Channel::parse(&name).map_err(|e| e.to_string())?;
+            let f = r.channels.get_mut(&c).ok_or(format!("--since names {c}, which is not among the channels"))?;
+            f.position = Some(Position { seq: s.seq(), epoch: s.epoch().filter(|e| !e.0.is_empty()).cloned() });
+        }
+        Ok(r)
+    }
+
+    pub fn channels(&self) -> Vec<Channel> {
+        self.channels.keys().cloned().collect()
+    }
+
+    /// The positions to resume from, in the URL form: `btc:41@9f2c...,orders:7`.
+    pub fn since_param(&self) -> String {
+        let parts: Vec<String> =
+            self.channels.iter().filter_map(|(c, f)| f.position.as_ref().map(|p| format!("{c}:{}", at(p)))).collect();
+        parts.join(",")
+    }
+
+    /// A new connection: every channel catches up again before its updates are passed on.
+    pub fn connected(&mut self) {
+        for f in self.channels.values_mut() {
+            f.held = Some(Vec::new());
+        }
+    }
+
+    /// What one server frame means (a `batch` is handled frame by frame).
+    pub fn frame(&mut self, frame: ServerFrame) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.handle(frame, &mut out);
+        out
+    }
+
+    fn handle(&mut self, frame: ServerFrame, out: &mut Vec<Output>) {
+        match frame {
+            ServerFrame::Welcome { conn, stale_after_seconds, .. } => {
+                out.push(Output::Welcome { conn, stale_after_seconds })
+            }
+            ServerFrame::Update(u) => match self.channels.get_mut(&u.channel) {
+                Some(Followed { held: Some(held), .. }) => held.push(u),
+                Some(f) => pass_on(f, u, false, out),
+                None => out.push(Output::Note(format!("ignored an update of {}, which was not asked for", u.channel))),
+            },
+            ServerFrame::Subscribed { channel, seq, epoch, recovered } => match self.channels.get_mut(&channel) {
+                Some(f) => subscribed(&channel, f, seq, epoch, recovered, out),
+                None => out.push(Output::Note(format!("ignored a subscription to {channel}, which was not asked for"))),
+            },
+            ServerFrame::Unsubscribed { channel } => {
+                if let Some(f) = self.channels.get_mut(&channel) {
+                    // The channel was deleted: its next incarnation starts at seq 1 in a new epoch.
+                    let start = Position { seq: Seq(0), epoch: None };
+                    out.push(Output::Note(format!(
+                        "{channel} was deleted on the server; following it again from its next first update"
+                    )));
+                    out.push(Output::Send(subscribe_op(&channel, &start)));
+                    f.position = Some(start);
+                    f.held = Some(Vec::new());
+                }
+            }
+            ServerFrame::Delta { channel, seq, .. } => {
+                out.push(Output::Note(format!("ignored a delta of {channel} seq {seq}: this client asks for none")))
+            }
+            ServerFrame::Error { code, message } => {
+                out.push(Output::Note(format!("server error {}: {message}", code.label())))
+            }
+            ServerFrame::Batch { frames } => {
+                for f in frames {
+                    self.handle(f, out);
+                }
+            }
+        }
+    }
+}
+
+/// `41@9f2c...` or `41`.
+fn at(p: &Position) -> String {
+    match &p.epoch {
+        Some(e) => format!("{}@{e}", p.seq),
+        None => p.seq.to_string(),
+    }
+}
+
+/// `{"op":"subscribe","channels":["c"],"since":{"c":...}}` resuming from `p`.
+fn subscribe_op(channel: &Channel, p: &Position) -> String {
+    let since = match &p.epoch {
+        Some(e) => json!({ "seq": p.seq, "epoch": e }),
+        None => json!(p.seq),
+    };
+    json!({ "op": "subscribe", "channels": [channel], "since": { channel.as_str(): since } }).to_string()
+}
+
+/// The end of a channel's catch-up (or, unasked, the server's word that updates before the last
+/// one never reached its shard).
+fn subscribed(c: &Channel, f: &mut Followed, seq: Seq, epoch: Epoch, recovered: bool, out: &mut Vec<Output>) {
+    let epoch = (!epoch.0.is_empty()).then_some(epoch);
+    let known = f.position.as_ref().and_then(|p| p.epoch.clone());
+    if let (Some(k), Some(e)) = (&known, &epoch) {
+        if k != e {
+            out.push(Output::Note(format!(
+                "{c} was recreated on the server (epoch {k} is now {e}); its seqs start over"
+            )));
+            f.position = Some(Position { seq: Seq(0), epoch: None });
+        }
+    }
+    // Without the same epoch confirmed, a position the server could not resume from may be one
+    // it does not know (ahead of the channel, from a reset storage): its latest value is news.
+    let same_epoch = matches!((&known, &epoch), (Some(k), Some(e)) if k == e);
+    let trust_server = !recovered && !same_epoch;
+    for u in f.held.take().unwrap_or_default() {
+        pass_on(f, u, trust_server, out);
+    }
+    match f.position.as_ref().map(|p| p.seq) {
+        Some(last) if seq > last => out
+            .push(Output::Note(format!("gap in {c}: the server is at seq {seq}, the last update received was {last}"))),
+        Some(last) if seq < last => {
+            out.push(Output::Note(format!("{c}: could not resume from seq {last}; the server is at seq {seq}")))
+        }
+        _ => {}
+    }
+    f.position = Some(Position { seq, epoch });
+}
+
+/// Passes an update on unless it was seen; reports a jump over seqs never received.
+fn pass_on(f: &mut Followed, u: Update, trust_server: bool, out: &mut Vec<Output>) {
+    if let Some(p) = &f.position {
+        if u.seq <= p.seq {
+            if !trust_server {
+                return; // already passed on
+            }
+            out.push(Output::Note(format!(
+                "{}: could not resume from seq {}; the server's latest is seq {}",
+                u.channel, p.seq, u.seq
+            )));
+        } else if u.seq > p.seq.next() {
+            let (from, to) = (p.seq.next(), Seq(u.seq.0 - 1));
+            let missing = if from == to { format!("seq {from}") } else { format!("seqs {from}..{to}") };
+            out.push(Output::Note(format!("gap in {}: {missing} not received", u.channel)));
+        }
+    }
+    f.position = Some(Position { seq: u.seq, epoch: f.position.as_ref().and_then(|p| p.epoch.clone()) });
+    out.push(Output::Update(u));
+}
+
+#[cfg(test)]
+mod tests;

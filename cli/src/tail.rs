@@ -1,0 +1,61 @@
+//! `tickwire tail`: one compact JSON line per update on stdout (the `update` frame as the server
+//! sent it), each seq of a channel exactly once and in order across reconnects; status, gaps and
+//! errors go to stderr, so stdout stays clean for `jq` and scripts.
+
+use crate::driver::{self, Step};
+use crate::errors::say;
+use crate::exit::Exit;
+use crate::format::secs;
+use crate::resume::{Output, Resume};
+use crate::session::{Event, Options};
+use std::io::Write;
+use tickwire_hub::protocol::ServerFrame;
+
+/// Follows `resume`'s channels until stopped, `--retries` runs out, or stdout is closed.
+pub async fn run(opts: Options, resume: Resume, quiet: bool) -> Exit {
+    let status = |line: &str| {
+        if !quiet {
+            say(line);
+        }
+    };
+    let (_none, nothing) = tokio::sync::mpsc::unbounded_channel::<()>();
+    driver::run(opts, resume, false, nothing, |step| match step {
+        Step::Event(Event::Output(Output::Update(u))) => {
+            let mut out = std::io::stdout().lock();
+            let written = writeln!(out, "{}", ServerFrame::Update(u).to_json()).and_then(|_| out.flush());
+            // The reader went away (`| head -1`): done, like any filter.
+            written.is_err().then_some(Exit::Ok)
+        }
+        Step::Event(Event::Output(Output::Welcome { conn, .. })) => {
+            status(&format!("connected (conn {conn})"));
+            None
+        }
+        Step::Event(Event::Output(Output::Note(note))) => {
+            say(&note);
+            None
+        }
+        Step::Event(Event::Output(Output::Send(_))) | Step::Extra(()) | Step::Tick => None,
+        Step::Event(Event::Connecting { url }) => {
+            status(&format!("connecting to {url}"));
+            None
+        }
+        Step::Event(Event::Retrying { reason, delay }) => {
+            status(&format!("{reason}; retrying in {}", secs(delay)));
+            None
+        }
+        Step::Event(Event::Fatal(message)) => {
+            say(&message);
+            Some(Exit::Failure)
+        }
+        Step::Event(Event::Stopped { echoed, since }) => {
+            let closed = if echoed { "closed (1000, echoed by the server)" } else { "stopped" };
+            match since.as_str() {
+                "" => status(closed),
+                _ => status(&format!("{closed}; resume with --since {since}")),
+            }
+            Some(Exit::Ok)
+        }
+        Step::Stopping => None,
+    })
+    .await
+}
