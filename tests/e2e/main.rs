@@ -6,6 +6,7 @@ mod api;
 mod app_channels;
 mod channel_list;
 mod churn;
+mod cli;
 mod client_library;
 mod dashboard;
 mod deltas;
