@@ -1,7 +1,7 @@
 //! A real Prometheus server (Debian's `prometheus`, which scripts/setup installs) on 127.0.0.1
 //! and a free port, with its storage in a temp dir, stopped by PID when dropped.
 
-use super::{free_port, TempDir};
+use super::{agent, free_port, TempDir};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,14 +98,6 @@ impl Prometheus {
         }
         panic!("Prometheus: {promql} = {last:?}, wanted {want}");
     }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
 }
 
 impl Drop for Prometheus {
