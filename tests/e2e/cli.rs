@@ -157,10 +157,14 @@ fn watch_shows_the_market_under_tmux_and_closes_on_ctrl_c() {
     tmux.cmd(&["send-keys", "-t", "watch", "C-c"]);
     let mut dead = String::new();
     crate::harness::wait_until("watch exits after Ctrl-C", Duration::from_secs(5), || {
-        dead = tmux.cmd(&["display-message", "-p", "-t", "watch", "#{pane_dead} #{pane_dead_status}"]);
-        dead.starts_with('1')
+        dead =
+            tmux.cmd(&["display-message", "-p", "-t", "watch", "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}"]);
+        // tmux marks the pane dead when its pty closes, and learns the exit status a moment
+        // later, when it reaps the process: wait for both.
+        dead.starts_with('1') && dead.split_whitespace().count() >= 2
     });
-    assert_eq!(dead.trim(), "1 0", "exit status 0 after Ctrl-C");
+    let after = tmux.cmd(&["capture-pane", "-p", "-t", "watch"]);
+    assert_eq!(dead.trim(), "1 0", "exit status 0 after Ctrl-C (dead, status, signal); the pane:\n{after}");
     crate::harness::wait_until("the hub counted a client close", Duration::from_secs(5), || {
         w.metric(closed) > closed_before
     });
