@@ -2,7 +2,10 @@
 # Sourced, not run. Everything here is cheap (no network, no installs).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+# A Node the project brought itself (scripts/setup does, when the machine's is too old for
+# wrangler) comes first; without it the machine's node is used.
+LOCAL_NODE_DIR="$ROOT/.tools/node"
+export PATH="$HOME/.cargo/bin:$LOCAL_NODE_DIR/bin:$ROOT/node_modules/.bin:$PATH"
 
 # wrangler must not phone home: no telemetry, and no cf.json fetch (which stalls the first
 # requests by 3-12 s on a machine without internet).
@@ -12,6 +15,11 @@ export NO_UPDATE_NOTIFIER=1
 
 # The Debian rustc that matches the Debian std source, linked into rustup under this name.
 WEB_TOOLCHAIN=tickwire-web
+# wrangler 4.164 needs Node >= 22.12. Where the machine's Node is older, scripts/setup installs
+# this release of the npm registry's Node binary package into $LOCAL_NODE_DIR.
+NODE_MIN=22.12.0
+NODE_LOCAL_VERSION=22.23.5
+
 # Versions of the build helpers: wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock.
 WORKER_BUILD_VERSION=0.8.7
 wasm_bindgen_version() {

@@ -21,6 +21,16 @@ METRICS = [
     ("client CPU %", lambda r: r["client"]["cpu_pct"], lambda n: True),
 ]
 
+# The churn case (every socket closes at once) has its own numbers.
+CHURN_METRICS = [
+    ("all closes processed s", lambda r: r["seconds"], lambda n: True),
+    ("closes/s", lambda r: r["closes_per_s"], lambda n: True),
+    ("closes counted", lambda r: r["closes_counted"], lambda n: True),
+    ("connect seconds", lambda r: r["connect_seconds"], lambda n: True),
+    ("server CPU %", lambda r: (r["server"] or {}).get("cpu_pct"), lambda n: True),
+    ("client CPU %", lambda r: r["client"]["cpu_pct"], lambda n: True),
+]
+
 
 def fmt(x):
     if x is None:
@@ -53,7 +63,7 @@ def main(path):
     for key in order:
         n, mode, via = key
         name = f"{n:,} sockets, {mode}, {via}"
-        for metric, get, shown in METRICS:
+        for metric, get, shown in CHURN_METRICS if mode == "churn" else METRICS:
             if not shown(n):
                 continue
             tw = median(get(r) for r in cases[key].get("tickwire", []))
@@ -69,18 +79,19 @@ def main(path):
     warnings = []
     for r in runs:
         c = r["client"]
-        if c["cpu_pct"] > 80 * c["threads"]:
-            warnings.append(f"{r['label']}: client CPU {c['cpu_pct']}% (> 80% of {c['threads']} cores): the client may be the bottleneck")
+        if c["cpu_pct"] > 80 * c.get("threads", 1):
+            warnings.append(f"{r['label']}: client CPU {c['cpu_pct']}% (> 80% of {c.get('threads', 1)} cores): the client may be the bottleneck")
         if r["connect_errors"]:
             warnings.append(f"{r['label']}: {r['connect_errors']} connect errors {r['connect_error_kinds']}")
         if r["timed_out"]:
-            warnings.append(f"{r['label']}: deliveries timed out ({r['lost']:,} lost)")
+            what = "closes" if r.get("mode") == "churn" else "deliveries"
+            warnings.append(f"{r['label']}: {what} timed out ({r.get('lost', 0):,} lost)")
         if r.get("closed_early"):
             warnings.append(f"{r['label']}: {r['closed_early']} sockets closed by the server")
-        if r["publish_fail_statuses"]:
+        if r.get("publish_fail_statuses"):
             warnings.append(f"{r['label']}: failed publishes {r['publish_fail_statuses']}")
     print()
-    print("ratio = tickwire / baseline (deliveries/s: higher is better; latency, memory, CPU: lower is better)")
+    print("ratio = tickwire / baseline (deliveries/s, closes/s: higher is better; latency, seconds, memory, CPU: lower is better)")
     for w in warnings:
         print(f"WARNING: {w}")
     if not any("client CPU" in w for w in warnings):

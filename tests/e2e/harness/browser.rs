@@ -1,6 +1,6 @@
 //! Headless Chromium for the dashboard tests, driven over tests/browser/driver.mjs.
 
-use super::{root, spawn_group, stop_group};
+use super::{node_path, root, spawn_group, stop_group};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +30,7 @@ impl Browser {
             Command::new("node")
                 .arg(root().join("tests/browser/driver.mjs"))
                 .current_dir(root())
+                .env("PATH", node_path())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),

@@ -51,6 +51,15 @@ impl Drop for TempDir {
     }
 }
 
+/// `PATH` with the Node that `scripts/setup` brings (`.tools/node/bin`, when the machine's Node is
+/// too old for wrangler) first, as `scripts/lib.sh` sets it: for wrangler and the browser driver,
+/// also when the tests run without `scripts/test`.
+fn node_path() -> std::ffi::OsString {
+    let mut dirs = vec![root().join(".tools/node/bin")];
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(dirs).expect("PATH entries hold no separator")
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
@@ -323,6 +332,7 @@ impl Wrangler {
             .args(["--show-interactive-dev-session=false", "--log-level", "log"])
             .arg("--persist-to")
             .arg(&self.persist.0)
+            .env("PATH", node_path())
             .env("TICKWIRE_PREBUILT", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")

@@ -4,7 +4,8 @@ use crate::{publish, report, sockets};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: tickwire-loadgen --url http://127.0.0.1:PORT --token TOKEN --sockets N --mode seq|rate|soak
+const USAGE: &str =
+    "usage: tickwire-loadgen --url http://127.0.0.1:PORT --token TOKEN --sockets N --mode seq|rate|soak|churn
   [--publishes M (200)] [--rate R per second (50)] [--bytes B (200)] [--channel bench]
   [--duration-secs 600 (soak)] [--churn C connects per second (100, soak)]
   [--connect-concurrency 200] [--server-pid PID]... [--proxy-pid PID]... [--label TEXT] [--timeout-secs 60]";
@@ -17,6 +18,8 @@ pub enum Mode {
     Rate,
     /// Hold the sockets for `duration`, broadcasting at R/s, closing and replacing C a second.
     Soak,
+    /// Connect every socket, close them all at once, time until the server counted each close.
+    Churn,
 }
 
 #[derive(Debug)]
@@ -76,7 +79,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                     "seq" => Mode::Seq,
                     "rate" => Mode::Rate,
                     "soak" => Mode::Soak,
-                    _ => return Err(format!("--mode must be seq, rate or soak, not {v}")),
+                    "churn" => Mode::Churn,
+                    _ => return Err(format!("--mode must be seq, rate, soak or churn, not {v}")),
                 })
             }
             "--publishes" => a.publishes = num(&flag, v)?,
@@ -146,8 +150,10 @@ pub fn main() {
 
 async fn run(args: Args, threads: usize) -> i32 {
     let nonce = nonce();
-    if args.mode == Mode::Soak {
-        return crate::soak::run(&args, &nonce).await;
+    match args.mode {
+        Mode::Soak => return crate::soak::run(&args, &nonce).await,
+        Mode::Churn => return crate::churn::run(&args, &nonce).await,
+        Mode::Seq | Mode::Rate => {}
     }
     let rss = procstat::RssSampler::start(args.server_pids.clone());
     let cpu_start = procstat::self_ticks();

@@ -1,7 +1,10 @@
 //! tickwire-loadgen: opens N WebSockets on one channel, publishes M updates over HTTP and prints
 //! one JSON line of delivery, latency, CPU and memory results (scripts/bench runs it); or, with
-//! `--mode soak`, holds them under churn for minutes and counts lost deliveries (scripts/soak).
+//! `--mode soak`, holds them under churn for minutes and counts lost deliveries (scripts/soak);
+//! or, with `--mode churn`, closes them all at once and times the server's close handling.
 //! A host tool: built for wasm32 (the workspace's Worker checks cover every member) it is empty.
+#[cfg(not(target_arch = "wasm32"))]
+mod churn;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]

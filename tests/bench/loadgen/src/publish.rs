@@ -224,8 +224,9 @@ pub async fn run(args: &Args, nonce: &str, tracker: &Arc<Tracker>, start: Instan
             let ks: Vec<usize> = (1..=m).filter(|&k| p.ok[k]).collect();
             p.timed_out = !tracker.wait_all(&ks, args.timeout).await;
         }
-        // The soak has its own broadcaster (soak.rs) and never comes here.
-        Mode::Soak => {}
+        // The soak has its own broadcaster (soak.rs), and the churn run publishes nothing
+        // (churn.rs): neither comes here.
+        Mode::Soak | Mode::Churn => {}
     }
     p
 }

@@ -52,7 +52,7 @@ impl Seen {
 
 /// One socket: connects, records what it sees until told to close (then closes politely) or
 /// the server closes it.
-async fn socket(
+pub(crate) async fn socket(
     url: Arc<String>,
     marker: Arc<str>,
     close: oneshot::Receiver<()>,

@@ -1,0 +1,190 @@
+//! The mass-churn run (`--mode churn`, driven by scripts/bench): N sockets connect, then all of
+//! them close at once (each with a close frame, as a page unload or a mass logout does), and the
+//! run times how long the server takes until its close counter has counted every one of them.
+//! The server's count is read from `/metrics` (`tickwire_connections_closed_total`, summed over
+//! its labels); the baseline objects print the same line.
+use crate::cli::Args;
+use crate::procstat::{self, FinishCpu};
+use crate::soak::{socket, Seen};
+use std::sync::atomic::{AtomicUsize, Ordering::Acquire};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// The closes counted so far in a `/metrics` exposition: every sample of
+/// `tickwire_connections_closed_total`, whatever its labels.
+pub fn closes_counted(exposition: &str) -> Option<f64> {
+    let mut found = None;
+    for line in exposition.lines() {
+        let Some(rest) = line.strip_prefix("tickwire_connections_closed_total") else { continue };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue; // another family with this prefix
+        }
+        let value = rest.rsplit(' ').next()?.parse::<f64>().ok()?;
+        found = Some(found.unwrap_or(0.0) + value);
+    }
+    found
+}
+
+/// A whole HTTP/1.1 response read so far: `Some(body)` once complete (de-chunked when it came
+/// chunked; an empty body for a status other than 200), None while more bytes are needed.
+pub fn complete_body(response: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(response);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_ascii_lowercase())
+        })
+    };
+    let ok = head.split(' ').nth(1) == Some("200");
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let (mut out, mut rest) = (String::new(), body);
+        loop {
+            let (size, after) = rest.split_once("\r\n")?;
+            let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+            if size == 0 {
+                return Some(if ok { out } else { String::new() });
+            }
+            out.push_str(after.get(..size)?);
+            rest = after.get(size + 2..)?;
+        }
+    }
+    let len = header("content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let body = body.get(..len)?;
+    Some(if ok { body.to_owned() } else { String::new() })
+}
+
+/// GET `path`, read until the response is complete: not until the connection closes, which the
+/// server may leave open for a while however the request asks.
+async fn get(authority: &str, path: &str) -> Option<String> {
+    let mut s = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let (mut buf, mut chunk) = (Vec::new(), [0u8; 8192]);
+    loop {
+        if let Some(body) = complete_body(&buf) {
+            return Some(body);
+        }
+        match s.read(&mut chunk).await.ok()? {
+            0 => return None,
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+async fn closes(authority: &str) -> Option<f64> {
+    closes_counted(&get(authority, "/metrics").await?)
+}
+
+pub async fn run(args: &Args, nonce: &str) -> i32 {
+    let url = Arc::new(format!("ws://{}/ws?channels={}", args.authority, args.channel));
+    let marker: Arc<str> = format!("\"churn\":\"{nonce}:").into();
+    let settled = Arc::new(AtomicUsize::new(0));
+    eprintln!("[{}] churn: opening {} sockets to {url}", args.label, args.sockets);
+    let (mut closers, mut tasks) = (Vec::new(), Vec::new());
+    let t_connect = Instant::now();
+    for i in 0..args.sockets {
+        let (tx, rx) = oneshot::channel();
+        tasks.push(tokio::spawn(socket(url.clone(), marker.clone(), rx, args.timeout, settled.clone())));
+        closers.push(tx);
+        if i % 200 == 199 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let ramp_deadline = Instant::now() + args.timeout.max(Duration::from_secs(120));
+    while settled.load(Acquire) < args.sockets && Instant::now() < ramp_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let connect_seconds = t_connect.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await; // catch-up frames pass
+    let Some(before) = closes(&args.authority).await else {
+        eprintln!("[{}] churn: GET /metrics gave no close count", args.label);
+        return 1;
+    };
+
+    let server = procstat::CpuWindow::start(&args.server_pids, true);
+    let client = procstat::self_ticks();
+    let t0 = Instant::now();
+    for tx in closers {
+        let _ = tx.send(());
+    }
+    let mut seen: Vec<Seen> = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(s) = t.await {
+            seen.push(s);
+        }
+    }
+    let sent_seconds = t0.elapsed().as_secs_f64();
+    let connected = seen.iter().filter(|s| s.connect_error.is_none()).count();
+    let closed_by_server = seen.iter().filter(|s| s.closed_by_server).count();
+    // Polled tightly: the answer is a time. A count that does not reach `connected` within the
+    // timeout is reported as such.
+    let (mut counted, mut polls, mut timed_out) = (0.0, 0u32, false);
+    loop {
+        if let Some(now) = closes(&args.authority).await {
+            counted = now - before;
+        }
+        if counted >= connected as f64 {
+            break;
+        }
+        if t0.elapsed() > args.timeout {
+            timed_out = true;
+            break;
+        }
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let wall = t0.elapsed();
+    let server_cpu = server.finish(wall);
+    let client_cpu_s = procstat::ticks_to_secs(procstat::self_ticks().saturating_sub(client));
+    let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
+    let result = serde_json::json!({
+        "label": args.label, "mode": "churn", "sockets": args.sockets, "connected": connected,
+        "connect_errors": args.sockets - connected, "connect_seconds": round(connect_seconds, 3),
+        "closed_by_server": closed_by_server, "closes_counted": counted, "timed_out": timed_out,
+        "closes_sent_seconds": round(sent_seconds, 3), "seconds": round(wall.as_secs_f64(), 3),
+        "closes_per_s": round(counted / wall.as_secs_f64().max(1e-9), 0), "polls": polls,
+        "server": server_cpu.map(|c| serde_json::json!({ "cpu_s": round(c.secs, 2), "cpu_pct": round(c.pct, 1) })),
+        "client": { "cpu_s": round(client_cpu_s, 2),
+                    "cpu_pct": round(100.0 * client_cpu_s / wall.as_secs_f64().max(1e-9), 1) },
+    });
+    println!("{result}");
+    eprintln!(
+        "[{}] churn: {counted} of {connected} closes counted {:.2} s after the first close",
+        args.label,
+        wall.as_secs_f64()
+    );
+    i32::from(timed_out || connected < args.sockets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_every_close_sample() {
+        let text = "# TYPE tickwire_connections_closed_total counter\n\
+                    tickwire_connections_closed_total{reason=\"client\"} 4998\n\
+                    tickwire_connections_closed_total{reason=\"error\"} 2\n\
+                    tickwire_connections_closed_total_extra 7\n\
+                    tickwire_connections_opened_total 5001\n";
+        assert_eq!(closes_counted(text), Some(5000.0));
+        assert_eq!(closes_counted("tickwire_connections_closed_total 12\n"), Some(12.0));
+        assert_eq!(closes_counted("tickwire_sockets_connected 3\n"), None);
+    }
+
+    #[test]
+    fn reads_plain_and_chunked_bodies_once_complete() {
+        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(complete_body(plain).as_deref(), Some("hello"));
+        assert_eq!(complete_body(&plain[..plain.len() - 1]), None);
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        assert_eq!(complete_body(chunked).as_deref(), Some("hello world"));
+        assert_eq!(complete_body(&chunked[..30]), None);
+        let refused = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy";
+        assert_eq!(complete_body(refused).as_deref(), Some(""));
+        assert_eq!(complete_body(b"garbage"), None);
+    }
+}
