@@ -72,6 +72,12 @@ pub fn rss_kb_sum(pids: &[i32]) -> u64 {
     pids.iter().filter_map(rss).sum()
 }
 
+/// Open file descriptors of some processes, summed: a leak shows here before the open-file limit
+/// makes the server refuse connections.
+pub fn fds_sum(pids: &[i32]) -> u64 {
+    pids.iter().filter_map(|p| std::fs::read_dir(format!("/proc/{p}/fd")).ok()).map(|d| d.count() as u64).sum()
+}
+
 /// CPU seconds and percent of one core of some processes over a window.
 #[derive(Clone, Copy, Debug)]
 pub struct Cpu {

@@ -176,6 +176,7 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
     // Churn: C closes and C new connects a second, spread evenly, for the whole run.
     let mut done = Vec::new(); // sockets closed by the churn
     let mut rss_samples = vec![(0u64, rss_start)];
+    let mut fd_samples = vec![(0u64, procstat::fds_sum(&pids))];
     let (start, tick) = (tokio::time::Instant::now(), Duration::from_secs_f64(1.0 / args.churn.max(1e-9)));
     let mut next_sample = Duration::from_secs(60);
     let mut victim = 0x2545_f491_4f6c_dd1d_u64; // xorshift state: which socket goes next
@@ -197,6 +198,7 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
         }
         if start.elapsed() >= next_sample {
             rss_samples.push((next_sample.as_secs(), procstat::rss_kb_sum(&pids)));
+            fd_samples.push((next_sample.as_secs(), procstat::fds_sum(&pids)));
             eprintln!(
                 "[{}] soak: {} s, {} published, {churned} churned, server RSS {} MB",
                 args.label,
@@ -262,6 +264,7 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
         "rss_end_mb": rss_end / 1024,
         "rss_growth": rss_end as f64 / rss_start.max(1) as f64,
         "rss_mb_by_minute": rss_samples.iter().map(|(t, kb)| [*t, kb / 1024]).collect::<Vec<_>>(),
+        "server_fds_by_minute": fd_samples,
     });
     println!("{result}");
     i32::from(lost > 0 || publish_failed > 0 || closed_by_server > 0)
