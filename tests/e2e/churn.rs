@@ -11,13 +11,17 @@ use std::time::{Duration, Instant};
 const SOCKETS: usize = 5000;
 const OPENERS: usize = 4;
 
-/// All sockets' closes counted by the hub, whatever the reason.
-fn closed_total(w: &Wrangler) -> f64 {
-    let body = w.get("/metrics").body;
-    body.lines()
+/// All sockets' closes counted by the hub, whatever the reason; `None` when `/metrics` did not
+/// answer within the agent's timeout (it queues behind the closes in the hub, and on a loaded
+/// machine those can take longer than one request may wait).
+fn closed_total(w: &Wrangler) -> Option<f64> {
+    let body = w.try_get("/metrics")?.body;
+    let total = body
+        .lines()
         .filter(|l| l.starts_with("tickwire_connections_closed_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .sum();
+    Some(total)
 }
 
 #[test]
@@ -38,7 +42,7 @@ fn five_thousand_sockets_leaving_at_once_are_each_processed_once() {
         openers.into_iter().flat_map(|h| h.join().expect("opener thread")).collect()
     });
     w.wait_metric(&format!("tickwire_sockets_connected {}", SOCKETS + 1), Duration::from_secs(30));
-    let before = closed_total(&w);
+    let before = closed_total(&w).expect("/metrics before the closes");
 
     // Half say goodbye with a close frame, half just vanish (their unread welcome makes the
     // kernel reset the connection): both are what a real crowd does when a network drops.
@@ -51,17 +55,25 @@ fn five_thousand_sockets_leaving_at_once_are_each_processed_once() {
     }
     let sent = started.elapsed();
     // A bound on liveness, not a performance claim: a hub that lost closes or stalled on them
-    // never gets there.
-    let mut polls = 0;
-    while closed_total(&w) - before < SOCKETS as f64 {
+    // never gets there. Generous, because the runtime makes this time swing with the machine's
+    // load: under two busy cores it took 7 to 68 s (README, "Limits": workerd 1.20261117 wakes
+    // every event waiting for the isolate at each release, so a backlog feeds itself).
+    let (mut polls, mut unanswered) = (0, 0);
+    loop {
         polls += 1;
-        assert!(started.elapsed() < Duration::from_secs(60), "closes not processed within 60 s");
+        match closed_total(&w) {
+            Some(total) if total - before >= SOCKETS as f64 => break,
+            Some(_) => {}
+            None => unanswered += 1,
+        }
+        assert!(started.elapsed() < Duration::from_secs(150), "closes not processed within 150 s");
         std::thread::sleep(Duration::from_millis(5));
     }
     let took = started.elapsed();
-    println!("{SOCKETS} sockets left at once: closed by the client in {sent:?}, all processed {took:?} after the first close ({polls} polls)");
+    println!("{SOCKETS} sockets left at once: closed by the client in {sent:?}, all processed {took:?} after the first close ({polls} polls of /metrics, {unanswered} unanswered in 15 s)");
     w.wait_metric("tickwire_sockets_connected 1", Duration::from_secs(5));
-    assert_eq!(closed_total(&w) - before, SOCKETS as f64, "each socket counted once");
+    let after = closed_total(&w).expect("/metrics after the closes");
+    assert_eq!(after - before, SOCKETS as f64, "each socket counted once");
 
     // The index kept none of them: the next update is one delivery, to the bystander, and no
     // send failed on a socket that had gone.

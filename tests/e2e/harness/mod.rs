@@ -451,6 +451,13 @@ impl Wrangler {
         read_reply(agent().get(&format!("{}{path}", self.base)).call(), path)
     }
 
+    /// Like [`Wrangler::get`], but a request that fails or times out (the server is busy or
+    /// down) is `None` rather than a panic: for polls that have their own deadline.
+    pub fn try_get(&self, path: &str) -> Option<Reply> {
+        let resp = agent().get(&format!("{}{path}", self.base)).call().ok()?;
+        Some(read_reply(Ok(resp), path))
+    }
+
     pub fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.get(path);
         (r.status, r.json())
