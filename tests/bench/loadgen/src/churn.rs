@@ -4,12 +4,12 @@
 //! The server's count is read from `/metrics` (`tickwire_connections_closed_total`, summed over
 //! its labels); the baseline objects print the same line.
 use crate::cli::Args;
+use crate::http::Conn;
 use crate::procstat::{self, FinishCpu};
 use crate::soak::{socket, Seen};
 use std::sync::atomic::{AtomicUsize, Ordering::Acquire};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 /// The closes counted so far in a `/metrics` exposition: every sample of
@@ -27,51 +27,11 @@ pub fn closes_counted(exposition: &str) -> Option<f64> {
     found
 }
 
-/// A whole HTTP/1.1 response read so far: `Some(body)` once complete (de-chunked when it came
-/// chunked; an empty body for a status other than 200), None while more bytes are needed.
-pub fn complete_body(response: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(response);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_ascii_lowercase())
-        })
-    };
-    let ok = head.split(' ').nth(1) == Some("200");
-    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        let (mut out, mut rest) = (String::new(), body);
-        loop {
-            let (size, after) = rest.split_once("\r\n")?;
-            let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-            if size == 0 {
-                return Some(if ok { out } else { String::new() });
-            }
-            out.push_str(after.get(..size)?);
-            rest = after.get(size + 2..)?;
-        }
-    }
-    let len = header("content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-    let body = body.get(..len)?;
-    Some(if ok { body.to_owned() } else { String::new() })
-}
-
-/// GET `path`, read until the response is complete: not until the connection closes, which the
-/// server may leave open for a while however the request asks.
+/// GET `path` on a fresh connection: the body of a 200 answer, None for anything else.
 async fn get(authority: &str, path: &str) -> Option<String> {
-    let mut s = tokio::net::TcpStream::connect(authority).await.ok()?;
     let req = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.ok()?;
-    let (mut buf, mut chunk) = (Vec::new(), [0u8; 8192]);
-    loop {
-        if let Some(body) = complete_body(&buf) {
-            return Some(body);
-        }
-        match s.read(&mut chunk).await.ok()? {
-            0 => return None,
-            n => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
+    let answer = Conn::open(authority).await.ok()?.request(req.as_bytes()).await.ok()?;
+    (answer.status == 200).then(|| String::from_utf8_lossy(&answer.body).into_owned())
 }
 
 async fn closes(authority: &str) -> Option<f64> {
@@ -173,18 +133,5 @@ mod tests {
         assert_eq!(closes_counted(text), Some(5000.0));
         assert_eq!(closes_counted("tickwire_connections_closed_total 12\n"), Some(12.0));
         assert_eq!(closes_counted("tickwire_sockets_connected 3\n"), None);
-    }
-
-    #[test]
-    fn reads_plain_and_chunked_bodies_once_complete() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
-        assert_eq!(complete_body(plain).as_deref(), Some("hello"));
-        assert_eq!(complete_body(&plain[..plain.len() - 1]), None);
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-        assert_eq!(complete_body(chunked).as_deref(), Some("hello world"));
-        assert_eq!(complete_body(&chunked[..30]), None);
-        let refused = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy";
-        assert_eq!(complete_body(refused).as_deref(), Some(""));
-        assert_eq!(complete_body(b"garbage"), None);
     }
 }

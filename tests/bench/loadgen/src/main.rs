@@ -8,6 +8,8 @@ mod churn;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
+mod http;
+#[cfg(not(target_arch = "wasm32"))]
 mod procstat;
 #[cfg(not(target_arch = "wasm32"))]
 mod publish;

@@ -1,13 +1,12 @@
-//! The publishing side: a minimal HTTP/1.1 keep-alive client for `POST /api/publish`, and the
-//! seq (closed loop) and rate (open loop) drivers.
+//! The publishing side: a keep-alive pool of HTTP connections (`http.rs`) for
+//! `POST /api/publish`, and the seq (closed loop) and rate (open loop) drivers.
 use crate::cli::{Args, Mode};
+use crate::http::Conn;
 use crate::sockets::Tracker;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// What happened to the publishes.
 #[derive(Default)]
@@ -61,109 +60,19 @@ impl Client {
                 None => Conn::open(&self.authority).await?,
             };
             on_send();
-            let (status, reusable) = conn.request(req.as_bytes()).await?;
-            if reusable {
+            let answer = conn.request(req.as_bytes()).await?;
+            if answer.reusable {
                 if let Ok(mut v) = self.idle.lock() {
                     v.push(conn);
                 }
             }
-            Ok::<u16, io::Error>(status)
+            Ok::<u16, io::Error>(answer.status)
         };
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(Ok(status)) => Ok(status),
             Ok(Err(e)) => Err(format!("io: {:?}", e.kind())),
             Err(_) => Err("timeout".into()),
         }
-    }
-}
-
-struct Conn {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn open(authority: &str) -> io::Result<Conn> {
-        let s = TcpStream::connect(authority).await?;
-        s.set_nodelay(true)?;
-        Ok(Conn { s, buf: Vec::with_capacity(4096) })
-    }
-
-    /// Reads more bytes into the buffer; an early end of stream is an error.
-    async fn fill(&mut self) -> io::Result<()> {
-        let mut chunk = [0u8; 4096];
-        match self.s.read(&mut chunk).await? {
-            0 => Err(io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-        }
-    }
-
-    async fn line(&mut self) -> io::Result<String> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
-                self.buf.drain(..i + 2);
-                return Ok(line);
-            }
-            self.fill().await?;
-        }
-    }
-
-    async fn skip(&mut self, n: usize) -> io::Result<()> {
-        while self.buf.len() < n {
-            self.fill().await?;
-        }
-        self.buf.drain(..n);
-        Ok(())
-    }
-
-    /// Sends one request and reads the whole response: (status, connection reusable).
-    async fn request(&mut self, req: &[u8]) -> io::Result<(u16, bool)> {
-        self.buf.clear();
-        self.s.write_all(req).await?;
-        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-        let status_line = self.line().await?;
-        let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("status"))?;
-        let (mut len, mut chunked, mut close) = (None, false, false);
-        loop {
-            let h = self.line().await?;
-            if h.is_empty() {
-                break;
-            }
-            let Some((name, value)) = h.split_once(':') else { continue };
-            let value = value.trim().to_ascii_lowercase();
-            match name.trim().to_ascii_lowercase().as_str() {
-                "content-length" => len = Some(value.parse::<usize>().map_err(|_| bad("content-length"))?),
-                "transfer-encoding" => chunked = value.contains("chunked"),
-                "connection" => close = value == "close",
-                _ => {}
-            }
-        }
-        if status == 204 || status == 304 || (100..200).contains(&status) {
-        } else if chunked {
-            loop {
-                let size = self.line().await?;
-                let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-                    .map_err(|_| bad("chunk size"))?;
-                if size == 0 {
-                    while !self.line().await?.is_empty() {}
-                    break;
-                }
-                self.skip(size + 2).await?;
-            }
-        } else if let Some(n) = len {
-            self.skip(n).await?;
-        } else {
-            // No length: the body ends with the connection.
-            while self.fill().await.is_ok() {
-                self.buf.clear();
-            }
-            close = true;
-        }
-        Ok((status, !close))
     }
 }
 
