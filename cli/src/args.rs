@@ -140,8 +140,9 @@ impl Clock for WallClock {
 }
 
 pub fn run() -> Exit {
-    let cli = Cli::parse_from(std::env::args_os()); // --help, --version and clap's usage errors exit here
-                                                    // rustls picks ring (the only provider built in); installing it first makes that explicit.
+    // --help, --version and clap's usage errors exit here.
+    let cli = Cli::parse();
+    // rustls picks ring (the only provider built in); installing it first makes that explicit.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
         Command::Watch(a) => options(a.url, &a.follow).map(|opts| in_runtime(watch::run(opts, &WallClock))),
@@ -170,10 +171,9 @@ fn options(url: Option<String>, f: &FollowArgs) -> Result<Options, String> {
 }
 
 fn tail_command(a: TailArgs) -> Result<Exit, String> {
-    let mut channels =
+    // Repeated channels are followed once: `Resume` keeps them in a map.
+    let channels =
         a.channels.iter().map(|c| Channel::parse(c).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
-    channels.sort();
-    channels.dedup();
     let resume = Resume::with_since(&channels, &a.since.join(","))?;
     let opts = options(a.url, &a.follow)?;
     Ok(in_runtime(tail::run(opts, resume, a.quiet)))

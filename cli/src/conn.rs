@@ -2,10 +2,10 @@
 //! keep-alive (the text `ping` every N s, which the runtime answers `pong`; nothing heard for
 //! 2N s means the connection is dead), and closed with 1000, waiting briefly for the echo.
 
-use crate::errors::{io_reason, one_line};
+use crate::errors::{io_reason, one_line, short_line};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
-use tickwire_hub::protocol::ServerFrame;
+use tickwire_hub::protocol::{self, ServerFrame};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -66,7 +66,7 @@ impl Link {
                 msg = self.ws.next() => {
                     self.last_heard = Instant::now();
                     match msg {
-                        Some(Ok(Message::Text(t))) if t.as_str() == "pong" => {}
+                        Some(Ok(Message::Text(t))) if t.as_str() == protocol::PONG => {}
                         Some(Ok(Message::Text(t))) => return decode(t.as_str()),
                         Some(Ok(Message::Binary(b))) => {
                             return Received::Malformed(format!("a binary message of {} bytes", b.len()))
@@ -84,7 +84,7 @@ impl Link {
                 }
                 _ = tokio::time::sleep_until(self.next_ping) => {
                     self.next_ping = Instant::now() + self.ping_every;
-                    if let Err(e) = self.ws.send(Message::text("ping")).await {
+                    if let Err(e) = self.ws.send(Message::text(protocol::PING)).await {
                         return Received::Ended(ws_reason(&e));
                     }
                 }
@@ -125,11 +125,8 @@ impl Link {
 fn decode(text: &str) -> Received {
     match serde_json::from_str::<ServerFrame>(text) {
         Ok(f) => Received::Frame(f),
-        Err(e) => {
-            let start: String = text.chars().take(80).collect();
-            let cut = if start.len() < text.len() { "…" } else { "" };
-            Received::Malformed(format!("{e} in {:?}{cut}", one_line(&start)))
-        }
+        // Its start: 80 characters, and `…` when there is more.
+        Err(e) => Received::Malformed(format!("{e} in {:?}", short_line(text, 81, true))),
     }
 }
 
@@ -140,7 +137,7 @@ fn open_error(url: &str, e: WsError) -> OpenError {
         WsError::Http(resp) => {
             let status = resp.status();
             let body = resp.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            let body = one_line(&body).chars().take(200).collect::<String>();
+            let body = short_line(&body, 200, false);
             let fatal = status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429;
             (
                 format!(
@@ -184,8 +181,8 @@ mod tests {
                 ws.send(Message::text(f)).await.unwrap();
             }
             while let Some(Ok(msg)) = ws.next().await {
-                if msg == Message::text("ping") && answer_pings {
-                    ws.send(Message::text("pong")).await.unwrap();
+                if msg == Message::text(protocol::PING) && answer_pings {
+                    ws.send(Message::text(protocol::PONG)).await.unwrap();
                 }
             }
         });

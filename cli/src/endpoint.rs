@@ -74,11 +74,12 @@ impl Endpoint {
     /// The URL to connect with: these channels (none: an empty list, so nothing is subscribed),
     /// resuming from `since` (`btc:41@epoch,...`, empty for none).
     pub fn socket_url(&self, channels: &[Channel], since: &str) -> String {
+        // Channel names are checked to need no encoding; `since` may hold an epoch typed by hand.
         let names: Vec<&str> = channels.iter().map(Channel::as_str).collect();
         let mut url = format!("{}?channels={}", self.socket_base(), names.join(","));
         if !since.is_empty() {
             url.push_str("&since=");
-            url.push_str(since);
+            url.push_str(&query_value(since));
         }
         url
     }
@@ -88,6 +89,21 @@ impl Endpoint {
         let scheme = if self.secure { "https" } else { "http" };
         format!("{scheme}://{}{}{path}", self.authority, self.base_path)
     }
+}
+
+/// `value` fit for a URL query: every byte but letters, digits, `-._~` and the `:,@` of the
+/// `since` syntax percent-encoded, so that `+ % & #` or a space reach the server (which decodes
+/// the query as a form) as typed.
+fn query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:,@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `host`, `host:port` or `[v6]:port`: a host of letters, digits, `-`, `.`, `_` and a port 1..65535.
@@ -184,6 +200,17 @@ mod tests {
             "ws://127.0.0.1:8787/ws?channels=btc,orders&since=btc:41@9f2c,orders:3"
         );
         assert_eq!(e.socket_url(&[], ""), "ws://127.0.0.1:8787/ws?channels=");
+    }
+
+    #[test]
+    fn a_typed_epoch_reaches_the_server_as_typed() {
+        let e = ep("127.0.0.1:8787");
+        let since = "btc:4@a+b%c&d#e f/é";
+        let url = e.socket_url(&[Channel::btc()], since);
+        assert_eq!(url, "ws://127.0.0.1:8787/ws?channels=btc&since=btc:4@a%2Bb%25c%26d%23e%20f%2F%C3%A9");
+        let query = url.split_once('?').map(|(_, q)| q).unwrap();
+        assert_eq!(route::query_param(query, "since").as_deref(), Some(since), "the server's own decoding");
+        assert_eq!(route::query_param(query, "channels").as_deref(), Some("btc"));
     }
 
     #[test]

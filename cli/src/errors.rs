@@ -27,6 +27,21 @@ pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `text` on one line and at most `max` characters: cut when longer, ending in `…` (counted in
+/// `max`, so the result still fits a column that wide) when `ellipsis`.
+pub fn short_line(text: &str, max: usize, ellipsis: bool) -> String {
+    let line = one_line(text);
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mark = ellipsis && max > 0;
+    let mut short: String = line.chars().take(if mark { max - 1 } else { max }).collect();
+    if mark {
+        short.push('…');
+    }
+    short
+}
+
 /// One line on stderr, prefixed with the program's name; a closed stderr is not an error.
 pub fn say(line: &str) {
     use std::io::Write;
@@ -44,5 +59,15 @@ mod tests {
         assert_eq!(io_reason(&Error::from_raw_os_error(111)), "connection refused");
         assert_eq!(io_reason(&Error::from_raw_os_error(113)), "No route to host");
         assert_eq!(io_reason(&Error::other("dns\nfailed")), "dns failed");
+    }
+
+    #[test]
+    fn short_lines_fit_their_width() {
+        assert_eq!(short_line("a\n b  c", 5, true), "a b c");
+        assert_eq!(short_line("a\n b  cd", 5, true), "a b …");
+        assert_eq!(short_line("a\n b  cd", 5, false), "a b c");
+        assert_eq!(short_line("ééé", 2, true), "é…");
+        assert_eq!(short_line("abc", 0, true), "");
+        assert_eq!(short_line("", 3, true), "");
     }
 }

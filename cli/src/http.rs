@@ -12,13 +12,13 @@ pub struct Answer {
     pub body: String,
 }
 
-/// HTTPS through rustls (ring); every status is an answer, not an error; 15 s for the whole exchange.
+/// How long one exchange (connect, request, whole answer) may take.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// HTTPS through rustls (ring); every status is an answer, not an error; [`TIMEOUT`] for the
+/// whole exchange.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(15)))
-        .build()
-        .into()
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(TIMEOUT)).build().into()
 }
 
 /// A response read whole (bodies past 1 MiB are cut: the API's answers are small).
@@ -33,7 +33,7 @@ pub fn answer(url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<A
 pub fn describe(url: &str, e: &ureq::Error) -> String {
     let why = match e {
         ureq::Error::Io(io) => io_reason(io),
-        ureq::Error::Timeout(_) => "no answer within 15 s".to_owned(),
+        ureq::Error::Timeout(_) => format!("no answer within {} s", TIMEOUT.as_secs()),
         ureq::Error::HostNotFound => "host not found".to_owned(),
         other => other.to_string(),
     };

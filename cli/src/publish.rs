@@ -1,7 +1,7 @@
 //! `tickwire publish`: one `POST /api/publish`, and what its answer means for the user: the
 //! `{"channel","seq"}` line on success, otherwise a one-line reason and a distinct exit code.
 
-use crate::errors::one_line;
+use crate::errors::short_line;
 use crate::exit::Exit;
 use crate::http::{self, Answer};
 use serde::Deserialize;
@@ -67,13 +67,13 @@ pub fn outcome(a: &Answer) -> Outcome {
     Outcome::Refused(exit, line)
 }
 
-/// A body quoted in an error: one line, at most 200 characters.
+/// A body quoted in an error: one line, at most 200 characters of it and `…` when cut.
 fn snippet(body: &str) -> String {
-    let line = one_line(body);
-    match line.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &line[..i]),
-        None if line.is_empty() => "empty body".to_owned(),
-        None => line,
+    let line = short_line(body, 201, true);
+    if line.is_empty() {
+        "empty body".to_owned()
+    } else {
+        line
     }
 }
 

@@ -61,7 +61,8 @@ impl Resume {
         for (name, s) in parsed {
             let c = Channel::parse(&name).map_err(|e| e.to_string())?;
             let f = r.channels.get_mut(&c).ok_or(format!("--since names {c}, which is not among the channels"))?;
-            f.position = Some(Position { seq: s.seq(), epoch: s.epoch().filter(|e| !e.0.is_empty()).cloned() });
+            // `parse_since_param` refuses `seq@` with an empty epoch: any epoch here is one.
+            f.position = Some(Position { seq: s.seq(), epoch: s.epoch().cloned() });
         }
         Ok(r)
     }
@@ -154,17 +155,20 @@ fn subscribe_op(channel: &Channel, p: &Position) -> String {
 fn subscribed(c: &Channel, f: &mut Followed, seq: Seq, epoch: Epoch, recovered: bool, out: &mut Vec<Output>) {
     let epoch = (!epoch.0.is_empty()).then_some(epoch);
     let known = f.position.as_ref().and_then(|p| p.epoch.clone());
-    if let (Some(k), Some(e)) = (&known, &epoch) {
-        if k != e {
+    let same_epoch = match (&known, &epoch) {
+        (Some(k), Some(e)) if k == e => true,
+        (Some(k), Some(e)) => {
             out.push(Output::Note(format!(
                 "{c} was recreated on the server (epoch {k} is now {e}); its seqs start over"
             )));
             f.position = Some(Position { seq: Seq(0), epoch: None });
+            false
         }
-    }
+        // One side's epoch is not known: nothing says the seqs continue.
+        _ => false,
+    };
     // Without the same epoch confirmed, a position the server could not resume from may be one
     // it does not know (ahead of the channel, from a reset storage): its latest value is news.
-    let same_epoch = matches!((&known, &epoch), (Some(k), Some(e)) if k == e);
     let trust_server = !recovered && !same_epoch;
     for u in f.held.take().unwrap_or_default() {
         pass_on(f, u, trust_server, out);

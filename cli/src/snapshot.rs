@@ -39,9 +39,9 @@ pub fn parse(body: &str) -> Result<Vec<Confirmation>, String> {
         .collect())
 }
 
-/// Reads and parses the snapshot (blocking).
-pub fn fetch(url: &str) -> Result<Vec<Confirmation>, String> {
-    let resp = http::agent().get(url).call().map_err(|e| http::describe(url, &e))?;
+/// Reads and parses the snapshot with `agent` (blocking).
+pub fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<Confirmation>, String> {
+    let resp = agent.get(url).call().map_err(|e| http::describe(url, &e))?;
     let answer = http::answer(url, resp)?;
     match answer.status {
         200 => parse(&answer.body),

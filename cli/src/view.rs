@@ -7,6 +7,7 @@
 //! counts from when it was last confirmed: its update's `ts`, or later when `/api/snapshot` says
 //! the source confirmed it since (a daily index is not news every minute, yet it is fresh).
 
+use crate::errors::short_line;
 use crate::format::{age, change_pct, decimal, pct, secs, usd, usd_compact, utc, NONE};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -36,13 +37,30 @@ pub enum ConnState {
 #[derive(Debug, Clone, PartialEq)]
 struct Shown {
     update: Update,
+    /// Its cells in the table, decoded once on arrival: a value and the text after it for each
+    /// of its channel's rows in [`TABLE`].
+    cells: Vec<(String, String)>,
     /// When the value was last confirmed by its source (ms since the epoch).
     confirmed_ms: u64,
     stale: bool,
 }
 
-/// A row's value and the text after it, from a channel's `data`.
-type Cells = fn(&Value) -> (String, String);
+/// A channel's cells from its `data`: a value and the text after it for each of its rows.
+type Cells = fn(&Value) -> Vec<(String, String)>;
+
+/// The table: each built-in channel with its rows' labels, how its data gives their cells, and
+/// whether the text after a value is a change (coloured by its sign).
+const TABLE: [(&str, &[&str], Cells, bool); 4] = [
+    ("btc", &["BTC"], |d| vec![btc_cells(d)], true),
+    (
+        "market",
+        &["Market cap", "Volume 24 h", "BTC dominance"],
+        |d| market_cells(d).unwrap_or_else(|| [NONE; 3].map(String::from)).map(|v| (v, String::new())).to_vec(),
+        false,
+    ),
+    ("sentiment", &["Fear & Greed"], |d| vec![sentiment_cells(d)], false),
+    ("indicators", &["RSI-14"], |d| vec![rsi_cells(d)], false),
+];
 
 /// The state `watch` renders.
 #[derive(Debug, Clone)]
@@ -50,6 +68,8 @@ pub struct View {
     url: String,
     state: ConnState,
     values: BTreeMap<String, Shown>,
+    /// The coins of the latest `market` value, largest market cap first.
+    coins: Vec<(String, CoinQuote)>,
     stale_after_seconds: Option<u64>,
     note: Option<(u64, String)>,
 }
@@ -60,6 +80,7 @@ impl View {
             url: url.to_owned(),
             state: ConnState::Connecting,
             values: BTreeMap::new(),
+            coins: Vec::new(),
             stale_after_seconds: None,
             note: None,
         }
@@ -73,8 +94,13 @@ impl View {
         self.stale_after_seconds = Some(seconds);
     }
 
+    /// A new value: decoded here, once, not on every redraw.
     pub fn update(&mut self, u: &Update) {
-        let shown = Shown { confirmed_ms: u.ts, stale: u.stale, update: u.clone() };
+        let cells = TABLE.iter().find(|t| t.0 == u.channel.as_str()).map_or_else(Vec::new, |t| (t.2)(&u.data));
+        if u.channel.as_str() == "market" {
+            self.coins = coins_by_cap(&u.data);
+        }
+        let shown = Shown { cells, confirmed_ms: u.ts, stale: u.stale, update: u.clone() };
         self.values.insert(u.channel.to_string(), shown);
     }
 
@@ -103,42 +129,28 @@ impl View {
             },
             p.dim(&format!("  {:<15}{:>12}  {:<14}{:>5}", "CHANNEL", "VALUE", "", "AGE")),
         ];
-        let rows: [(&str, &str, Cells); 6] = [
-            ("btc", "BTC", btc_cells),
-            ("market", "Market cap", |d| {
-                (get::<MarketTotals>(d).map_or(NONE.into(), |t| usd_compact(t.total_market_cap_usd)), String::new())
-            }),
-            ("market", "Volume 24 h", |d| {
-                (get::<MarketTotals>(d).map_or(NONE.into(), |t| usd_compact(t.total_volume_24h_usd)), String::new())
-            }),
-            ("market", "BTC dominance", |d| {
-                (get::<MarketTotals>(d).map_or(NONE.into(), |t| pct(t.btc_dominance_pct)), String::new())
-            }),
-            ("sentiment", "Fear & Greed", sentiment_cells),
-            ("indicators", "RSI-14", |d| {
-                (get::<Indicators>(d).map_or(NONE.into(), |i| decimal(i.rsi_14)), "hourly".into())
-            }),
-        ];
-        for (channel, label, cells) in rows {
+        for (channel, labels, _, signed) in TABLE {
             let shown = self.values.get(channel);
-            let (value, extra) = shown.map_or((NONE.into(), String::new()), |s| cells(&s.update.data));
-            let extra =
-                if channel == "btc" { p.signed(&format!("{extra:<14}"), &extra) } else { format!("{extra:<14}") };
-            lines.push(format!("  {label:<15}{value:>12}  {extra}{}", self.age_cells(shown, now_ms, p)));
+            for (k, label) in labels.iter().enumerate() {
+                let (value, extra) =
+                    shown.and_then(|s| s.cells.get(k)).map_or((NONE, ""), |(v, x)| (v.as_str(), x.as_str()));
+                let padded = format!("{extra:<14}");
+                let extra = if signed { p.signed(&padded, extra) } else { padded };
+                lines.push(format!("  {label:<15}{value:>12}  {extra}{}", self.age_cells(shown, now_ms, p)));
+            }
         }
         lines.push(String::new());
         lines.push(
             p.dim(&format!("  {:<14}{:>12}{:>10}{:>13}{:>13}", "COIN", "PRICE", "24 H", "MARKET CAP", "VOLUME 24 H")),
         );
-        let coins = self.values.get("market").map(|s| coins_by_cap(&s.update.data)).unwrap_or_default();
-        if coins.is_empty() {
+        if self.coins.is_empty() {
             lines.push(format!("  {NONE}"));
         }
-        for (name, q) in coins {
+        for (name, q) in &self.coins {
             let change = change_pct(q.change_24h_pct);
             lines.push(format!(
                 "  {:<14}{:>12}{}{:>13}{:>13}",
-                clip(&name, 13),
+                clip(name, 13),
                 usd(q.price_usd),
                 p.signed(&format!("{change:>10}"), &change),
                 usd_compact(q.market_cap_usd),
@@ -183,13 +195,10 @@ pub fn plain_line(u: &Update) -> String {
             format!("BTC {price} {change}")
         }
         "market" => {
-            let mut parts = vec![match get::<MarketTotals>(d) {
-                Some(t) => format!(
-                    "market cap {}, volume 24 h {}, BTC dominance {}",
-                    usd_compact(t.total_market_cap_usd),
-                    usd_compact(t.total_volume_24h_usd),
-                    pct(t.btc_dominance_pct)
-                ),
+            let mut parts = vec![match market_cells(d) {
+                Some([cap, volume, dominance]) => {
+                    format!("market cap {cap}, volume 24 h {volume}, BTC dominance {dominance}")
+                }
                 None => format!("market cap {NONE}"),
             }];
             parts.extend(
@@ -203,23 +212,34 @@ pub fn plain_line(u: &Update) -> String {
             let (v, class) = sentiment_cells(d);
             format!("Fear & Greed {v} {class}")
         }
-        "indicators" => format!("RSI-14 {}", get::<Indicators>(d).map_or(NONE.into(), |i| decimal(i.rsi_14))),
+        "indicators" => format!("RSI-14 {}", rsi_cells(d).0),
         _ => d.to_string(),
     };
     let stale = if u.stale { " (stale)" } else { "" };
     format!("{} {} #{} {text}{stale}", utc(u.ts), u.channel, u.seq)
 }
 
+/// `data` as `T`, decoded from the borrowed value (no copy of it first).
 fn get<T: DeserializeOwned>(data: &Value) -> Option<T> {
-    serde_json::from_value(data.clone()).ok()
+    T::deserialize(data).ok()
 }
 
 fn btc_cells(d: &Value) -> (String, String) {
     get::<BtcTick>(d).map_or((NONE.into(), String::new()), |t| (usd(t.price_usd), change_pct(t.change_24h_pct)))
 }
 
+/// Market cap, volume 24 h and BTC dominance, when the totals are all there.
+fn market_cells(d: &Value) -> Option<[String; 3]> {
+    get::<MarketTotals>(d)
+        .map(|t| [usd_compact(t.total_market_cap_usd), usd_compact(t.total_volume_24h_usd), pct(t.btc_dominance_pct)])
+}
+
 fn sentiment_cells(d: &Value) -> (String, String) {
     get::<Sentiment>(d).map_or((NONE.into(), String::new()), |s| (s.value.to_string(), s.classification))
+}
+
+fn rsi_cells(d: &Value) -> (String, String) {
+    (get::<Indicators>(d).map_or(NONE.into(), |i| decimal(i.rsi_14)), "hourly".into())
 }
 
 /// The coins of a `market` value, largest market cap first (`market` may lack them while its
@@ -236,12 +256,9 @@ fn ms_between(earlier: u64, later: u64) -> i64 {
     i64::try_from(later).unwrap_or(i64::MAX).saturating_sub(i64::try_from(earlier).unwrap_or(i64::MAX))
 }
 
-/// `s` cut to `max` characters, with `…` when cut.
+/// `s` cut to a column `max` characters wide, ending in `…` when cut.
 fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max.saturating_sub(1)) {
-        Some((i, _)) if s.chars().count() > max => format!("{}…", &s[..i]),
-        _ => s.to_owned(),
-    }
+    short_line(s, max, true)
 }
 
 /// ANSI styling when on (a terminal), plain text otherwise. Padding is applied before styling,

@@ -10,6 +10,12 @@ use std::fmt;
 /// The protocol version announced in `welcome`; bumped only for incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The keep-alive a client sends as a text message, which the runtime answers with [`PONG`]
+/// without waking the hub (a hibernating object stays asleep).
+pub const PING: &str = "ping";
+/// The runtime's answer to [`PING`].
+pub const PONG: &str = "pong";
+
 /// Longest channel name accepted (bytes). Short names keep frames, storage keys and metric labels small.
 pub const MAX_CHANNEL_LEN: usize = 32;
 

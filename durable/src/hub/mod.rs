@@ -26,7 +26,7 @@ use crate::feed_round::RoundKind;
 use crate::history_budget::HistoryRead;
 use crate::hub_api::{Applied, Apply, HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::hub_core::HubCore;
-use crate::protocol::{Channel, Epoch, Update};
+use crate::protocol::{Channel, Epoch, Update, PING, PONG};
 use crate::publish::PublishRefusal;
 use crate::replica_backoff::ReplicaBackoff;
 use crate::route;
@@ -64,7 +64,7 @@ pub(crate) struct Hub {
 impl Hub {
     pub(crate) fn new(state: State, env: Env) -> Self {
         // The runtime answers `ping` with `pong` itself, without waking a hibernating object.
-        match WebSocketRequestResponsePair::new("ping", "pong") {
+        match WebSocketRequestResponsePair::new(PING, PONG) {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => console_error!("hub: could not set the ping auto-response: {e:?}"),
         }
