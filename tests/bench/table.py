@@ -79,16 +79,19 @@ def main(path):
     warnings = []
     for r in runs:
         c = r["client"]
-        if c["cpu_pct"] > 80 * c.get("threads", 1):
-            warnings.append(f"{r['label']}: client CPU {c['cpu_pct']}% (> 80% of {c.get('threads', 1)} cores): the client may be the bottleneck")
+        if c["cpu_pct"] > 80 * c["threads"]:
+            warnings.append(f"{r['label']}: client CPU {c['cpu_pct']}% (> 80% of {c['threads']} cores): the client may be the bottleneck")
         if r["connect_errors"]:
             warnings.append(f"{r['label']}: {r['connect_errors']} connect errors {r['connect_error_kinds']}")
+        if r["mode"] == "churn":
+            if r["timed_out"]:
+                warnings.append(f"{r['label']}: closes timed out ({fmt(r['closes_counted'])} of {fmt(r['connected'])} counted)")
+            continue
         if r["timed_out"]:
-            what = "closes" if r.get("mode") == "churn" else "deliveries"
-            warnings.append(f"{r['label']}: {what} timed out ({r.get('lost', 0):,} lost)")
-        if r.get("closed_early"):
+            warnings.append(f"{r['label']}: deliveries timed out ({r['lost']:,} lost)")
+        if r["closed_early"]:
             warnings.append(f"{r['label']}: {r['closed_early']} sockets closed by the server")
-        if r.get("publish_fail_statuses"):
+        if r["publish_fail_statuses"]:
             warnings.append(f"{r['label']}: failed publishes {r['publish_fail_statuses']}")
     print()
     print("ratio = tickwire / baseline (deliveries/s, closes/s: higher is better; latency, seconds, memory, CPU: lower is better)")

@@ -7,6 +7,7 @@ use crate::cli::Args;
 use crate::http::Conn;
 use crate::procstat::{self, FinishCpu};
 use crate::soak::{socket, Seen};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Acquire};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,18 +28,29 @@ pub fn closes_counted(exposition: &str) -> Option<f64> {
     found
 }
 
-/// GET `path` on a fresh connection: the body of a 200 answer, None for anything else.
-async fn get(authority: &str, path: &str) -> Option<String> {
-    let req = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
-    let answer = Conn::open(authority).await.ok()?.request(req.as_bytes()).await.ok()?;
-    (answer.status == 200).then(|| String::from_utf8_lossy(&answer.body).into_owned())
+/// The close count from one `GET /metrics` on `conn` (opened when there is none, kept for the
+/// next read when the server keeps it open); None when the read fails, is not a 200 or is not
+/// done by `deadline`: the answer can queue behind the closes the server is processing, and a
+/// read with no bound would keep the run from ever reaching its own timeout.
+async fn closes(authority: &str, conn: &mut Option<Conn>, deadline: Instant) -> Option<f64> {
+    let req = format!("GET /metrics HTTP/1.1\r\nhost: {authority}\r\n\r\n");
+    let read = async {
+        // Taken out, so a failed or abandoned read leaves no half-read connection behind.
+        let mut c = match conn.take() {
+            Some(c) => c,
+            None => Conn::open(authority).await.ok()?,
+        };
+        let answer = c.request(req.as_bytes()).await.ok()?;
+        if answer.reusable {
+            *conn = Some(c);
+        }
+        (answer.status == 200).then(|| String::from_utf8_lossy(&answer.body).into_owned())
+    };
+    let body = tokio::time::timeout_at(deadline.into(), read).await.ok().flatten()?;
+    closes_counted(&body)
 }
 
-async fn closes(authority: &str) -> Option<f64> {
-    closes_counted(&get(authority, "/metrics").await?)
-}
-
-pub async fn run(args: &Args, nonce: &str) -> i32 {
+pub async fn run(args: &Args, nonce: &str, threads: usize) -> i32 {
     let url = Arc::new(format!("ws://{}/ws?channels={}", args.authority, args.channel));
     let marker: Arc<str> = format!("\"churn\":\"{nonce}:").into();
     let settled = Arc::new(AtomicUsize::new(0));
@@ -59,7 +71,8 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
     }
     let connect_seconds = t_connect.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await; // catch-up frames pass
-    let Some(before) = closes(&args.authority).await else {
+    let mut metrics = None; // the connection `/metrics` is read on
+    let Some(before) = closes(&args.authority, &mut metrics, Instant::now() + args.timeout).await else {
         eprintln!("[{}] churn: GET /metrics gave no close count", args.label);
         return 1;
     };
@@ -79,17 +92,22 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
     let sent_seconds = t0.elapsed().as_secs_f64();
     let connected = seen.iter().filter(|s| s.connect_error.is_none()).count();
     let closed_by_server = seen.iter().filter(|s| s.closed_by_server).count();
+    let mut connect_error_kinds = BTreeMap::<&str, usize>::new();
+    for e in seen.iter().filter_map(|s| s.connect_error.as_deref()) {
+        *connect_error_kinds.entry(e).or_default() += 1;
+    }
     // Polled tightly: the answer is a time. A count that does not reach `connected` within the
     // timeout is reported as such.
     let (mut counted, mut polls, mut timed_out) = (0.0, 0u32, false);
+    let deadline = t0 + args.timeout;
     loop {
-        if let Some(now) = closes(&args.authority).await {
+        if let Some(now) = closes(&args.authority, &mut metrics, deadline).await {
             counted = now - before;
         }
         if counted >= connected as f64 {
             break;
         }
-        if t0.elapsed() > args.timeout {
+        if Instant::now() >= deadline {
             timed_out = true;
             break;
         }
@@ -103,12 +121,13 @@ pub async fn run(args: &Args, nonce: &str) -> i32 {
     let result = serde_json::json!({
         "label": args.label, "mode": "churn", "sockets": args.sockets, "connected": connected,
         "connect_errors": args.sockets - connected, "connect_seconds": round(connect_seconds, 3),
+        "connect_error_kinds": connect_error_kinds,
         "closed_by_server": closed_by_server, "closes_counted": counted, "timed_out": timed_out,
         "closes_sent_seconds": round(sent_seconds, 3), "seconds": round(wall.as_secs_f64(), 3),
         "closes_per_s": round(counted / wall.as_secs_f64().max(1e-9), 0), "polls": polls,
         "server": server_cpu.map(|c| serde_json::json!({ "cpu_s": round(c.secs, 2), "cpu_pct": round(c.pct, 1) })),
         "client": { "cpu_s": round(client_cpu_s, 2),
-                    "cpu_pct": round(100.0 * client_cpu_s / wall.as_secs_f64().max(1e-9), 1) },
+                    "cpu_pct": round(100.0 * client_cpu_s / wall.as_secs_f64().max(1e-9), 1), "threads": threads },
     });
     println!("{result}");
     eprintln!(

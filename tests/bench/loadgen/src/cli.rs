@@ -152,7 +152,7 @@ async fn run(args: Args, threads: usize) -> i32 {
     let nonce = nonce();
     match args.mode {
         Mode::Soak => return crate::soak::run(&args, &nonce).await,
-        Mode::Churn => return crate::churn::run(&args, &nonce).await,
+        Mode::Churn => return crate::churn::run(&args, &nonce, threads).await,
         Mode::Seq | Mode::Rate => {}
     }
     let rss = procstat::RssSampler::start(args.server_pids.clone());
