@@ -50,7 +50,8 @@ fn tail_prints_every_update_once_across_cuts_and_restarts() {
         w.get_json(&format!("/api/history?channel={CHANNEL}")).1["epoch"].as_str().unwrap_or_default().to_owned();
     assert!(!epoch.is_empty());
 
-    // Cut 1: the client is away (its reconnects refused) while 4..6 are published.
+    // Cut 1: the client is away (its reconnects closed as soon as they connect) while 4..6 are
+    // published.
     let retries = tail.stderr_count("retrying in");
     fwd.cut();
     tail.wait("the cut noticed", Duration::from_secs(10), |t| t.stderr_count("retrying in") > retries);
@@ -131,12 +132,11 @@ fn watch_shows_the_market_under_tmux_and_closes_on_ctrl_c() {
     // The exit status goes to a file: tmux 3.3 can report a pane dead before it has reaped the
     // process, and then never shows a status. The shell's `trap :` (not inherited by the
     // client) keeps Ctrl-C from ending the shell before it writes the client's status.
-    let status_file = crate::harness::TempDir::new("watch-status");
-    let status_path = status_file.0.join("status");
+    let status_path = tmux.path("status");
     let command = format!(
-        "sh -c 'trap : INT; {} watch 127.0.0.1:{}; echo $? > {}'",
+        "sh -c 'trap : INT; {} watch {}; echo $? > {}'",
         support::bin().display(),
-        w.port,
+        w.authority(),
         status_path.display()
     );
     tmux.cmd(&["new-session", "-d", "-s", "watch", "-x", "120", "-y", "40", &command]);

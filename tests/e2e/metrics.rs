@@ -31,8 +31,7 @@ fn promtool_accepts_the_exposition_and_prometheus_scrapes_it() {
     // No label value may identify a connection or carry a URL.
     assert!(!metrics.body.contains("http://") && !metrics.body.contains("conn="), "{}", metrics.body);
 
-    let target = w.base.trim_start_matches("http://").to_owned();
-    let prom = Prometheus::scraping(&target);
+    let prom = Prometheus::scraping(&w.authority());
     prom.wait_for(r#"up{job="tickwire"}"#, 1.0, Duration::from_secs(30));
     prom.wait_for("tickwire_sockets_connected", 3.0, Duration::from_secs(10));
     prom.wait_for(r#"sum(tickwire_upstream_requests_total{outcome="ok"})"#, 4.0, Duration::from_secs(10));

@@ -3,7 +3,7 @@
 //! without error, and the upstream alerts go pending when an upstream fails; every query of the
 //! Grafana dashboard parses and returns data, and the dashboard has what an import needs.
 
-use crate::harness::{root, Fixture, Prometheus, TempDir, Wrangler, PUBLISH_TOKEN};
+use crate::harness::{metric_value, root, Fixture, Prometheus, TempDir, Wrangler, PUBLISH_TOKEN};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -42,8 +42,7 @@ fn example_config(target: &str) -> String {
 fn alerts_load_into_prometheus_and_every_dashboard_query_returns_data() {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
-    let target = w.base.trim_start_matches("http://").to_owned();
-    let prom = Prometheus::start(&example_config(&target), &[("alerts.yml", &read("monitoring/alerts.yml"))]);
+    let prom = Prometheus::start(&example_config(&w.authority()), &[("alerts.yml", &read("monitoring/alerts.yml"))]);
     prom.wait_for(r#"up{job="tickwire"}"#, 1.0, Duration::from_secs(30));
 
     // Traffic once Prometheus watches, so that rates and histograms see it: a refresh round,
@@ -147,8 +146,10 @@ fn upstream_alerts_go_pending(w: &Wrangler, fixture: &Fixture, prom: &Prometheus
     for _ in 0..3 {
         w.fire_cron();
     }
-    assert_eq!(w.metric(r#"tickwire_upstream_consecutive_failures{source="fng"}"#), 3.0);
-    assert_eq!(w.metric(r#"tickwire_upstream_breaker_state{source="fng"}"#), 1.0);
+    let exposition = w.get("/metrics").body;
+    let fng = |family: &str| metric_value(&exposition, &format!(r#"{family}{{source="fng"}}"#));
+    assert_eq!(fng("tickwire_upstream_consecutive_failures"), Some(3.0), "{exposition}");
+    assert_eq!(fng("tickwire_upstream_breaker_state"), Some(1.0), "{exposition}");
     for alert in ["TickwireUpstreamFailing", "TickwireBreakerOpen"] {
         let q = format!(
             r#"ALERTS{{alertname="{alert}", alertstate="pending", job="tickwire", source="fng", severity="warning"}}"#
@@ -272,10 +273,10 @@ fn resolve_variables(dash: &Value, prom: &Prometheus) -> BTreeMap<String, String
     known
 }
 
-/// Why an instant query shows nothing on a panel, if it does not: an error, no series, or only
-/// NaN (what a quantile of an empty window gives).
-fn no_data(prom: &Prometheus, expr: &str) -> Option<String> {
-    let Some(v) = prom.api("query", &[("query", expr)]) else { return Some("no answer".into()) };
+/// Why an instant query's answer shows nothing on a panel, if it does not: no answer, an error,
+/// no series, or only NaN (what a quantile of an empty window gives).
+fn no_data(answer: Option<Value>) -> Option<String> {
+    let Some(v) = answer else { return Some("no answer".into()) };
     if v["status"] != "success" {
         return Some(format!("{}: {}", v["errorType"], v["error"]));
     }
@@ -298,25 +299,25 @@ fn dashboard_queries_return_data(w: &Wrangler, prom: &Prometheus) {
     assert!(all.len() >= 25, "only {} queries on the dashboard", all.len());
     let mut waiting: Vec<(String, String)> =
         all.iter().map(|q| (format!("panel {:?} query {}", q.panel, q.ref_id), substitute(&q.expr, &known))).collect();
-    // A query that does not parse never will: fail at once.
-    let broken: Vec<String> = waiting
-        .iter()
-        .filter_map(|(what, expr)| {
-            let v = prom.api("query", &[("query", expr)])?;
-            (v["status"] != "success").then(|| format!("{what}: {expr}\n  {}", v["error"]))
-        })
-        .collect();
-    assert!(broken.is_empty(), "dashboard queries Prometheus rejects:\n{}", broken.join("\n"));
     let deadline = Instant::now() + Duration::from_secs(90);
     for tick in 0.. {
-        let mut why = Vec::new();
-        waiting.retain(|(what, expr)| match no_data(prom, expr) {
-            Some(reason) => {
-                why.push(format!("{what}: {expr}\n  {reason}"));
-                true
+        let (mut why, mut broken) = (Vec::new(), Vec::new());
+        waiting.retain(|(what, expr)| {
+            let answer = prom.api("query", &[("query", expr)]);
+            // A query Prometheus rejects at the first look does not parse, and never will: fail
+            // at once rather than after the wait for data.
+            if let Some(v) = answer.as_ref().filter(|v| tick == 0 && v["status"] != "success") {
+                broken.push(format!("{what}: {expr}\n  {}", v["error"]));
             }
-            None => false,
+            match no_data(answer) {
+                Some(reason) => {
+                    why.push(format!("{what}: {expr}\n  {reason}"));
+                    true
+                }
+                None => false,
+            }
         });
+        assert!(broken.is_empty(), "dashboard queries Prometheus rejects:\n{}", broken.join("\n"));
         if waiting.is_empty() {
             return;
         }

@@ -2,7 +2,7 @@
 //! per run), a running client with its output collected line by line, a TCP forwarder that can
 //! cut the client off the server and let it back, and a tmux server of its own.
 
-use crate::harness::{root, wait_until, TempDir};
+use crate::harness::{root, TempDir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -34,13 +34,18 @@ pub fn bin() -> &'static Path {
     })
 }
 
-/// Runs `tickwire args` to its end with `env` set (and TICKWIRE_URL, TICKWIRE_TOKEN cleared
-/// unless set there), feeding it `stdin`.
-pub fn run(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+/// `tickwire args` with `env` set, and TICKWIRE_URL and TICKWIRE_TOKEN cleared unless set there
+/// (the developer's own must not reach the tests), its output piped.
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args).env_remove("TICKWIRE_URL").env_remove("TICKWIRE_TOKEN");
-    cmd.envs(env.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn tickwire");
+    cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `tickwire args` to its end with `env` set (see [`command`]), feeding it `stdin`.
+pub fn run(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    let mut child = command(args, env).stdin(Stdio::piped()).spawn().expect("spawn tickwire");
     child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -61,33 +66,30 @@ pub struct Running {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The threads collecting them: each ends at its stream's end, so joined once the process
+    /// has exited, they have taken its last lines.
+    readers: Vec<JoinHandle<()>>,
 }
 
-fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+fn collect(r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<String>>>, JoinHandle<()>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(r).lines() {
             let Ok(line) = line else { break };
             sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
     });
-    lines
+    (lines, reader)
 }
 
 impl Running {
+    /// Starts `tickwire args` (environment as [`command`] sets it) with no stdin.
     pub fn spawn(args: &[&str]) -> Running {
-        let mut child = Command::new(bin())
-            .args(args)
-            .env_remove("TICKWIRE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tickwire");
-        let stdout = collect(child.stdout.take().expect("stdout"));
-        let stderr = collect(child.stderr.take().expect("stderr"));
-        Running { child, stdout, stderr }
+        let mut child = command(args, &[]).stdin(Stdio::null()).spawn().expect("spawn tickwire");
+        let (stdout, out_reader) = collect(child.stdout.take().expect("stdout"));
+        let (stderr, err_reader) = collect(child.stderr.take().expect("stderr"));
+        Running { child, stdout, stderr, readers: vec![out_reader, err_reader] }
     }
 
     pub fn stdout(&self) -> Vec<String> {
@@ -126,15 +128,17 @@ impl Running {
         self.stderr().iter().filter(|l| l.contains(text)).count()
     }
 
-    /// Ctrl-C (SIGINT by PID), then its exit status (killed after 10 s).
+    /// Ctrl-C (SIGINT by PID), then its exit status (killed after 10 s), with every line it
+    /// wrote collected.
     pub fn interrupt(&mut self) -> ExitStatus {
         // SAFETY: kill only sends a signal to this child's PID.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the reader threads take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "tickwire did not exit within 10 s of SIGINT");
@@ -153,8 +157,9 @@ impl Drop for Running {
 }
 
 /// A TCP forwarder on 127.0.0.1 in front of `target`: the client connects through it, and the
-/// test cuts it (live connections closed, new ones refused) and restores it, so it knows what
-/// happened while the client was away.
+/// test cuts it (live connections closed, new ones accepted and closed at once) and restores it,
+/// so it knows what happened while the client was away. Its port stays bound from start to drop,
+/// so no other test's server can take it while the forwarder is cut.
 pub struct Forwarder {
     pub port: u16,
     shared: Arc<Shared>,
@@ -163,8 +168,8 @@ pub struct Forwarder {
 
 struct Shared {
     open: AtomicBool,
-    listening: AtomicBool,
     stop: AtomicBool,
+    /// Both ends of every forwarded connection, so that a cut can close them.
     live: Mutex<Vec<TcpStream>>,
 }
 
@@ -172,23 +177,24 @@ impl Forwarder {
     pub fn start(target: u16) -> Forwarder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind forwarder");
         let port = listener.local_addr().expect("forwarder addr").port();
+        // Non-blocking, so the accept loop sees `stop` without a connection to wake it.
+        listener.set_nonblocking(true).expect("non-blocking forwarder");
         let shared = Arc::new(Shared {
             open: AtomicBool::new(true),
-            listening: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
-        let thread = std::thread::spawn(move || accept_loop(Some(listener), port, target, &s));
-        let f = Forwarder { port, shared, thread: Some(thread) };
-        wait_until("forwarder listening", Duration::from_secs(5), || f.shared.listening.load(Ordering::SeqCst));
-        f
+        let thread = std::thread::spawn(move || accept_loop(&listener, target, &s));
+        Forwarder { port, shared, thread: Some(thread) }
     }
 
-    /// Closes every forwarded connection and refuses new ones until [`Forwarder::restore`].
+    /// Closes every forwarded connection, and every new one as soon as it is accepted, until
+    /// [`Forwarder::restore`].
     pub fn cut(&self) {
         self.shared.open.store(false, Ordering::SeqCst);
-        wait_until("forwarder closed", Duration::from_secs(5), || !self.shared.listening.load(Ordering::SeqCst));
+        // After `open` is false: a connection being set up now either is in `live` already or
+        // sees `open` false under this lock (see `forward`).
         for s in self.shared.live.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -196,9 +202,6 @@ impl Forwarder {
 
     pub fn restore(&self) {
         self.shared.open.store(true, Ordering::SeqCst);
-        wait_until("forwarder listening again", Duration::from_secs(5), || {
-            self.shared.listening.load(Ordering::SeqCst)
-        });
     }
 }
 
@@ -212,24 +215,14 @@ impl Drop for Forwarder {
     }
 }
 
-fn accept_loop(mut listener: Option<TcpListener>, port: u16, target: u16, s: &Shared) {
+fn accept_loop(listener: &TcpListener, target: u16, s: &Shared) {
     while !s.stop.load(Ordering::SeqCst) {
-        let open = s.open.load(Ordering::SeqCst);
-        if open && listener.is_none() {
-            listener = TcpListener::bind(("127.0.0.1", port)).ok();
-        } else if !open {
-            listener = None; // closed: connects are refused
-        }
-        if let Some(l) = &listener {
-            let _ = l.set_nonblocking(true);
-        }
-        s.listening.store(listener.is_some(), Ordering::SeqCst);
-        match listener.as_ref().map(TcpListener::accept) {
-            Some(Ok((client, _))) => forward(client, target, s),
-            _ => std::thread::sleep(Duration::from_millis(10)),
+        match listener.accept() {
+            Ok((client, _)) if s.open.load(Ordering::SeqCst) => forward(client, target, s),
+            Ok((client, _)) => drop(client), // cut: the client sees its connection end at once
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
-    s.listening.store(false, Ordering::SeqCst);
 }
 
 fn forward(client: TcpStream, target: u16, s: &Shared) {
@@ -238,6 +231,10 @@ fn forward(client: TcpStream, target: u16, s: &Shared) {
     let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
     {
         let mut live = s.live.lock().unwrap_or_else(|e| e.into_inner());
+        // Cut while this connection was being set up: it ends here, as the others did.
+        if !s.open.load(Ordering::SeqCst) {
+            return;
+        }
         live.extend([c2, s2]);
     }
     let pipe = |mut from: TcpStream, mut to: TcpStream| {
@@ -256,13 +253,18 @@ fn forward(client: TcpStream, target: u16, s: &Shared) {
 /// A tmux server of the test's own (its socket in a temp dir), killed when dropped.
 pub struct Tmux {
     socket: PathBuf,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Tmux {
     pub fn new(tag: &str) -> Tmux {
         let dir = TempDir::new(tag);
-        Tmux { socket: dir.0.join("tmux.sock"), _dir: dir }
+        Tmux { socket: dir.0.join("tmux.sock"), dir }
+    }
+
+    /// `name` in the server's temp dir (removed with it): for files a pane's command writes.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.0.join(name)
     }
 
     /// Runs tmux with `args` on this server; its stdout.

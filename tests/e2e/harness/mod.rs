@@ -344,7 +344,7 @@ impl Wrangler {
 
     fn launch_once(&mut self, port: u16) -> Result<(), std::process::ExitStatus> {
         self.port = port;
-        self.base = format!("http://127.0.0.1:{}", self.port);
+        self.base = format!("http://{}", self.authority());
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("wrangler log");
         let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
         cmd.current_dir(root())
@@ -439,6 +439,11 @@ impl Wrangler {
         self.launch_on(port);
     }
 
+    /// `127.0.0.1:PORT`, where wrangler dev listens: a scrape target, a URL without its scheme.
+    pub fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     pub fn log(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log) {
@@ -470,7 +475,7 @@ impl Wrangler {
     }
 
     pub fn ws(&self, path_and_query: &str) -> Ws {
-        Ws::connect(&format!("ws://127.0.0.1:{}{path_and_query}", self.port))
+        Ws::connect(&format!("ws://{}{path_and_query}", self.authority()))
     }
 
     /// Panics if the log shows a panic or an uncaught exception from the Worker.
