@@ -1,8 +1,10 @@
 //! How much one history answer may carry: a count (`limit`) and a byte budget
 //! (`HISTORY_PAGE_BYTES`) over the stored JSON of its updates. Pure: the hub feeds it the
-//! entries it reads, in seq order, and stops reading when it says so.
+//! entries it reads, in seq order, and stops reading when it says so. A socket's catch-ups are
+//! bounded the same way, per request and per 10-second window ([`ReplayWindow`]).
 
 use crate::protocol::Seq;
+use serde::{Deserialize, Serialize};
 
 /// Counts what a page has taken so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,18 +12,21 @@ pub struct PageBudget {
     budget: usize,
     bytes: usize,
     taken: usize,
+    /// Whether the first entry fits whatever its size (a page), or only within the budget
+    /// like the others (a catch-up, which is all or nothing).
+    first_free: bool,
 }
 
 impl PageBudget {
     /// A page of at most `budget` bytes; `usize::MAX` for no byte bound.
     pub fn new(budget: usize) -> Self {
-        PageBudget { budget, bytes: 0, taken: 0 }
+        PageBudget { budget, bytes: 0, taken: 0, first_free: true }
     }
 
-    /// Whether an entry of `len` bytes still fits, counting it if so. The first entry always
-    /// fits (an update is at most `MAX_PUBLISH_BYTES`), so every page makes progress.
+    /// Whether an entry of `len` bytes still fits, counting it if so. The first entry of a
+    /// page always fits (an update is at most `MAX_PUBLISH_BYTES`), so every page makes progress.
     pub fn admit(&mut self, len: usize) -> bool {
-        if self.taken > 0 && self.bytes.saturating_add(len) > self.budget {
+        if (self.taken > 0 || !self.first_free) && self.bytes.saturating_add(len) > self.budget {
             return false;
         }
         self.bytes = self.bytes.saturating_add(len);
@@ -41,8 +46,8 @@ pub fn next_since(last: Option<u64>, current: u64) -> Option<u64> {
 }
 
 /// Reading `from..=to` of a channel's history from storage, in batches when the page has a
-/// byte budget, so no more than one batch past the budget is ever held; without one (a
-/// socket's catch-up: at most `HISTORY_LEN` entries) in one listing. The hub lists keys from
+/// byte budget, so no more than one batch past the budget is ever held; without one in one
+/// listing. A socket's catch-up reads [`HistoryRead::strict`]ly. The hub lists keys from
 /// [`HistoryRead::start`], offers each entry it gets, and lists again while
 /// [`HistoryRead::batch_done`] says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,25 @@ impl HistoryRead {
     pub fn new(from: Seq, to: Seq, budget: usize) -> Self {
         let bounded = budget != usize::MAX;
         HistoryRead { page: PageBudget::new(budget), bounded, next: from, to, batch_start: from, read: 0, full: false }
+    }
+
+    /// A catch-up's read: in batches, and every entry must fit `budget`, the first too (a
+    /// replay that does not fit whole is not sent at all, so nothing past it is worth reading).
+    pub fn strict(from: Seq, to: Seq, budget: usize) -> Self {
+        let mut read = HistoryRead::new(from, to, budget);
+        read.bounded = true;
+        read.page.first_free = false;
+        read
+    }
+
+    /// The first seq after the range (the listing's exclusive end).
+    pub fn end(&self) -> Seq {
+        self.to.next()
+    }
+
+    /// Whether the budget ran out before the range did.
+    pub fn is_full(&self) -> bool {
+        self.full
     }
 
     /// The seq to list the next batch from, and at most how many entries (None: all up to `to`).
@@ -97,6 +121,100 @@ impl HistoryRead {
     /// all failed to parse, so the next one would start in the same place).
     pub fn batch_done(&self) -> bool {
         !(self.full || !self.bounded || self.read < Self::BATCH || self.next > self.to || self.next == self.batch_start)
+    }
+}
+
+/// Length of a socket's catch-up window: `REPLAY_BYTES_PER_10S` per window.
+pub const REPLAY_WINDOW_MS: u64 = 10_000;
+
+/// What a socket's catch-ups have cost in its current window (kept in its attachment, so it
+/// survives hibernation): stored bytes replays read, and bytes of latest values sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayWindow {
+    pub start: u64,
+    pub spent: u64,
+}
+
+impl ReplayWindow {
+    /// Opens the allowance of one request (a connect, or one client frame) at `now`: it may
+    /// send `per_request` bytes of updates (`HISTORY_PAGE_BYTES`), and replay only what the
+    /// window (`per_window`, `REPLAY_BYTES_PER_10S`) has left. A new window starts 10 s after
+    /// the first catch-up of the last one.
+    pub fn begin(&mut self, now: u64, per_window: usize, per_request: usize) -> CatchupBudget {
+        if self.spent == 0 || now.saturating_sub(self.start) >= REPLAY_WINDOW_MS {
+            self.start = now;
+            self.spent = 0;
+        }
+        let window_left = (per_window as u64).saturating_sub(self.spent) as usize;
+        CatchupBudget { send_left: per_request, window_left, open: window_left > 0, sent_any: false, spent: 0 }
+    }
+
+    /// Closes a request's allowance: what it spent counts against the window.
+    pub fn end(&mut self, budget: &CatchupBudget) {
+        self.spent = self.spent.saturating_add(budget.spent as u64);
+    }
+}
+
+/// One request's catch-up allowance (see [`ReplayWindow::begin`]). Replays are all or nothing:
+/// one is sent only if its stored bytes fit [`CatchupBudget::replay_allowance`]; otherwise the
+/// channel gets its latest value. A latest value goes while the request has room to send it
+/// and the window had room when the request began; past that, only as the request's first
+/// update, so a subscribe always gets a value and a spent socket gets one per frame at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchupBudget {
+    send_left: usize,
+    window_left: usize,
+    open: bool,
+    sent_any: bool,
+    spent: usize,
+}
+
+impl CatchupBudget {
+    /// Stored bytes a replay may read and send now.
+    pub fn replay_allowance(&self) -> usize {
+        self.send_left.min(self.window_left)
+    }
+
+    /// A replay of `bytes` stored bytes that fit and is sent.
+    pub fn replayed(&mut self, bytes: usize) {
+        self.send_left = self.send_left.saturating_sub(bytes);
+        self.window_left = self.window_left.saturating_sub(bytes);
+        self.spent = self.spent.saturating_add(bytes);
+        self.sent_any = true;
+    }
+
+    /// A replay that did not fit: it uses up the allowance it had (a read that finds a gap too
+    /// large has read about that much), so a socket that keeps asking for one is cut off by its
+    /// window, not served a read per frame.
+    pub fn refused(&mut self) {
+        let allowance = self.replay_allowance();
+        self.window_left -= allowance;
+        self.spent = self.spent.saturating_add(allowance);
+    }
+
+    /// A replay read that was not used for another reason (the channel moved on meanwhile):
+    /// it costs what it read.
+    pub fn read_unused(&mut self, bytes: usize) {
+        self.window_left = self.window_left.saturating_sub(bytes);
+        self.spent = self.spent.saturating_add(bytes);
+    }
+
+    /// Whether a latest value of `bytes` goes out, counting it if so.
+    pub fn latest(&mut self, bytes: usize) -> bool {
+        let fits = self.open && bytes <= self.send_left;
+        if !fits && self.sent_any {
+            return false;
+        }
+        self.send_left = self.send_left.saturating_sub(bytes);
+        self.window_left = self.window_left.saturating_sub(bytes);
+        self.spent = self.spent.saturating_add(bytes);
+        self.sent_any = true;
+        true
+    }
+
+    /// What this request cost the window so far.
+    pub fn spent(&self) -> usize {
+        self.spent
     }
 }
 
@@ -173,5 +291,76 @@ mod tests {
             assert!(!r.offer(Some(Seq(s)), None), "a value that is not text is skipped");
         }
         assert!(r.batch_done(), "but its key still moves the read on");
+    }
+
+    #[test]
+    fn a_strict_read_keeps_nothing_that_does_not_fit() {
+        let store: Vec<(u64, usize)> = (1..=40).map(|s| (s, 10)).collect();
+        let strict = |from, to, budget| {
+            let mut r = HistoryRead::strict(Seq(from), Seq(to), budget);
+            let mut kept = Vec::new();
+            loop {
+                let (start, limit) = r.batch();
+                assert_eq!(limit, Some(HistoryRead::BATCH), "always in batches");
+                for &(seq, len) in store.iter().filter(|(s, _)| *s >= start.0 && *s <= to).take(HistoryRead::BATCH) {
+                    if r.offer(Some(Seq(seq)), Some(len)) {
+                        kept.push(seq);
+                    }
+                }
+                if !r.batch_done() {
+                    return (kept, r.is_full());
+                }
+            }
+        };
+        assert_eq!(strict(1, 40, 400), ((1..=40).collect(), false), "exactly the budget fits");
+        assert!(strict(1, 40, 399).1, "one byte short: full, so the replay is refused");
+        assert_eq!(strict(1, 40, 5), (vec![], true), "not even the first entry is free");
+    }
+
+    #[test]
+    fn a_window_bounds_replays_and_a_request_bounds_sends() {
+        let mut w = ReplayWindow::default();
+        let mut b = w.begin(1_000, 100, 60);
+        assert_eq!(b.replay_allowance(), 60, "a request sends at most its page");
+        b.replayed(50);
+        assert_eq!(b.replay_allowance(), 10);
+        assert!(b.latest(10), "fits what the request may still send");
+        assert!(!b.latest(1), "the request is full: not its first update");
+        w.end(&b);
+        assert_eq!(w.spent, 60);
+        let mut b = w.begin(2_000, 100, 60);
+        assert_eq!(b.replay_allowance(), 40, "the window has 40 left");
+        b.refused();
+        assert_eq!(b.replay_allowance(), 0, "a refused replay uses up its allowance");
+        assert!(b.latest(30), "the window had room when the request began");
+        w.end(&b);
+        assert_eq!(w.spent, 130);
+        // Spent: replays get nothing, and one latest value per request, the first.
+        let mut b = w.begin(5_000, 100, 60);
+        assert_eq!(b.replay_allowance(), 0);
+        assert!(b.latest(30) && !b.latest(1), "a spent window: the first latest value only");
+        w.end(&b);
+        // 10 s after the window's first catch-up, a new one.
+        let b = w.begin(11_000, 100, 60);
+        assert_eq!((b.replay_allowance(), w.start, w.spent), (60, 11_000, 0));
+    }
+
+    #[test]
+    fn a_large_latest_value_still_goes_first() {
+        let mut w = ReplayWindow::default();
+        let mut b = w.begin(0, 100, 10);
+        assert!(b.latest(1_000), "a subscribe always gets a value");
+        assert!(!b.latest(1), "but nothing more in that request");
+        b.read_unused(5);
+        w.end(&b);
+        assert_eq!(w.spent, 1_005, "the window may be overspent by that one value; it saturates");
+        assert_eq!(w.begin(1, 100, 10).replay_allowance(), 0);
+    }
+
+    #[test]
+    fn an_attachment_from_before_the_window_reads_as_unspent() {
+        let w: ReplayWindow = serde_json::from_str(r#"{"start":5,"spent":7}"#).unwrap();
+        assert_eq!(w, ReplayWindow { start: 5, spent: 7 });
+        assert_eq!(ReplayWindow::default().begin(42, 100, 100).replay_allowance(), 100);
     }
 }

@@ -6,6 +6,7 @@
 //! rounds live here so they are tested on the host; the shell keeps the ones about I/O (when to
 //! flush, how to batch storage calls, when to give up on a shard), each next to its call.
 
+use crate::catchup_cache::CatchupCache;
 use crate::channel::{Catchup, ChannelMeta, HistoryWrite};
 use crate::commit::Broadcast;
 use crate::guard::ProviderLimit;
@@ -25,8 +26,11 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod catchup;
 mod counters;
 mod feeds;
+
+pub use catchup::{CatchupFrames, CatchupStep, ReplayEntries, ReplayRead};
 
 /// What an event asks the shell to do besides replying: broadcast frames, persist keys,
 /// write history, fan out to the other shards.
@@ -92,6 +96,8 @@ pub struct HubCore {
     watchers: BTreeSet<u32>,
     /// Channels whose delivery counts changed since their meta was last written.
     deliveries_unsaved: BTreeSet<Channel>,
+    /// Catch-ups built for sockets, shared while their channel has not moved (memory only).
+    catchups: CatchupCache,
     /// When counters must be written and when the fast poll last ran (memory only).
     pub upkeep: Upkeep,
     pub limits: HubLimits,
@@ -107,6 +113,7 @@ impl HubCore {
             counters: Counters::default(),
             watchers: BTreeSet::new(),
             deliveries_unsaved: BTreeSet::new(),
+            catchups: CatchupCache::default(),
             upkeep: Upkeep::default(),
             limits,
             feeds,

@@ -4,7 +4,8 @@
 //! - the wire protocol: `protocol` (frames, channel names, seqs), `session` (one socket's
 //!   attachment, limits and close reasons), `channel` (one channel's sequence and history),
 //!   `merge_patch` (the `delta` frames' RFC 7386 patches);
-//! - the hub's state machine: `hub_core` (with `counters` and `feeds`), `commit` (group commit),
+//! - the hub's state machine: `hub_core` (with `catchup`, `counters` and `feeds`), `commit`
+//!   (group commit), `catchup_cache` (catch-ups shared between sockets),
 //!   `publish` (an app publish's checks), `history_budget`, `replica_backoff`, `upkeep` (what the
 //!   alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
 //! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
@@ -18,6 +19,7 @@
 //! `feeds`, `alarm`), `hub_stub` (reaching a shard), `fanout` (the JS send loop), `body`
 //! (capped body reads), `upstream` (HTTP to upstream APIs).
 
+pub mod catchup_cache;
 pub mod channel;
 pub mod clock;
 pub mod commit;

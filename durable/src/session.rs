@@ -4,6 +4,7 @@
 //! Everything a client can send is answered here with an `error` frame or a close with a
 //! documented code; nothing a client sends can fail the object or reach another socket.
 
+use crate::history_budget::ReplayWindow;
 use crate::protocol::{
     parse_client_frame, parse_since_param, truncate, Channel, ClientOp, ErrorCode, ServerFrame, Since,
 };
@@ -45,6 +46,9 @@ pub struct SocketMeta {
     /// keys and gets each update as a merge patch where that is smaller.
     #[serde(default)]
     pub delta: bool,
+    /// What its catch-ups cost in the current 10 s window (`REPLAY_BYTES_PER_10S`).
+    #[serde(default)]
+    pub replay: ReplayWindow,
 }
 
 /// The one delta mode: RFC 7386 JSON merge patches (`/ws?delta=merge`).
@@ -96,7 +100,15 @@ impl FrameKind {
 
 impl SocketMeta {
     pub fn new(conn: String) -> SocketMeta {
-        SocketMeta { conn, channels: Vec::new(), window_start: 0, window_msgs: 0, closing: false, delta: false }
+        SocketMeta {
+            conn,
+            channels: Vec::new(),
+            window_start: 0,
+            window_msgs: 0,
+            closing: false,
+            delta: false,
+            replay: ReplayWindow::default(),
+        }
     }
 
     /// A client text frame.

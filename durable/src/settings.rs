@@ -66,6 +66,9 @@ pub struct HubLimits {
     /// `HISTORY_PAGE_BYTES`: stored JSON one `/api/history` answer carries at most (beyond one
     /// update, which always fits).
     pub history_page_bytes: usize,
+    /// `REPLAY_BYTES_PER_10S`: what one socket's catch-ups may read and send per 10 s window
+    /// (`history_budget::ReplayWindow`); one request sends at most `history_page_bytes`.
+    pub replay_bytes_per_10s: usize,
     /// `FANOUT_TIMEOUT_MS`: how long the sequencer waits for one shard's `/apply`.
     pub fanout_timeout_ms: u64,
     /// `MAX_APP_CHANNELS`: app channels that may exist at once; a publish that would create one
@@ -89,6 +92,7 @@ impl Default for HubLimits {
             counters_flush_seconds: 5,
             max_publish_bytes: 64 * 1024,
             history_page_bytes: 1 << 20,
+            replay_bytes_per_10s: 1 << 20,
             fanout_timeout_ms: 2000,
             max_app_channels: 1000,
             test_apply_delay_ms: 0,
@@ -130,6 +134,8 @@ impl HubLimits {
             counters_flush_seconds: vars.number("COUNTERS_FLUSH_SECONDS", d.counters_flush_seconds, 1, 3600)?,
             max_publish_bytes: vars.number("MAX_PUBLISH_BYTES", d.max_publish_bytes as u64, 16, 1 << 20)? as usize,
             history_page_bytes: vars.number("HISTORY_PAGE_BYTES", d.history_page_bytes as u64, 1024, 16 << 20)?
+                as usize,
+            replay_bytes_per_10s: vars.number("REPLAY_BYTES_PER_10S", d.replay_bytes_per_10s as u64, 1024, 64 << 20)?
                 as usize,
             fanout_timeout_ms: vars.number("FANOUT_TIMEOUT_MS", d.fanout_timeout_ms, 50, 60_000)?,
             max_app_channels: vars.number("MAX_APP_CHANNELS", d.max_app_channels as u64, 1, 100_000)? as usize,
@@ -331,6 +337,10 @@ mod tests {
         let l = HubLimits::from_vars(&vars(&[("HISTORY_LEN", "5"), ("HUB_SHARDS", "4")])).unwrap();
         assert_eq!((l.history_len, l.shards), (5, 4));
         assert_eq!(HubLimits::from_vars(&vars(&[("HISTORY_LEN", "0")])).unwrap_err().var, "HISTORY_LEN");
+        let l = HubLimits::from_vars(&vars(&[("REPLAY_BYTES_PER_10S", "4096")])).unwrap();
+        assert_eq!(l.replay_bytes_per_10s, 4096);
+        let e = HubLimits::from_vars(&vars(&[("REPLAY_BYTES_PER_10S", "1023")])).unwrap_err();
+        assert_eq!(e.var, "REPLAY_BYTES_PER_10S");
     }
 
     #[test]

@@ -41,6 +41,55 @@ impl Stored {
     }
 }
 
+/// A history entry as read from storage: its seq (from its key) and the JSON text its update
+/// was stored as, kept as text so a catch-up copies it into its frame instead of decoding the
+/// value and encoding it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpdate {
+    pub seq: Seq,
+    pub json: String,
+}
+
+impl StoredUpdate {
+    /// The entry's `update` frame with its `stale` flag set to `stale`. [`Stored::encode_history`]
+    /// writes `{"channel":..,"seq":..,"ts":..,"stale":..,"data":..}` and the frame is that object
+    /// with `"type":"update"` first, so the frame is spliced from the text around the value,
+    /// which is copied as it is. Text of another shape (an older writer) is decoded and encoded
+    /// instead. None when the entry is unreadable or is not `channel`'s update at this seq.
+    /// (The value's own fields cannot be mistaken for these: they come after `"data":`.)
+    pub fn frame(&self, channel: &Channel, stale: bool) -> Option<String> {
+        if let Some(frame) = self.splice(channel, stale) {
+            return Some(frame);
+        }
+        let update: Update = serde_json::from_str(&self.json).ok()?;
+        (update.channel == *channel && update.seq == self.seq)
+            .then(|| crate::protocol::ServerFrame::Update(Update { stale, ..update }).to_json())
+    }
+
+    fn splice(&self, channel: &Channel, stale: bool) -> Option<String> {
+        // Checked to be one whole JSON value (a scan that builds nothing), so a damaged entry
+        // can never make a frame that is not JSON.
+        serde_json::from_str::<serde::de::IgnoredAny>(&self.json).ok()?;
+        let head = format!(r#"{{"channel":"{channel}","seq":{},"ts":"#, self.seq.0);
+        let rest = self.json.strip_prefix(&head)?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (ts, rest) = rest.split_at(digits);
+        let value = [r#","stale":false,"data":"#, r#","stale":true,"data":"#]
+            .iter()
+            .find_map(|flag| rest.strip_prefix(flag))?;
+        if ts.is_empty() || !value.ends_with('}') {
+            return None;
+        }
+        let mut frame = String::with_capacity(self.json.len() + 24);
+        frame.push_str(r#"{"type":"update","#);
+        frame.push_str(&head[1..]);
+        frame.push_str(ts);
+        frame.push_str(if stale { r#","stale":true,"data":"# } else { r#","stale":false,"data":"# });
+        frame.push_str(value);
+        Some(frame)
+    }
+}
+
 /// A Durable Object storage key of the hub.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StorageKey {
@@ -103,5 +152,51 @@ impl StorageKey {
                 Some(StorageKey::History(Channel::parse(c).ok()?, Seq(crate::protocol::parse_digits(seq)?)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ServerFrame;
+    use serde_json::json;
+
+    fn stored(channel: &str, seq: u64, data: serde_json::Value, stale: bool) -> (Update, StoredUpdate) {
+        let u = Update { channel: Channel::parse(channel).unwrap(), seq: Seq(seq), ts: 1_700_000_000_123, stale, data };
+        let json = Stored::encode_history(&u).unwrap();
+        (u, StoredUpdate { seq: Seq(seq), json })
+    }
+
+    #[test]
+    fn a_stored_update_becomes_the_frame_encoding_would_build() {
+        let values = [
+            json!({"i": 1, "filler": "x".repeat(100)}),
+            json!({"nested": {"a": [1, 2.5, null, "q\"uote"]}, "stale": true, "data": "}"}),
+            json!("a string"),
+            json!(42),
+            json!([]),
+        ];
+        for data in values {
+            for (stored_stale, want_stale) in [(false, false), (false, true), (true, false)] {
+                let (u, s) = stored("news", 7, data.clone(), stored_stale);
+                assert!(s.splice(&u.channel, want_stale).is_some(), "spliced, not decoded: {data}");
+                let want = ServerFrame::Update(Update { stale: want_stale, ..u.clone() }).to_json();
+                assert_eq!(s.frame(&u.channel, want_stale).as_deref(), Some(want.as_str()), "{data}");
+            }
+        }
+    }
+
+    #[test]
+    fn other_shapes_are_decoded_and_wrong_entries_refused() {
+        let (u, _) = stored("news", 3, json!({"v": 1}), false);
+        let reordered =
+            StoredUpdate { seq: Seq(3), json: r#"{"seq":3,"channel":"news","ts":5,"data":{"v":1}}"#.into() };
+        let want = ServerFrame::Update(Update { ts: 5, ..u.clone() }).to_json();
+        assert_eq!(reordered.frame(&u.channel, false), Some(want), "decoded when the shape differs");
+        let (_, s) = stored("news", 3, json!({"v": 1}), false);
+        assert_eq!(StoredUpdate { seq: Seq(4), ..s.clone() }.frame(&u.channel, false), None, "not the key's seq");
+        assert_eq!(s.frame(&Channel::parse("other").unwrap(), false), None, "not the channel's");
+        let cut = StoredUpdate { seq: Seq(3), json: s.json[..s.json.len() - 1].to_owned() };
+        assert_eq!(cut.frame(&u.channel, false), None, "a cut entry is unreadable, never spliced");
     }
 }

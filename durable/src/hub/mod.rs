@@ -26,6 +26,7 @@ use crate::feed_round::RoundKind;
 use crate::history_budget::HistoryRead;
 use crate::hub_api::{Applied, Apply, HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::hub_core::HubCore;
+use crate::hub_core::{ReplayEntries, ReplayRead};
 use crate::protocol::{Channel, Epoch, Update, PING, PONG};
 use crate::publish::PublishRefusal;
 use crate::replica_backoff::ReplicaBackoff;
@@ -33,7 +34,7 @@ use crate::route;
 use crate::session::ConnectParams;
 use crate::settings::{FeedConfig, HubLimits, Vars};
 use crate::stats::Internal;
-use crate::storage_key::{StorageKey, Stored};
+use crate::storage_key::{StorageKey, Stored, StoredUpdate};
 use commit::{answer, refused};
 use futures::channel::oneshot;
 use futures::future::Shared;
@@ -291,8 +292,36 @@ impl Hub {
         to: crate::protocol::Seq,
         budget: usize,
     ) -> Result<Vec<Update>> {
-        let end = StorageKey::History(channel.clone(), to.next()).as_string();
-        let (mut read, mut updates) = (HistoryRead::new(from, to, budget), Vec::new());
+        let mut updates = Vec::new();
+        self.read_history(channel, HistoryRead::new(from, to, budget), |stored| {
+            match StorageKey::History(channel.clone(), stored.seq).decode(&stored.json) {
+                Ok(Stored::History(u)) => updates.push(u),
+                Ok(_) => {}
+                Err(e) => console_error!("hub: unreadable history entry of {channel}: {e}"),
+            }
+        })
+        .await?;
+        Ok(updates)
+    }
+
+    /// A catch-up's replay read: the entries as stored text, all within `read.budget` or
+    /// `full` (see `HistoryRead::strict`).
+    pub(crate) async fn replay_read(&self, channel: &Channel, read: ReplayRead) -> Result<ReplayEntries> {
+        let mut updates = Vec::new();
+        let strict = HistoryRead::strict(read.from, read.to, read.budget);
+        let full = self.read_history(channel, strict, |stored| updates.push(stored)).await?;
+        Ok(ReplayEntries { updates, full })
+    }
+
+    /// Lists `read`'s range in the batches it asks for and hands `keep` each entry it admits;
+    /// answers whether the budget ran out first.
+    async fn read_history(
+        &self,
+        channel: &Channel,
+        mut read: HistoryRead,
+        mut keep: impl FnMut(StoredUpdate),
+    ) -> Result<bool> {
+        let end = StorageKey::History(channel.clone(), read.end()).as_string();
         loop {
             let (next, limit) = read.batch();
             let start = StorageKey::History(channel.clone(), next).as_string();
@@ -302,24 +331,19 @@ impl Hub {
             }
             let map = self.state.storage().list_with_options(options).await?;
             map.for_each(&mut |value, key| {
-                let stored = key.as_string().as_deref().and_then(StorageKey::parse);
-                let seq = match &stored {
-                    Some(StorageKey::History(_, seq)) => Some(*seq),
+                let seq = match key.as_string().as_deref().and_then(StorageKey::parse) {
+                    Some(StorageKey::History(_, seq)) => Some(seq),
                     _ => None,
                 };
                 let text = value.as_string();
-                if !read.offer(seq, text.as_ref().map(String::len)) {
-                    return;
-                }
-                let (Some(stored), Some(text)) = (stored, text) else { return };
-                match stored.decode(&text) {
-                    Ok(Stored::History(u)) => updates.push(u),
-                    Ok(_) => {}
-                    Err(e) => console_error!("hub: unreadable history entry of {channel}: {e}"),
+                if read.offer(seq, text.as_ref().map(String::len)) {
+                    if let (Some(seq), Some(json)) = (seq, text) {
+                        keep(StoredUpdate { seq, json });
+                    }
                 }
             });
             if !read.batch_done() {
-                return Ok(updates);
+                return Ok(read.is_full());
             }
         }
     }

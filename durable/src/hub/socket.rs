@@ -5,9 +5,12 @@
 use super::{random_hex, Hub};
 use crate::channel::Catchup;
 use crate::clock::now_ms;
-use crate::protocol::batch_json;
+use crate::history_budget::CatchupBudget;
+use crate::hub_core::{CatchupFrames, CatchupStep};
+use crate::protocol::{batch_json, ServerFrame};
 use crate::session::CloseReason;
 use crate::session::{close_frame, close_reply, Action, ConnectParams, SocketMeta};
+use std::rc::Rc;
 use worker::*;
 
 impl Hub {
@@ -79,38 +82,60 @@ impl Hub {
     /// can (a connect's welcome and catch-ups are one `batch`), and always before anything
     /// awaits: once the socket is subscribed, a flush may send it live updates, which must
     /// come after its catch-up. Failures are logged: one socket's trouble never fails the event.
+    /// The actions are one request (a connect or a client frame): their catch-ups share one
+    /// allowance from the socket's replay window (`history_budget::ReplayWindow`).
     async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
-        let mut outbox = Vec::new();
+        let Ok((per_window, per_request)) =
+            self.with_core(|core| (core.limits.replay_bytes_per_10s, core.limits.history_page_bytes))
+        else {
+            return self.close(ws, meta, CloseReason::Error);
+        };
+        let mut budget = meta.replay.begin(now_ms(), per_window, per_request);
+        self.run_within(ws, meta, actions, &mut budget).await;
+        meta.replay.end(&budget);
+    }
+
+    async fn run_within(
+        &self,
+        ws: &WebSocket,
+        meta: &mut SocketMeta,
+        actions: Vec<Action>,
+        budget: &mut CatchupBudget,
+    ) {
+        let mut outbox = Outbox::default();
         for action in actions {
             match action {
-                Action::Send(frame) => outbox.push(frame.to_json()),
+                Action::Send(frame) => outbox.push(&frame),
                 Action::Subscribe(channel, since) => {
-                    let Ok(plan) = self.with_core(|core| core.plan(&channel, since.as_ref())) else {
+                    let now = now_ms();
+                    let Ok(step) = self.with_core(|core| core.catchup(&channel, since.as_ref(), budget, now)) else {
                         return self.close(ws, meta, CloseReason::Error);
                     };
-                    let fetched = match plan {
-                        Catchup::Replay { from, to } => {
+                    let frames = match step {
+                        CatchupStep::Done(frames) => frames,
+                        CatchupStep::Read(read) => {
                             send_frames(ws, &meta.conn, &mut outbox);
                             // Updates sequenced while this reads make the replay incomplete; the
                             // core then answers with the latest value and `recovered: false`.
-                            match self.history(&channel, from, to, usize::MAX).await {
-                                Ok(updates) => updates,
+                            let fetched = match self.replay_read(&channel, read).await {
+                                Ok(fetched) => Some(fetched),
                                 Err(e) => {
                                     console_error!("hub: history read of {channel} failed: {e:?}");
-                                    Vec::new() // the core then answers recovered: false
+                                    None // the core then answers recovered: false
                                 }
-                            }
+                            };
+                            let now = now_ms();
+                            let Ok(frames) = self.with_core(|core| core.replayed(&channel, read, fetched, budget, now))
+                            else {
+                                return self.close(ws, meta, CloseReason::Error);
+                            };
+                            frames
                         }
-                        _ => Vec::new(),
                     };
                     // Updates written but not sent yet go out to the current subscribers first:
-                    // the catch-up below includes them, so this socket must not get them again.
+                    // the catch-up above includes them, so this socket must not get them again.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
-                    let now = now_ms();
-                    let Ok(frames) = self.with_core(|core| core.catchup_frames(&channel, &plan, fetched, now)) else {
-                        return self.close(ws, meta, CloseReason::Error);
-                    };
-                    outbox.extend(frames.iter().map(|f| f.to_json()));
+                    outbox.push_catchup(frames);
                     self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
                 }
                 Action::Held(channel) => {
@@ -122,7 +147,7 @@ impl Hub {
                     else {
                         return self.close(ws, meta, CloseReason::Error);
                     };
-                    outbox.extend(frames.iter().map(|f| f.to_json()));
+                    frames.iter().for_each(|f| outbox.push(f));
                 }
                 Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(meta, &[channel])),
                 Action::Close(reason) => {
@@ -138,7 +163,7 @@ impl Hub {
     /// Sends what is queued for everyone (see `send_pending`), first sending this socket's own
     /// frames so far if anything is queued: the socket may hold channels with queued updates,
     /// and those must not overtake the frames it was answered before them.
-    fn send_pending_after(&self, ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
+    fn send_pending_after(&self, ws: &WebSocket, conn: &str, outbox: &mut Outbox) {
         if !self.queue.borrow().is_empty() {
             send_frames(ws, conn, outbox);
         }
@@ -186,15 +211,39 @@ pub(crate) fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
     ws.deserialize_attachment::<SocketMeta>().ok().flatten()
 }
 
+/// A socket's frames not sent yet: pieces of JSON text (a piece may hold several frames joined
+/// by commas, as a catch-up shared with other sockets does) and how many frames they hold.
+#[derive(Default)]
+struct Outbox {
+    pieces: Vec<Rc<str>>,
+    frames: usize,
+}
+
+impl Outbox {
+    fn push(&mut self, frame: &ServerFrame) {
+        self.pieces.push(frame.to_json().into());
+        self.frames += 1;
+    }
+
+    fn push_catchup(&mut self, catchup: CatchupFrames) {
+        if let Some(updates) = catchup.updates.filter(|_| catchup.count > 0) {
+            self.pieces.push(updates);
+            self.frames += catchup.count;
+        }
+        self.push(&catchup.subscribed);
+    }
+}
+
 /// Sends a socket's accumulated frames as one message (a `batch` when there are several).
-fn send_frames(ws: &WebSocket, conn: &str, outbox: &mut Vec<String>) {
-    let message = match outbox.len() {
+fn send_frames(ws: &WebSocket, conn: &str, outbox: &mut Outbox) {
+    let sent = match outbox.frames {
         0 => return,
-        1 => outbox.remove(0),
-        _ => batch_json(&outbox.iter().map(String::as_str).collect::<Vec<_>>()),
+        1 => ws.send_with_str(&*outbox.pieces[0]),
+        _ => ws.send_with_str(batch_json(&outbox.pieces.iter().map(|p| &**p).collect::<Vec<_>>())),
     };
-    outbox.clear();
-    if let Err(e) = ws.send_with_str(message) {
+    outbox.pieces.clear();
+    outbox.frames = 0;
+    if let Err(e) = sent {
         console_warn!("hub: send to {conn} failed: {e:?}");
     }
 }

@@ -2,6 +2,7 @@
 //! replicas, resume, app channels, counters, storage) and `feeds.rs` (feed rounds, staleness,
 //! the fast poll and its watchers).
 
+mod catchup;
 mod channels;
 mod feeds;
 
