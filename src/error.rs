@@ -29,6 +29,11 @@ pub enum ApiError {
     },
     /// A plain HTTP request to the WebSocket endpoint.
     UpgradeRequired,
+    /// 429: too many connects from this client address (`connect_limit`); try again after
+    /// `retry_after_secs` (sent as `Retry-After`).
+    RateLimited {
+        retry_after_secs: u64,
+    },
     Config(ConfigError),
     /// 500: a failure of this Worker's own (encoding an answer, building a response, a request
     /// the hub refused as malformed). The detail is logged, never sent.
@@ -49,6 +54,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::UnknownChannel(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::UpgradeRequired => 426,
+            ApiError::RateLimited { .. } => 429,
             ApiError::Config(_) | ApiError::Internal(_) => 500,
             ApiError::HubUnavailable(_) | ApiError::KvUnavailable(_) => 503,
         }
@@ -64,6 +70,7 @@ impl ApiError {
             ApiError::UnknownChannel(_) => "unknown_channel",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UpgradeRequired => "upgrade_required",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Config(_) => "config_invalid",
             ApiError::Internal(_) => "internal",
             ApiError::HubUnavailable(_) => "hub_unavailable",
@@ -87,6 +94,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => format!("method not allowed; use {allow}"),
             ApiError::UpgradeRequired => {
                 "this endpoint speaks WebSocket; send an Upgrade: websocket request".to_owned()
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                format!("too many connects from this address; try again in {retry_after_secs} s")
             }
             ApiError::Config(e) => e.to_string(),
             ApiError::Internal(_) => "the server failed; this is a bug, and it is logged".to_owned(),
@@ -122,6 +132,7 @@ mod tests {
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
             (ApiError::MethodNotAllowed { allow: "GET" }, 405, "method_not_allowed"),
             (ApiError::UpgradeRequired, 426, "upgrade_required"),
+            (ApiError::RateLimited { retry_after_secs: 10 }, 429, "rate_limited"),
             (ApiError::HubUnavailable("stub fetch: boom at 10.0.0.1".into()), 503, "hub_unavailable"),
             (ApiError::KvUnavailable("x".into()), 503, "kv_unavailable"),
             (ApiError::Internal("encode: secret at 10.0.0.1".into()), 500, "internal"),

@@ -5,6 +5,7 @@
 //!
 //! Module map. Plain Rust, unit-tested on the host: `public_route` (the public routes by
 //! path), `error` (the one API error and its JSON body), `config` (wrangler vars), `cors`,
+//! `connect_limit` (the key connects are rate limited by),
 //! `publish` (a publish request's headers), `history` (the `/api/history` query), `snapshot`
 //! (how `/api/snapshot` presents a value, live or from KV), `health`, `metrics` (Prometheus
 //! text), `assets` (the embedded dashboard). Workers glue, wasm32 only: `routes` (the router),
@@ -15,6 +16,7 @@ pub mod assets;
 #[cfg(target_arch = "wasm32")]
 mod bindings;
 pub mod config;
+pub mod connect_limit;
 pub mod cors;
 pub mod error;
 pub mod health;

@@ -4,6 +4,7 @@
 use crate::assets::{self, StaticFile};
 use crate::bindings;
 use crate::config::Config;
+use crate::connect_limit;
 use crate::cors::{self, AllowedOrigins};
 use crate::error::ApiError;
 use crate::health;
@@ -121,6 +122,7 @@ fn error_response(path: &str, e: &ApiError) -> Result<Response> {
     match e {
         ApiError::MethodNotAllowed { allow } => headers.set("allow", allow)?,
         ApiError::UpgradeRequired => headers.set("upgrade", "websocket")?,
+        ApiError::RateLimited { retry_after_secs } => headers.set("retry-after", &retry_after_secs.to_string())?,
         _ => {}
     }
     Ok(resp)
@@ -158,9 +160,33 @@ async fn ws(
             message: "this origin may not open sockets here",
         });
     }
+    admit_connect(req, env).await?;
     let requested = route::query_param(query, "shard").and_then(|v| v.parse::<u32>().ok());
     let shard = route::socket_shard(requested, config.hub.shards, random_u32());
     hub_client::connect(env, req, shard).await
+}
+
+/// Counts a connect against its client address with the platform's rate limiter
+/// (`connect_limit`), before any hub is touched: over the limit, 429 `rate_limited`. A limiter
+/// that is missing or fails is logged and lets the connect through: the hub's own bounds still
+/// hold, and a configuration slip must not take every socket down.
+async fn admit_connect(req: &web_sys::Request, env: &Env) -> std::result::Result<(), ApiError> {
+    let address = req.headers().get("cf-connecting-ip").ok().flatten();
+    let key = connect_limit::client_key(address.as_deref());
+    let outcome = match env.rate_limiter(connect_limit::BINDING) {
+        Ok(limiter) => limiter.limit(key).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(outcome) if !outcome.success => {
+            Err(ApiError::RateLimited { retry_after_secs: connect_limit::RETRY_AFTER_SECS })
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            console_error!("/ws: the connect limiter {} failed: {e}", connect_limit::BINDING);
+            Ok(())
+        }
+    }
 }
 
 /// A random number for spreading sockets and reads over the shards (the clock if the runtime
