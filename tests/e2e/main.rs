@@ -20,4 +20,5 @@ mod hub;
 mod live_path;
 mod metrics;
 mod monitoring;
+mod replays;
 mod shard_load;

@@ -8,10 +8,9 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod browser;
@@ -203,6 +202,8 @@ pub struct Wrangler {
     pub port: u16,
     log: PathBuf,
     vars: Vec<(String, String)>,
+    /// The wrangler config it runs with (see `prebuilt_config`).
+    config: PathBuf,
     /// Kept across restarts, so a restarted instance sees the same storage.
     pub persist: TempDir,
     _logdir: TempDir,
@@ -212,36 +213,52 @@ pub struct Wrangler {
 }
 
 /// The project's wrangler.toml without its `[build]` section, with `main` made absolute, written
-/// once under target/. Tests run the Worker built before they start; with `[build]`, wrangler
-/// also watches `src/`, `durable/src/` and `static/`, and a change event (it has fired with
-/// nothing edited) restarts the build and the runtime mid-test, whose new workerd can then lose
-/// its port to another instance. `scripts/server.sh` does the same for the benchmark.
-fn prebuilt_config() -> &'static Path {
-    static CONFIG: OnceLock<PathBuf> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        let text = std::fs::read_to_string(root().join("wrangler.toml")).expect("read wrangler.toml");
-        let main = root().join("build/worker/shim.mjs");
-        let (mut out, mut skipping) = (String::new(), false);
-        for line in text.lines() {
-            if line.starts_with('[') {
-                skipping = line.trim() == "[build]";
-            }
-            if skipping {
-                continue;
-            }
-            match line.strip_prefix("main = ") {
-                Some(_) => out.push_str(&format!("main = {:?}\n", main.display().to_string())),
-                None => out.push_str(&format!("{line}\n")),
-            }
+/// once per connect limit under target/. Tests run the Worker built before they start; with
+/// `[build]`, wrangler also watches `src/`, `durable/src/` and `static/`, and a change event (it
+/// has fired with nothing edited) restarts the build and the runtime mid-test, whose new workerd
+/// can then lose its port to another instance. `scripts/server.sh` does the same for the
+/// benchmark. The connect rate limit (`[[ratelimits]]`, counted per client address, and every
+/// test connects from 127.0.0.1) is set to `connects` per period: [`UNLIMITED_CONNECTS`]
+/// unless a test asks for its own.
+fn prebuilt_config(connects: u32) -> PathBuf {
+    static CONFIGS: std::sync::Mutex<Vec<(u32, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut configs = CONFIGS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = configs.iter().find(|(c, _)| *c == connects) {
+        return path.clone();
+    }
+    let text = std::fs::read_to_string(root().join("wrangler.toml")).expect("read wrangler.toml");
+    let main = root().join("build/worker/shim.mjs");
+    let (mut out, mut skipping) = (String::new(), false);
+    for line in text.lines() {
+        if line.starts_with('[') {
+            skipping = line.trim() == "[build]";
         }
-        assert!(out.contains("build/worker/shim.mjs\"") && !out.contains("[build]"), "config:\n{out}");
-        let dir = root().join("target/e2e");
-        std::fs::create_dir_all(&dir).expect("target/e2e");
-        let path = dir.join(format!("wrangler-{}.toml", std::process::id()));
-        std::fs::write(&path, out).expect("write the test wrangler config");
-        path
-    })
+        if skipping {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("simple = { limit = ") {
+            let period = rest.split_once(", ").map_or("period = 10 }", |(_, p)| p);
+            out.push_str(&format!("simple = {{ limit = {connects}, {period}\n"));
+            continue;
+        }
+        match line.strip_prefix("main = ") {
+            Some(_) => out.push_str(&format!("main = {:?}\n", main.display().to_string())),
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    assert!(out.contains("build/worker/shim.mjs\"") && !out.contains("[build]"), "config:\n{out}");
+    assert!(out.contains(&format!("simple = {{ limit = {connects}, period = ")), "config:\n{out}");
+    let dir = root().join("target/e2e");
+    std::fs::create_dir_all(&dir).expect("target/e2e");
+    let path = dir.join(format!("wrangler-{}-{connects}.toml", std::process::id()));
+    std::fs::write(&path, out).expect("write the test wrangler config");
+    configs.push((connects, path.clone()));
+    path
 }
+
+/// The connect limit tests run with unless they set their own: high enough that no test's
+/// sockets (up to 5,000 from one address) are refused.
+pub const UNLIMITED_CONNECTS: u32 = 1_000_000;
 
 /// Raises this process's open-file limit to its hard limit, once (wrangler dev and workerd
 /// inherit it): the churn test holds 5,000 sockets, more than a default soft limit allows, also
@@ -272,7 +289,14 @@ impl Wrangler {
     /// Starts wrangler dev with its upstream vars pointing at `fixture`, plus `vars`.
     pub fn start(fixture: &Fixture, vars: &[(&str, &str)]) -> Wrangler {
         let gate = Gate::Shared(GATE.read().unwrap_or_else(|e| e.into_inner()));
-        Wrangler::start_gated(fixture, vars, gate)
+        Wrangler::start_gated(fixture, vars, gate, UNLIMITED_CONNECTS)
+    }
+
+    /// Like [`Wrangler::start`], with the connect rate limit at `connects` per period (the
+    /// tests' own address, 127.0.0.1, counts them all).
+    pub fn start_with_connect_limit(fixture: &Fixture, vars: &[(&str, &str)], connects: u32) -> Wrangler {
+        let gate = Gate::Shared(GATE.read().unwrap_or_else(|e| e.into_inner()));
+        Wrangler::start_gated(fixture, vars, gate, connects)
     }
 
     /// Like [`Wrangler::start`], but no other test's wrangler dev runs while this one does: for
@@ -280,10 +304,10 @@ impl Wrangler {
     /// another test's server would distort.
     pub fn start_solo(fixture: &Fixture, vars: &[(&str, &str)]) -> Wrangler {
         let gate = Gate::Solo(GATE.write().unwrap_or_else(|e| e.into_inner()));
-        Wrangler::start_gated(fixture, vars, gate)
+        Wrangler::start_gated(fixture, vars, gate, UNLIMITED_CONNECTS)
     }
 
-    fn start_gated(fixture: &Fixture, vars: &[(&str, &str)], gate: Gate) -> Wrangler {
+    fn start_gated(fixture: &Fixture, vars: &[(&str, &str)], gate: Gate, connects: u32) -> Wrangler {
         raise_nofile();
         let mut all = vec![
             ("COINGECKO_BASE_URL".to_owned(), fixture.base.clone()),
@@ -306,6 +330,7 @@ impl Wrangler {
             port: 0,
             log: logdir.0.join("wrangler.log"),
             vars: all,
+            config: prebuilt_config(connects),
             persist: TempDir::new("state"),
             _logdir: logdir,
             _gate: gate,
@@ -350,7 +375,7 @@ impl Wrangler {
         cmd.current_dir(root())
             .args(["dev", "--local", "--test-scheduled", "--ip", "127.0.0.1"])
             .arg("--config")
-            .arg(prebuilt_config())
+            .arg(&self.config)
             .args(["--port", &self.port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .args(["--show-interactive-dev-session=false", "--log-level", "log"])

@@ -14,12 +14,16 @@ pub struct Ws {
     pub seen: Vec<Value>,
     /// Frames of a `batch` that [`Ws::next`] has not returned yet.
     pending: std::collections::VecDeque<Value>,
+    /// Bytes of text messages received so far, and the largest one: what a socket cost the
+    /// server to send.
+    pub text_bytes: usize,
+    pub largest_text: usize,
 }
 
 impl Ws {
     pub fn connect(url: &str) -> Ws {
         let (socket, _) = tungstenite::connect(url).unwrap_or_else(|e| panic!("ws connect {url}: {e}"));
-        Ws { socket, seen: Vec::new(), pending: Default::default() }
+        Ws { socket, seen: Vec::new(), pending: Default::default(), text_bytes: 0, largest_text: 0 }
     }
 
     fn set_timeout(&mut self, t: Duration) {
@@ -43,6 +47,7 @@ impl Ws {
             self.set_timeout(left);
             match self.socket.read() {
                 Ok(Message::Text(t)) => {
+                    self.counted(t.len());
                     let v: Value = serde_json::from_str(&t).unwrap_or(Value::String(t.to_string()));
                     self.seen.push(v.clone());
                     self.pending.extend(unbatch(v));
@@ -76,6 +81,11 @@ impl Ws {
     pub fn send_text(&mut self, text: &str) {
         self.socket.send(Message::text(text)).expect("ws send");
     }
+
+    fn counted(&mut self, len: usize) {
+        self.text_bytes += len;
+        self.largest_text = self.largest_text.max(len);
+    }
 }
 
 /// The `update` frame predicate for a channel.
@@ -105,6 +115,7 @@ impl Ws {
             self.set_timeout(left);
             match self.socket.read() {
                 Ok(Message::Text(t)) => {
+                    self.counted(t.len());
                     let v: Value = serde_json::from_str(&t).unwrap_or(Value::String(t.to_string()));
                     self.seen.push(v.clone());
                     return WsEvent::Text(v);
