@@ -48,7 +48,8 @@ fn replays_are_bounded_per_catch_up_and_per_socket_while_a_bystander_gets_everyt
     let mut attacker = w.client("/ws?channels=big&since=big:0");
     let (updates, subscribed) = attacker.catch_up("big", WAIT);
     assert_eq!((seqs(&updates), &subscribed["recovered"]), (vec![300], &json!(false)), "{subscribed}");
-    assert!(attacker.ws.text_bytes < 2 * one, "{} bytes for one value", attacker.ws.text_bytes);
+    let connect_bytes = attacker.ws.text_bytes;
+    assert!(connect_bytes < 2 * one, "{connect_bytes} bytes for one value");
 
     // The loop: unsubscribe, subscribe from 0, or from a gap that alone would fit. The refused
     // replay spent the socket's window, so every answer is the latest value alone.
@@ -89,6 +90,10 @@ fn replays_are_bounded_per_catch_up_and_per_socket_while_a_bystander_gets_everyt
     assert_eq!(outcomes.iter().filter(|r| **r).count(), 5, "1 MiB holds six 170 KB replays: {outcomes:?}");
     assert!(outcomes.windows(2).all(|p| p[0] || !p[1]), "cut off for the rest of the window: {outcomes:?}");
     assert!(replayed <= MIB + 6 * 1024, "{replayed} bytes replayed within one window");
+    eprintln!(
+        "replays: the since=0 connect cost the attacker {connect_bytes} bytes, {rounds} resubscribes \
+         {loop_bytes}; the honest socket got {replayed} bytes of replay in one window ({outcomes:?})"
+    );
 
     // The window refills: 10 s later the same gap replays again.
     std::thread::sleep(Duration::from_secs(10));
