@@ -356,11 +356,4 @@ mod tests {
         assert_eq!(w.spent, 1_005, "the window may be overspent by that one value; it saturates");
         assert_eq!(w.begin(1, 100, 10).replay_allowance(), 0);
     }
-
-    #[test]
-    fn an_attachment_from_before_the_window_reads_as_unspent() {
-        let w: ReplayWindow = serde_json::from_str(r#"{"start":5,"spent":7}"#).unwrap();
-        assert_eq!(w, ReplayWindow { start: 5, spent: 7 });
-        assert_eq!(ReplayWindow::default().begin(42, 100, 100).replay_allowance(), 100);
-    }
 }

@@ -486,5 +486,7 @@ mod tests {
         let back: SocketMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);
         assert_eq!((back.window_start, back.window_msgs), (42, 1));
+        let old: SocketMeta = serde_json::from_str(r#"{"conn":"c","channels":["btc"]}"#).unwrap();
+        assert_eq!(old.replay, ReplayWindow::default(), "saved before replay windows: nothing spent");
     }
 }
