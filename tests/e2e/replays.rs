@@ -108,12 +108,13 @@ fn replays_are_bounded_per_catch_up_and_per_socket_while_a_bystander_gets_everyt
 
 /// A WebSocket upgrade of `/ws?channels=news`, sent by hand so a refusal's body can be read:
 /// the status, `Retry-After`, the body (empty for a 101) and the connection, held open.
-fn upgrade(w: &Wrangler) -> (u16, Option<String>, String, TcpStream) {
+/// `extra` is more header lines.
+fn upgrade(w: &Wrangler, extra: &str) -> (u16, Option<String>, String, TcpStream) {
     let mut tcp = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
     tcp.set_read_timeout(Some(WAIT)).expect("timeout");
     let head = format!(
         "GET /ws?channels=news HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n",
         w.authority()
     );
     tcp.write_all(head.as_bytes()).expect("upgrade request");
@@ -153,7 +154,7 @@ fn connects_past_the_limit_get_429_and_a_connected_socket_is_unaffected() {
 
     let (mut held, mut refused) = (Vec::new(), Vec::new());
     for _ in 0..15 {
-        match upgrade(&w) {
+        match upgrade(&w, "") {
             (101, _, _, tcp) => held.push(tcp),
             (status, retry, body, _) => refused.push((status, retry, body)),
         }
@@ -168,6 +169,10 @@ fn connects_past_the_limit_get_429_and_a_connected_socket_is_unaffected() {
     }
     let opened = w.metric("tickwire_connections_opened_total");
     assert_eq!(opened as usize, held.len() + 1, "refused connects never reached the hub");
+    // Counted per address: another one still connects. (wrangler dev keeps a CF-Connecting-IP
+    // the client sent; Cloudflare sets it itself, so there no client can choose its key.)
+    let (status, _, body, _other) = upgrade(&w, "CF-Connecting-IP: 203.0.113.9\r\n");
+    assert_eq!(status, 101, "{body}");
 
     assert_eq!(w.publish_seq("news", json!({"i": 2})), 2);
     assert_eq!(seqs(&first.updates("news", 2, WAIT)), [2]);
