@@ -5,6 +5,7 @@
 //! metrics` accepts the output without a lint message.
 
 use std::fmt::Write;
+use tickwire_hub::history_budget::CatchupOutcome;
 use tickwire_hub::protocol::ErrorCode;
 use tickwire_hub::session::CloseReason;
 use tickwire_hub::session::FrameKind;
@@ -119,6 +120,11 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     for k in FrameKind::ALL {
         f.sample(&[("op", k.label())], c.frames.get(&k).copied().unwrap_or(0) as f64);
     }
+    let help = "Sockets' catch-ups of a channel, by outcome (a gap too large or a spent budget gets the latest value or none).";
+    let mut f = Family::new(&mut out, "tickwire_catchups_total", Kind::Counter, help);
+    for o in CatchupOutcome::ALL {
+        f.sample(&[("outcome", o.label())], c.catchups.get(&o).copied().unwrap_or(0) as f64);
+    }
     let help = "Error frames sent to clients, by error code.";
     let mut f = Family::new(&mut out, "tickwire_client_frames_rejected_total", Kind::Counter, help);
     for code in ErrorCode::ALL {
@@ -230,6 +236,7 @@ mod tests {
         s.counters.connections_opened = 5;
         s.counters.connections_closed.insert(CloseReason::RateLimited, 3);
         s.counters.rejected.insert(ErrorCode::BadJson, 6);
+        s.counters.catchups.insert(CatchupOutcome::Shared, 7);
         let btc = ChannelStats {
             seq: Seq(4),
             latest_ts: Some(10_000),
@@ -251,6 +258,8 @@ mod tests {
             "tickwire_connections_closed_total{reason=\"rate_limited\"} 3",
             "tickwire_connections_closed_total{reason=\"client\"} 0",
             "tickwire_client_frames_rejected_total{code=\"bad_json\"} 6",
+            "tickwire_catchups_total{outcome=\"shared\"} 7",
+            "tickwire_catchups_total{outcome=\"withheld\"} 0",
             "tickwire_deliveries_total{channel=\"btc\"} 8",
             "tickwire_failed_sends_total{channel=\"btc\"} 1",
             "tickwire_connections_opened_total 5",

@@ -124,6 +124,46 @@ impl HistoryRead {
     }
 }
 
+/// How a socket's catch-up of one channel went (a bounded set, for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchupOutcome {
+    /// The gap was replayed, read from storage for this socket.
+    Replayed,
+    /// The gap was replayed from a catch-up built for another socket.
+    Shared,
+    /// Nothing was missed: `subscribed` alone.
+    UpToDate,
+    /// The gap did not fit the socket's budget: the latest value (if it went) instead.
+    TooLarge,
+    /// The latest value, as asked (no `since`, or a position the history cannot serve).
+    Latest,
+    /// The latest value was held back: the request or the socket's window was spent.
+    Withheld,
+}
+
+impl CatchupOutcome {
+    pub const ALL: [CatchupOutcome; 6] = [
+        CatchupOutcome::Replayed,
+        CatchupOutcome::Shared,
+        CatchupOutcome::UpToDate,
+        CatchupOutcome::TooLarge,
+        CatchupOutcome::Latest,
+        CatchupOutcome::Withheld,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CatchupOutcome::Replayed => "replayed",
+            CatchupOutcome::Shared => "shared",
+            CatchupOutcome::UpToDate => "up_to_date",
+            CatchupOutcome::TooLarge => "too_large",
+            CatchupOutcome::Latest => "latest",
+            CatchupOutcome::Withheld => "withheld",
+        }
+    }
+}
+
 /// Length of a socket's catch-up window: `REPLAY_BYTES_PER_10S` per window.
 pub const REPLAY_WINDOW_MS: u64 = 10_000;
 

@@ -2,6 +2,7 @@
 //! reports for `/health` and `/metrics`.
 
 use crate::guard::ProviderLimit;
+use crate::history_budget::CatchupOutcome;
 use crate::protocol::{Channel, ErrorCode, Seq};
 use crate::session::{CloseReason, FrameKind};
 use crate::upstream_status::{Histogram, Provider, Source, UpstreamStatus};
@@ -56,6 +57,8 @@ pub struct Counters {
     pub fanouts_applied: u64,
     /// `/api/snapshot` and `/api/history` reads answered by this object.
     pub api_reads: u64,
+    /// Sockets' catch-ups of a channel, by how they went.
+    pub catchups: BTreeMap<CatchupOutcome, u64>,
 }
 
 /// Internal requests counted in [`Counters`].
@@ -108,6 +111,7 @@ impl HubStats {
         self.counters.watch_reports += other.counters.watch_reports;
         self.counters.fanouts_applied += other.counters.fanouts_applied;
         self.counters.api_reads += other.counters.api_reads;
+        add(&mut self.counters.catchups, &other.counters.catchups);
         add(&mut self.reads, &other.reads);
         for (c, s) in other.channels {
             let mine = self.channels.entry(c).or_default();

@@ -100,9 +100,24 @@ fn replays_are_bounded_per_catch_up_and_per_socket_while_a_bystander_gets_everyt
     let (updates, subscribed, _) = resubscribe(&w, &mut honest, next - 20, next);
     assert_eq!((updates.len(), &subscribed["recovered"]), (20, &json!(true)), "{subscribed}");
 
+    // Two sockets resuming from the same seq while nothing is published share one catch-up:
+    // the second is built from the first's, the same frames.
+    let mut a = w.client(&format!("/ws?channels=big&since=big:{}", next - 5));
+    let (from_a, _) = a.catch_up("big", WAIT);
+    let mut b = w.client(&format!("/ws?channels=big&since=big:{}", next - 5));
+    let (from_b, sub_b) = b.catch_up("big", WAIT);
+    assert_eq!((from_a.len(), &from_b, &sub_b["recovered"]), (5, &from_a, &json!(true)));
+
     // The bystander got every update, in order, and the attacker is still connected.
     assert_eq!(seqs(&bystander.updates("big", next, WAIT)), (301..=next).collect::<Vec<_>>());
     attacker.ping(WAIT);
+    // Each catch-up counted once: the honest socket's 7 replays, the first resume's and the
+    // second's shared one; refused: the attacker's connect, its 6 resubscribes from a gap that
+    // fits the history, the honest socket's 3; the latest value as asked: the bystander and the
+    // attacker's 6 resubscribes from 0 (seq 1 has left the 300 kept by then).
+    let outcome = |o: &str| w.metric(&format!("tickwire_catchups_total{{outcome=\"{o}\"}}"));
+    let counted = ["replayed", "shared", "too_large", "latest", "withheld"].map(outcome);
+    assert_eq!(counted, [8.0, 1.0, 10.0, 7.0, 0.0], "replayed, shared, too_large, latest, withheld");
     w.assert_no_panic();
 }
 

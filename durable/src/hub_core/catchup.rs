@@ -8,7 +8,7 @@
 use super::HubCore;
 use crate::catchup_cache::{Cached, CatchupKey};
 use crate::channel::Catchup;
-use crate::history_budget::CatchupBudget;
+use crate::history_budget::{CatchupBudget, CatchupOutcome};
 use crate::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update};
 use crate::storage_key::StoredUpdate;
 use std::rc::Rc;
@@ -55,17 +55,21 @@ impl HubCore {
     ) -> CatchupStep {
         let (from, to) = match self.plan(channel, since) {
             Catchup::Replay { from, to } => (from, to),
-            Catchup::UpToDate => return CatchupStep::Done(self.subscribed_only(channel, true)),
-            Catchup::Latest => return CatchupStep::Done(self.latest(channel, budget, now)),
+            Catchup::UpToDate => {
+                self.count_catchup(CatchupOutcome::UpToDate);
+                return CatchupStep::Done(self.subscribed_only(channel, true));
+            }
+            Catchup::Latest => return CatchupStep::Done(self.latest(channel, budget, now, false)),
         };
         let Some(key) = self.key(channel, from, to, now) else {
-            return CatchupStep::Done(self.latest(channel, budget, now));
+            return CatchupStep::Done(self.latest(channel, budget, now, false));
         };
         let allowance = budget.replay_allowance();
         let fits = match self.catchups.get(&key) {
             Some(Cached::Built { frames, count, stored_bytes }) if *stored_bytes <= allowance => {
                 let (frames, count, bytes) = (Rc::clone(frames), *count, *stored_bytes);
                 budget.replayed(bytes);
+                self.count_catchup(CatchupOutcome::Shared);
                 let subscribed = self.subscribed_only(channel, true).subscribed;
                 return CatchupStep::Done(CatchupFrames { updates: Some(frames), count, subscribed });
             }
@@ -75,7 +79,7 @@ impl HubCore {
         };
         if !fits {
             budget.refused();
-            return CatchupStep::Done(self.latest(channel, budget, now));
+            return CatchupStep::Done(self.latest(channel, budget, now, true));
         }
         CatchupStep::Read(ReplayRead { from, to, budget: allowance })
     }
@@ -92,7 +96,7 @@ impl HubCore {
         budget: &mut CatchupBudget,
         now: u64,
     ) -> CatchupFrames {
-        let Some(ReplayEntries { updates, full }) = fetched else { return self.latest(channel, budget, now) };
+        let Some(ReplayEntries { updates, full }) = fetched else { return self.latest(channel, budget, now, false) };
         let key = self.key(channel, read.from, read.to, now);
         if full {
             budget.refused();
@@ -100,7 +104,7 @@ impl HubCore {
                 let max = self.catchup_cache_bytes();
                 self.catchups.insert(key, Cached::TooLarge { over: read.budget }, max);
             }
-            return self.latest(channel, budget, now);
+            return self.latest(channel, budget, now, true);
         }
         let bytes: usize = updates.iter().map(|u| u.json.len()).sum();
         let complete = updates.len() as u64 == read.to.0 + 1 - read.from.0
@@ -116,18 +120,31 @@ impl HubCore {
         };
         let (Some(key), Some(frames)) = (key, frames) else {
             budget.read_unused(bytes);
-            return self.latest(channel, budget, now);
+            return self.latest(channel, budget, now, false);
         };
         let count = frames.len();
         let text: Rc<str> = frames.join(",").into();
         budget.replayed(bytes);
+        self.count_catchup(CatchupOutcome::Replayed);
         let max = self.catchup_cache_bytes();
         self.catchups.insert(key, Cached::Built { frames: Rc::clone(&text), count, stored_bytes: bytes }, max);
         CatchupFrames { updates: Some(text), count, subscribed: self.subscribed_only(channel, true).subscribed }
     }
 
-    /// The latest value (if the budget lets it go) and `subscribed` with `recovered: false`.
-    fn latest(&mut self, channel: &Channel, budget: &mut CatchupBudget, now: u64) -> CatchupFrames {
+    /// The latest value (if the budget lets it go) and `subscribed` with `recovered: false`;
+    /// counted as `too_large` when it stands in for a replay that did not fit.
+    fn latest(&mut self, channel: &Channel, budget: &mut CatchupBudget, now: u64, too_large: bool) -> CatchupFrames {
+        let frames = self.latest_frames(channel, budget, now);
+        let withheld = frames.count == 0 && self.channels.get(channel).is_some_and(|m| m.latest.is_some());
+        self.count_catchup(match (too_large, withheld) {
+            (true, _) => CatchupOutcome::TooLarge,
+            (false, true) => CatchupOutcome::Withheld,
+            (false, false) => CatchupOutcome::Latest,
+        });
+        frames
+    }
+
+    fn latest_frames(&mut self, channel: &Channel, budget: &mut CatchupBudget, now: u64) -> CatchupFrames {
         let mut out = self.subscribed_only(channel, false);
         let Some(m) = self.channels.get(channel) else { return out };
         let Some(latest) = m.latest.as_ref() else { return out };
@@ -166,6 +183,10 @@ impl HubCore {
             },
         };
         CatchupFrames { updates: None, count: 0, subscribed }
+    }
+
+    fn count_catchup(&mut self, outcome: CatchupOutcome) {
+        *self.counters.catchups.entry(outcome).or_insert(0) += 1;
     }
 
     /// The cache key of a replay of `from..=to`, while the channel is at `to`.

@@ -180,3 +180,22 @@ fn up_to_date_and_unknown_channels_cost_nothing() {
     );
     assert_eq!(b.spent(), 0);
 }
+
+#[test]
+fn every_catch_up_is_counted_once_by_outcome() {
+    use crate::history_budget::CatchupOutcome as O;
+    let (mut c, stored) = published(8);
+    let mut b = budget(1 << 20, 1 << 20);
+    let r = read(c.catchup(&news(), Some(&Since::Seq(5)), &mut b, 8));
+    c.replayed(&news(), r, Some(ReplayEntries { updates: range(&stored, 6, 8), full: false }), &mut b, 8);
+    done(c.catchup(&news(), Some(&Since::Seq(5)), &mut b, 8));
+    done(c.catchup(&news(), Some(&Since::Seq(8)), &mut b, 8));
+    done(c.catchup(&news(), None, &mut b, 8));
+    let mut small = budget(1 << 20, 10);
+    let r = read(c.catchup(&news(), Some(&Since::Seq(4)), &mut small, 8));
+    c.replayed(&news(), r, Some(ReplayEntries { updates: vec![], full: true }), &mut small, 8);
+    done(c.catchup(&news(), None, &mut small, 8));
+    let counted = c.stats(0, 0, |_| 0).counters.catchups;
+    let want = [(O::Replayed, 1), (O::Shared, 1), (O::UpToDate, 1), (O::TooLarge, 1), (O::Latest, 1), (O::Withheld, 1)];
+    assert_eq!(counted, want.into_iter().collect(), "{counted:?}");
+}
