@@ -9,6 +9,7 @@
 
 use crate::errors::short_line;
 use crate::format::{age, change_pct, decimal, pct, secs, usd, usd_compact, utc, NONE};
+use crate::terminal_text;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -94,14 +95,17 @@ impl View {
         self.stale_after_seconds = Some(seconds);
     }
 
-    /// A new value: decoded here, once, not on every redraw.
+    /// A new value: decoded here, once, not on every redraw. Its strings pass the terminal
+    /// filter first, so every cell made from it shows server text escaped.
     pub fn update(&mut self, u: &Update) {
+        let mut u = u.clone();
+        terminal_text::text_strings(&mut u.data);
         let cells = TABLE.iter().find(|t| t.0 == u.channel.as_str()).map_or_else(Vec::new, |t| (t.2)(&u.data));
         if u.channel.as_str() == "market" {
             self.coins = coins_by_cap(&u.data);
         }
-        let shown = Shown { cells, confirmed_ms: u.ts, stale: u.stale, update: u.clone() };
-        self.values.insert(u.channel.to_string(), shown);
+        let shown = Shown { cells, confirmed_ms: u.ts, stale: u.stale, update: u };
+        self.values.insert(shown.update.channel.to_string(), shown);
     }
 
     /// `/api/snapshot` says `channel` at `seq` was confirmed `age_seconds` before `now_ms`,
@@ -122,9 +126,11 @@ impl View {
     pub fn render(&self, now_ms: u64, color: bool) -> Vec<String> {
         let p = Paint(color);
         let mut lines = vec![
-            format!("{}  {}  {}", p.bold("tickwire"), self.url, self.state_text(now_ms, p)),
+            format!("{}  {}  {}", p.bold("tickwire"), terminal_text::text(&self.url), self.state_text(now_ms, p)),
             match &self.note {
-                Some((at, text)) => p.dim(&format!("{} ago: {text}", age(ms_between(*at, now_ms)))),
+                Some((at, note)) => {
+                    p.dim(&format!("{} ago: {}", age(ms_between(*at, now_ms)), terminal_text::text(note)))
+                }
                 None => String::new(),
             },
             p.dim(&format!("  {:<15}{:>12}  {:<14}{:>5}", "CHANNEL", "VALUE", "", "AGE")),
@@ -166,10 +172,10 @@ impl View {
     fn state_text(&self, now_ms: u64, p: Paint) -> String {
         match &self.state {
             ConnState::Connecting => p.yellow("connecting"),
-            ConnState::Connected { conn } => p.green(&format!("connected (conn {conn})")),
+            ConnState::Connected { conn } => p.green(&format!("connected (conn {})", terminal_text::text(conn))),
             ConnState::Retrying { reason, at_ms } => {
                 let wait = Duration::from_millis(at_ms.saturating_sub(now_ms));
-                p.red(&format!("reconnecting in {} after: {reason}", secs(wait)))
+                p.red(&format!("reconnecting in {} after: {}", secs(wait), terminal_text::text(reason)))
             }
             ConnState::Closing => p.yellow("closing"),
         }
