@@ -183,7 +183,11 @@ mod tests {
         };
         let (mut events, stop) = spawn(opts, Resume::new(&[x]));
         // Nobody reads for a while: the session fills the queue and waits, it does not buffer N.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while events.len() < EVENT_QUEUE && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await; // time to go past it, were it unbounded
         assert_eq!(events.len(), EVENT_QUEUE);
         // Then every update comes, once and in order.
         let mut seqs = Vec::new();

@@ -3,7 +3,8 @@
 //! terminal escape sequences (window title, OSC 52 clipboard, CSI, the C1 CSI, bidi overrides,
 //! BEL, DEL), and neither `tail`, nor `watch` with piped output, nor `publish` writes one raw
 //! byte of them, while the text stays readable in escaped form. And a server that streams without
-//! ever saying `subscribed`, then sends a message over the client's cap, is cut off and reported.
+//! ever saying `subscribed`, then sends a message over the client's cap, is cut off and reported,
+//! its memory bounded.
 #![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::{json, Value};
@@ -42,7 +43,8 @@ fn assert_no_raw_controls(what: &str, out: &[u8]) {
 /// A WebSocket server for one connection: it sends `script` and reads until the client leaves.
 /// The listener closes once the connection is accepted, so a reconnect is refused and the client
 /// (run with `--retries 0`) gives up. Its URL and its thread.
-fn ws_server(script: Vec<Message>) -> (String, JoinHandle<()>) {
+fn ws_server(script: impl IntoIterator<Item = Message, IntoIter: Send + 'static>) -> (String, JoinHandle<()>) {
+    let script = script.into_iter();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let server = thread::spawn(move || {
@@ -94,6 +96,12 @@ fn http_server(status: &'static str, body: Vec<u8>) -> (String, JoinHandle<()>) 
 
 /// Runs `tickwire args`, killed after 30 s; its exit code, stdout and stderr.
 fn tickwire(args: &[&str]) -> (Option<i32>, Vec<u8>, Vec<u8>) {
+    let (code, stdout, stderr, _) = tickwire_peak(args);
+    (code, stdout, stderr)
+}
+
+/// [`tickwire`], and the highest resident memory seen while it ran (`VmHWM`, in KiB).
+fn tickwire_peak(args: &[&str]) -> (Option<i32>, Vec<u8>, Vec<u8>, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire"))
         .args(args)
         .env_remove("TICKWIRE_URL")
@@ -113,7 +121,12 @@ fn tickwire(args: &[&str]) -> (Option<i32>, Vec<u8>, Vec<u8>) {
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let deadline = Instant::now() + Duration::from_secs(30);
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
     let status = loop {
+        let status = std::fs::read_to_string(&status_file).unwrap_or_default();
+        let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().split(' ').next());
+        peak_kib = peak_kib.max(hwm.and_then(|v| v.parse().ok()).unwrap_or(0));
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
@@ -123,7 +136,7 @@ fn tickwire(args: &[&str]) -> (Option<i32>, Vec<u8>, Vec<u8>) {
         }
         thread::sleep(Duration::from_millis(20));
     };
-    (status.code(), stdout.join().unwrap(), stderr.join().unwrap())
+    (status.code(), stdout.join().unwrap(), stderr.join().unwrap(), peak_kib)
 }
 
 /// The server's thread has ended: the client came and went.
@@ -262,12 +275,17 @@ fn publish_writes_no_raw_control_from_a_hostile_error_body() {
 
 #[test]
 fn a_server_that_never_says_subscribed_and_then_sends_too_much_is_cut_off() {
-    // 5 MB of updates without a `subscribed`, then one message of 9 MiB.
-    let mut script = vec![welcome()];
-    script.extend((1..=500).map(|seq| update("news", seq, json!("x".repeat(10_000)))));
-    script.push(Message::text("y".repeat(9 << 20)));
+    // 30 MB of updates without a `subscribed`, made as they are sent, then one message of 9 MiB.
+    let data = "x".repeat(100_000);
+    let updates = (1..=300).map(move |seq| {
+        Message::text(format!(
+            r#"{{"type":"update","channel":"news","seq":{seq},"ts":1,"stale":false,"data":"{data}"}}"#
+        ))
+    });
+    let script = std::iter::once(welcome()).chain(updates).chain(std::iter::once(Message::text("y".repeat(9 << 20))));
     let (url, server) = ws_server(script);
-    let (code, stdout, stderr) = tickwire(&["tail", "news", "--url", &url, "--retries", "0", "--retry-max", "1"]);
+    let (code, stdout, stderr, peak_kib) =
+        tickwire_peak(&["tail", "news", "--url", &url, "--retries", "0", "--retry-max", "1"]);
     stopped(server);
     let err = String::from_utf8_lossy(&stderr);
     assert_eq!(code, Some(1), "{err}");
@@ -276,4 +294,7 @@ fn a_server_that_never_says_subscribed_and_then_sends_too_much_is_cut_off() {
     assert_eq!(err.matches(dropped).count(), 1, "{err}");
     assert!(err.contains("refused a message from the server:"), "{err}");
     assert!(err.contains("(the client reads at most 8 MiB); retrying in"), "{err}");
+    // The hold (2 MiB) and the largest message read (100 KB here) bound it, not the 30 MB sent.
+    assert!(peak_kib > 0, "the peak is measured (/proc)");
+    assert!(peak_kib < 24 << 10, "peak resident memory {peak_kib} KiB");
 }
