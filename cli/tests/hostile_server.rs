@@ -1,10 +1,10 @@
 //! The real `tickwire` binary against a hostile server on 127.0.0.1 (a small tungstenite server
 //! and a raw HTTP one, started and stopped by each test): every string the server sends carries
 //! terminal escape sequences (window title, OSC 52 clipboard, CSI, the C1 CSI, bidi overrides,
-//! BEL, DEL), and neither `tail`, nor `watch` with piped output, nor `publish` writes one raw
-//! byte of them, while the text stays readable in escaped form. And a server that streams without
-//! ever saying `subscribed`, then sends a message over the client's cap, is cut off and reported,
-//! its memory bounded.
+//! BEL, DEL), and neither `tail`, nor `watch` (piped, or drawing its table on a pseudo-terminal),
+//! nor `publish` writes one raw byte of them, while the text stays readable in escaped form. And
+//! a server that streams without ever saying `subscribed`, then sends a message over the client's
+//! cap, is cut off and reported, the client's memory bounded.
 #![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::{json, Value};
@@ -102,8 +102,18 @@ fn tickwire(args: &[&str]) -> (Option<i32>, Vec<u8>, Vec<u8>) {
 
 /// [`tickwire`], and the highest resident memory seen while it ran (`VmHWM`, in KiB).
 fn tickwire_peak(args: &[&str]) -> (Option<i32>, Vec<u8>, Vec<u8>, u64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire"))
-        .args(args)
+    run_peak(Command::new(env!("CARGO_BIN_EXE_tickwire")).args(args))
+}
+
+/// Runs `command`, killed after 30 s; its exit code, stdout and stderr.
+fn run(command: &mut Command) -> (Option<i32>, Vec<u8>, Vec<u8>) {
+    let (code, stdout, stderr, _) = run_peak(command);
+    (code, stdout, stderr)
+}
+
+/// [`run`], and the highest resident memory seen while it ran (`VmHWM`, in KiB).
+fn run_peak(command: &mut Command) -> (Option<i32>, Vec<u8>, Vec<u8>, u64) {
+    let mut child = command
         .env_remove("TICKWIRE_URL")
         .env_remove("TICKWIRE_TOKEN")
         .stdin(Stdio::null())
@@ -213,14 +223,15 @@ fn tail_writes_no_raw_control_from_a_hostile_server() {
     }
 }
 
-#[test]
-fn watch_with_piped_output_writes_no_raw_control_from_a_hostile_server() {
+/// A hub's frames for `watch`, every string hostile: coin ids, the classification, `conn`,
+/// epochs, an error message and the close reason.
+fn watch_script() -> Vec<Message> {
     let quote = json!({"price_usd": 1.0, "change_24h_pct": 2.0, "market_cap_usd": 3e12, "volume_24h_usd": 4e9});
     let market = json!({
         "coins": {EVIL: quote},
         "total_market_cap_usd": 2.41e12, "total_volume_24h_usd": 8.9e10, "btc_dominance_pct": 52.3
     });
-    let script = vec![
+    vec![
         welcome(),
         update("btc", 1, json!({"price_usd": 67123.45, "change_24h_pct": 1.2})),
         update("market", 1, market),
@@ -232,7 +243,12 @@ fn watch_with_piped_output_writes_no_raw_control_from_a_hostile_server() {
         subscribed("indicators", 1),
         error(),
         close(),
-    ];
+    ]
+}
+
+#[test]
+fn watch_with_piped_output_writes_no_raw_control_from_a_hostile_server() {
+    let script = watch_script();
     let (url, server) = ws_server(script);
     let (code, stdout, stderr) = tickwire(&["watch", &url, "--retries", "0", "--retry-max", "1"]);
     stopped(server);
@@ -249,6 +265,50 @@ fn watch_with_piped_output_writes_no_raw_control_from_a_hostile_server() {
         assert!(out.contains(&shown), "stdout lacks {shown:?}:\n{out}");
     }
     assert!(err.contains(&format!("server error bad_json: {EVIL_TEXT}")), "{err}");
+}
+
+/// The escape sequences `watch` itself draws its table with (`screen.rs`, `view.rs`).
+const OWN_SEQUENCES: [&str; 15] = [
+    "\x1b[?1049h",
+    "\x1b[?25l",
+    "\x1b[?7l",
+    "\x1b[?7h",
+    "\x1b[?25h",
+    "\x1b[?1049l",
+    "\x1b[H",
+    "\x1b[K",
+    "\x1b[J",
+    "\x1b[0m",
+    "\x1b[1m",
+    "\x1b[2m",
+    "\x1b[31m",
+    "\x1b[32m",
+    "\x1b[33m",
+];
+
+#[test]
+fn watch_on_a_terminal_draws_only_its_own_escape_sequences() {
+    let (url, server) = ws_server(watch_script());
+    // util-linux `script` (Debian's essential bsdutils) runs it on a pseudo-terminal and copies
+    // every byte written to it.
+    let command = format!("{} watch {url} --retries 0 --retry-max 1", env!("CARGO_BIN_EXE_tickwire"));
+    let (code, pty, _) = run(Command::new("script").args(["-qec", &command, "/dev/null"]));
+    stopped(server);
+    let mut shown = String::from_utf8_lossy(&pty).into_owned();
+    assert!(shown.contains("\x1b[?1049h") && shown.contains("\x1b[?1049l"), "the table was drawn: {shown:?}");
+    for own in OWN_SEQUENCES {
+        shown = shown.replace(own, "");
+    }
+    assert_eq!(code, Some(1), "{shown}");
+    assert_no_raw_controls("watch's terminal", shown.as_bytes());
+    for drawn in [
+        format!("connected (conn {EVIL_TEXT})"),
+        format!("Fear & Greed             50  {EVIL_TEXT}"),
+        r"  \u{1b}]0;pwn…".to_owned(), // the coin id, escaped, then cut to its column
+        format!("after: the server closed the connection with 4000 {EVIL_TEXT}"),
+    ] {
+        assert!(shown.contains(&drawn), "the terminal lacks {drawn:?}:\n{shown}");
+    }
 }
 
 #[test]
