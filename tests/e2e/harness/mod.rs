@@ -166,6 +166,14 @@ impl Fixture {
         );
     }
 
+    /// Changes one coin in the simple/price answer: `quote`'s fields are set (a JSON null stays
+    /// null in the answer), and `Value::Null` drops the coin.
+    pub fn set_coin(&self, id: &str, quote: Value) {
+        let spec = serde_json::json!({ "id": id, "quote": quote });
+        let r = read_reply(agent().put(&format!("{}/__fixture/coin", self.base)).send_json(&spec), "fixture coin");
+        assert_eq!(r.status, 200, "fixture refused {spec}: {}", r.body);
+    }
+
     /// The requests that reached the fixture, oldest first.
     pub fn requests(&self) -> Vec<Value> {
         let r = read_reply(agent().get(&format!("{}/__fixture/requests", self.base)).call(), "fixture log");
