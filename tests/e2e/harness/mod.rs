@@ -153,7 +153,7 @@ impl Fixture {
     }
 
     /// Sets the BTC price and change; the other tracked coins keep the fixture's defaults
-    /// (the feed wants every tracked coin in the answer).
+    /// (a coin left out of the answer would show in `market` as stale).
     pub fn set_btc(&self, price: f64, change: f64) {
         self.set(
             "/api/v3/simple/price",
