@@ -175,8 +175,9 @@ pub fn price_values(
 ) -> Result<Vec<ChannelValue>, FeedError> {
     let btc = coingecko::btc_tick(answer).ok_or_else(|| FeedError::Parse("no usable bitcoin quote".into()))?;
     let held_coins = held.and_then(|(v, _)| v.get("coins"));
-    // A coin fresh in `held` was quoted by the answer `held` came from: when the bookkeeping
-    // does not say (a record from before it kept coins), that value's time is a safe bound.
+    // A coin fresh in `held` was quoted by the last price answer taken. The bookkeeping says
+    // when; only a record from before it kept coins (once, after an upgrade) does not, and
+    // then the time `market` last changed stands in.
     let quoted_at = |id: &str| status.coins.get(id).and_then(|c| c.quoted_at).or(held.map(|(_, ts)| ts));
     let coins = coingecko::merge_quotes(answer, held_coins, &cfg.coins, quoted_at);
     status.record_coins(at, &cfg.coins, &answer.unusable);
