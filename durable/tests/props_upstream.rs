@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use tickwire_hub::feeds::alternative_me::parse_fng;
 use tickwire_hub::feeds::coingecko::{parse_chart, parse_global, parse_simple_price};
-use tickwire_hub::feeds::FeedError;
+use tickwire_hub::feeds::{printable, FeedError, REPLACEMENT};
 use tickwire_hub::upstream_status::Outcome;
 
 /// A field that is usually there, usually with a plausible value.
@@ -223,6 +223,16 @@ proptest! {
         check_simple_price(&body, &coins)?;
         check_global(&body)?;
         check_chart(&body)?;
+    }
+
+    #[test]
+    fn printable_lets_no_control_through_and_keeps_the_rest(text in any_text()) {
+        let out = printable(&text);
+        prop_assert_eq!(out.chars().count(), text.chars().count(), "one for one");
+        for (a, b) in text.chars().zip(out.chars()) {
+            let steers = a.is_control() || matches!(a as u32, 0x61C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069 | 0x2028 | 0x2029);
+            prop_assert_eq!(b, if steers { REPLACEMENT } else { a }, "{:?}", a);
+        }
     }
 
     #[test]
