@@ -153,14 +153,20 @@ impl View {
             lines.push(format!("  {NONE}"));
         }
         for (name, q) in &self.coins {
-            let change = change_pct(q.change_24h_pct);
+            let change = known(q.change_24h_pct, change_pct);
+            // A coin the latest answers lacked: its last good quote, with how old that is.
+            let stale = match (q.stale, q.quoted_at) {
+                (false, _) => String::new(),
+                (true, Some(t)) => format!("  {}", p.yellow(&format!("STALE {}", age(ms_between(t, now_ms))))),
+                (true, None) => format!("  {}", p.yellow("STALE")),
+            };
             lines.push(format!(
-                "  {:<14}{:>12}{}{:>13}{:>13}",
+                "  {:<14}{:>12}{}{:>13}{:>13}{stale}",
                 clip(name, 13),
                 usd(q.price_usd),
                 p.signed(&format!("{change:>10}"), &change),
-                usd_compact(q.market_cap_usd),
-                usd_compact(q.volume_24h_usd),
+                known(q.market_cap_usd, usd_compact),
+                known(q.volume_24h_usd, usd_compact),
             ));
         }
         lines.push(String::new());
@@ -207,11 +213,10 @@ pub fn plain_line(u: &Update) -> String {
                 }
                 None => format!("market cap {NONE}"),
             }];
-            parts.extend(
-                coins_by_cap(d)
-                    .into_iter()
-                    .map(|(n, q)| format!("{n} {} {}", usd(q.price_usd), change_pct(q.change_24h_pct))),
-            );
+            parts.extend(coins_by_cap(d).into_iter().map(|(n, q)| {
+                let stale = if q.stale { " (stale)" } else { "" };
+                format!("{n} {} {}{stale}", usd(q.price_usd), known(q.change_24h_pct, change_pct))
+            }));
             parts.join(" · ")
         }
         "sentiment" => {
@@ -231,7 +236,7 @@ fn get<T: DeserializeOwned>(data: &Value) -> Option<T> {
 }
 
 fn btc_cells(d: &Value) -> (String, String) {
-    get::<BtcTick>(d).map_or((NONE.into(), String::new()), |t| (usd(t.price_usd), change_pct(t.change_24h_pct)))
+    get::<BtcTick>(d).map_or((NONE.into(), String::new()), |t| (usd(t.price_usd), known(t.change_24h_pct, change_pct)))
 }
 
 /// Market cap, volume 24 h and BTC dominance, when the totals are all there.
@@ -253,8 +258,15 @@ fn rsi_cells(d: &Value) -> (String, String) {
 fn coins_by_cap(d: &Value) -> Vec<(String, CoinQuote)> {
     let mut coins: Vec<(String, CoinQuote)> =
         d.get("coins").and_then(get::<BTreeMap<String, CoinQuote>>).unwrap_or_default().into_iter().collect();
-    coins.sort_by(|a, b| b.1.market_cap_usd.total_cmp(&a.1.market_cap_usd).then_with(|| a.0.cmp(&b.0)));
+    let cap = |q: &CoinQuote| q.market_cap_usd.unwrap_or(-1.0);
+    coins.sort_by(|a, b| cap(&b.1).total_cmp(&cap(&a.1)).then_with(|| a.0.cmp(&b.0)));
     coins
+}
+
+/// A number the upstream may not have sent (`None`: unknown) as text, [`NONE`] when unknown:
+/// never a made-up 0.
+fn known(v: Option<f64>, text: fn(f64) -> String) -> String {
+    v.map_or_else(|| NONE.to_owned(), text)
 }
 
 /// `later - earlier` in ms, as a signed number (a clock ahead gives a negative age).
