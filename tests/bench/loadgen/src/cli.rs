@@ -48,7 +48,7 @@ pub struct Args {
     pub reconnect_only: bool,
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut url, mut token, mut sockets, mut mode) = (None, None, None, None);
     let mut a = Args {
         authority: String::new(),

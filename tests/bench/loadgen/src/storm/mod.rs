@@ -12,203 +12,25 @@
 //! server (the churn case covers orderly closes). The reconnect starts once the server has
 //! counted every drop (its `/metrics` close count) and sequenced the M updates, so the time
 //! measured is the reconnect's alone.
+mod socket;
+mod summary;
+
 use crate::churn::closes;
 use crate::cli::Args;
 use crate::procstat::{self, FinishCpu};
 use crate::publish::Client;
-use crate::report::percentiles;
-use crate::resume::{Position, Resume, Verdict};
-use crate::sockets::{connect, scan, Ws};
-use futures_util::StreamExt;
 use serde_json::json;
+use socket::{socket, Phase, Plan, Shared};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use summary::summary;
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::MaybeTlsStream;
 
 /// Updates published once every socket is open, before the drop: each socket must have the
 /// last of them, so all resume from the same seq.
 const BEFORE_DROP: usize = 3;
-
-/// What the sockets do now; every socket task follows it.
-#[derive(Clone)]
-enum Phase {
-    Hold,
-    Drop,
-    Reconnect(Arc<Plan>),
-    Stop,
-}
-
-/// What a resume must bring.
-struct Plan {
-    /// The marker of the data published at each seq (`NONCE:K`).
-    marks: HashMap<u64, String>,
-    /// The channel's seq once the missed updates are sequenced.
-    to: u64,
-}
-
-struct Shared {
-    /// `ws://HOST/ws?channels=C`.
-    url: String,
-    channel: String,
-    /// `"bench":"NONCE:`, and the K of the last update before the drop.
-    marker: String,
-    last_before: u64,
-    resume: bool,
-    timeout: Duration,
-    sem: Semaphore,
-    /// First connects done or failed; those that failed; sockets the server closed before the
-    /// drop; sockets that got `last_before`; sockets dropped (or closed early); reconnects
-    /// finished (back, failed, or closed before their catch-up ended).
-    settled: AtomicUsize,
-    failed: AtomicUsize,
-    early: AtomicUsize,
-    held: AtomicUsize,
-    dropped: AtomicUsize,
-    finished: AtomicUsize,
-}
-
-/// What one socket went through.
-#[derive(Default)]
-struct Outcome {
-    connect_error: Option<String>,
-    /// The server closed it before the drop.
-    closed_early: bool,
-    position: Position,
-    reconnect_error: Option<String>,
-    handshake_at: Option<Instant>,
-    back_at: Option<Instant>,
-    resume: Option<Resume>,
-    /// The server closed it after the reconnect.
-    closed_after: bool,
-}
-
-/// Ends the TCP connection with a reset: no close frame, no orderly shutdown.
-fn abort(ws: Ws) {
-    use std::os::fd::AsRawFd;
-    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-        // SAFETY: the descriptor is open while `s` lives; the value is a `linger` of the size given.
-        unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            );
-        }
-    }
-    drop(ws); // closing the descriptor now sends the reset
-}
-
-async fn open(sh: &Shared, url: &str) -> Result<Ws, String> {
-    let _permit = sh.sem.acquire().await.map_err(|_| "closed".to_string())?;
-    connect(url, sh.timeout).await
-}
-
-async fn socket(sh: Arc<Shared>, mut phase: watch::Receiver<Phase>) -> Outcome {
-    let mut out = Outcome::default();
-    let first = open(&sh, &sh.url).await;
-    sh.settled.fetch_add(1, AcqRel);
-    let mut ws = match first {
-        Ok(ws) => ws,
-        Err(e) => {
-            out.connect_error = Some(e);
-            sh.failed.fetch_add(1, AcqRel);
-            return out;
-        }
-    };
-    let mut held = false;
-    loop {
-        tokio::select! {
-            biased;
-            r = phase.changed() => if r.is_err() || !matches!(*phase.borrow(), Phase::Hold) { break },
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => {
-                    if sh.resume {
-                        out.position.observe(t.as_str(), &sh.channel);
-                    }
-                    if !held {
-                        scan(t.as_str(), &sh.marker, |k| held |= k == sh.last_before);
-                        if held {
-                            sh.held.fetch_add(1, AcqRel);
-                        }
-                    }
-                }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    out.closed_early = true;
-                    sh.early.fetch_add(1, AcqRel);
-                    break;
-                }
-                Some(Ok(_)) => {}
-            },
-        }
-    }
-    if !out.closed_early {
-        abort(ws);
-    }
-    sh.dropped.fetch_add(1, AcqRel);
-    let plan = loop {
-        let now = phase.borrow_and_update().clone();
-        match now {
-            Phase::Reconnect(plan) => break plan,
-            Phase::Stop => return out,
-            Phase::Hold | Phase::Drop => {}
-        }
-        if phase.changed().await.is_err() {
-            return out;
-        }
-    };
-    let url = match sh.resume {
-        true => format!("{}&since={}", sh.url, out.position.since(&sh.channel)),
-        false => sh.url.clone(),
-    };
-    let mut ws = match open(&sh, &url).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            out.reconnect_error = Some(e);
-            sh.finished.fetch_add(1, AcqRel);
-            return out;
-        }
-    };
-    let at = Instant::now();
-    out.handshake_at = Some(at);
-    let mut resume = sh.resume.then(|| Resume::new(&sh.channel, &out.position, plan.to));
-    if resume.is_none() {
-        out.back_at = Some(at);
-        sh.finished.fetch_add(1, AcqRel);
-    }
-    loop {
-        tokio::select! {
-            biased;
-            r = phase.changed() => if r.is_err() || matches!(*phase.borrow(), Phase::Stop) { break },
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => {
-                    if let Some(r) = resume.as_mut() {
-                        if r.on_text(t.as_str(), &plan.marks) {
-                            out.back_at = Some(Instant::now());
-                            sh.finished.fetch_add(1, AcqRel);
-                        }
-                    }
-                }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    out.closed_after = true;
-                    if resume.as_ref().is_some_and(|r| !r.done()) {
-                        sh.finished.fetch_add(1, AcqRel); // it will not finish otherwise
-                    }
-                    break;
-                }
-                Some(Ok(_)) => {}
-            },
-        }
-    }
-    out.resume = resume;
-    out
-}
 
 fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
@@ -369,65 +191,4 @@ pub async fn run(args: &Args, nonce: &str, threads: usize) -> i32 {
     println!("{result}");
     let ok = result["back"] == json!(n) && (!resume || result["exact"] == json!(n)) && missed_ok == missed;
     i32::from(!ok)
-}
-
-/// The per-socket part of the result.
-fn summary(args: &Args, outcomes: &[Outcome], t0: Instant, wall: Duration, all_back: bool) -> serde_json::Value {
-    let mut kinds = BTreeMap::<String, usize>::new();
-    let mut reconnect_kinds = BTreeMap::<String, usize>::new();
-    let mut positions = BTreeMap::<String, usize>::new();
-    let (mut verdicts, mut sums) = (BTreeMap::<&str, usize>::new(), [0u64; 6]);
-    let (mut back_us, mut handshakes, mut closed_early, mut closed_after) = (Vec::new(), 0, 0, 0);
-    let (mut last_handshake, mut last_back) = (Duration::ZERO, Duration::ZERO);
-    for o in outcomes {
-        if let Some(e) = &o.connect_error {
-            *kinds.entry(e.clone()).or_default() += 1;
-            continue;
-        }
-        closed_early += usize::from(o.closed_early);
-        closed_after += usize::from(o.closed_after);
-        *positions.entry(o.position.since(&args.channel)).or_default() += 1;
-        if let Some(e) = &o.reconnect_error {
-            *reconnect_kinds.entry(e.clone()).or_default() += 1;
-        }
-        if let Some(h) = o.handshake_at {
-            handshakes += 1;
-            last_handshake = last_handshake.max(h - t0);
-        }
-        if let Some(b) = o.back_at {
-            back_us.push((b - t0).as_micros().min(u32::MAX as u128) as u32);
-            last_back = last_back.max(b - t0);
-        }
-        if let Some(r) = &o.resume {
-            let v = match r.verdict() {
-                Verdict::Exact => "exact",
-                Verdict::NotRecovered => "not_recovered",
-                Verdict::Inexact => "inexact",
-                Verdict::Incomplete => "incomplete",
-            };
-            *verdicts.entry(v).or_default() += 1;
-            for (s, x) in sums.iter_mut().zip([r.updates, r.duplicates, r.mismatches, r.missing, r.after, r.errors]) {
-                *s += x;
-            }
-        }
-    }
-    let connected = outcomes.len() - kinds.values().sum::<usize>();
-    let back = back_us.len();
-    let seconds = if all_back && back == connected { last_back } else { wall };
-    let resume = !args.reconnect_only;
-    let count = |v: &str| resume.then(|| verdicts.get(v).copied().unwrap_or(0));
-    json!({
-        "label": args.label, "mode": "storm", "kind": if resume { "catchup" } else { "reconnect" },
-        "sockets": args.sockets, "missed": args.publishes, "connected": connected,
-        "connect_errors": kinds.values().sum::<usize>(), "connect_error_kinds": kinds,
-        "closed_early": closed_early, "positions": positions,
-        "reconnected": handshakes, "reconnect_errors": reconnect_kinds.values().sum::<usize>(),
-        "reconnect_error_kinds": reconnect_kinds,
-        "reconnect_seconds": round(last_handshake.as_secs_f64(), 3),
-        "back": back, "timed_out": !all_back, "seconds": round(seconds.as_secs_f64(), 3),
-        "back_ms": percentiles(&mut back_us),
-        "exact": count("exact"), "not_recovered": count("not_recovered"), "inexact": count("inexact"),
-        "incomplete": count("incomplete"), "updates": sums[0], "duplicates": sums[1], "mismatches": sums[2],
-        "missing": sums[3], "after_subscribed": sums[4], "frame_errors": sums[5], "closed_after": closed_after,
-    })
 }
