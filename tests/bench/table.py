@@ -34,7 +34,7 @@ CHURN_METRICS = [
 
 # The reconnect storm: "every socket back" is, for tickwire, every socket with its exact
 # catch-up and `recovered: true`; for the baseline (no history), every socket reconnected. Their
-# ratio is the storm's target (STORM_TARGET).
+# ratio is the storm's target (STORM_TARGET at STORM_TARGET_SOCKETS).
 STORM_METRICS = [
     ("every socket back s", lambda r: r["seconds"], lambda n: True),
     ("every socket reconnected s", lambda r: r["reconnect_seconds"], lambda n: True),
@@ -50,7 +50,7 @@ STORM_METRICS = [
     ("drops counted s", lambda r: r["drop_seconds"], lambda n: True),
     ("client CPU %", lambda r: r["client"]["cpu_pct"], lambda n: True),
 ]
-STORM_TARGET = 1.2
+STORM_TARGET, STORM_TARGET_SOCKETS = 1.2, 5000
 
 
 def none_sum(*xs):
@@ -134,9 +134,11 @@ def main(path):
         if tw is None or not bl:
             continue
         exact = all(r["exact"] == r["sockets"] for r in cases[key].get("tickwire", []))
-        met = "met" if tw / bl <= STORM_TARGET and exact else "NOT met"
+        verdict = "met" if tw / bl <= STORM_TARGET and exact else "NOT met"
+        # The issue sets the target at 5,000 sockets; other sizes show the ratio alone.
+        target = f" (target <= {STORM_TARGET}x with every catch-up exact: {verdict})" if key[0] == STORM_TARGET_SOCKETS else ""
         print(f"storm, {key[0]:,} sockets, {key[2]}: every socket caught up in {fmt(tw)} s against the baseline's "
-              f"{fmt(bl)} s to reconnect: {tw / bl:.2f}x (target <= {STORM_TARGET}x with every catch-up exact: {met})")
+              f"{fmt(bl)} s to reconnect: {tw / bl:.2f}x{target}" + ("" if exact else "; NOT every catch-up exact"))
     for w in warnings:
         print(f"WARNING: {w}")
     if not any("client CPU" in w for w in warnings):
