@@ -45,6 +45,7 @@ STORM_METRICS = [
     ("duplicates", lambda r: r["duplicates"], lambda n: True),
     ("server CPU s", lambda r: (r["server"] or {}).get("cpu_s"), lambda n: True),
     ("server CPU %", lambda r: (r["server"] or {}).get("cpu_pct"), lambda n: True),
+    ("wrangler CPU %", lambda r: (r.get("proxy") or {}).get("cpu_pct"), lambda n: True),
     ("server RSS before MB", lambda r: (r["server"] or {}).get("rss_before_mb"), lambda n: True),
     ("server RSS peak MB", lambda r: (r["server"] or {}).get("rss_peak_mb"), lambda n: True),
     ("drops counted s", lambda r: r["drop_seconds"], lambda n: True),

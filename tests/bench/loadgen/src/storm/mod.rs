@@ -152,6 +152,9 @@ pub async fn run(args: &Args, nonce: &str, threads: usize) -> i32 {
 
     let plan = Arc::new(Plan { marks, to });
     let server = procstat::CpuWindow::start(&args.server_pids, true);
+    // wrangler's own processes: its bindings' local simulations (such as a rate limiter) can run
+    // there rather than in the Worker's workerd.
+    let proxy = procstat::CpuWindow::start(&args.proxy_pids, false);
     let client_ticks = procstat::self_ticks();
     let t0 = Instant::now();
     let _ = phase_tx.send(Phase::Reconnect(plan));
@@ -159,6 +162,7 @@ pub async fn run(args: &Args, nonce: &str, threads: usize) -> i32 {
     let all_back = until(t0 + args.timeout, || sh.finished.load(Acquire) >= reconnecting).await;
     let wall = t0.elapsed();
     let server_cpu = server.finish(wall);
+    let proxy_cpu = proxy.finish(wall);
     let client_cpu_s = procstat::ticks_to_secs(procstat::self_ticks().saturating_sub(client_ticks));
     let rss_end_kb = procstat::rss_kb_sum(&procstat::with_descendants(&args.server_pids));
     tokio::time::sleep(Duration::from_millis(300)).await; // late duplicates would arrive now
@@ -186,6 +190,7 @@ pub async fn run(args: &Args, nonce: &str, threads: usize) -> i32 {
         "drop_cpu_s": drop_cpu.map(|d| round(d.secs, 2)),
         "rss_before_mb": mb(rss_before_kb), "rss_peak_mb": mb(rss_peak_kb), "rss_end_mb": mb(rss_end_kb),
     })));
+    result["proxy"] = json!(proxy_cpu.map(|c| json!({ "cpu_s": round(c.secs, 2), "cpu_pct": round(c.pct, 1) })));
     result["client"] = json!({ "cpu_s": round(client_cpu_s, 2),
         "cpu_pct": round(100.0 * client_cpu_s / wall.as_secs_f64().max(1e-9), 1), "threads": threads });
     println!("{result}");
