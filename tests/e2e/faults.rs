@@ -160,6 +160,46 @@ fn a_replica_that_missed_fan_outs_heals_a_quiet_channel() {
     w.assert_no_panic();
 }
 
+/// Shard 1 of 2 never finishes applying a fan-out (each hangs for 10 minutes), so shard 0 never
+/// reaches it. A replica vouches for its copy only for 30 s after it last heard from shard 0
+/// in step (`VOUCH_MS`): its first subscriber makes it pull the channel from shard 0, and a
+/// resume more than 30 s later, after publishes it never got, pulls again and is answered at
+/// the current seq, as is its live socket. (It once had no copy at all: `subscribed` at seq 0.)
+#[test]
+fn a_replica_shard_0_cannot_reach_pulls_before_it_vouches() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(
+        &fixture,
+        &[
+            ("PUBLISH_TOKEN", PUBLISH_TOKEN),
+            ("HUB_SHARDS", "2"),
+            ("TEST_APPLY_DELAY_MS", "600000"),
+            ("FANOUT_TIMEOUT_MS", "300"),
+        ],
+    );
+    assert_eq!(w.publish_seq("quiet", json!({"i": 1})), 1);
+    let mut live = w.client("/ws?shard=1&channels=quiet");
+    let (ups, sub) = live.catch_up("quiet", FRAME_WAIT);
+    assert_eq!((seqs(&ups), &sub["seq"]), (vec![1], &json!(1)), "pulled on first contact: {sub}");
+    let epoch = sub["epoch"].as_str().expect("epoch").to_owned();
+    assert_eq!(w.publish_seq("quiet", json!({"i": 2})), 2);
+    assert_eq!(w.publish_seq("quiet", json!({"i": 3})), 3);
+
+    std::thread::sleep(Duration::from_secs(32)); // past VOUCH_MS (30 s) since the replica pulled
+    let mut resumed = w.client(&format!("/ws?shard=1&channels=quiet&since=quiet:1@{epoch}"));
+    let (ups, sub) = resumed.catch_up("quiet", FRAME_WAIT);
+    assert_eq!((seqs(&ups), &sub["seq"], &sub["recovered"]), (vec![3], &json!(3), &json!(false)), "{sub}");
+    let ups = live.updates("quiet", 3, FRAME_WAIT);
+    assert_eq!(seqs(&ups), [3], "the live socket gets the pulled value: {ups:?}");
+    let sub = live.expect("subscribed after the pulled value", FRAME_WAIT, |v| v["type"] == "subscribed");
+    assert_eq!((&sub["seq"], &sub["recovered"]), (&json!(3), &json!(false)), "{sub}");
+    for _ in 0..10 {
+        let (status, page) = w.get_json("/api/history?channel=quiet&since=2");
+        assert_eq!((status, &page["seq"], &page["next"]), (200, &json!(3), &Value::Null), "{page}");
+    }
+    w.assert_no_panic();
+}
+
 /// Every retained update of `channel`, seq -> `data.i`, read through `/api/history` pages of
 /// `limit` (at most `HISTORY_LEN`).
 fn history_of(w: &Wrangler, channel: &str, limit: u64) -> BTreeMap<u64, u64> {
