@@ -302,7 +302,8 @@ impl Hub {
     /// Shard 0 sends new updates (and confirmations) to shards 1..N in parallel. Fan-outs go
     /// out one after another: two in flight at once could reach a shard in the wrong order,
     /// and a replica seeing seq 6 before 5 would restart its history at 6 and drop 5. A shard
-    /// that misses a fan-out sees the gap on the next one and restarts its history there (its
+    /// that misses a fan-out sees from the next one's number that it did, and pulls the latest
+    /// value of every channel that changed (`heal.rs`), restarting their history there (its
     /// resumes then say `recovered: false` rather than replay with a hole). Each call waits at
     /// most `FANOUT_TIMEOUT_MS`; a shard that fails is left out for a while (`ReplicaBackoff`),
     /// so a hung shard never holds the line for more than one timeout at a time, and the alarm
