@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod counters;
 mod feeds;
+mod sync;
 
 /// What an event asks the shell to do besides replying: broadcast frames, persist keys,
 /// write history, fan out to the other shards.

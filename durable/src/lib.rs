@@ -4,9 +4,10 @@
 //! - the wire protocol: `protocol` (frames, channel names, seqs), `session` (one socket's
 //!   attachment, limits and close reasons), `channel` (one channel's sequence and history),
 //!   `merge_patch` (the `delta` frames' RFC 7386 patches);
-//! - the hub's state machine: `hub_core` (with `counters` and `feeds`), `commit` (group commit),
-//!   `publish` (an app publish's checks), `history_budget`, `replica_backoff`, `upkeep` (what the
-//!   alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
+//! - the hub's state machine: `hub_core` (with `counters`, `feeds` and `sync`), `commit` (group
+//!   commit), `publish` (an app publish's checks), `history_budget`, `replica_backoff`,
+//!   `replica_sync` (when a replica vouches for its state and heals), `upkeep` (what the alarm
+//!   does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
 //! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
 //!   routes, bodies), `route` (client routes forwarded unchanged, URL splitting);
 //! - the feeds: `feeds` (each upstream's parsing), `feed_round` (what a round fetches), `guard`
@@ -32,6 +33,7 @@ pub mod merge_patch;
 pub mod protocol;
 pub mod publish;
 pub mod replica_backoff;
+pub mod replica_sync;
 pub mod route;
 pub mod rsi;
 pub mod session;

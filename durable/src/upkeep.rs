@@ -1,6 +1,7 @@
-//! The hub's one alarm serves two jobs: writing counters that changed since the last write (so
-//! connects, closes and client frames never write storage themselves) and the fast BTC poll on
-//! the sequencer. This decides when the alarm should fire and whether it must be moved.
+//! The hub's one alarm serves its jobs: writing counters that changed since the last write (so
+//! connects, closes and client frames never write storage themselves), and on the sequencer the
+//! fast BTC poll and retrying a replica it failed to reach (`ReplicaBackoff::retry_due`). This
+//! decides when the alarm should fire and whether it must be moved.
 
 /// When counters must be written by, and when the fast poll last ran in this object's lifetime.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,10 +53,16 @@ impl Upkeep {
 
     /// When the alarm should fire: the earlier of the two jobs (None: no job is waiting).
     pub fn next_alarm(&self, poll_due: Option<u64>) -> Option<u64> {
-        match (self.flush_due, poll_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.flush_due, poll_due)
+    }
+}
+
+/// The earlier of two times either of which may be unset: what the alarm serves when two
+/// jobs share one slot of [`Upkeep::next_alarm`].
+pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -115,6 +122,14 @@ mod tests {
         assert_eq!(u.next_alarm(Some(9)), Some(5));
         assert_eq!(u.next_alarm(Some(3)), Some(3));
         assert_eq!(u.next_alarm(None), Some(5));
+    }
+
+    #[test]
+    fn the_earliest_of_two_jobs_is_served() {
+        assert_eq!(earliest(None, None), None);
+        assert_eq!(earliest(Some(4), None), Some(4));
+        assert_eq!(earliest(None, Some(4)), Some(4));
+        assert_eq!(earliest(Some(9), Some(4)), Some(4));
     }
 
     #[test]

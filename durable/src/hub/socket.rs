@@ -80,6 +80,8 @@ impl Hub {
     /// awaits: once the socket is subscribed, a flush may send it live updates, which must
     /// come after its catch-up. Failures are logged: one socket's trouble never fails the event.
     async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
+        // A replica answers catch-ups only from a state it can vouch for (`heal.rs`).
+        let vouched = !actions.iter().any(|a| matches!(a, Action::Subscribe(..))) || self.vouch().await;
         let mut outbox = Vec::new();
         for action in actions {
             match action {
@@ -88,6 +90,7 @@ impl Hub {
                     let Ok(plan) = self.with_core(|core| core.plan(&channel, since.as_ref())) else {
                         return self.close(ws, meta, CloseReason::Error);
                     };
+                    let plan = if vouched { plan } else { Catchup::Latest };
                     let fetched = match plan {
                         Catchup::Replay { from, to } => {
                             send_frames(ws, &meta.conn, &mut outbox);
