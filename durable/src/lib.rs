@@ -7,6 +7,7 @@
 //! - the hub's state machine: `hub_core` (with `counters` and `feeds`), `commit` (group commit),
 //!   `publish` (an app publish's checks), `history_budget`, `replica_backoff`, `upkeep` (what the
 //!   alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
+//! - `frame_size` (a client frame judged by its size before it is copied into wasm memory);
 //! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
 //!   routes, bodies), `route` (client routes forwarded unchanged, URL splitting);
 //! - the feeds: `feeds` (each upstream's parsing), `feed_round` (what a round fetches), `guard`
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod commit;
 pub mod feed_round;
 pub mod feeds;
+pub mod frame_size;
 pub mod guard;
 pub mod history_budget;
 pub mod hub_api;
