@@ -7,7 +7,8 @@
 //! - the hub's state machine: `hub_core` (with `counters` and `feeds`), `commit` (group commit),
 //!   `publish` (an app publish's checks), `history_budget`, `replica_backoff`, `upkeep` (what the
 //!   alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
-//! - `frame_size` (a client frame judged by its size before it is copied into wasm memory);
+//! - `frame_size` (a client frame judged by its size before it is copied into wasm memory) and
+//!   `btc_watch` (a replica's debounced `btc` watching, which spares the sequencer writes);
 //! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
 //!   routes, bodies), `route` (client routes forwarded unchanged, URL splitting);
 //! - the feeds: `feeds` (each upstream's parsing), `feed_round` (what a round fetches), `guard`
@@ -19,6 +20,7 @@
 //! `feeds`, `alarm`), `hub_stub` (reaching a shard), `fanout` (the JS send loop), `body`
 //! (capped body reads), `upstream` (HTTP to upstream APIs).
 
+pub mod btc_watch;
 pub mod channel;
 pub mod clock;
 pub mod commit;

@@ -1,6 +1,7 @@
-//! The hub's alarm (wasm glue): one alarm serves both jobs `upkeep.rs` schedules, writing
-//! counters within `COUNTERS_FLUSH_SECONDS` and the fast BTC poll; this sets it no later than
-//! either needs and runs them when it fires.
+//! The hub's alarm (wasm glue): one alarm serves the jobs `upkeep.rs` schedules, writing
+//! counters within `COUNTERS_FLUSH_SECONDS`, the fast BTC poll and a replica's debounced report
+//! that it stopped watching `btc`; this sets it no later than any needs and runs them when it
+//! fires.
 
 use super::Hub;
 use crate::clock::now_ms;
@@ -52,7 +53,8 @@ impl Hub {
         }
     }
 
-    /// The alarm's work: counters that are due, then (on the sequencer) the fast poll if due.
+    /// The alarm's work: counters that are due, then the fast poll if due (on the sequencer) or
+    /// the report that this shard stopped watching `btc` (on a replica).
     pub(crate) async fn upkeep(&self) {
         let Ok(keys) = self.with_core(|core| core.take_unsaved_counters()) else { return };
         if let Err(e) = self.persist_keys(&keys).await {
@@ -62,6 +64,8 @@ impl Hub {
         }
         if self.shard() == 0 {
             self.fast_poll().await;
+        } else {
+            self.report_watch_stop().await;
         }
         self.arm().await;
     }

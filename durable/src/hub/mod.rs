@@ -125,7 +125,7 @@ impl Hub {
             Ok(HubRoute::Snapshot) => self.snapshot().await,
             Ok(HubRoute::History { channel, since, limit }) => self.history_page(&channel, since, limit).await,
             Ok(HubRoute::Watch) => self.watch(req).await,
-            Ok(HubRoute::Watching) => Response::ok(self.btc_watchers().to_string()),
+            Ok(HubRoute::Watching) => Response::ok(self.advertised_btc_watchers().to_string()),
             Ok(HubRoute::Apply) => self.apply(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
@@ -176,7 +176,7 @@ impl Hub {
         self.counted(Internal::FanoutApplied).await;
         let fx = self.with_core(|core| core.apply(apply))?;
         self.execute(fx).await?;
-        Response::from_json(&Applied { btc_watchers: self.btc_watchers() as u64 })
+        Response::from_json(&Applied { btc_watchers: self.advertised_btc_watchers() as u64 })
     }
 
     /// Counts an internal request (see `Counters`); written by the alarm like other counters.

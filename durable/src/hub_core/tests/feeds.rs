@@ -209,13 +209,3 @@ fn the_poll_clock_starts_when_the_first_watcher_appears_anywhere() {
     assert_eq!(idle.upkeep.last_poll, 9_000);
     assert!(idle.note_watcher(3, false, 0, 9_500), "a watcher leaving is written too");
 }
-
-#[test]
-fn only_a_crossing_of_zero_is_reported_to_the_sequencer() {
-    assert_eq!(HubCore::watch_change(0, 1), Some(true));
-    assert_eq!(HubCore::watch_change(0, 5), Some(true));
-    assert_eq!(HubCore::watch_change(1, 2), None, "another subscriber on a watched shard");
-    assert_eq!(HubCore::watch_change(5, 4), None);
-    assert_eq!(HubCore::watch_change(1, 0), Some(false));
-    assert_eq!(HubCore::watch_change(0, 0), None);
-}
