@@ -49,8 +49,10 @@ impl Hub {
     }
 
     pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
-        // Complete the closing handshake (the runtime does not answer a hibernated socket's
-        // close frame itself), unless `close_reply` says there is nobody to answer.
+        // Complete the closing handshake, unless `close_reply` says there is nobody to answer.
+        // The runtime does not: its `web_socket_auto_reply_to_close` (on at this compatibility
+        // date) answers `accept()`ed sockets only, not hibernatable ones (workerd 1.20261117;
+        // `tests/e2e/frames.rs` checks the answer).
         if let Some(reply) = close_reply(code) {
             let _ = ws.close(Some(reply), Some("bye"));
         }
