@@ -8,6 +8,7 @@ use serde_json::json;
 use std::time::Duration;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
+use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
 
 const FRAME_WAIT: Duration = Duration::from_secs(5);
@@ -68,13 +69,16 @@ fn a_close_frame_is_answered_with_its_code_and_counted() {
     let url = format!("ws://{}/ws?channels=btc", w.authority());
     let (mut ws, _) = tungstenite::connect(&url).expect("connect");
     assert!(matches!(ws.read(), Ok(Message::Text(_))), "the welcome first");
+    if let MaybeTlsStream::Plain(tcp) = ws.get_mut() {
+        tcp.set_read_timeout(Some(FRAME_WAIT)).expect("read timeout");
+    }
     let frame = CloseFrame { code: CloseCode::from(4000), reason: "x".into() };
     ws.close(Some(frame)).expect("send close");
     let reply = loop {
         match ws.read() {
             Ok(Message::Close(frame)) => break frame,
             Ok(_) => continue,
-            Err(e) => panic!("no close reply: {e}"),
+            Err(e) => panic!("no close reply within {FRAME_WAIT:?}: {e}"),
         }
     };
     assert_eq!(reply.map(|f| u16::from(f.code)), Some(4000));
