@@ -14,8 +14,8 @@ use tungstenite::Message;
 const FRAME_WAIT: Duration = Duration::from_secs(5);
 
 /// `MAX_CLIENT_FRAME_BYTES` is 4096 by default. A frame far over it (1,000,000 bytes, text or
-/// binary) closes its socket with 1009; the text one is refused by its length before the hub
-/// copies it into wasm memory (`frame_size.rs`, host-tested). At the edge the exact byte count
+/// binary) closes its socket with 1009, refused by its length before the hub copies it into
+/// wasm memory (`frame_size.rs`): the object's memory does not grow. At the edge the exact byte count
 /// decides: 1,365 three-byte characters (4,095 bytes) are read, 1,366 (4,098 bytes, fewer
 /// UTF-16 units than the limit) close the socket. The object stays healthy: a bystander gets
 /// every update, and each refusal is counted as `too_big`.
@@ -27,6 +27,9 @@ fn an_oversized_frame_is_refused_by_its_length_and_spares_others() {
     let mut bystander = w.client("/ws?channels=news");
     bystander.catch_up("news", FRAME_WAIT);
     let too_big = r#"tickwire_connections_closed_total{reason="too_big"}"#;
+    let memory = || w.metric(r#"tickwire_shard_wasm_memory_bytes{shard="0"}"#);
+    memory(); // the first scrape's own allocations
+    let before = memory();
 
     let mut text = w.client("/ws?channels=news");
     text.send_text(&"x".repeat(1_000_000));
@@ -35,6 +38,10 @@ fn an_oversized_frame_is_refused_by_its_length_and_spares_others() {
     let mut binary = w.client("/ws?channels=news");
     binary.ws.send_binary(vec![b'x'; 1_000_000]);
     assert_eq!(binary.expect_close(FRAME_WAIT), Some(1009), "{:#?}", binary.ws.seen);
+
+    // Neither was copied into the object's memory (a copy grows it by about 1 MB for good).
+    let grown = memory() - before;
+    assert!(grown < 256.0 * 1024.0, "wasm memory grew by {grown} bytes");
 
     // A small binary frame is still answered, not closed.
     let mut small = w.client("/ws?channels=");

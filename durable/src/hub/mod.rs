@@ -130,7 +130,10 @@ impl Hub {
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
                 let subscribers = |c: &Channel| self.with_fanout(|f| f.subscribers(c)) as u64;
-                Response::from_json(&self.with_core(|core| core.stats(shard, sockets, subscribers))?)
+                let mut stats = self.with_core(|core| core.stats(shard, sockets, subscribers))?;
+                let pages = core::arch::wasm32::memory_size(0) as u64;
+                stats.wasm_memory_bytes.insert(shard, pages * WASM_PAGE_BYTES);
+                Response::from_json(&stats)
             }
             Err(e) => refuse(&e.refusal()),
         }
@@ -200,6 +203,9 @@ fn refuse(refusal: &HubRefusal) -> Result<Response> {
 }
 
 /// A random id (16 hex digits): connection ids and channel epochs.
+/// The size of a wasm memory page.
+const WASM_PAGE_BYTES: u64 = 65_536;
+
 pub(crate) fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
