@@ -50,7 +50,8 @@ pub struct Counters {
     pub broadcast_durations: Histogram,
     /// Publishes refused with 503 `overloaded` (too many updates waiting to be sent or fanned out).
     pub publishes_overloaded: u64,
-    /// `/watch` reports received (shard 0): one per zero crossing of a shard's btc subscribers.
+    /// `/watch` reports received (shard 0): a shard starting or stopping to watch btc,
+    /// debounced by the shard (`btc_watch.rs`).
     pub watch_reports: u64,
     /// Fan-outs applied (replicas).
     pub fanouts_applied: u64,
