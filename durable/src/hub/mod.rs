@@ -202,10 +202,10 @@ fn refuse(refusal: &HubRefusal) -> Result<Response> {
     Ok(answer(refusal.status(), &refusal.body(), None)?.into())
 }
 
-/// A random id (16 hex digits): connection ids and channel epochs.
 /// The size of a wasm memory page.
 const WASM_PAGE_BYTES: u64 = 65_536;
 
+/// A random id (16 hex digits): connection ids and channel epochs.
 pub(crate) fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
