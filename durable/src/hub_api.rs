@@ -53,7 +53,8 @@ pub enum HubRoute {
     History { channel: Channel, since: u64, limit: u64 },
     /// `POST /watch` (sequencer): a [`Watch`] report from another shard.
     Watch,
-    /// `GET /watching`: this shard's `btc` subscriber count, as plain digits.
+    /// `GET /watching`: this shard's `btc` subscriber count, as plain digits (a replica whose
+    /// last one left less than `FAST_POLL_SECONDS` ago says 1: see `btc_watch.rs`).
     Watching,
     /// `POST /apply` (replicas): an [`Apply`] from the sequencer; answers [`Applied`].
     Apply,
@@ -321,8 +322,9 @@ pub struct SyncPage {
     pub more: bool,
 }
 
-/// A shard's answer to `POST /apply`: how many `btc` subscribers it has, so a lost or overtaken
-/// `/watch` report is corrected by the next fan-out (every cron round sends one).
+/// A shard's answer to `POST /apply`: how many `btc` subscribers it has (as `/watching` counts
+/// them), so a lost or overtaken `/watch` report is corrected by the next fan-out (every cron
+/// round sends one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     pub btc_watchers: u64,
@@ -335,7 +337,8 @@ pub struct Confirmed {
     pub confirmed_at: u64,
 }
 
-/// Body of `POST /watch`: a shard other than 0 says whether it has `btc` subscribers.
+/// Body of `POST /watch`: a shard other than 0 says whether it has `btc` subscribers: a start
+/// at once, a stop once it has had none for `FAST_POLL_SECONDS` (`btc_watch.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watch {
     pub shard: u32,

@@ -8,6 +8,8 @@
 //!   commit), `publish` (an app publish's checks), `history_budget`, `replica_backoff`,
 //!   `replica_sync` (when a replica vouches for its state and heals), `upkeep` (what the alarm
 //!   does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
+//! - `frame_size` (a client frame judged by its size before it is copied into wasm memory) and
+//!   `btc_watch` (a replica's debounced `btc` watching, which spares the sequencer writes);
 //! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
 //!   routes, bodies), `route` (client routes forwarded unchanged, URL splitting);
 //! - the feeds: `feeds` (each upstream's parsing), `feed_round` (what a round fetches), `guard`
@@ -19,11 +21,13 @@
 //! `feeds`, `alarm`), `hub_stub` (reaching a shard), `fanout` (the JS send loop), `body`
 //! (capped body reads), `upstream` (HTTP to upstream APIs).
 
+pub mod btc_watch;
 pub mod channel;
 pub mod clock;
 pub mod commit;
 pub mod feed_round;
 pub mod feeds;
+pub mod frame_size;
 pub mod guard;
 pub mod history_budget;
 pub mod hub_api;

@@ -1,7 +1,7 @@
 //! The hub's alarm (wasm glue): one alarm serves the jobs `upkeep.rs` schedules, writing
-//! counters within `COUNTERS_FLUSH_SECONDS`, the fast BTC poll and (on shard 0) retrying a
-//! replica it failed to reach (`heal.rs`); this sets it no later than any needs and runs them
-//! when it fires.
+//! counters within `COUNTERS_FLUSH_SECONDS`, the fast BTC poll, (on shard 0) retrying a replica
+//! it failed to reach (`heal.rs`) and (on a replica) the debounced report that it stopped
+//! watching `btc`; this sets it no later than any needs and runs them when it fires.
 
 use super::Hub;
 use crate::clock::now_ms;
@@ -54,7 +54,8 @@ impl Hub {
         }
     }
 
-    /// The alarm's work: counters that are due, then (on the sequencer) the fast poll if due.
+    /// The alarm's work: counters that are due, then the fast poll if due (on the sequencer) or
+    /// the report that this shard stopped watching `btc` (on a replica).
     pub(crate) async fn upkeep(&self) {
         let Ok(keys) = self.with_core(|core| core.take_unsaved_counters()) else { return };
         if let Err(e) = self.persist_keys(&keys).await {
@@ -65,6 +66,8 @@ impl Hub {
         if self.shard() == 0 {
             self.fast_poll().await;
             self.retry_replicas().await;
+        } else {
+            self.report_watch_stop().await;
         }
         self.arm().await;
     }

@@ -136,13 +136,16 @@ impl Hub {
             Ok(HubRoute::Snapshot) => self.snapshot().await,
             Ok(HubRoute::History { channel, since, limit }) => self.history_page(&channel, since, limit).await,
             Ok(HubRoute::Watch) => self.watch(req).await,
-            Ok(HubRoute::Watching) => Response::ok(self.btc_watchers().to_string()),
+            Ok(HubRoute::Watching) => Response::ok(self.advertised_btc_watchers().to_string()),
             Ok(HubRoute::Apply) => self.apply(req).await,
             Ok(HubRoute::Sync) => self.sync(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
                 let subscribers = |c: &Channel| self.with_fanout(|f| f.subscribers(c)) as u64;
-                Response::from_json(&self.with_core(|core| core.stats(shard, sockets, subscribers))?)
+                let mut stats = self.with_core(|core| core.stats(shard, sockets, subscribers))?;
+                let pages = core::arch::wasm32::memory_size(0) as u64;
+                stats.wasm_memory_bytes.insert(shard, pages * WASM_PAGE_BYTES);
+                Response::from_json(&stats)
             }
             Err(e) => refuse(&e.refusal()),
         }
@@ -194,7 +197,7 @@ impl Hub {
         }
         self.counted(Internal::FanoutApplied).await;
         self.apply_numbered(apply).await?;
-        Response::from_json(&Applied { btc_watchers: self.btc_watchers() as u64 })
+        Response::from_json(&Applied { btc_watchers: self.advertised_btc_watchers() as u64 })
     }
 
     /// Counts an internal request (see `Counters`); written by the alarm like other counters.
@@ -216,6 +219,9 @@ impl Hub {
 fn refuse(refusal: &HubRefusal) -> Result<Response> {
     Ok(answer(refusal.status(), &refusal.body(), None)?.into())
 }
+
+/// The size of a wasm memory page.
+const WASM_PAGE_BYTES: u64 = 65_536;
 
 /// A random id (16 hex digits): connection ids and channel epochs.
 pub(crate) fn random_hex() -> String {

@@ -109,15 +109,6 @@ impl HubCore {
         }
     }
 
-    /// What a shard above 0 tells the sequencer after its `btc` subscriber count went from
-    /// `before` to `after`: only a crossing of zero is news (`Some(watching)`), so subscribers
-    /// coming and going on a watched shard cost the sequencer nothing. A report that is lost or
-    /// overtaken is corrected: every `/apply` answer carries the shard's count, and the poll
-    /// checks each listed watcher first (`prune_watchers`).
-    pub fn watch_change(before: usize, after: usize) -> Option<bool> {
-        ((before == 0) != (after == 0)).then_some(after > 0)
-    }
-
     /// The sequencer's own `btc` subscribers went from `before` to `after` at `now`. Returns
     /// whether the poll must be armed: they went from none to some while no other shard watched,
     /// so the poll's clock starts now (one period before the first poll).

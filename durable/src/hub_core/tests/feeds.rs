@@ -211,16 +211,6 @@ fn the_poll_clock_starts_when_the_first_watcher_appears_anywhere() {
 }
 
 #[test]
-fn only_a_crossing_of_zero_is_reported_to_the_sequencer() {
-    assert_eq!(HubCore::watch_change(0, 1), Some(true));
-    assert_eq!(HubCore::watch_change(0, 5), Some(true));
-    assert_eq!(HubCore::watch_change(1, 2), None, "another subscriber on a watched shard");
-    assert_eq!(HubCore::watch_change(5, 4), None);
-    assert_eq!(HubCore::watch_change(1, 0), Some(false));
-    assert_eq!(HubCore::watch_change(0, 0), None);
-}
-
-#[test]
 fn one_coin_missing_or_without_a_change_leaves_btc_and_the_others_moving() {
     use crate::guard::BreakerState;
     let coins = vec!["bitcoin".into(), "ethereum".into(), "solana".into()];
