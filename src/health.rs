@@ -1,7 +1,9 @@
 //! `/health`: one status per component (KV, hub, each upstream) and an overall verdict.
 //!
 //! `ok` and `degraded` answer 200 (the service is usable: data may be old but is served);
-//! `down` answers 503 (KV or the hub cannot be reached, so nothing can be served live).
+//! `down` answers 503 (KV or the hub cannot be reached, so nothing can be served live). The
+//! price source also reports each tracked coin: one the latest answers lacked is stale on its
+//! own, and that degrades the service too.
 
 use crate::snapshot::rfc3339;
 use serde::Serialize;
@@ -9,7 +11,7 @@ use std::collections::BTreeMap;
 use tickwire_hub::guard::BreakerState;
 use tickwire_hub::settings::FeedConfig;
 use tickwire_hub::stats::HubStats;
-use tickwire_hub::upstream_status::{LastError, Source};
+use tickwire_hub::upstream_status::{LastError, Source, UpstreamStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +55,23 @@ pub struct UpstreamComponent {
     /// Seconds since the upstream last answered well.
     pub data_age_seconds: Option<u64>,
     pub stale: bool,
+    /// `coingecko_price` only: each tracked coin by CoinGecko id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coins: Option<BTreeMap<String, CoinHealth>>,
+}
+
+/// One tracked coin under `coingecko_price`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoinHealth {
+    /// When an answer last had a usable quote for it (null: never yet).
+    pub quoted_at: Option<String>,
+    /// Seconds since then.
+    pub age_seconds: Option<u64>,
+    /// The latest answer had no usable quote for it (or none came for `STALE_AFTER_SECONDS`):
+    /// `market` shows its last good quote, marked stale.
+    pub stale: bool,
+    /// Why the latest answer had no usable quote for it.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,12 +137,16 @@ pub fn assess(
                 consecutive_failures: st.map_or(0, |s| s.consecutive_failures),
                 data_age_seconds: age,
                 stale: age.is_none_or(|a| a > feeds.stale_after_seconds_for(source)),
+                coins: (source == Source::CoingeckoPrice).then(|| coins(st, now_ms, feeds)),
             },
         );
     }
     let status = if kv.status == Status::Down || hub_c.status == Status::Down {
         Status::Down
-    } else if upstreams.values().any(|u| u.status != UpstreamState::Ok || u.stale) {
+    } else if upstreams
+        .values()
+        .any(|u| u.status != UpstreamState::Ok || u.stale || u.coins.iter().flat_map(|c| c.values()).any(|c| c.stale))
+    {
         Status::Degraded
     } else {
         Status::Ok
@@ -131,9 +154,30 @@ pub fn assess(
     Health { status, version, time: rfc3339(now_ms), components: Components { kv, hub: hub_c, upstreams } }
 }
 
+/// Each tracked coin (`COINS`) as the price source's bookkeeping has it.
+fn coins(st: Option<&UpstreamStatus>, now_ms: u64, feeds: &FeedConfig) -> BTreeMap<String, CoinHealth> {
+    let stale_after = feeds.stale_after_seconds_for(Source::CoingeckoPrice);
+    feeds
+        .coins
+        .iter()
+        .map(|id| {
+            let coin = st.and_then(|s| s.coins.get(id)).cloned().unwrap_or_default();
+            let age = coin.quoted_at.map(|t| now_ms.saturating_sub(t) / 1000);
+            let health = CoinHealth {
+                quoted_at: coin.quoted_at.map(rfc3339),
+                age_seconds: age,
+                stale: coin.problem.is_some() || age.is_none_or(|a| a > stale_after),
+                problem: coin.problem,
+            };
+            (id.clone(), health)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use tickwire_hub::upstream_status::Outcome;
 
     const NOW: u64 = 1_800_000_000_000;
@@ -144,6 +188,9 @@ mod tests {
         let up = s.upstreams.entry(Source::CoingeckoPrice).or_default();
         for (at, o) in outcomes {
             up.record(*at, *o, Some("HTTP 500"));
+            if *o == Outcome::Ok {
+                up.record_coins(*at, &FeedConfig::default().coins, &BTreeMap::new());
+            }
         }
         // The other sources are healthy, so each test is about the price source alone.
         for source in [Source::CoingeckoGlobal, Source::Fng, Source::CoingeckoChart] {
@@ -206,6 +253,45 @@ mod tests {
         assert!(h.components.upstreams["coingecko_price"].stale);
         let h = assess(Ok(()), Ok(&HubStats::default()), NOW, &FeedConfig::default(), "1.0");
         assert_eq!(h.components.upstreams["coingecko_price"].status, UpstreamState::Unknown);
+    }
+
+    #[test]
+    fn each_coin_shows_its_own_age_and_a_missing_one_degrades() {
+        let mut stats = stats_with(&[(NOW - 20_000, Outcome::Ok)]);
+        let up = stats.upstreams.get_mut(&Source::CoingeckoPrice).unwrap();
+        let problems = BTreeMap::from([("solana".to_owned(), "no \"solana\" object".to_owned())]);
+        up.record(NOW - 10_000, Outcome::Ok, None);
+        up.record_coins(NOW - 10_000, &FeedConfig::default().coins, &problems);
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
+        assert_eq!(h.status, Status::Degraded, "a stale coin degrades");
+        let json = serde_json::to_value(&h).unwrap();
+        let price = &json["components"]["coingecko_price"];
+        assert_eq!(
+            (price["status"].clone(), price["stale"].clone()),
+            (json!("ok"), json!(false)),
+            "the source is fine"
+        );
+        let coins = &price["coins"];
+        assert_eq!(coins["bitcoin"]["age_seconds"], 10);
+        assert_eq!(
+            (coins["ethereum"]["stale"].clone(), coins["ethereum"]["problem"].clone()),
+            (json!(false), json!(null))
+        );
+        assert_eq!(
+            (
+                coins["solana"]["stale"].clone(),
+                coins["solana"]["age_seconds"].clone(),
+                coins["solana"]["problem"].clone()
+            ),
+            (json!(true), json!(20), json!("no \"solana\" object"))
+        );
+        assert_eq!(coins["solana"]["quoted_at"], rfc3339(NOW - 20_000));
+        assert!(json["components"]["coingecko_global"].get("coins").is_none(), "the price source only");
+        // A coin tracked but never quoted yet is stale with no age.
+        let feeds = FeedConfig { coins: vec!["bitcoin".into(), "tron".into()], ..FeedConfig::default() };
+        let h = assess(Ok(()), Ok(&stats), NOW, &feeds, "1.0");
+        let tron = &h.components.upstreams["coingecko_price"].coins.as_ref().unwrap()["tron"];
+        assert_eq!((tron.stale, tron.age_seconds, tron.quoted_at.clone()), (true, None, None));
     }
 
     #[test]

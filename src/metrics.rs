@@ -136,6 +136,11 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     for (shard, n) in &s.reads {
         f.sample(&[("shard", &shard.to_string())], *n as f64);
     }
+    let help = "Wasm linear memory of each hub shard's object, in bytes (it grows and never shrinks).";
+    let mut f = Family::new(&mut out, "tickwire_shard_wasm_memory_bytes", Kind::Gauge, help);
+    for (shard, n) in &s.wasm_memory_bytes {
+        f.sample(&[("shard", &shard.to_string())], *n as f64);
+    }
     let help = "Reports of another shard starting or stopping to have btc subscribers, received by shard 0.";
     Family::new(&mut out, "tickwire_btc_watch_reports_total", Kind::Counter, help).sample(&[], c.watch_reports as f64);
     Family::new(&mut out, "tickwire_fanouts_applied_total", Kind::Counter, "Fan-outs applied by replica shards.")

@@ -46,13 +46,19 @@ const DEFAULTS = {
 const isObj = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
 const isSeq = (x) => Number.isSafeInteger(x) && x >= 0;
 
-/** RFC 7386: `patch` applied to `target`, without changing either (a new value is returned). */
+/** RFC 7386: `patch` applied to `target`, without changing either (a new value is returned).
+ * Every key is an own data property, `__proto__` and `constructor` included, as in the value
+ * `JSON.parse` gives a full client: `out[k] = v` would change the prototype instead (and read
+ * inherited members), and a delta client would hold another value than a full one. */
 export function mergePatch(target, patch) {
   if (!isObj(patch)) return patch;
   const out = isObj(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    else {
+      const value = mergePatch(Object.hasOwn(out, k) ? out[k] : undefined, v);
+      Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+    }
   }
   return out;
 }

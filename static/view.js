@@ -112,6 +112,12 @@
     name.firstChild.textContent = coinName(id);
     name.lastChild.className = "coin-sym";
     name.lastChild.textContent = SYMBOLS[id] || "";
+    // Shown while the coin is stale: the upstream's latest answers had no usable quote for it,
+    // so its row holds the last good one (its age: renderAges).
+    const badge = document.createElement("span");
+    badge.className = "stale-badge coin-stale";
+    badge.hidden = true;
+    name.append(badge);
     row.append(name);
     for (const [cls, label] of [["coin-price", "Price"], ["coin-change", "24 h"], ["coin-cap", "Cap"], ["coin-volume", "Vol"]]) {
       const cell = document.createElement("span");
@@ -140,10 +146,17 @@
         const next = text(c) ?? "–";
         if (el.textContent !== next) el.textContent = next;
       }
-      const pct = c.change_24h_pct;
+      const pct = c.change_24h_pct; // null: unknown, shown as "–", neither up nor down
       const down = fmt.isNum(pct) && Math.round(pct * 100) < 0;
       row.querySelector(".coin-change").classList.toggle("up", fmt.isNum(pct) && !down);
       row.querySelector(".coin-change").classList.toggle("down", down);
+      const stale = c.stale === true;
+      row.classList.toggle("is-stale", stale);
+      const badge = row.querySelector(".coin-stale");
+      badge.hidden = !stale;
+      if (stale && fmt.isNum(c.quoted_at)) badge.dataset.quotedAt = String(c.quoted_at);
+      else delete badge.dataset.quotedAt;
+      renderCoinAge(badge, Date.now());
       const price = row.querySelector(".coin-price").textContent;
       if (before !== "–" && before !== price) {
         row.classList.remove("flash");
@@ -153,6 +166,15 @@
     });
     for (const gone of rows.values()) gone.remove();
     box.dataset.coins = String(entries.length);
+  }
+
+  /** A stale coin's badge: "stale", with how long ago its last good quote came when known. */
+  function renderCoinAge(badge, now) {
+    const at = Number(badge.dataset.quotedAt);
+    const age = badge.dataset.quotedAt ? fmt.age(now - at) : null;
+    const text = age ? "stale · " + age : "stale";
+    if (badge.textContent !== text) badge.textContent = text;
+    badge.title = age ? "No quote for this coin since " + new Date(at).toLocaleString() : "No quote for this coin lately";
   }
 
   // channel -> { seq, ts, stale, data }: what the cards show.
@@ -222,6 +244,7 @@
       if (el.textContent !== text) el.textContent = text;
       if (e && fmt.isNum(e.ts)) el.title = "observed " + new Date(e.ts).toLocaleString();
     }
+    for (const badge of document.querySelectorAll("#coins .coin-stale:not([hidden])")) renderCoinAge(badge, now);
   }
 
   tw.view = {

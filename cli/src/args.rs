@@ -7,6 +7,7 @@ use crate::exit::{exit_codes_help, Exit};
 use crate::publish::{self, Outcome};
 use crate::resume::Resume;
 use crate::session::Options;
+use crate::terminal_text;
 use crate::{tail, watch};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
@@ -200,7 +201,7 @@ fn publish_command(a: PublishArgs) -> Result<Exit, String> {
         }
         Ok(answer) => match publish::outcome(&answer) {
             Outcome::Published(line) => {
-                let _ = writeln!(std::io::stdout(), "{line}");
+                let _ = writeln!(std::io::stdout(), "{}", terminal_text::json(&line));
                 Exit::Ok
             }
             Outcome::Refused(exit, line) => {

@@ -1,6 +1,7 @@
 //! One WebSocket connection to the hub: opened with a timeout, read frame by frame with a
 //! keep-alive (the text `ping` every N s, which the runtime answers `pong`; nothing heard for
 //! 2N s means the connection is dead), and closed with 1000, waiting briefly for the echo.
+//! A message or frame over [`MAX_MESSAGE_BYTES`] ends the connection before it is read whole.
 
 use crate::errors::{io_reason, one_line, short_line};
 use futures_util::{SinkExt, StreamExt};
@@ -9,7 +10,7 @@ use tickwire_hub::protocol::{self, ServerFrame};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -17,6 +18,15 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a close waits for the server's echo.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// The largest message (and frame) the client reads, instead of tungstenite's 64 MiB: eight
+/// times the hub's default catch-up (`HISTORY_PAGE_BYTES`, 1 MiB) and its largest publish
+/// (`MAX_PUBLISH_BYTES` at most 1 MiB). A longer one ends the connection, said in one line.
+pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
+
+/// The socket's limits: [`MAX_MESSAGE_BYTES`] for a message and for a frame.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
 
 /// Why a connect failed; `fatal` when trying again cannot help (the server refused the URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +55,7 @@ pub struct Link {
 
 impl Link {
     pub async fn open(url: &str, ping_every: Duration) -> Result<Link, OpenError> {
-        let connect = tokio_tungstenite::connect_async(url);
+        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config()), false);
         let ws = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok((ws, _))) => ws,
             Ok(Err(e)) => return Err(open_error(url, e)),
@@ -159,6 +169,9 @@ fn ws_reason(e: &WsError) -> String {
     match e {
         WsError::Io(io) => io_reason(io),
         WsError::ConnectionClosed | WsError::AlreadyClosed => "the connection closed".to_owned(),
+        WsError::Capacity(c) => {
+            format!("refused a message from the server: {c} (the client reads at most {} MiB)", MAX_MESSAGE_BYTES >> 20)
+        }
         other => one_line(&other.to_string()),
     }
 }
@@ -171,7 +184,7 @@ mod tests {
 
     /// A WebSocket server on 127.0.0.1 for one connection: it answers the text `ping` with
     /// `pong` when `answer_pings`, sends `frames` first, and echoes a close. Its URL.
-    async fn server(answer_pings: bool, frames: Vec<&'static str>) -> String {
+    async fn server(answer_pings: bool, frames: Vec<String>) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -209,7 +222,8 @@ mod tests {
 
     #[tokio::test]
     async fn frames_then_notes_for_what_is_not_a_frame() {
-        let url = server(true, vec![r#"{"type":"unsubscribed","channel":"btc"}"#, "pong", "garbage"]).await;
+        let frames = [r#"{"type":"unsubscribed","channel":"btc"}"#, "pong", "garbage"].map(String::from).to_vec();
+        let url = server(true, frames).await;
         let mut link = Link::open(&url, PING).await.unwrap();
         assert!(matches!(link.recv().await, Received::Frame(ServerFrame::Unsubscribed { .. })));
         assert!(matches!(link.recv().await, Received::Malformed(_)), "pong is skipped, garbage is noted");
@@ -222,6 +236,19 @@ mod tests {
         drop(listener);
         let e = Link::open(&url, PING).await.err().unwrap();
         assert_eq!(e, OpenError { message: format!("cannot connect to {url}: connection refused"), fatal: false });
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_cap_ends_the_connection() {
+        let at_cap = format!("\"{}\"", "x".repeat(MAX_MESSAGE_BYTES - 2));
+        let over = format!("\"{}\"", "x".repeat(MAX_MESSAGE_BYTES - 1));
+        let mut link = Link::open(&server(true, vec![at_cap, over]).await, PING).await.unwrap();
+        assert!(matches!(link.recv().await, Received::Malformed(_)), "a message at the cap is read");
+        match link.recv().await {
+            Received::Ended(why) => assert!(why.contains("the client reads at most 8 MiB"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((config().max_message_size, config().max_frame_size), (Some(8 << 20), Some(8 << 20)));
     }
 
     #[test]

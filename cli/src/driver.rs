@@ -31,7 +31,7 @@ pub async fn run<X>(
     opts: Options,
     resume: Resume,
     ticks: bool,
-    mut extra: mpsc::UnboundedReceiver<X>,
+    mut extra: mpsc::Receiver<X>,
     mut on: impl FnMut(Step<X>) -> Option<Exit>,
 ) -> Exit {
     let (mut events, stop) = session::spawn(opts, resume);

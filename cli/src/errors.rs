@@ -1,6 +1,7 @@
 //! Failures said in one line, the way a user reads them ("connection refused", not an error
 //! type's debug form), and the one place such lines are written to stderr.
 
+use crate::terminal_text;
 use std::io::ErrorKind;
 
 /// The reason of an I/O failure: the kind in words, or the OS message without its error number.
@@ -42,10 +43,12 @@ pub fn short_line(text: &str, max: usize, ellipsis: bool) -> String {
     short
 }
 
-/// One line on stderr, prefixed with the program's name; a closed stderr is not an error.
+/// One line on stderr, prefixed with the program's name; a closed stderr is not an error. The
+/// line may quote a server (an error message, a close reason, an epoch): it goes through the
+/// terminal filter whole.
 pub fn say(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "tickwire: {}", one_line(line));
+    let _ = writeln!(std::io::stderr(), "tickwire: {}", terminal_text::text(&one_line(line)));
 }
 
 #[cfg(test)]

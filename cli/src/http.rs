@@ -21,7 +21,7 @@ pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(TIMEOUT)).build().into()
 }
 
-/// A response read whole (bodies past 1 MiB are cut: the API's answers are small).
+/// A response read whole; a body past 1 MiB is an error (the API's answers are small).
 pub fn answer(url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<Answer, String> {
     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let status = resp.status().as_u16();

@@ -4,9 +4,11 @@
 //! member) it is an empty library and an empty program.
 //!
 //! Module map: pure and host-tested: `endpoint` (the URL argument), `resume` (positions, gaps,
-//! duplicates), `backoff`, `view` and `format` (what `watch` shows), `publish` (what an answer
-//! means), `snapshot`, `errors`, `exit`; glue: `conn` (one WebSocket), `session` (reconnecting),
-//! `driver` (a session in the foreground), `watch`, `tail`, `screen`, `signals`, `http`, `args`.
+//! duplicates, the bounded hold before `subscribed`), `backoff`, `view` and `format` (what `watch`
+//! shows), `publish` (what an answer means), `snapshot`, `errors`, `exit`, `terminal_text` (the
+//! one filter every server string passes on its way to the terminal); glue: `conn` (one
+//! WebSocket, its size caps), `session` (reconnecting), `driver` (a session in the foreground),
+//! `watch`, `tail`, `screen`, `signals`, `http`, `args`.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod args;
@@ -25,6 +27,7 @@ mod session;
 mod signals;
 mod snapshot;
 mod tail;
+mod terminal_text;
 mod view;
 mod watch;
 

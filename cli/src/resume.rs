@@ -4,10 +4,12 @@
 //!
 //! After each connect a channel's updates are held until its `subscribed` frame, which ends the
 //! catch-up and carries the channel's epoch: only then is it known whether those updates continue
-//! the seqs the client holds (same epoch) or start a recreated channel over (a new one).
+//! the seqs the client holds (same epoch) or start a recreated channel over (a new one). The hold
+//! is bounded ([`HOLD_BYTES`] per channel): a server that streams and never says `subscribed`
+//! makes the client drop the oldest held updates and say so, never grow without end.
 
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use tickwire_hub::protocol::{parse_since_param, Channel, Epoch, Seq, ServerFrame, Update};
 
 /// The last seq seen of a channel, and the epoch it belongs to when known.
@@ -32,11 +34,25 @@ pub enum Output {
     Send(String),
 }
 
+/// The most one channel holds before its `subscribed`, counted as the updates' JSON: twice the
+/// hub's default catch-up (`HISTORY_PAGE_BYTES`, 1 MiB). Past it the oldest held updates are
+/// dropped (one note says so; their seqs show as a gap), but the newest is always kept.
+pub const HOLD_BYTES: usize = 2 << 20;
+
+/// A channel's updates held until its `subscribed`, oldest first with their sizes, within
+/// [`HOLD_BYTES`].
+#[derive(Debug, Default)]
+struct Held {
+    updates: VecDeque<(usize, Update)>,
+    bytes: usize,
+    dropped: u64,
+}
+
 #[derive(Debug, Default)]
 struct Followed {
     position: Option<Position>,
     /// Updates of the current catch-up, held until `subscribed`; `None` once live.
-    held: Option<Vec<Update>>,
+    held: Option<Held>,
 }
 
 /// The client's state over all its connections.
@@ -81,7 +97,7 @@ impl Resume {
     /// A new connection: every channel catches up again before its updates are passed on.
     pub fn connected(&mut self) {
         for f in self.channels.values_mut() {
-            f.held = Some(Vec::new());
+            f.held = Some(Held::default());
         }
     }
 
@@ -98,7 +114,7 @@ impl Resume {
                 out.push(Output::Welcome { conn, stale_after_seconds })
             }
             ServerFrame::Update(u) => match self.channels.get_mut(&u.channel) {
-                Some(Followed { held: Some(held), .. }) => held.push(u),
+                Some(Followed { held: Some(held), .. }) => hold(held, u, out),
                 Some(f) => pass_on(f, u, false, out),
                 None => out.push(Output::Note(format!("ignored an update of {}, which was not asked for", u.channel))),
             },
@@ -115,7 +131,7 @@ impl Resume {
                     )));
                     out.push(Output::Send(subscribe_op(&channel, &start)));
                     f.position = Some(start);
-                    f.held = Some(Vec::new());
+                    f.held = Some(Held::default());
                 }
             }
             ServerFrame::Delta { channel, seq, .. } => {
@@ -170,7 +186,7 @@ fn subscribed(c: &Channel, f: &mut Followed, seq: Seq, epoch: Epoch, recovered: 
     // Without the same epoch confirmed, a position the server could not resume from may be one
     // it does not know (ahead of the channel, from a reset storage): its latest value is news.
     let trust_server = !recovered && !same_epoch;
-    for u in f.held.take().unwrap_or_default() {
+    for (_, u) in f.held.take().unwrap_or_default().updates {
         pass_on(f, u, trust_server, out);
     }
     match f.position.as_ref().map(|p| p.seq) {
@@ -182,6 +198,44 @@ fn subscribed(c: &Channel, f: &mut Followed, seq: Seq, epoch: Epoch, recovered: 
         _ => {}
     }
     f.position = Some(Position { seq, epoch });
+}
+
+/// Holds `u` until its channel's `subscribed`, dropping the oldest held updates past
+/// [`HOLD_BYTES`]; the first drop of a catch-up is noted.
+fn hold(held: &mut Held, u: Update, out: &mut Vec<Output>) {
+    let size = encoded_len(&u);
+    held.bytes += size;
+    held.updates.push_back((size, u));
+    while held.bytes > HOLD_BYTES && held.updates.len() > 1 {
+        let Some((size, old)) = held.updates.pop_front() else { break };
+        held.bytes -= size;
+        held.dropped += 1;
+        if held.dropped == 1 {
+            out.push(Output::Note(format!(
+                "{}: more than {} MiB of updates before its subscribed; dropping the oldest",
+                old.channel,
+                HOLD_BYTES >> 20
+            )));
+        }
+    }
+}
+
+/// About the size of `u` as the JSON of its frame: its data's and a frame's other fields.
+fn encoded_len(u: &Update) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, &u.data);
+    count.0 + u.channel.as_str().len() + 64
 }
 
 /// Passes an update on unless it was seen; reports a jump over seqs never received.

@@ -1,6 +1,11 @@
 //! Following channels over time: connect, catch up and follow; when the connection drops, wait
 //! (full-jitter backoff) and connect again resuming from where the client stood, until stopped.
 //! Runs as its own task and reports everything as [`Event`]s, so `watch` and `tail` only render.
+//!
+//! The events go through a queue of [`EVENT_QUEUE`]: when the command falls behind (a slow
+//! reader of `tail`'s stdout), the session waits for room and stops reading the socket, so TCP
+//! flow control holds the server back; nothing is dropped and nothing grows. A server that gives
+//! up on a reader that slow closes the socket, and the session resumes with `since`.
 
 use crate::backoff::{random_u64, Backoff};
 use crate::conn::{Link, Received};
@@ -14,6 +19,8 @@ use tokio::time::Instant;
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// A connection that stayed up this long starts the backoff over.
 const STABLE: Duration = Duration::from_secs(10);
+/// Events queued between the session and the command at most.
+pub const EVENT_QUEUE: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -59,32 +66,35 @@ impl Stop {
 }
 
 /// Starts following `resume`'s channels on the current runtime.
-pub fn spawn(opts: Options, resume: Resume) -> (mpsc::UnboundedReceiver<Event>, Stop) {
-    let (tx, rx) = mpsc::unbounded_channel();
+pub fn spawn(opts: Options, resume: Resume) -> (mpsc::Receiver<Event>, Stop) {
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let (stop_tx, stop_rx) = oneshot::channel();
     tokio::spawn(run(opts, resume, tx, stop_rx));
     (rx, Stop(stop_tx))
 }
 
-async fn run(opts: Options, mut resume: Resume, events: mpsc::UnboundedSender<Event>, mut stop: oneshot::Receiver<()>) {
-    let emit = |e: Event| {
-        let _ = events.send(e);
-    };
+/// Hands `e` to the command, waiting for room in the queue; a command that is gone is no error.
+async fn emit(events: &mpsc::Sender<Event>, e: Event) {
+    let _ = events.send(e).await;
+}
+
+async fn run(opts: Options, mut resume: Resume, events: mpsc::Sender<Event>, mut stop: oneshot::Receiver<()>) {
     let mut backoff = Backoff::new(BACKOFF_BASE, opts.retry_max, STABLE);
     let mut failures = 0u32;
     loop {
         let url = opts.endpoint.socket_url(&resume.channels(), &resume.since_param());
-        emit(Event::Connecting { url: url.clone() });
+        emit(&events, Event::Connecting { url: url.clone() }).await;
         let opened = tokio::select! {
             r = Link::open(&url, opts.ping_every) => r,
-            _ = &mut stop => return emit(Event::Stopped { echoed: false, since: resume.since_param() }),
+            _ = &mut stop => return emit(&events, Event::Stopped { echoed: false, since: resume.since_param() }).await,
         };
         let reason = match opened {
-            Err(e) if e.fatal => return emit(Event::Fatal(e.message)),
+            Err(e) if e.fatal => return emit(&events, Event::Fatal(e.message)).await,
             Err(e) => {
                 failures += 1;
                 if opts.retries.is_some_and(|n| failures > n) {
-                    return emit(Event::Fatal(format!("{} (gave up after {failures} failed attempts)", e.message)));
+                    let message = format!("{} (gave up after {failures} failed attempts)", e.message);
+                    return emit(&events, Event::Fatal(message)).await;
                 }
                 e.message
             }
@@ -93,28 +103,28 @@ async fn run(opts: Options, mut resume: Resume, events: mpsc::UnboundedSender<Ev
                 resume.connected();
                 let up = Instant::now();
                 let ended = tokio::select! {
-                    reason = follow(&mut link, &mut resume, &emit) => Some(reason),
+                    reason = follow(&mut link, &mut resume, &events) => Some(reason),
                     _ = &mut stop => None,
                 };
                 let Some(reason) = ended else {
                     let echoed = link.close().await;
-                    return emit(Event::Stopped { echoed, since: resume.since_param() });
+                    return emit(&events, Event::Stopped { echoed, since: resume.since_param() }).await;
                 };
                 backoff.connection_ended(up.elapsed());
                 reason
             }
         };
         let delay = backoff.next_delay(random_u64());
-        emit(Event::Retrying { reason, delay });
+        emit(&events, Event::Retrying { reason, delay }).await;
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = &mut stop => return emit(Event::Stopped { echoed: false, since: resume.since_param() }),
+            _ = &mut stop => return emit(&events, Event::Stopped { echoed: false, since: resume.since_param() }).await,
         }
     }
 }
 
 /// Reads one connection until it ends; returns why.
-async fn follow(link: &mut Link, resume: &mut Resume, emit: &impl Fn(Event)) -> String {
+async fn follow(link: &mut Link, resume: &mut Resume, events: &mpsc::Sender<Event>) -> String {
     loop {
         match link.recv().await {
             Received::Frame(f) => {
@@ -125,12 +135,70 @@ async fn follow(link: &mut Link, resume: &mut Resume, emit: &impl Fn(Event)) -> 
                                 return reason;
                             }
                         }
-                        other => emit(Event::Output(other)),
+                        other => emit(events, Event::Output(other)).await,
                     }
                 }
             }
-            Received::Malformed(m) => emit(Event::Output(Output::Note(format!("skipped a message: {m}")))),
+            Received::Malformed(m) => {
+                emit(events, Event::Output(Output::Note(format!("skipped a message: {m}")))).await
+            }
             Received::Ended(reason) => return reason,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::json;
+    use tickwire_hub::protocol::{Channel, Epoch, Seq, ServerFrame, Update};
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message;
+
+    #[tokio::test]
+    async fn a_command_that_falls_behind_holds_the_server_back_and_loses_nothing() {
+        const N: u64 = 5_000;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let x = Channel::parse("x").unwrap();
+        let channel = x.clone();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let epoch = Epoch("e".into());
+            let subscribed = ServerFrame::Subscribed { channel: channel.clone(), seq: Seq(0), epoch, recovered: true };
+            ws.send(Message::text(subscribed.to_json())).await.unwrap();
+            for seq in 1..=N {
+                let u = Update { channel: channel.clone(), seq: Seq(seq), ts: 0, stale: false, data: json!(seq) };
+                ws.send(Message::text(ServerFrame::Update(u).to_json())).await.unwrap();
+            }
+            while let Some(Ok(_)) = ws.next().await {}
+        });
+        let opts = Options {
+            endpoint: Endpoint::parse(&url).unwrap(),
+            ping_every: Duration::from_secs(60),
+            retry_max: Duration::from_secs(1),
+            retries: Some(0),
+        };
+        let (mut events, stop) = spawn(opts, Resume::new(&[x]));
+        // Nobody reads for a while: the session fills the queue and waits, it does not buffer N.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while events.len() < EVENT_QUEUE && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await; // time to go past it, were it unbounded
+        assert_eq!(events.len(), EVENT_QUEUE);
+        // Then every update comes, once and in order.
+        let mut seqs = Vec::new();
+        while seqs.len() < N as usize {
+            match events.recv().await {
+                Some(Event::Output(Output::Update(u))) => seqs.push(u.seq.0),
+                Some(Event::Connecting { .. }) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
+        stop.stop();
     }
 }

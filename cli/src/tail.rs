@@ -8,6 +8,7 @@ use crate::exit::Exit;
 use crate::format::secs;
 use crate::resume::{Output, Resume};
 use crate::session::{Event, Options};
+use crate::terminal_text;
 use std::io::Write;
 use tickwire_hub::protocol::ServerFrame;
 
@@ -18,11 +19,13 @@ pub async fn run(opts: Options, resume: Resume, quiet: bool) -> Exit {
             say(line);
         }
     };
-    let (_none, nothing) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (_none, nothing) = tokio::sync::mpsc::channel::<()>(1);
     driver::run(opts, resume, false, nothing, |step| match step {
         Step::Event(Event::Output(Output::Update(u))) => {
             let mut out = std::io::stdout().lock();
-            let written = writeln!(out, "{}", ServerFrame::Update(u).to_json()).and_then(|_| out.flush());
+            // serde_json escapes C0 in strings but not DEL, C1 or bidi controls: the filter does.
+            let line = ServerFrame::Update(u).to_json();
+            let written = writeln!(out, "{}", terminal_text::json(&line)).and_then(|_| out.flush());
             // The reader went away (`| head -1`): done, like any filter.
             written.is_err().then_some(Exit::Ok)
         }

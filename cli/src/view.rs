@@ -9,6 +9,7 @@
 
 use crate::errors::short_line;
 use crate::format::{age, change_pct, decimal, pct, secs, usd, usd_compact, utc, NONE};
+use crate::terminal_text;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -94,14 +95,17 @@ impl View {
         self.stale_after_seconds = Some(seconds);
     }
 
-    /// A new value: decoded here, once, not on every redraw.
+    /// A new value: decoded here, once, not on every redraw. Its strings pass the terminal
+    /// filter first, so every cell made from it shows server text escaped.
     pub fn update(&mut self, u: &Update) {
+        let mut u = u.clone();
+        terminal_text::text_strings(&mut u.data);
         let cells = TABLE.iter().find(|t| t.0 == u.channel.as_str()).map_or_else(Vec::new, |t| (t.2)(&u.data));
         if u.channel.as_str() == "market" {
             self.coins = coins_by_cap(&u.data);
         }
-        let shown = Shown { cells, confirmed_ms: u.ts, stale: u.stale, update: u.clone() };
-        self.values.insert(u.channel.to_string(), shown);
+        let shown = Shown { cells, confirmed_ms: u.ts, stale: u.stale, update: u };
+        self.values.insert(shown.update.channel.to_string(), shown);
     }
 
     /// `/api/snapshot` says `channel` at `seq` was confirmed `age_seconds` before `now_ms`,
@@ -122,9 +126,11 @@ impl View {
     pub fn render(&self, now_ms: u64, color: bool) -> Vec<String> {
         let p = Paint(color);
         let mut lines = vec![
-            format!("{}  {}  {}", p.bold("tickwire"), self.url, self.state_text(now_ms, p)),
+            format!("{}  {}  {}", p.bold("tickwire"), terminal_text::text(&self.url), self.state_text(now_ms, p)),
             match &self.note {
-                Some((at, text)) => p.dim(&format!("{} ago: {text}", age(ms_between(*at, now_ms)))),
+                Some((at, note)) => {
+                    p.dim(&format!("{} ago: {}", age(ms_between(*at, now_ms)), terminal_text::text(note)))
+                }
                 None => String::new(),
             },
             p.dim(&format!("  {:<15}{:>12}  {:<14}{:>5}", "CHANNEL", "VALUE", "", "AGE")),
@@ -147,14 +153,20 @@ impl View {
             lines.push(format!("  {NONE}"));
         }
         for (name, q) in &self.coins {
-            let change = change_pct(q.change_24h_pct);
+            let change = known(q.change_24h_pct, change_pct);
+            // A coin the latest answers lacked: its last good quote, with how old that is.
+            let stale = match (q.stale, q.quoted_at) {
+                (false, _) => String::new(),
+                (true, Some(t)) => format!("  {}", p.yellow(&format!("STALE {}", age(ms_between(t, now_ms))))),
+                (true, None) => format!("  {}", p.yellow("STALE")),
+            };
             lines.push(format!(
-                "  {:<14}{:>12}{}{:>13}{:>13}",
+                "  {:<14}{:>12}{}{:>13}{:>13}{stale}",
                 clip(name, 13),
                 usd(q.price_usd),
                 p.signed(&format!("{change:>10}"), &change),
-                usd_compact(q.market_cap_usd),
-                usd_compact(q.volume_24h_usd),
+                known(q.market_cap_usd, usd_compact),
+                known(q.volume_24h_usd, usd_compact),
             ));
         }
         lines.push(String::new());
@@ -166,10 +178,10 @@ impl View {
     fn state_text(&self, now_ms: u64, p: Paint) -> String {
         match &self.state {
             ConnState::Connecting => p.yellow("connecting"),
-            ConnState::Connected { conn } => p.green(&format!("connected (conn {conn})")),
+            ConnState::Connected { conn } => p.green(&format!("connected (conn {})", terminal_text::text(conn))),
             ConnState::Retrying { reason, at_ms } => {
                 let wait = Duration::from_millis(at_ms.saturating_sub(now_ms));
-                p.red(&format!("reconnecting in {} after: {reason}", secs(wait)))
+                p.red(&format!("reconnecting in {} after: {}", secs(wait), terminal_text::text(reason)))
             }
             ConnState::Closing => p.yellow("closing"),
         }
@@ -201,11 +213,10 @@ pub fn plain_line(u: &Update) -> String {
                 }
                 None => format!("market cap {NONE}"),
             }];
-            parts.extend(
-                coins_by_cap(d)
-                    .into_iter()
-                    .map(|(n, q)| format!("{n} {} {}", usd(q.price_usd), change_pct(q.change_24h_pct))),
-            );
+            parts.extend(coins_by_cap(d).into_iter().map(|(n, q)| {
+                let stale = if q.stale { " (stale)" } else { "" };
+                format!("{n} {} {}{stale}", usd(q.price_usd), known(q.change_24h_pct, change_pct))
+            }));
             parts.join(" · ")
         }
         "sentiment" => {
@@ -225,7 +236,7 @@ fn get<T: DeserializeOwned>(data: &Value) -> Option<T> {
 }
 
 fn btc_cells(d: &Value) -> (String, String) {
-    get::<BtcTick>(d).map_or((NONE.into(), String::new()), |t| (usd(t.price_usd), change_pct(t.change_24h_pct)))
+    get::<BtcTick>(d).map_or((NONE.into(), String::new()), |t| (usd(t.price_usd), known(t.change_24h_pct, change_pct)))
 }
 
 /// Market cap, volume 24 h and BTC dominance, when the totals are all there.
@@ -247,8 +258,15 @@ fn rsi_cells(d: &Value) -> (String, String) {
 fn coins_by_cap(d: &Value) -> Vec<(String, CoinQuote)> {
     let mut coins: Vec<(String, CoinQuote)> =
         d.get("coins").and_then(get::<BTreeMap<String, CoinQuote>>).unwrap_or_default().into_iter().collect();
-    coins.sort_by(|a, b| b.1.market_cap_usd.total_cmp(&a.1.market_cap_usd).then_with(|| a.0.cmp(&b.0)));
+    let cap = |q: &CoinQuote| q.market_cap_usd.unwrap_or(-1.0);
+    coins.sort_by(|a, b| cap(&b.1).total_cmp(&cap(&a.1)).then_with(|| a.0.cmp(&b.0)));
     coins
+}
+
+/// A number the upstream may not have sent (`None`: unknown) as text, [`NONE`] when unknown:
+/// never a made-up 0.
+fn known(v: Option<f64>, text: fn(f64) -> String) -> String {
+    v.map_or_else(|| NONE.to_owned(), text)
 }
 
 /// `later - earlier` in ms, as a signed number (a clock ahead gives a negative age).

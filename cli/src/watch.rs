@@ -11,6 +11,7 @@ use crate::resume::{Output, Resume};
 use crate::screen::Screen;
 use crate::session::{Event, Options};
 use crate::snapshot::{self, Confirmation};
+use crate::terminal_text;
 use crate::view::{plain_line, ConnState, View};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -29,7 +30,8 @@ type Snapshots = Result<Vec<Confirmation>, String>;
 pub async fn run(opts: Options, clock: &dyn Clock) -> Exit {
     let tty = std::io::stdout().is_terminal();
     let base = opts.endpoint.socket_base();
-    let (snap_tx, snaps) = mpsc::unbounded_channel();
+    // Bounded like every queue of the client; a read waits while one is still queued.
+    let (snap_tx, snaps) = mpsc::channel(1);
     // Only the table shows ages and stale marks: without it the sender is dropped unused, the
     // receiver is closed, and `/api/snapshot` is never read.
     let reader = tty.then(|| tokio::spawn(read_snapshots(opts.endpoint.http_url(route::SNAPSHOT), snap_tx)));
@@ -47,7 +49,7 @@ pub async fn run(opts: Options, clock: &dyn Clock) -> Exit {
         let shown = match &mut table {
             Some(t) => t.show(step, clock.now_ms()),
             None => match plain(&step, &base) {
-                Some(line) => writeln!(std::io::stdout().lock(), "{line}"),
+                Some(line) => writeln!(std::io::stdout().lock(), "{}", terminal_text::text(&line)),
                 None => Ok(()),
             },
         };
@@ -126,7 +128,7 @@ fn confirm(view: &mut View, confirmations: Vec<Confirmation>, now: u64) {
 }
 
 /// Reads `/api/snapshot` now and then and hands the result to the view.
-async fn read_snapshots(url: String, out: mpsc::UnboundedSender<Snapshots>) {
+async fn read_snapshots(url: String, out: mpsc::Sender<Snapshots>) {
     // Built once: its configuration (TLS included) is the same for every read.
     let agent = http::agent();
     tokio::time::sleep(SNAPSHOT_FIRST).await;
@@ -134,7 +136,7 @@ async fn read_snapshots(url: String, out: mpsc::UnboundedSender<Snapshots>) {
         let (a, u) = (agent.clone(), url.clone());
         let read = tokio::task::spawn_blocking(move || snapshot::fetch(&a, &u)).await;
         let result = read.unwrap_or_else(|e| Err(e.to_string()));
-        if out.send(result).is_err() {
+        if out.send(result).await.is_err() {
             return;
         }
         tokio::time::sleep(SNAPSHOT_EVERY).await;

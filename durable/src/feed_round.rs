@@ -3,8 +3,8 @@
 //! does to the source's protection. The hub runs the fetches in between.
 
 use crate::feeds::alternative_me::{self, FNG_PATH};
-use crate::feeds::coingecko::{self, CHART_PATH, GLOBAL_PATH};
-use crate::feeds::FeedError;
+use crate::feeds::coingecko::{self, PriceAnswer, CHART_PATH, GLOBAL_PATH};
+use crate::feeds::{printable, FeedError};
 use crate::guard::ProviderLimit;
 use crate::protocol::Channel;
 use crate::rsi;
@@ -120,23 +120,27 @@ pub fn plan(
     planned
 }
 
-/// What a successful body means for the channels.
-pub fn values(source: Source, body: &str, cfg: &FeedConfig) -> Result<Vec<ChannelValue>, FeedError> {
-    let to_json = |v: Result<Value, serde_json::Error>| v.map_err(|e| FeedError::Parse(e.to_string()));
-    let value = |channel: &str, data: Value, merge: bool| ChannelValue {
-        channel: Channel::parse(channel).unwrap_or_else(|_| Channel::btc()),
-        data,
-        merge,
-    };
-    Ok(match source {
-        Source::CoingeckoPrice => {
-            let quotes = coingecko::parse_simple_price(body, &cfg.coins)?;
-            let btc = coingecko::btc_tick(&quotes).ok_or_else(|| FeedError::Parse("no bitcoin quote".into()))?;
-            vec![
-                value("btc", to_json(serde_json::to_value(btc))?, false),
-                value("market", json!({ "coins": to_json(serde_json::to_value(quotes))? }), true),
-            ]
-        }
+/// What a successful body means for the channels: values ready to publish, or a price answer,
+/// whose `market` coins build on what `market` holds ([`price_values`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Values(Vec<ChannelValue>),
+    Prices(PriceAnswer),
+}
+
+fn value(channel: &str, data: Value, merge: bool) -> ChannelValue {
+    ChannelValue { channel: Channel::parse(channel).unwrap_or_else(|_| Channel::btc()), data, merge }
+}
+
+fn to_json(v: Result<Value, serde_json::Error>) -> Result<Value, FeedError> {
+    v.map_err(|e| FeedError::Parse(e.to_string()))
+}
+
+/// Parses a successful body. Only an error here counts against the source (and its breaker):
+/// a price answer with a usable bitcoin quote is a success however many other coins it lacks.
+pub fn parse(source: Source, body: &str, cfg: &FeedConfig) -> Result<Answer, FeedError> {
+    Ok(Answer::Values(match source {
+        Source::CoingeckoPrice => return coingecko::parse_simple_price(body, &cfg.coins).map(Answer::Prices),
         Source::CoingeckoGlobal => {
             let totals = coingecko::parse_global(body)?;
             vec![value("market", to_json(serde_json::to_value(totals))?, true)]
@@ -155,7 +159,32 @@ pub fn values(source: Source, body: &str, cfg: &FeedConfig) -> Result<Vec<Channe
             })?;
             vec![value("indicators", to_json(serde_json::to_value(ind))?, false)]
         }
-    })
+    }))
+}
+
+/// A price answer that came at `at`, as channel values: `btc` from bitcoin's quote, and the
+/// coins of `market`, where each tracked coin the answer lacks keeps its last good quote from
+/// `held` (`market`'s latest value and when it was observed), marked stale since it was last
+/// quoted. Records each coin's state in `status` (the price source's), for `/health`.
+pub fn price_values(
+    answer: &PriceAnswer,
+    held: Option<(&Value, u64)>,
+    at: u64,
+    cfg: &FeedConfig,
+    status: &mut UpstreamStatus,
+) -> Result<Vec<ChannelValue>, FeedError> {
+    let btc = coingecko::btc_tick(answer).ok_or_else(|| FeedError::Parse("no usable bitcoin quote".into()))?;
+    let held_coins = held.and_then(|(v, _)| v.get("coins"));
+    // A coin fresh in `held` was quoted by the last price answer taken. The bookkeeping says
+    // when; only a record from before it kept coins (once, after an upgrade) does not, and
+    // then the time `market` last changed stands in.
+    let quoted_at = |id: &str| status.coins.get(id).and_then(|c| c.quoted_at).or(held.map(|(_, ts)| ts));
+    let coins = coingecko::merge_quotes(answer, held_coins, &cfg.coins, quoted_at);
+    status.record_coins(at, &cfg.coins, &answer.unusable);
+    Ok(vec![
+        value("btc", to_json(serde_json::to_value(btc))?, false),
+        value("market", json!({ "coins": to_json(serde_json::to_value(coins))? }), true),
+    ])
 }
 
 /// Lays `part`'s top-level fields over `latest` (an object), keeping the fields it does not own.
@@ -170,8 +199,9 @@ pub fn merge(latest: Option<&Value>, part: Value) -> Value {
     }
 }
 
-/// Records a result in the source's bookkeeping and protection; returns the failure detail
-/// (trimmed for `/health`) when there is one.
+/// Records a result in the source's bookkeeping and protection, with the failure detail when
+/// there is one (trimmed, and kept to printable text: it can quote the upstream, and `/health`
+/// shows it).
 pub fn record(
     fetched: &Fetched,
     outcome: Outcome,
@@ -182,7 +212,8 @@ pub fn record(
 ) {
     let status = upstreams.entry(fetched.source).or_default();
     status.durations.observe(fetched.duration_ms);
-    let detail = detail.map(|mut d| {
+    let detail = detail.map(|d| {
+        let mut d = printable(&d);
         if let Some((i, _)) = d.char_indices().nth(200) {
             d.truncate(i);
         }
@@ -325,6 +356,14 @@ mod tests {
      "ethereum":{"usd":3120.5,"usd_24h_change":-0.82,"usd_market_cap":3.75e11,"usd_24h_vol":1.4e10},
      "solana":{"usd":142.1,"usd_24h_change":3.1,"usd_market_cap":6.5e10,"usd_24h_vol":2.2e9}}"#;
 
+    /// The values of one answer, with nothing held before it.
+    fn values(source: Source, body: &str, cfg: &FeedConfig) -> Result<Vec<ChannelValue>, FeedError> {
+        match parse(source, body, cfg)? {
+            Answer::Values(v) => Ok(v),
+            Answer::Prices(a) => price_values(&a, None, 0, cfg, &mut UpstreamStatus::default()),
+        }
+    }
+
     #[test]
     fn each_source_becomes_channel_values() {
         let v = values(Source::CoingeckoPrice, PRICE, &cfg()).unwrap();
@@ -347,6 +386,58 @@ mod tests {
         assert_eq!((v[0].data["period"].clone(), v[0].data["closes"].clone()), (json!(14), json!(30)));
         let short = values(Source::CoingeckoChart, r#"{"prices":[[1,5],[3600001,6]]}"#, &cfg());
         assert!(matches!(short, Err(FeedError::Parse(m)) if m.contains("2 hourly closes")));
+    }
+
+    #[test]
+    fn a_price_answer_degrades_per_coin() {
+        let mut status = UpstreamStatus::default();
+        let Answer::Prices(first) = parse(Source::CoingeckoPrice, PRICE, &cfg()).unwrap() else { panic!() };
+        let v = price_values(&first, None, 1_000, &cfg(), &mut status).unwrap();
+        let held = merge(None, v[1].data.clone());
+        // Ethereum's change is null, solana is gone: btc and ethereum's price move on.
+        let body = r#"{"bitcoin":{"usd":65000,"usd_24h_change":null,"usd_market_cap":1.3e12,"usd_24h_vol":3e10},
+            "ethereum":{"usd":3200,"usd_24h_change":null,"usd_market_cap":3.8e11,"usd_24h_vol":1.5e10}}"#;
+        let Answer::Prices(second) = parse(Source::CoingeckoPrice, body, &cfg()).unwrap() else { panic!() };
+        let v = price_values(&second, Some((&held, 900)), 11_000, &cfg(), &mut status).unwrap();
+        assert_eq!(v[0].data, json!({"price_usd": 65000.0, "change_24h_pct": null}), "unknown, not 0");
+        let coins = &v[1].data["coins"];
+        assert_eq!(
+            coins["ethereum"],
+            json!({"price_usd": 3200.0, "change_24h_pct": null, "market_cap_usd": 3.8e11, "volume_24h_usd": 1.5e10}),
+            "a null change leaves the price fresh"
+        );
+        assert_eq!(
+            coins["solana"],
+            json!({"price_usd": 142.1, "change_24h_pct": 3.1, "market_cap_usd": 6.5e10, "volume_24h_usd": 2.2e9,
+                "stale": true, "quoted_at": 1_000}),
+            "the last good quote, stale since the answer that had it"
+        );
+        assert_eq!(status.coins["solana"].quoted_at, Some(1_000));
+        assert!(status.coins["solana"].problem.as_deref().is_some_and(|p| p.contains("no \"solana\" object")));
+        assert_eq!(
+            (status.coins["ethereum"].quoted_at, status.coins["ethereum"].problem.clone()),
+            (Some(11_000), None)
+        );
+        // The same partial answer again changes nothing: the stale quote keeps its time.
+        let held = merge(Some(&held), v[1].data.clone());
+        let again = price_values(&second, Some((&held, 11_000)), 21_000, &cfg(), &mut status).unwrap();
+        assert_eq!(merge(Some(&held), again[1].data.clone()), held);
+        // No bitcoin: not an answer at all (the breaker counts it).
+        let no_btc = r#"{"ethereum":{"usd":3200},"solana":{"usd":140}}"#;
+        assert!(
+            matches!(parse(Source::CoingeckoPrice, no_btc, &cfg()), Err(FeedError::Parse(m)) if m.contains("bitcoin"))
+        );
+    }
+
+    #[test]
+    fn a_failure_detail_is_printable_and_trimmed() {
+        let mut st = fresh();
+        let f = fetched_at(0, Source::Fng, Err(FeedError::Parse("x".into())));
+        let detail = format!("value \u{1b}]0;pwned\u{7}{}", "y".repeat(300));
+        record(&f, Outcome::ParseError, Some(detail), &cfg(), &mut st.0, &mut st.1);
+        let shown = st.0[&Source::Fng].last_error.clone().unwrap().detail;
+        assert_eq!(shown.chars().count(), 200);
+        assert!(shown.starts_with("value \u{FFFD}]0;pwned\u{FFFD}y"), "{shown:?}");
     }
 
     #[test]

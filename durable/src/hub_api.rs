@@ -6,6 +6,7 @@
 //! they change together.
 
 use crate::protocol::{Channel, Epoch, Seq, Update};
+use crate::replica_sync::Position;
 use crate::route::query_param;
 use crate::upstream_status::{Outcome, Source};
 use serde::{Deserialize, Serialize};
@@ -52,10 +53,13 @@ pub enum HubRoute {
     History { channel: Channel, since: u64, limit: u64 },
     /// `POST /watch` (sequencer): a [`Watch`] report from another shard.
     Watch,
-    /// `GET /watching`: this shard's `btc` subscriber count, as plain digits.
+    /// `GET /watching`: this shard's `btc` subscriber count, as plain digits (a replica whose
+    /// last one left less than `FAST_POLL_SECONDS` ago says 1: see `btc_watch.rs`).
     Watching,
     /// `POST /apply` (replicas): an [`Apply`] from the sequencer; answers [`Applied`].
     Apply,
+    /// `POST /sync` (sequencer): a replica's [`SyncRequest`]; answers a [`SyncPage`].
+    Sync,
     /// `GET /stats?shard=K`: the object's stats, labelled with its shard.
     Stats { shard: u32 },
 }
@@ -103,12 +107,13 @@ const HISTORY: &str = "/history";
 const WATCH: &str = "/watch";
 const WATCHING: &str = "/watching";
 const APPLY: &str = "/apply";
+const SYNC: &str = "/sync";
 const STATS: &str = "/stats";
 
 impl HubRoute {
     pub fn verb(&self) -> Verb {
         match self {
-            HubRoute::Refresh | HubRoute::Watch | HubRoute::Apply => Verb::Post,
+            HubRoute::Refresh | HubRoute::Watch | HubRoute::Apply | HubRoute::Sync => Verb::Post,
             HubRoute::Snapshot | HubRoute::History { .. } | HubRoute::Watching | HubRoute::Stats { .. } => Verb::Get,
         }
     }
@@ -121,6 +126,7 @@ impl HubRoute {
             HubRoute::Watch => WATCH,
             HubRoute::Watching => WATCHING,
             HubRoute::Apply => APPLY,
+            HubRoute::Sync => SYNC,
             HubRoute::Stats { .. } => STATS,
         }
     }
@@ -153,6 +159,7 @@ impl HubRoute {
             WATCH => HubRoute::Watch,
             WATCHING => HubRoute::Watching,
             APPLY => HubRoute::Apply,
+            SYNC => HubRoute::Sync,
             STATS => match number("shard").and_then(|k| u32::try_from(k).ok()) {
                 Some(shard) => HubRoute::Stats { shard },
                 None => return Err(RouteError::BadQuery("stats needs shard")),
@@ -177,6 +184,9 @@ pub enum HubRefusal {
     BadRequest(&'static str),
     /// 404 `unknown_channel`: the channel does not exist (on this shard).
     UnknownChannel,
+    /// 503 `lagging`: a replica that cannot vouch for its state (it could not reach shard 0);
+    /// the Worker asks the sequencer instead.
+    Lagging,
 }
 
 impl HubRefusal {
@@ -184,6 +194,7 @@ impl HubRefusal {
         match self {
             HubRefusal::NoRoute | HubRefusal::UnknownChannel => 404,
             HubRefusal::BadRequest(_) => 400,
+            HubRefusal::Lagging => 503,
         }
     }
 
@@ -192,6 +203,7 @@ impl HubRefusal {
             HubRefusal::NoRoute => "no_route",
             HubRefusal::BadRequest(_) => "bad_request",
             HubRefusal::UnknownChannel => "unknown_channel",
+            HubRefusal::Lagging => "lagging",
         }
     }
 
@@ -200,6 +212,7 @@ impl HubRefusal {
             HubRefusal::NoRoute => "no such hub route",
             HubRefusal::BadRequest(what) => what,
             HubRefusal::UnknownChannel => "no such channel",
+            HubRefusal::Lagging => "this shard is catching up with the sequencer",
         }
     }
 
@@ -216,6 +229,7 @@ impl HubRefusal {
             "no_route" => HubRefusal::NoRoute,
             "bad_request" => HubRefusal::BadRequest("bad request"),
             "unknown_channel" => HubRefusal::UnknownChannel,
+            "lagging" => HubRefusal::Lagging,
             _ => return None,
         };
         (refusal.status() == status).then_some(refusal)
@@ -268,10 +282,49 @@ pub struct Apply {
     pub confirmed: Vec<Confirmed>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<Channel>,
+    /// The sequencer's position after this fan-out (`replica_sync`): a replica that did not
+    /// get the one before knows it missed something. Only a heartbeat carries nothing else.
+    #[serde(default)]
+    pub at: Option<Position>,
 }
 
-/// A shard's answer to `POST /apply`: how many `btc` subscribers it has, so a lost or overtaken
-/// `/watch` report is corrected by the next fan-out (every cron round sends one).
+impl Apply {
+    /// Whether it changes nothing (a heartbeat, or an event with nothing to fan out).
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty() && self.confirmed.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// Body of `POST /sync`: a replica's digest, every channel it has and where it stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub shard: u32,
+    pub have: Vec<Have>,
+}
+
+/// One channel of a replica's digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Have {
+    pub channel: Channel,
+    pub epoch: Epoch,
+    pub seq: Seq,
+}
+
+/// The sequencer's answer to `POST /sync`: where it stands (`at`), the latest value of each
+/// channel where the replica's digest differs from it, as many as fit the page's byte budget
+/// (`HISTORY_PAGE_BYTES`, at least one), and the replica's channels it no longer has. With
+/// `more`, the replica applies the page and asks again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncPage {
+    pub at: Position,
+    pub changed: Vec<Confirmed>,
+    pub deleted: Vec<Channel>,
+    pub more: bool,
+}
+
+/// A shard's answer to `POST /apply`: how many `btc` subscribers it has (as `/watching` counts
+/// them), so a lost or overtaken `/watch` report is corrected by the next fan-out (every cron
+/// round sends one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     pub btc_watchers: u64,
@@ -284,7 +337,8 @@ pub struct Confirmed {
     pub confirmed_at: u64,
 }
 
-/// Body of `POST /watch`: a shard other than 0 says whether it has `btc` subscribers.
+/// Body of `POST /watch`: a shard other than 0 says whether it has `btc` subscribers: a start
+/// at once, a stop once it has had none for `FAST_POLL_SECONDS` (`btc_watch.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watch {
     pub shard: u32,
@@ -312,6 +366,7 @@ mod tests {
             HubRoute::Watch,
             HubRoute::Watching,
             HubRoute::Apply,
+            HubRoute::Sync,
             HubRoute::Stats { shard: 3 },
         ];
         for route in routes {
@@ -335,7 +390,7 @@ mod tests {
 
     #[test]
     fn refusals_read_back_from_their_json_answer() {
-        for refusal in [HubRefusal::NoRoute, HubRefusal::UnknownChannel] {
+        for refusal in [HubRefusal::NoRoute, HubRefusal::UnknownChannel, HubRefusal::Lagging] {
             let body = refusal.body();
             assert_eq!(HubRefusal::from_answer(refusal.status(), &body), Some(refusal));
         }

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod catchup;
 mod counters;
 mod feeds;
+mod sync;
 
 pub use catchup::{CatchupFrames, CatchupStep, ReplayEntries, ReplayRead};
 

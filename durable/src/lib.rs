@@ -4,10 +4,13 @@
 //! - the wire protocol: `protocol` (frames, channel names, seqs), `session` (one socket's
 //!   attachment, limits and close reasons), `channel` (one channel's sequence and history),
 //!   `merge_patch` (the `delta` frames' RFC 7386 patches);
-//! - the hub's state machine: `hub_core` (with `catchup`, `counters` and `feeds`), `commit`
-//!   (group commit), `catchup_cache` (catch-ups shared between sockets),
-//!   `publish` (an app publish's checks), `history_budget`, `replica_backoff`, `upkeep` (what the
-//!   alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
+//! - the hub's state machine: `hub_core` (with `catchup`, `counters`, `feeds` and `sync`), `commit`
+//!   (group commit), `catchup_cache` (catch-ups shared between sockets), `publish` (an app
+//!   publish's checks), `history_budget`, `replica_backoff`, `replica_sync` (when a replica
+//!   vouches for its state and heals), `upkeep` (what the alarm does), `storage_key` (the
+//!   storage schema), `stats` (what `/stats` reports);
+//! - `frame_size` (a client frame judged by its size before it is copied into wasm memory) and
+//!   `btc_watch` (a replica's debounced `btc` watching, which spares the sequencer writes);
 //! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
 //!   routes, bodies), `route` (client routes forwarded unchanged, URL splitting);
 //! - the feeds: `feeds` (each upstream's parsing), `feed_round` (what a round fetches), `guard`
@@ -19,12 +22,14 @@
 //! `feeds`, `alarm`), `hub_stub` (reaching a shard), `fanout` (the JS send loop), `body`
 //! (capped body reads), `upstream` (HTTP to upstream APIs).
 
+pub mod btc_watch;
 pub mod catchup_cache;
 pub mod channel;
 pub mod clock;
 pub mod commit;
 pub mod feed_round;
 pub mod feeds;
+pub mod frame_size;
 pub mod guard;
 pub mod history_budget;
 pub mod hub_api;
@@ -34,6 +39,7 @@ pub mod merge_patch;
 pub mod protocol;
 pub mod publish;
 pub mod replica_backoff;
+pub mod replica_sync;
 pub mod route;
 pub mod rsi;
 pub mod session;

@@ -1,7 +1,9 @@
 //! Which replica shards a fan-out goes to. A shard whose `/apply` failed or timed out is left
 //! out for a while, so a hung shard costs the sequencer one timeout, not one per update, and
-//! the fan-out line never waits on it; when it is tried again it sees the gap and tells its
-//! sockets (`HubCore::apply`).
+//! the fan-out line never waits on it. It stays owed a contact until one succeeds: once its
+//! skip time is up, shard 0's alarm retries it with a heartbeat if no fan-out came meanwhile
+//! (`retry_due`), and it sees from the fan-outs' numbers that it missed some and heals
+//! (`replica_sync.rs`).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,12 @@ impl ReplicaBackoff {
 
     pub fn succeeded(&mut self, shard: u32) {
         self.skip_until.remove(&shard);
+    }
+
+    /// When the earliest shard that failed is due to be tried again (None: every shard's last
+    /// call succeeded). A time in the past means it is owed a contact now.
+    pub fn retry_due(&self) -> Option<u64> {
+        self.skip_until.values().min().copied()
     }
 }
 
@@ -87,6 +95,21 @@ mod tests {
         b.failed(2, 20_000);
         b.succeeded(2);
         assert_eq!(b.targets(4, 20_000), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failed_shard_is_owed_a_retry_until_a_call_succeeds() {
+        let mut b = ReplicaBackoff::default();
+        assert_eq!(b.retry_due(), None);
+        b.failed(3, 5_000);
+        b.failed(1, 1_000);
+        assert_eq!(b.retry_due(), Some(1_000 + SKIP_MS), "the earliest");
+        assert_eq!(b.retry_due(), Some(1_000 + SKIP_MS), "still owed after its time is up");
+        b.failed(1, 1_000 + SKIP_MS); // the retry failed too: left out again
+        assert_eq!(b.retry_due(), Some(5_000 + SKIP_MS));
+        b.succeeded(3);
+        b.succeeded(1);
+        assert_eq!(b.retry_due(), None);
     }
 
     #[test]

@@ -39,6 +39,13 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
+/// The largest `MAX_SUBSCRIPTIONS`. A socket's subscriptions travel in its hibernation
+/// attachment, which the runtime caps at 16 KiB (16,384 serialized bytes on workerd 1.20261117;
+/// it was 2 KiB, and the ceiling 40): 400 names of 32 characters are about 14 KB with the
+/// attachment's other fields, which leaves 2 KiB of room (a host test below checks it, and
+/// `tests/e2e/frames.rs` a socket holding 400 such names on the pinned runtime).
+pub const MAX_SUBSCRIPTIONS_CEILING: usize = 400;
+
 /// The hub's limits (README documents each var).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubLimits {
@@ -121,9 +128,12 @@ impl HubLimits {
                 64,
                 1 << 20,
             )? as usize,
-            // A socket's subscriptions travel in its attachment, which the runtime caps at 2 KiB:
-            // 40 names of up to 32 characters fit with room to spare.
-            max_subscriptions: vars.number("MAX_SUBSCRIPTIONS", d.max_subscriptions as u64, 1, 40)? as usize,
+            max_subscriptions: vars.number(
+                "MAX_SUBSCRIPTIONS",
+                d.max_subscriptions as u64,
+                1,
+                MAX_SUBSCRIPTIONS_CEILING as u64,
+            )? as usize,
             client_msgs_per_10s: vars.number("CLIENT_MSGS_PER_10S", d.client_msgs_per_10s as u64, 1, 100_000)? as u32,
             shards: vars.number("HUB_SHARDS", d.shards as u64, 1, 64)? as u32,
             commit: CommitLimits {
@@ -329,6 +339,21 @@ mod tests {
         assert_eq!(v.number("UNSET", 7, 0, 100), Ok(7));
         assert!(v.number("C", 1, 0, 100).unwrap_err().to_string().contains("C: \"x\" is not a whole number"));
         assert!(v.number("D", 1, 0, 50).unwrap_err().problem.contains("outside 0..=50"));
+    }
+
+    /// The attachment of a socket at the ceiling, with the longest names and the widest
+    /// numbers, leaves 2 KiB of the runtime's 16 KiB (as JSON, which is a little larger than the
+    /// runtime's serialization of the same record: a name costs 35 bytes here, 34 there).
+    #[test]
+    fn the_largest_attachment_fits_the_runtime_cap_with_room() {
+        let mut meta = crate::session::SocketMeta::new("f".repeat(16));
+        for i in 0..MAX_SUBSCRIPTIONS_CEILING {
+            let name = format!("{i:0>32}");
+            meta.channels.push(crate::protocol::Channel::parse(&name).unwrap());
+        }
+        (meta.window_start, meta.window_msgs, meta.closing, meta.delta) = (u64::MAX, u32::MAX, true, true);
+        let bytes = serde_json::to_string(&meta).unwrap().len();
+        assert!(bytes <= 16 * 1024 - 2048, "{bytes} bytes");
     }
 
     #[test]

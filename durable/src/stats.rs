@@ -51,7 +51,8 @@ pub struct Counters {
     pub broadcast_durations: Histogram,
     /// Publishes refused with 503 `overloaded` (too many updates waiting to be sent or fanned out).
     pub publishes_overloaded: u64,
-    /// `/watch` reports received (shard 0): one per zero crossing of a shard's btc subscribers.
+    /// `/watch` reports received (shard 0): a shard starting or stopping to watch btc,
+    /// debounced by the shard (`btc_watch.rs`).
     pub watch_reports: u64,
     /// Fan-outs applied (replicas).
     pub fanouts_applied: u64,
@@ -78,6 +79,9 @@ pub struct HubStats {
     /// API reads answered per shard (`Counters::api_reads`), to see reads spread.
     #[serde(default)]
     pub reads: BTreeMap<u32, u64>,
+    /// Each shard object's wasm linear memory in bytes (it grows and never shrinks).
+    #[serde(default)]
+    pub wasm_memory_bytes: BTreeMap<u32, u64>,
     pub counters: Counters,
     pub channels: BTreeMap<Channel, ChannelStats>,
     /// Kept by the sequencer (shard 0) only.
@@ -113,6 +117,7 @@ impl HubStats {
         self.counters.api_reads += other.counters.api_reads;
         add(&mut self.counters.catchups, &other.counters.catchups);
         add(&mut self.reads, &other.reads);
+        add(&mut self.wasm_memory_bytes, &other.wasm_memory_bytes);
         for (c, s) in other.channels {
             let mine = self.channels.entry(c).or_default();
             mine.seq = mine.seq.max(s.seq);

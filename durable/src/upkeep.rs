@@ -1,6 +1,10 @@
-//! The hub's one alarm serves two jobs: writing counters that changed since the last write (so
-//! connects, closes and client frames never write storage themselves) and the fast BTC poll on
-//! the sequencer. This decides when the alarm should fire and whether it must be moved.
+//! The hub's one alarm serves its jobs: writing counters that changed since the last write (so
+//! connects, closes and client frames never write storage themselves), on the sequencer the
+//! fast BTC poll and retrying a replica it failed to reach (`ReplicaBackoff::retry_due`), and on
+//! a replica the debounced report that it stopped watching `btc` (`btc_watch.rs`). This decides
+//! when the alarm should fire and whether it must be moved.
+
+use crate::btc_watch::BtcWatch;
 
 /// When counters must be written by, and when the fast poll last ran in this object's lifetime.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -10,6 +14,8 @@ pub struct Upkeep {
     /// When this object last ran the fast poll or started having `btc` watchers (ms); 0 after
     /// a wake.
     pub last_poll: u64,
+    /// A replica's debounced `btc` watching, whose stop report the alarm sends.
+    pub btc_watch: BtcWatch,
 }
 
 impl Upkeep {
@@ -50,12 +56,18 @@ impl Upkeep {
         watched.then(|| last_attempt.unwrap_or(0).max(self.last_poll).saturating_add(period_ms))
     }
 
-    /// When the alarm should fire: the earlier of the two jobs (None: no job is waiting).
+    /// When the alarm should fire: the earliest job (None: no job is waiting).
     pub fn next_alarm(&self, poll_due: Option<u64>) -> Option<u64> {
-        match (self.flush_due, poll_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(earliest(self.flush_due, poll_due), self.btc_watch.stop_due())
+    }
+}
+
+/// The earlier of two times either of which may be unset: what the alarm serves when two
+/// jobs share one slot of [`Upkeep::next_alarm`].
+pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -115,6 +127,22 @@ mod tests {
         assert_eq!(u.next_alarm(Some(9)), Some(5));
         assert_eq!(u.next_alarm(Some(3)), Some(3));
         assert_eq!(u.next_alarm(None), Some(5));
+        // A replica's pending btc stop report.
+        let mut u = Upkeep::default();
+        u.btc_watch.changed(0, 1, 0, 4);
+        u.btc_watch.changed(1, 0, 1, 4);
+        assert_eq!(u.next_alarm(None), Some(5));
+        u.counters_changed(0, 7);
+        assert_eq!(u.next_alarm(None), Some(5));
+        assert_eq!(u.next_alarm(Some(2)), Some(2));
+    }
+
+    #[test]
+    fn the_earliest_of_two_jobs_is_served() {
+        assert_eq!(earliest(None, None), None);
+        assert_eq!(earliest(Some(4), None), Some(4));
+        assert_eq!(earliest(None, Some(4)), Some(4));
+        assert_eq!(earliest(Some(9), Some(4)), Some(4));
     }
 
     #[test]

@@ -159,6 +159,19 @@ pub struct UpstreamStatus {
     pub last_attempt: Option<u64>,
     pub breaker: Breaker,
     pub durations: Histogram,
+    /// The price source only: each tracked coin, by CoinGecko id.
+    pub coins: BTreeMap<String, CoinStatus>,
+}
+
+/// One tracked coin in the price answers, as `/health` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CoinStatus {
+    /// When an answer last had a usable quote for it (ms); `None`: never yet.
+    pub quoted_at: Option<u64>,
+    /// Why the latest answer had none (`None`: it had one). While set, `market` shows the coin's
+    /// last good quote marked stale.
+    pub problem: Option<String>,
 }
 
 impl UpstreamStatus {
@@ -178,6 +191,19 @@ impl UpstreamStatus {
     /// A request that was not sent (breaker open, rate limited): counted, but not a failure.
     pub fn record_skip(&mut self, outcome: Outcome) {
         *self.requests.entry(outcome).or_insert(0) += 1;
+    }
+
+    /// Records which tracked coins an answer at `at` quoted (`problems` holds the others, with
+    /// why). Coins no longer tracked are forgotten.
+    pub fn record_coins(&mut self, at: u64, tracked: &[String], problems: &BTreeMap<String, String>) {
+        self.coins.retain(|id, _| tracked.contains(id));
+        for id in tracked {
+            let coin = self.coins.entry(id.clone()).or_default();
+            coin.problem = problems.get(id).cloned();
+            if coin.problem.is_none() {
+                coin.quoted_at = coin.quoted_at.max(Some(at));
+            }
+        }
     }
 
     /// Failing means the most recent request did not succeed.
@@ -209,6 +235,21 @@ mod tests {
         assert_eq!(s.requests[&Outcome::ParseError], 1);
         // The last error stays visible after recovery, for operators.
         assert_eq!(s.last_error.unwrap().at, 3);
+    }
+
+    #[test]
+    fn each_coin_keeps_when_it_was_last_quoted() {
+        let tracked: Vec<String> = vec!["bitcoin".into(), "ethereum".into()];
+        let mut s = UpstreamStatus::default();
+        s.record_coins(1_000, &tracked, &BTreeMap::new());
+        let gone = BTreeMap::from([("ethereum".to_owned(), "no \"ethereum\" object".to_owned())]);
+        s.record_coins(2_000, &tracked, &gone);
+        assert_eq!(s.coins["bitcoin"], CoinStatus { quoted_at: Some(2_000), problem: None });
+        assert_eq!(s.coins["ethereum"], CoinStatus { quoted_at: Some(1_000), problem: gone.get("ethereum").cloned() });
+        s.record_coins(3_000, &tracked[..1], &BTreeMap::new());
+        assert_eq!(s.coins.keys().collect::<Vec<_>>(), ["bitcoin"], "no longer tracked: forgotten");
+        let old: UpstreamStatus = serde_json::from_str(r#"{"consecutive_failures":1}"#).unwrap();
+        assert!(old.coins.is_empty(), "records from before coins still read");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use tickwire_hub::feeds::alternative_me::parse_fng;
 use tickwire_hub::feeds::coingecko::{parse_chart, parse_global, parse_simple_price};
-use tickwire_hub::feeds::FeedError;
+use tickwire_hub::feeds::{printable, FeedError, REPLACEMENT};
 use tickwire_hub::upstream_status::Outcome;
 
 /// A field that is usually there, usually with a plausible value.
@@ -66,7 +66,8 @@ fn check_fng(body: &str) -> Result<(), TestCaseError> {
     match parse_fng(body) {
         Ok(s) => {
             prop_assert!(s.value <= 100);
-            prop_assert!(!s.classification.is_empty() && s.classification.len() <= 40);
+            prop_assert!(!s.classification.is_empty() && s.classification.chars().count() <= 40);
+            prop_assert!(!s.classification.chars().any(char::is_control), "{:?}", s.classification);
             prop_assert_eq!(s.classification.trim(), s.classification.as_str());
             let v: Value = serde_json::from_str(body).expect("accepted body is JSON");
             let raw = &v["data"][0]["value"];
@@ -113,14 +114,27 @@ fn simple_price_case() -> impl Strategy<Value = (String, Vec<String>)> {
 
 fn check_simple_price(body: &str, coins: &[String]) -> Result<(), TestCaseError> {
     match parse_simple_price(body, coins) {
-        Ok(quotes) => {
-            let want: HashSet<&String> = coins.iter().collect();
-            prop_assert_eq!(quotes.keys().collect::<HashSet<_>>(), want);
-            for q in quotes.values() {
+        Ok(answer) => {
+            // Every tracked coin (and bitcoin, which `btc` needs) is judged, once.
+            let mut want: HashSet<&str> = coins.iter().map(String::as_str).collect();
+            want.insert("bitcoin");
+            let judged: Vec<&str> = answer.quotes.keys().chain(answer.unusable.keys()).map(String::as_str).collect();
+            prop_assert_eq!(judged.len(), want.len());
+            prop_assert_eq!(judged.into_iter().collect::<HashSet<_>>(), want);
+            prop_assert!(answer.quotes.contains_key("bitcoin"), "no usable bitcoin must be an error");
+            let v: Value = serde_json::from_str(body).expect("accepted body is JSON");
+            for (id, q) in &answer.quotes {
                 prop_assert!(q.price_usd.is_finite() && q.price_usd > 0.0);
-                prop_assert!((-100.0..=1000.0).contains(&q.change_24h_pct));
-                prop_assert!(q.market_cap_usd.is_finite() && q.market_cap_usd >= 0.0);
-                prop_assert!(q.volume_24h_usd.is_finite() && q.volume_24h_usd >= 0.0);
+                prop_assert_eq!(v[id]["usd"].as_f64(), Some(q.price_usd));
+                prop_assert!(q.change_24h_pct.is_none_or(|c| (-100.0..=1000.0).contains(&c)));
+                // Unknown only where the upstream said nothing: never a number turned into null.
+                prop_assert_eq!(q.change_24h_pct, v[id]["usd_24h_change"].as_f64());
+                prop_assert!(q.market_cap_usd.is_none_or(|c| c.is_finite() && c >= 0.0));
+                prop_assert!(q.volume_24h_usd.is_none_or(|c| c.is_finite() && c >= 0.0));
+                prop_assert!(!q.stale && q.quoted_at.is_none());
+            }
+            for why in answer.unusable.values() {
+                readable(why, &[body])?;
             }
         }
         Err(e) => {
@@ -209,6 +223,16 @@ proptest! {
         check_simple_price(&body, &coins)?;
         check_global(&body)?;
         check_chart(&body)?;
+    }
+
+    #[test]
+    fn printable_lets_no_control_through_and_keeps_the_rest(text in any_text()) {
+        let out = printable(&text);
+        prop_assert_eq!(out.chars().count(), text.chars().count(), "one for one");
+        for (a, b) in text.chars().zip(out.chars()) {
+            let steers = a.is_control() || matches!(a as u32, 0x61C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069 | 0x2028 | 0x2029);
+            prop_assert_eq!(b, if steers { REPLACEMENT } else { a }, "{:?}", a);
+        }
     }
 
     #[test]

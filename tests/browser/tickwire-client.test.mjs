@@ -41,6 +41,23 @@ test("merge patch leaves its inputs alone", () => {
   assert.deepEqual(out, { coins: { bitcoin: { price_usd: 5, change_24h_pct: 2 } } });
 });
 
+test("merge patch keeps __proto__, constructor and prototype as own keys, like JSON.parse", () => {
+  const target = JSON.parse('{"a":{"__proto__":{"x":1},"keep":true}}');
+  const patch = JSON.parse('{"a":{"__proto__":{"y":2},"constructor":{"z":3},"prototype":{"w":4}},"__proto__":{"polluted":true}}');
+  const out = mergePatch(target, patch);
+  const want = JSON.parse('{"a":{"__proto__":{"x":1,"y":2},"keep":true,"constructor":{"z":3},"prototype":{"w":4}},"__proto__":{"polluted":true}}');
+  assert.deepEqual(out, want);
+  assert.ok(Object.hasOwn(out, "__proto__") && Object.getPrototypeOf(out) === Object.prototype);
+  assert.ok(Object.hasOwn(out.a, "constructor") && Object.getPrototypeOf(out.a) === Object.prototype);
+  assert.equal(out.polluted, undefined);
+  assert.equal({}.polluted, undefined, "Object.prototype is untouched");
+  assert.equal(Object.prototype.y, undefined);
+  // Removing them removes the own keys only.
+  const gone = mergePatch(out, JSON.parse('{"__proto__":null,"a":{"constructor":null}}'));
+  assert.ok(!Object.hasOwn(gone, "__proto__") && !Object.hasOwn(gone.a, "constructor"));
+  assert.equal(gone.a.constructor, Object, "the inherited member is back, not a stored value");
+});
+
 test("backoff: full jitter between 0 and min(cap, base * 2^n)", () => {
   for (let n = 0; n < 12; n++) {
     const bound = Math.min(30000, 500 * 2 ** n);
@@ -166,6 +183,37 @@ test("a delta in step is applied; a gap resubscribes with since and waits for th
   assert.deepEqual(c.values.market, { coins: { bitcoin: { price_usd: 100, change_24h_pct: 1 } }, total_market_cap_usd: 8 });
   assert.equal(c.positions.market.seq, 12);
   c.close();
+});
+
+test("a delta with __proto__ and constructor gives the value a full client gets", () => {
+  const full = client({ channels: ["orders"] });
+  const delta = client({ channels: ["orders"], delta: true });
+  full.c.connect();
+  const fws = last();
+  delta.c.connect();
+  const dws = last();
+  const v1 = '{"id":1,"meta":{"a":1}}';
+  const v2 = '{"id":2,"meta":{"a":1,"__proto__":{"isAdmin":true}},"constructor":{"prototype":{"p":1}},"__proto__":{"b":2}}';
+  const patch = '{"id":2,"meta":{"__proto__":{"isAdmin":true}},"constructor":{"prototype":{"p":1}},"__proto__":{"b":2}}';
+  const frame = (kind, seq, body) =>
+    `{"type":"${kind}","channel":"orders","seq":${seq},"ts":1,"stale":false,"${kind === "delta" ? "patch" : "data"}":${body}}`;
+  try {
+    for (const ws of [fws, dws]) {
+      ws.recv(`{"type":"batch","frames":[${JSON.stringify(welcome)},${frame("update", 1, v1)},${JSON.stringify(sub("orders", 1, "ep"))}]}`);
+    }
+    fws.recv(frame("update", 2, v2));
+    dws.recv(frame("delta", 2, patch));
+    assert.deepEqual(delta.seen.map((u) => [u.seq, u.delta]), [[1, false], [2, true]], "applied as a delta");
+    assert.deepEqual(delta.c.values.orders, full.c.values.orders);
+    assert.deepEqual(delta.c.values.orders, JSON.parse(v2));
+    const got = delta.c.values.orders;
+    assert.ok(Object.hasOwn(got, "__proto__") && Object.hasOwn(got.meta, "__proto__") && Object.hasOwn(got, "constructor"));
+    assert.equal(got.meta.isAdmin, undefined, "no prototype change");
+    assert.equal({}.isAdmin, undefined, "Object.prototype is untouched");
+  } finally {
+    full.c.close();
+    delta.c.close();
+  }
 });
 
 test("a delta for a channel without a value resubscribes", () => {

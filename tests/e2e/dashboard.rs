@@ -297,6 +297,27 @@ fn dashboard_shows_every_tracked_coin() {
     assert_eq!(rows[0][2], PRICE, "{rows:?}");
     assert_eq!(rows[2][2], "$142.10", "{rows:?}");
 
+    // Changes go null and solana drops out of the answer: an unknown change shows "–" (not
+    // "+0.00%"), and solana keeps its last price with its own stale badge.
+    fixture.set_coin("bitcoin", json!({"usd_24h_change": null}));
+    fixture.set_coin("ethereum", json!({"usd_24h_change": null}));
+    fixture.set_coin("solana", Value::Null);
+    w.fire_cron();
+    let solana = "document.querySelector('#coins .coin[data-coin=solana]')";
+    let stale_then = format!("{solana}.classList.contains('is-stale') && {}", text_is("btc-change", "–"));
+    b.wait(&stale_then, Duration::from_secs(5));
+    let rows = coin_rows(&mut b);
+    assert_eq!(rows[1], row(["ethereum", "Ethereum", "$3,250.75", "–", "$390.00B", "$15.00B", "coin-change"]));
+    assert_eq!(rows[2][2], "$142.10", "the last good price stays: {rows:?}");
+    let badge = b.eval(&format!(
+        "[{solana}.querySelector('.coin-stale').hidden, {solana}.querySelector('.coin-stale').textContent]"
+    ));
+    let text = badge[1].as_str().unwrap_or_default();
+    assert!(badge[0] == false && text.starts_with("stale · ") && text.ends_with(" s ago"), "{badge}");
+    let fresh_badges = "[...document.querySelectorAll('#coins .coin:not(.is-stale) .coin-stale')].every(b => b.hidden)";
+    assert_eq!(b.eval(fresh_badges), json!(true));
+    assert_eq!(b.eval(&format!("{}.className", el("btc-change"))), json!("change"), "neither up nor down");
+
     b.set_viewport(Browser::PHONE);
     b.open(&format!("{}/", w.base));
     b.wait("document.querySelectorAll('#coins .coin').length === 3", Duration::from_secs(10));

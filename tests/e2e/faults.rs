@@ -1,6 +1,6 @@
 //! Faults the hub must ride out: a replica shard that hangs on every fan-out or is merely
-//! slow, a crash in the middle of a publish stream, and storage calls past the platform's
-//! per-call limits.
+//! slow, a replica that misses fan-outs and must heal, a crash in the middle of a publish
+//! stream, and storage calls past the platform's per-call limits.
 
 use crate::harness::{seqs, Fixture, Wrangler, PUBLISH_TOKEN};
 use serde_json::{json, Value};
@@ -91,6 +91,112 @@ fn a_slow_shard_backs_publishes_off_instead_of_piling_them_up() {
     // Once the line drains, publishing works again.
     assert_eq!(w.publish_seq("news", json!({"i": 31})), last + 1);
     assert!(w.metric("tickwire_publishes_overloaded_total") >= refused as f64);
+    w.assert_no_panic();
+}
+
+/// Shard 1 of 2 answers every fan-out after 1.5 s, past `FANOUT_TIMEOUT_MS` (300 ms), so shard
+/// 0 leaves it out for 10 s after each try, and the publishes in between never reach it. Then
+/// the publisher goes quiet. The replica still heals: shard 0 retries it once its 10 s are up,
+/// the replica sees from the fan-outs' numbers that it missed some and pulls what changed. Its
+/// live socket gets the latest value (with `recovered: false`), a resume from the old seq is
+/// not told `recovered: true` there, history read through it reaches the current seq, and a
+/// channel created while it was left out exists on it. (It once answered from its stale copy
+/// forever: `recovered: true` at seq 1, history ending at seq 1 with `next: null`.)
+#[test]
+fn a_replica_that_missed_fan_outs_heals_a_quiet_channel() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(
+        &fixture,
+        &[
+            ("PUBLISH_TOKEN", PUBLISH_TOKEN),
+            ("HUB_SHARDS", "2"),
+            ("TEST_APPLY_DELAY_MS", "1500"),
+            ("FANOUT_TIMEOUT_MS", "300"),
+        ],
+    );
+    assert_eq!(w.publish_seq("quiet", json!({"i": 1})), 1);
+    // The replica has seq 1 (the fan-out arrives late, after shard 0 gave up on it).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut live, epoch) = loop {
+        let mut c = w.client("/ws?shard=1&channels=quiet");
+        let (_, sub) = c.catch_up("quiet", FRAME_WAIT);
+        if sub["seq"] == 1 {
+            break (c, sub["epoch"].as_str().expect("epoch").to_owned());
+        }
+        assert!(Instant::now() < deadline, "the replica never got seq 1: {sub}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // Left out: none of these is sent to the replica.
+    assert_eq!(w.publish_seq("quiet", json!({"i": 2})), 2);
+    assert_eq!(w.publish_seq("quiet", json!({"i": 3})), 3);
+    assert_eq!(w.publish_seq("fresh", json!({"i": 1})), 1);
+
+    // Nothing more is published. The live socket gets the current value, unasked, and is told
+    // that continuity was lost before it.
+    let ups = live.updates("quiet", 3, Duration::from_secs(40));
+    assert_eq!(ups.last().map(|u| u["data"]["i"].clone()), Some(json!(3)), "{ups:?}");
+    let sub = live.expect("subscribed after the healed value", FRAME_WAIT, |v| v["type"] == "subscribed");
+    assert_eq!((&sub["seq"], &sub["recovered"]), (&json!(3), &json!(false)), "{sub}");
+
+    let mut resumed = w.client(&format!("/ws?shard=1&channels=quiet&since=quiet:1@{epoch}"));
+    let (ups, sub) = resumed.catch_up("quiet", FRAME_WAIT);
+    assert_eq!(sub["seq"], 3, "the replica resumes at the current seq: {sub}");
+    if sub["recovered"] == true {
+        assert_eq!(seqs(&ups), [2, 3], "a recovered resume replays exactly what followed");
+    } else {
+        assert_eq!(seqs(&ups), [3], "not recovered: the latest value");
+    }
+    // /api/history is read from a shard at random: every answer reaches seq 3.
+    for _ in 0..20 {
+        let (status, page) = w.get_json("/api/history?channel=quiet&since=2");
+        assert_eq!(status, 200, "{page}");
+        assert_eq!((&page["seq"], &page["next"]), (&json!(3), &Value::Null), "{page}");
+        assert_eq!(seqs(page["updates"].as_array().expect("updates")), [3], "{page}");
+    }
+    let mut fresh = w.client("/ws?shard=1&channels=fresh");
+    let (ups, sub) = fresh.catch_up("fresh", FRAME_WAIT);
+    assert_eq!((seqs(&ups), &sub["seq"]), (vec![1], &json!(1)), "created while the replica was left out: {sub}");
+    w.assert_no_panic();
+}
+
+/// Shard 1 of 2 never finishes applying a fan-out (each hangs for 10 minutes), so shard 0 never
+/// reaches it. A replica vouches for its copy only for 30 s after it last heard from shard 0
+/// in step (`VOUCH_MS`): its first subscriber makes it pull the channel from shard 0, and a
+/// resume more than 30 s later, after publishes it never got, pulls again and is answered at
+/// the current seq, as is its live socket. (It once had no copy at all: `subscribed` at seq 0.)
+#[test]
+fn a_replica_shard_0_cannot_reach_pulls_before_it_vouches() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(
+        &fixture,
+        &[
+            ("PUBLISH_TOKEN", PUBLISH_TOKEN),
+            ("HUB_SHARDS", "2"),
+            ("TEST_APPLY_DELAY_MS", "600000"),
+            ("FANOUT_TIMEOUT_MS", "300"),
+        ],
+    );
+    assert_eq!(w.publish_seq("quiet", json!({"i": 1})), 1);
+    let mut live = w.client("/ws?shard=1&channels=quiet");
+    let (ups, sub) = live.catch_up("quiet", FRAME_WAIT);
+    assert_eq!((seqs(&ups), &sub["seq"]), (vec![1], &json!(1)), "pulled on first contact: {sub}");
+    let epoch = sub["epoch"].as_str().expect("epoch").to_owned();
+    assert_eq!(w.publish_seq("quiet", json!({"i": 2})), 2);
+    assert_eq!(w.publish_seq("quiet", json!({"i": 3})), 3);
+
+    std::thread::sleep(Duration::from_secs(32)); // past VOUCH_MS (30 s) since the replica pulled
+    let mut resumed = w.client(&format!("/ws?shard=1&channels=quiet&since=quiet:1@{epoch}"));
+    let (ups, sub) = resumed.catch_up("quiet", FRAME_WAIT);
+    assert_eq!((seqs(&ups), &sub["seq"], &sub["recovered"]), (vec![3], &json!(3), &json!(false)), "{sub}");
+    let ups = live.updates("quiet", 3, FRAME_WAIT);
+    assert_eq!(seqs(&ups), [3], "the live socket gets the pulled value: {ups:?}");
+    let sub = live.expect("subscribed after the pulled value", FRAME_WAIT, |v| v["type"] == "subscribed");
+    assert_eq!((&sub["seq"], &sub["recovered"]), (&json!(3), &json!(false)), "{sub}");
+    for _ in 0..10 {
+        let (status, page) = w.get_json("/api/history?channel=quiet&since=2");
+        assert_eq!((status, &page["seq"], &page["next"]), (200, &json!(3), &Value::Null), "{page}");
+    }
     w.assert_no_panic();
 }
 

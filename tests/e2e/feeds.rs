@@ -1,6 +1,7 @@
 //! The market feeds end to end: four upstreams fetched in parallel by one cron tick into `btc`,
 //! `market`, `sentiment` and `indicators`; per-provider rate limits, per-source circuit breakers,
-//! timeouts, malformed answers, stale values, and the fast BTC stream while someone watches `btc`.
+//! timeouts, malformed answers, stale values, a price answer that lacks one coin, and the fast
+//! BTC stream while someone watches `btc`.
 
 use crate::harness::{
     epoch_now, is_update, metric_value, pick, promtool_accepts, rfc3339_secs, same, sleep_until_epoch, Client, Fixture,
@@ -491,5 +492,98 @@ fn bad_answers_keep_the_last_good_value_until_it_goes_stale() {
         assert_eq!(u["stale"], true, "{u}");
         assert!(same(&u["data"], &snap[ch]["data"]), "{u}");
     }
+    w.assert_no_panic();
+}
+
+/// One coin's odd answer must not stop every price: with ethereum's 24 h change `null` and
+/// solana dropped from simple/price, `btc`, bitcoin and ethereum keep moving, ethereum's change
+/// is `null` (unknown, not 0), solana keeps its last good quote marked stale with its own time,
+/// `/health` shows solana stale, and the breaker (opened here by a single failure) stays closed.
+#[test]
+fn one_coin_missing_or_without_a_change_leaves_the_other_prices_moving() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[("BREAKER_FAILURES", "1")]);
+    // No btc subscriber, so no fast poll: only the cron ticks below fetch.
+    let mut c = w.client("/ws?channels=market");
+    catch_up_all(&mut c, &["market"]);
+    let before = epoch_now();
+    w.fire_cron();
+    let quoted = epoch_now();
+    let first =
+        c.expect("first market", FRAME_WAIT, |v| is_update("market")(v) && v["data"]["coins"]["solana"].is_object());
+    let solana = first["data"]["coins"]["solana"].clone();
+
+    // Ethereum's change goes null, solana is dropped, and the prices move.
+    fixture.set_coin("ethereum", json!({"usd": 3250.75, "usd_24h_change": null}));
+    fixture.set_coin("solana", Value::Null);
+    for (round, btc) in [(1, 65_000.5), (2, 65_100.25)] {
+        let eth = 3250.75 + f64::from(round - 1);
+        fixture.set_coin("ethereum", json!({"usd": eth}));
+        fixture.set_coin("bitcoin", json!({"usd": btc}));
+        w.fire_cron();
+        let m = c.expect(&format!("market of round {round}"), FRAME_WAIT, |v| {
+            is_update("market")(v) && v["data"]["coins"]["bitcoin"]["price_usd"] == btc
+        });
+        let coins = &m["data"]["coins"];
+        assert_eq!(coins["ethereum"]["price_usd"], eth, "ethereum moves on: {m}");
+        let eth_change = coins["ethereum"].as_object().and_then(|o| o.get("change_24h_pct"));
+        assert_eq!(eth_change, Some(&Value::Null), "unknown is null, never 0: {m}");
+        assert_eq!(coins["ethereum"].get("stale"), None, "a price without a change is fresh: {m}");
+        let sol = &coins["solana"];
+        assert_eq!(sol["stale"], true, "{m}");
+        let at = sol["quoted_at"].as_f64().unwrap_or_else(|| panic!("no quoted_at: {m}")) / 1000.0;
+        assert!((before - 1.0..=quoted + 1.0).contains(&at), "quoted in the first tick ({before}..{quoted}): {at}");
+        let mut kept = sol.clone();
+        for k in ["stale", "quoted_at"] {
+            kept.as_object_mut().map(|o| o.remove(k));
+        }
+        assert!(same(&kept, &solana), "the last good quote is kept: {sol} vs {solana}");
+        let snap = snapshot(&w);
+        assert_eq!(snap["btc"]["data"]["price_usd"], btc, "btc moves on: {snap}");
+        assert!(same(&snap["market"]["data"], &m["data"]), "{snap}");
+        assert_eq!(snap["market"]["stale"], false, "{snap}");
+    }
+    // Bitcoin's change null too: btc says unknown, not 0.
+    fixture.set_coin("bitcoin", json!({"usd": 65_200.0, "usd_24h_change": null}));
+    w.fire_cron();
+    let btc = snapshot(&w)["btc"]["data"].clone();
+    assert_eq!(btc, json!({"price_usd": 65_200.0, "change_24h_pct": null}), "{btc}");
+
+    let h = health(&w);
+    assert_eq!(h["status"], "degraded", "a stale coin degrades: {h}");
+    let price = &h["components"]["coingecko_price"];
+    let got = pick(price, &["/status", "/breaker", "/consecutive_failures", "/stale", "/last_error"]);
+    assert_eq!(got, json!(["ok", "closed", 0, false, null]), "partial answers are answers: {h}");
+    let coins = &price["coins"];
+    assert_eq!(
+        pick(coins, &["/bitcoin/stale", "/ethereum/stale", "/solana/stale"]),
+        json!([false, false, true]),
+        "{h}"
+    );
+    assert!(coins["solana"]["problem"].as_str().is_some_and(|p| p.contains("solana")), "{h}");
+    assert!(coins["solana"]["age_seconds"].as_u64().is_some_and(|a| a as f64 >= epoch_now() - quoted - 1.0), "{h}");
+    assert!((rfc3339_secs(&coins["solana"]["quoted_at"]) - quoted).abs() < 2.0, "{h}");
+    assert!(coins["ethereum"]["age_seconds"].as_u64().is_some_and(|a| a < 5), "{h}");
+    assert_eq!(w.metric(&requests("coingecko_price", "ok")), 4.0);
+    assert_eq!(w.metric(&requests("coingecko_price", "parse_error")), 0.0);
+
+    // Solana is back: fresh again, the stale mark gone.
+    fixture
+        .set_coin("solana", json!({"usd": 150.5, "usd_24h_change": 2.0, "usd_market_cap": 7e10, "usd_24h_vol": 2e9}));
+    w.fire_cron();
+    let m = c.expect("solana back", FRAME_WAIT, |v| {
+        is_update("market")(v) && v["data"]["coins"]["solana"]["price_usd"] == 150.5
+    });
+    let want = json!({"price_usd": 150.5, "change_24h_pct": 2.0, "market_cap_usd": 7e10, "volume_24h_usd": 2e9});
+    assert!(same(&m["data"]["coins"]["solana"], &want), "{m}");
+    assert_eq!(pick(&health(&w), &["/status", "/components/coingecko_price/coins/solana/stale"]), json!(["ok", false]));
+
+    // Only an answer without a usable bitcoin quote is a failure: one opens the breaker here.
+    fixture.set_coin("bitcoin", Value::Null);
+    w.fire_cron();
+    assert_eq!(w.metric(&requests("coingecko_price", "parse_error")), 1.0);
+    let price = &health(&w)["components"]["coingecko_price"];
+    assert_eq!(pick(price, &["/status", "/breaker"]), json!(["failing", "open"]), "{price}");
+    assert_eq!(snapshot(&w)["btc"]["data"]["price_usd"], 65_200.0);
     w.assert_no_panic();
 }

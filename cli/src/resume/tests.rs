@@ -229,3 +229,45 @@ fn a_subscribe_op_carries_the_epoch_when_known() {
         "the hub reads it back"
     );
 }
+
+/// An update of `channel` whose data is `bytes` characters of text.
+fn sized(channel: &str, seq: u64, bytes: usize) -> ServerFrame {
+    let data = json!("x".repeat(bytes));
+    ServerFrame::Update(Update { channel: ch(channel), seq: Seq(seq), ts: 0, stale: false, data })
+}
+
+#[test]
+fn the_hold_before_subscribed_is_bounded_and_what_it_drops_is_a_gap() {
+    let mut r = at("btc", 1, "e");
+    r.connected();
+    // A server that streams 50 KB updates and never says `subscribed`: 5 MB in all.
+    let mut out = Vec::new();
+    for seq in 2..=101 {
+        out.extend(feed(&mut r, vec![sized("btc", seq, 50_000)]));
+    }
+    assert_eq!(out, ["note: btc: more than 2 MiB of updates before its subscribed; dropping the oldest"], "said once");
+    let held = r.channels[&ch("btc")].held.as_ref().unwrap();
+    assert!(held.bytes <= HOLD_BYTES, "{}", held.bytes);
+    assert_eq!(held.bytes, held.updates.iter().map(|(n, _)| n).sum::<usize>());
+    let kept = held.updates.len() as u64;
+    assert!((38..=42).contains(&kept), "about 2 MiB of 50 KB updates: {kept}");
+    assert_eq!(held.dropped, 100 - kept);
+    // The newest are kept: at `subscribed` they are passed on after a gap for the dropped ones.
+    let out = feed(&mut r, vec![subscribed("btc", 101, "e", true)]);
+    let first_kept = 102 - kept;
+    assert_eq!(out[0], format!("note: gap in btc: seqs 2..{} not received", first_kept - 1));
+    assert_eq!(out[1..], (first_kept..=101).map(|s| format!("btc#{s}")).collect::<Vec<_>>()[..]);
+    assert_eq!(r.since_param(), "btc:101@e");
+}
+
+#[test]
+fn the_hold_keeps_its_newest_update_whatever_its_size_and_each_channel_has_its_own() {
+    let mut r = Resume::new(&[ch("btc"), ch("news")]);
+    r.connected();
+    let out = feed(&mut r, vec![sized("news", 1, 3 << 20), sized("btc", 1, 1000)]);
+    assert!(out.is_empty(), "one update over the cap is held: {out:?}");
+    let out = feed(&mut r, vec![sized("news", 2, 10)]);
+    assert_eq!(out, ["note: news: more than 2 MiB of updates before its subscribed; dropping the oldest"]);
+    let out = feed(&mut r, vec![subscribed("news", 2, "n", false), subscribed("btc", 1, "b", false)]);
+    assert_eq!(out, ["news#2", "btc#1"], "a fresh follow has no position to report a gap from");
+}

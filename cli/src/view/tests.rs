@@ -153,3 +153,49 @@ fn long_coin_ids_are_clipped() {
     assert_eq!(clip("abcdefghijklm", 13), "abcdefghijklm");
     assert_eq!(clip("", 13), "");
 }
+
+#[test]
+fn server_text_in_cells_states_and_notes_is_escaped() {
+    let evil = "\x1b]52;c;cHduZWQ=\x07\u{9b}2J\u{202e}";
+    let mut v = View::new("u");
+    v.set_state(ConnState::Connected { conn: evil.into() });
+    v.note(NOW, &format!("server error x: {evil}"));
+    let mut coins = market();
+    coins["coins"][evil] =
+        json!({"price_usd": 1.0, "change_24h_pct": 0.0, "market_cap_usd": 1e13, "volume_24h_usd": 1.0});
+    v.update(&upd("market", 1, NOW, false, coins));
+    v.update(&upd("sentiment", 1, NOW, false, json!({"value": 50, "classification": evil})));
+    for lines in [v.render(NOW, false), v.render(NOW, true)] {
+        let screen = lines.join("\n");
+        let raw: Vec<char> =
+            lines.concat().chars().filter(|c| *c != '\x1b' && crate::terminal_text::is_unsafe(*c)).collect();
+        assert!(raw.is_empty(), "{raw:?} in\n{screen}");
+        assert!(!screen.contains("\x1b]") && !screen.contains('\x07'), "{screen}");
+        assert!(screen.contains("connected (conn \\u{1b}]52;c;cHduZWQ=\\u{7}\\u{9b}2J\\u{202e})"), "{screen}");
+        assert!(screen.contains("ago: server error x: \\u{1b}]52;"), "{screen}");
+        assert!(screen.contains("  \\u{1b}]52;c;…"), "the coin id escaped, then clipped to its column: {screen}");
+        assert!(screen.contains("50  \\u{1b}]52;c;cHduZWQ=\\u{7}"), "{screen}");
+    }
+}
+
+#[test]
+fn an_unknown_change_is_a_dash_and_a_stale_coin_is_marked_with_its_age() {
+    let mut v = View::new("u");
+    v.update(&upd("btc", 1, NOW, false, json!({"price_usd": 100.0, "change_24h_pct": null})));
+    let coins = json!({
+        "bitcoin": {"price_usd": 100.0, "change_24h_pct": null, "market_cap_usd": 2e9, "volume_24h_usd": null},
+        "solana": {"price_usd": 7.0, "change_24h_pct": 1.0, "market_cap_usd": 1e9, "volume_24h_usd": 1e8,
+            "stale": true, "quoted_at": NOW - 125_000},
+    });
+    v.update(&upd("market", 1, NOW, false, json!({ "coins": coins })));
+    let lines = v.render(NOW, false);
+    assert_eq!(lines[3], "  BTC                 $100.00  –                0s", "never +0.00 %");
+    assert_eq!(lines[11], "  bitcoin            $100.00         –       $2.00B            –");
+    assert_eq!(lines[12], "  solana               $7.00   +1.00 %       $1.00B        $100M  STALE 2m");
+    let market = v.values["market"].update.clone();
+    assert!(
+        plain_line(&market).ends_with("bitcoin $100.00 – · solana $7.00 +1.00 % (stale)"),
+        "{}",
+        plain_line(&market)
+    );
+}

@@ -1,9 +1,10 @@
 //! Alternative.me `/fng/`: the Crypto Fear & Greed index for the `sentiment` channel.
 //!
 //! Documented shape: `{"data":[{"value":"62","value_classification":"Greed","timestamp":"..."}]}`
-//! (the value is a string holding an integer 0..100).
+//! (the value is a string holding an integer 0..100). The classification is upstream text shown
+//! by every client, so it is kept to [`printable`] text.
 
-use super::{parse_json, FeedError};
+use super::{parse_json, printable, FeedError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,9 +38,9 @@ pub fn parse_fng(body: &str) -> Result<Sentiment, FeedError> {
         .get("value_classification")
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|c| !c.is_empty() && c.len() <= 40)
+        .filter(|c| !c.is_empty() && c.chars().count() <= 40)
         .ok_or_else(|| FeedError::Parse("data[0].value_classification is missing".into()))?;
-    Ok(Sentiment { value: value as u8, classification: classification.to_owned() })
+    Ok(Sentiment { value: value as u8, classification: printable(classification) })
 }
 
 #[cfg(test)]
@@ -52,6 +53,14 @@ mod tests {
         assert_eq!(parse_fng(body).unwrap(), Sentiment { value: 62, classification: "Greed".into() });
         let body = r#"{"data":[{"value":7,"value_classification":"Extreme Fear"}]}"#;
         assert_eq!(parse_fng(body).unwrap().value, 7);
+    }
+
+    #[test]
+    fn the_classification_reaches_clients_as_printable_text() {
+        let body = r#"{"data":[{"value":"62","value_classification":"\u001b]52;c;aGk=\u0007Gr\u202eeed\u009b2J"}]}"#;
+        let c = parse_fng(body).unwrap().classification;
+        assert_eq!(c, "\u{FFFD}]52;c;aGk=\u{FFFD}Gr\u{FFFD}eed\u{FFFD}2J");
+        assert!(!c.chars().any(|ch| ch.is_control() || ch == '\u{202E}'), "{c:?}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The hub's alarm (wasm glue): one alarm serves both jobs `upkeep.rs` schedules, writing
-//! counters within `COUNTERS_FLUSH_SECONDS` and the fast BTC poll; this sets it no later than
-//! either needs and runs them when it fires.
+//! The hub's alarm (wasm glue): one alarm serves the jobs `upkeep.rs` schedules, writing
+//! counters within `COUNTERS_FLUSH_SECONDS`, the fast BTC poll, (on shard 0) retrying a replica
+//! it failed to reach (`heal.rs`) and (on a replica) the debounced report that it stopped
+//! watching `btc`; this sets it no later than any needs and runs them when it fires.
 
 use super::Hub;
 use crate::clock::now_ms;
-use crate::upkeep::must_arm;
+use crate::upkeep::{earliest, must_arm};
 use worker::*;
 
 impl Hub {
@@ -21,9 +22,10 @@ impl Hub {
     pub(crate) async fn arm(&self) {
         let watchers = self.btc_watchers();
         let shard0 = self.shard() == 0;
+        let retry = if shard0 { self.replicas.borrow().retry_due() } else { None };
         let Ok(want) = self.with_core(|core| {
             let poll = if shard0 { core.poll_due(watchers) } else { None };
-            core.upkeep.next_alarm(poll)
+            core.upkeep.next_alarm(earliest(poll, retry))
         }) else {
             return;
         };
@@ -52,7 +54,8 @@ impl Hub {
         }
     }
 
-    /// The alarm's work: counters that are due, then (on the sequencer) the fast poll if due.
+    /// The alarm's work: counters that are due, then the fast poll if due (on the sequencer) or
+    /// the report that this shard stopped watching `btc` (on a replica).
     pub(crate) async fn upkeep(&self) {
         let Ok(keys) = self.with_core(|core| core.take_unsaved_counters()) else { return };
         if let Err(e) = self.persist_keys(&keys).await {
@@ -62,6 +65,9 @@ impl Hub {
         }
         if self.shard() == 0 {
             self.fast_poll().await;
+            self.retry_replicas().await;
+        } else {
+            self.report_watch_stop().await;
         }
         self.arm().await;
     }

@@ -39,7 +39,7 @@ pub(crate) struct Begun {
 
 /// A fan-out waiting for its turn: what to send (the `Apply` as JSON, and how many updates it
 /// carries), to how many shards, the fan-out before it, and the signal that lets the next one go.
-struct FanOutSlot {
+pub(crate) struct FanOutSlot {
     body: String,
     updates: usize,
     shards: u32,
@@ -120,11 +120,13 @@ impl Hub {
         self.issue_deletes(&fx, &mut writes)?;
         // Our place in the fan-out line is taken now, in seq order, before anything awaits, and
         // after the last step that can fail: a slot, once taken, is always run and released.
-        let fan_out = self.fan_out_slot(Apply {
+        let apply = Apply {
             updates: std::mem::take(&mut fx.fanout),
             confirmed: std::mem::take(&mut fx.confirmed),
             deleted: std::mem::take(&mut fx.fanout_deleted),
-        });
+            at: None,
+        };
+        let fan_out = if apply.is_empty() { None } else { self.fan_out_slot(apply) };
         if !fx.removed.is_empty() {
             // What was queued for a deleted channel goes out before its subscribers are told.
             self.send_pending();
@@ -273,13 +275,15 @@ impl Hub {
         }
     }
 
-    /// Takes this event's place in the fan-out line (None: nothing to fan out). Called
-    /// synchronously when the updates are sequenced, so fan-outs go out in seq order.
-    fn fan_out_slot(&self, apply: Apply) -> Option<FanOutSlot> {
+    /// Takes this event's place in the fan-out line, and its number (None: no other shards).
+    /// Called synchronously when the updates are sequenced, so fan-outs go out in seq order
+    /// and a replica sees from the numbers whether it missed one (`replica_sync.rs`).
+    pub(crate) fn fan_out_slot(&self, mut apply: Apply) -> Option<FanOutSlot> {
         let (shards, timeout) = self.with_core(|core| (core.limits.shards, core.limits.fanout_timeout_ms)).ok()?;
-        if (apply.updates.is_empty() && apply.confirmed.is_empty() && apply.deleted.is_empty()) || shards <= 1 {
+        if shards <= 1 {
             return None;
         }
+        apply.at = Some(self.position.borrow_mut().advance());
         let body = match serde_json::to_string(&apply) {
             Ok(body) => body,
             Err(e) => {
@@ -298,11 +302,13 @@ impl Hub {
     /// Shard 0 sends new updates (and confirmations) to shards 1..N in parallel. Fan-outs go
     /// out one after another: two in flight at once could reach a shard in the wrong order,
     /// and a replica seeing seq 6 before 5 would restart its history at 6 and drop 5. A shard
-    /// that misses a fan-out sees the gap on the next one and restarts its history there (its
+    /// that misses a fan-out sees from the next one's number that it did, and pulls the latest
+    /// value of every channel that changed (`heal.rs`), restarting their history there (its
     /// resumes then say `recovered: false` rather than replay with a hole). Each call waits at
     /// most `FANOUT_TIMEOUT_MS`; a shard that fails is left out for a while (`ReplicaBackoff`),
-    /// so a hung shard never holds the line for more than one timeout at a time.
-    async fn fan_out(&self, slot: FanOutSlot) {
+    /// so a hung shard never holds the line for more than one timeout at a time, and the alarm
+    /// retries it once its skip time is up (`Hub::retry_replicas`).
+    pub(crate) async fn fan_out(&self, slot: FanOutSlot) {
         let FanOutSlot { body, updates, shards, timeout, previous, done } = slot;
         if let Some(previous) = previous {
             let _ = previous.await;
@@ -340,6 +346,9 @@ impl Hub {
         futures::future::join_all(calls).await;
         self.queue.borrow_mut().fanout_done(updates, bytes);
         let _ = done.send(());
+        if self.replicas.borrow().retry_due().is_some() {
+            self.arm().await;
+        }
     }
 
     /// Writes the core's current value of each key (a few singletons: one storage call).

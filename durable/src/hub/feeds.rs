@@ -5,7 +5,6 @@ use super::{new_epoch, Hub};
 use crate::clock::now_ms;
 use crate::feed_round::{self, Fetched, RoundKind};
 use crate::hub_api::{shard_of_name, HubRoute, RoundReport, Watch, SEQUENCER};
-use crate::hub_core::HubCore;
 use crate::hub_stub;
 use crate::kv::{KvKey, StoredValue, KV_BINDING};
 use crate::protocol::Channel;
@@ -114,23 +113,61 @@ impl Hub {
     }
 
     /// After a socket's subscriptions changed: on shard 0 make sure the poll runs; on another
-    /// shard tell shard 0 when this shard starts or stops having `btc` subscribers
-    /// (`HubCore::watch_change`), in the background: a connect or subscribe never waits on
-    /// the sequencer.
+    /// shard tell shard 0 at once when this shard starts watching `btc`, in the background (a
+    /// connect or subscribe never waits on the sequencer), and when its last `btc` subscriber
+    /// left, have the alarm report the stop a linger period later if none came back
+    /// (`btc_watch.rs`: a flapping subscription costs shard 0 no write per flap).
     pub(crate) async fn btc_watchers_changed(&self, before: usize) {
         let after = self.btc_watchers();
         let shard = self.shard();
+        let now = now_ms();
         if shard == SEQUENCER {
-            let now = now_ms();
             if matches!(self.with_core(|core| core.local_watchers_changed(before, after, now)), Ok(true)) {
                 self.arm().await;
             }
             return;
         }
-        let Some(watching) = HubCore::watch_change(before, after) else { return };
+        let Ok(start) = self.with_core(|core| {
+            let linger_ms = core.feeds.fast_poll_seconds * 1000;
+            core.upkeep.btc_watch.changed(before, after, now, linger_ms)
+        }) else {
+            return;
+        };
+        if after == 0 && before > 0 {
+            self.arm().await; // for the stop report
+        }
+        if start {
+            self.report_start_in_background(shard);
+        }
+    }
+
+    /// This shard's `btc` subscribers as shard 0 is told them (`/watching`, `/apply` answers):
+    /// while its last one left less than a linger period ago it still counts as one.
+    pub(crate) fn advertised_btc_watchers(&self) -> usize {
+        let count = self.btc_watchers();
+        let now = now_ms();
+        self.with_core(|core| core.upkeep.btc_watch.advertised(count, now)).unwrap_or(count)
+    }
+
+    /// A replica's alarm: reports that it stopped watching `btc` once its last subscriber has
+    /// been gone for the linger period. A report that fails is logged; shard 0 checks each
+    /// listed watcher before every poll anyway (`prune_watchers`).
+    pub(crate) async fn report_watch_stop(&self) {
+        let count = self.btc_watchers();
+        let now = now_ms();
+        if !matches!(self.with_core(|core| core.upkeep.btc_watch.take_stop(count, now)), Ok(true)) {
+            return;
+        }
+        let shard = self.shard();
+        if let Err(e) = report_watch(&self.env, &Watch { shard, watching: false }).await {
+            console_error!("feeds: shard {shard} could not report that it stopped watching btc: {e:?}");
+        }
+    }
+
+    fn report_start_in_background(&self, shard: u32) {
         let env = self.env.clone();
         let report = future_to_promise(async move {
-            if let Err(e) = report_watch(&env, &Watch { shard, watching }).await {
+            if let Err(e) = report_watch(&env, &Watch { shard, watching: true }).await {
                 console_error!("feeds: shard {shard} could not report btc watchers: {e:?}");
             }
             Ok(JsValue::UNDEFINED)

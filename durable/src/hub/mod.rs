@@ -3,7 +3,8 @@
 //! A shell around [`HubCore`]: it loads the core from storage on first use, hands it each event
 //! and carries out what it returns. This file is the router; writing, group commit and fan-out
 //! are in `commit.rs`, sockets in `socket.rs`, app channel deletes in `channels.rs`, the feeds
-//! in `feeds.rs`, the alarm in `alarm.rs`, and the class the runtime calls in `object.rs`.
+//! in `feeds.rs`, the alarm in `alarm.rs`, healing replicas in `heal.rs`, and the class the
+//! runtime calls in `object.rs`.
 //! Client requests the Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the
 //! sequencer), `POST /api/publish` and `DELETE /api/channels/<name>`. The internal routes are
 //! [`HubRoute`]s (`hub_api.rs`), reached only through the Worker or another shard.
@@ -15,6 +16,7 @@ mod alarm;
 mod channels;
 mod commit;
 mod feeds;
+mod heal;
 pub(crate) mod object;
 mod socket;
 
@@ -30,6 +32,7 @@ use crate::hub_core::{ReplayEntries, ReplayRead};
 use crate::protocol::{Channel, Epoch, Update, PING, PONG};
 use crate::publish::PublishRefusal;
 use crate::replica_backoff::ReplicaBackoff;
+use crate::replica_sync::{Follow, Position};
 use crate::route;
 use crate::session::ConnectParams;
 use crate::settings::{FeedConfig, HubLimits, Vars};
@@ -60,6 +63,11 @@ pub(crate) struct Hub {
     pub(crate) fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
     /// Replica shards left out of fan-outs after a failure (shard 0 only).
     pub(crate) replicas: RefCell<ReplicaBackoff>,
+    /// The number of the last fan-out (shard 0 only; `replica_sync.rs`).
+    pub(crate) position: RefCell<Position>,
+    /// How far this replica follows shard 0, and the pull in progress if any (`heal.rs`).
+    pub(crate) follow: RefCell<Follow>,
+    pub(crate) healing: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
 }
 
 impl Hub {
@@ -78,6 +86,9 @@ impl Hub {
             alarm_at: Cell::new(None),
             fanout_tail: RefCell::new(None),
             replicas: RefCell::new(ReplicaBackoff::default()),
+            position: RefCell::new(Position::start(random_hex())),
+            follow: RefCell::new(Follow::default()),
+            healing: RefCell::new(None),
         }
     }
 
@@ -115,7 +126,7 @@ impl Hub {
     }
 
     /// The internal routes ([`HubRoute`]), reached only from the Worker or another shard.
-    async fn internal(&self, req: Request) -> Result<Response> {
+    async fn internal(self: &Rc<Self>, req: Request) -> Result<Response> {
         let url = req.inner().url();
         let (path, query) = route::split_url(&url);
         let route = Verb::from_method(&req.inner().method())
@@ -126,12 +137,16 @@ impl Hub {
             Ok(HubRoute::Snapshot) => self.snapshot().await,
             Ok(HubRoute::History { channel, since, limit }) => self.history_page(&channel, since, limit).await,
             Ok(HubRoute::Watch) => self.watch(req).await,
-            Ok(HubRoute::Watching) => Response::ok(self.btc_watchers().to_string()),
+            Ok(HubRoute::Watching) => Response::ok(self.advertised_btc_watchers().to_string()),
             Ok(HubRoute::Apply) => self.apply(req).await,
+            Ok(HubRoute::Sync) => self.sync(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
                 let subscribers = |c: &Channel| self.with_fanout(|f| f.subscribers(c)) as u64;
-                Response::from_json(&self.with_core(|core| core.stats(shard, sockets, subscribers))?)
+                let mut stats = self.with_core(|core| core.stats(shard, sockets, subscribers))?;
+                let pages = core::arch::wasm32::memory_size(0) as u64;
+                stats.wasm_memory_bytes.insert(shard, pages * WASM_PAGE_BYTES);
+                Response::from_json(&stats)
             }
             Err(e) => refuse(&e.refusal()),
         }
@@ -139,6 +154,9 @@ impl Hub {
 
     async fn snapshot(&self) -> Result<Response> {
         self.counted(Internal::ApiRead).await;
+        if !self.vouch().await {
+            return refuse(&HubRefusal::Lagging);
+        }
         Response::from_json(&self.with_core(|core| core.snapshot())?)
     }
 
@@ -146,6 +164,10 @@ impl Hub {
     /// updates, the core frames the page.
     async fn history_page(&self, channel: &Channel, since: u64, limit: u64) -> Result<Response> {
         self.counted(Internal::ApiRead).await;
+        // A replica that cannot vouch for its state lets the sequencer answer (`heal.rs`).
+        if !self.vouch().await {
+            return refuse(&HubRefusal::Lagging);
+        }
         let Some((from, to)) = self.with_core(|core| core.history_range(channel, since, limit))? else {
             return refuse(&HubRefusal::UnknownChannel);
         };
@@ -166,7 +188,7 @@ impl Hub {
         Response::ok("ok")
     }
 
-    async fn apply(&self, mut req: Request) -> Result<Response> {
+    async fn apply(self: &Rc<Self>, mut req: Request) -> Result<Response> {
         let Ok(apply) = req.json::<Apply>().await else {
             return refuse(&HubRefusal::BadRequest("bad apply body"));
         };
@@ -175,9 +197,8 @@ impl Hub {
             Delay::from(std::time::Duration::from_millis(delay)).await;
         }
         self.counted(Internal::FanoutApplied).await;
-        let fx = self.with_core(|core| core.apply(apply))?;
-        self.execute(fx).await?;
-        Response::from_json(&Applied { btc_watchers: self.btc_watchers() as u64 })
+        self.apply_numbered(apply).await?;
+        Response::from_json(&Applied { btc_watchers: self.advertised_btc_watchers() as u64 })
     }
 
     /// Counts an internal request (see `Counters`); written by the alarm like other counters.
@@ -199,6 +220,9 @@ impl Hub {
 fn refuse(refusal: &HubRefusal) -> Result<Response> {
     Ok(answer(refusal.status(), &refusal.body(), None)?.into())
 }
+
+/// The size of a wasm memory page.
+const WASM_PAGE_BYTES: u64 = 65_536;
 
 /// A random id (16 hex digits): connection ids and channel epochs.
 pub(crate) fn random_hex() -> String {

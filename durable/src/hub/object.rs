@@ -7,12 +7,13 @@
 //!   answered once its write is issued, and its flush and fan-out go on without it.
 
 use super::Hub;
+use crate::frame_size::{ClientMessage, FrameSize};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use worker::js_sys::{Promise, Uint8Array};
+use worker::js_sys::{JsString, Promise, Uint8Array};
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::worker_sys::web_sys;
-use worker::{Env, State, WebSocket, WebSocketIncomingMessage};
+use worker::{Env, State, WebSocket};
 
 #[wasm_bindgen(js_name = Hub)]
 pub struct HubObject(Rc<Hub>);
@@ -37,11 +38,13 @@ impl HubObject {
     #[wasm_bindgen(js_name = webSocketMessage)]
     pub fn web_socket_message(&self, ws: web_sys::WebSocket, message: JsValue) -> Promise {
         let hub = self.0.clone();
-        let message = match message.as_string() {
-            Some(text) => WebSocketIncomingMessage::String(text),
-            None => WebSocketIncomingMessage::Binary(Uint8Array::new(&message).to_vec()),
-        };
-        promise(async move { hub.websocket_message(WebSocket::from(ws), message).await.map(|()| JsValue::NULL) })
+        promise(async move {
+            // The size limit is the core's: loaded before the frame is looked at.
+            hub.load().await?;
+            let max = hub.with_core(|core| core.limits.max_client_frame_bytes)?;
+            let message = incoming(&message, max);
+            hub.websocket_message(WebSocket::from(ws), message).await.map(|()| JsValue::NULL)
+        })
     }
 
     #[wasm_bindgen(js_name = webSocketClose)]
@@ -55,6 +58,21 @@ impl HubObject {
         let hub = self.0.clone();
         promise(async move { hub.websocket_error(WebSocket::from(ws), error).await.map(|()| JsValue::NULL) })
     }
+}
+
+/// A client frame as the hub handles it, its size read on the JavaScript side: a text frame is
+/// copied into wasm memory only if it may fit `max` bytes (`frame_size.rs`), a binary one never
+/// (its length is all the hub reads of it).
+fn incoming(message: &JsValue, max: usize) -> ClientMessage {
+    if !message.is_string() {
+        return ClientMessage::Binary { bytes: Uint8Array::new(message).byte_length() as usize };
+    }
+    let text: &JsString = message.unchecked_ref();
+    let size = FrameSize::Text { utf16_units: text.length() as usize };
+    if size.certainly_over(max) {
+        return ClientMessage::Oversized { min_bytes: size.min_bytes() };
+    }
+    ClientMessage::Text(String::from(text))
 }
 
 /// An event's future as the promise the runtime awaits; an error rejects it.

@@ -5,6 +5,7 @@
 use super::{random_hex, Hub};
 use crate::channel::Catchup;
 use crate::clock::now_ms;
+use crate::frame_size::ClientMessage;
 use crate::history_budget::CatchupBudget;
 use crate::hub_core::{CatchupFrames, CatchupStep};
 use crate::protocol::{batch_json, ServerFrame};
@@ -14,7 +15,7 @@ use std::rc::Rc;
 use worker::*;
 
 impl Hub {
-    pub(crate) async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    pub(crate) async fn websocket_message(&self, ws: WebSocket, message: ClientMessage) -> Result<()> {
         self.load().await?;
         let Some(mut meta) = attachment(&ws) else {
             // A socket without an attachment was never set up by this hub; drop it.
@@ -27,10 +28,13 @@ impl Hub {
         }
         let now = now_ms();
         let actions = match message {
-            WebSocketIncomingMessage::String(text) => self.with_core(|core| core.message(&mut meta, &text, now))?,
-            WebSocketIncomingMessage::Binary(bytes) => {
+            ClientMessage::Text(text) => self.with_core(|core| core.message(&mut meta, &text, now))?,
+            // Judged by size alone: a binary frame is refused whatever its size, and a text
+            // frame refused by its length uncopied is over the limit, which `on_binary` closes
+            // with 1009 (as `on_text` would) before anything else.
+            ClientMessage::Binary { bytes: len } | ClientMessage::Oversized { min_bytes: len } => {
                 let limits = self.with_core(|core| core.limits)?;
-                let actions = meta.on_binary(bytes.len(), now, &limits);
+                let actions = meta.on_binary(len, now, &limits);
                 self.with_core(|core| core.counted_invalid(&actions))?;
                 actions
             }
@@ -48,8 +52,10 @@ impl Hub {
     }
 
     pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
-        // Complete the closing handshake (the runtime does not answer a hibernated socket's
-        // close frame itself), unless `close_reply` says there is nobody to answer.
+        // Complete the closing handshake, unless `close_reply` says there is nobody to answer.
+        // The runtime does not: its `web_socket_auto_reply_to_close` (on at this compatibility
+        // date) answers `accept()`ed sockets only, not hibernatable ones (workerd 1.20261117;
+        // `tests/e2e/frames.rs` checks the answer).
         if let Some(reply) = close_reply(code) {
             let _ = ws.close(Some(reply), Some("bye"));
         }
@@ -90,8 +96,11 @@ impl Hub {
         else {
             return self.close(ws, meta, CloseReason::Error);
         };
+        // A replica answers catch-ups only from a state it can vouch for (`heal.rs`); one it
+        // cannot vouch for answers with the latest value, as if no `since` had been given.
+        let vouched = !actions.iter().any(|a| matches!(a, Action::Subscribe(..))) || self.vouch().await;
         let mut budget = meta.replay.begin(now_ms(), per_window, per_request);
-        self.run_within(ws, meta, actions, &mut budget).await;
+        self.run_within(ws, meta, actions, &mut budget, vouched).await;
         meta.replay.end(&budget);
     }
 
@@ -101,12 +110,14 @@ impl Hub {
         meta: &mut SocketMeta,
         actions: Vec<Action>,
         budget: &mut CatchupBudget,
+        vouched: bool,
     ) {
         let mut outbox = Outbox::default();
         for action in actions {
             match action {
                 Action::Send(frame) => outbox.push(&frame),
                 Action::Subscribe(channel, since) => {
+                    let since = if vouched { since } else { None };
                     let now = now_ms();
                     let Ok(step) = self.with_core(|core| core.catchup(&channel, since.as_ref(), budget, now)) else {
                         return self.close(ws, meta, CloseReason::Error);

@@ -132,6 +132,7 @@ impl HubCore {
         HubStats {
             sockets: BTreeMap::from([(shard, sockets)]),
             reads: BTreeMap::from([(shard, self.counters.api_reads)]),
+            wasm_memory_bytes: BTreeMap::new(), // the glue knows it
             counters: self.counters.clone(),
             channels,
             upstreams: self.upstreams.clone(),

@@ -2,10 +2,11 @@
 //! they make due, and who watches `btc` (which drives the fast poll).
 
 use super::{Effects, HubCore};
-use crate::feed_round::{self, Fetched, Planned, RoundKind};
+use crate::feed_round::{self, Answer, ChannelValue, Fetched, Planned, RoundKind};
+use crate::feeds::coingecko::PriceAnswer;
 use crate::hub_api::{Confirmed, Sequenced};
 use crate::kv::{kv_write_due, StoredValue};
-use crate::protocol::Epoch;
+use crate::protocol::{Channel, Epoch};
 use crate::storage_key::StorageKey;
 use crate::upstream_status::{Outcome, Source};
 
@@ -30,7 +31,7 @@ impl HubCore {
     ) -> Effects {
         let mut fx = Effects { dirty: vec![StorageKey::Upstreams, StorageKey::Providers], ..Effects::default() };
         for f in fetched {
-            let parsed = f.result.clone().and_then(|body| feed_round::values(f.source, &body, &self.feeds));
+            let parsed = f.result.clone().and_then(|body| feed_round::parse(f.source, &body, &self.feeds));
             let (outcome, detail) = match &parsed {
                 Ok(_) => (Outcome::Ok, None),
                 Err(e) => (e.outcome(), Some(e.to_string())),
@@ -39,8 +40,14 @@ impl HubCore {
             // already gave is counted, but its value must not replace the newer one.
             let outdated = self.upstreams.get(&f.source).and_then(|u| u.last_success).is_some_and(|t| t > f.at);
             feed_round::record(&f, outcome, detail, &self.feeds, &mut self.upstreams, &mut self.providers);
+            let values = match parsed {
+                Ok(_) if outdated => Vec::new(),
+                Ok(Answer::Values(values)) => values,
+                Ok(Answer::Prices(answer)) => self.price_values(&answer, f.at),
+                Err(_) => Vec::new(),
+            };
             let observed = f.at;
-            for v in parsed.unwrap_or_default().into_iter().filter(|_| !outdated) {
+            for v in values {
                 let data = if v.merge {
                     let latest = self.channels.get(&v.channel).and_then(|m| m.latest.as_ref()).map(|l| &l.data);
                     feed_round::merge(latest, v.data)
@@ -71,6 +78,15 @@ impl HubCore {
         fx
     }
 
+    /// A price answer's values: each coin it lacks keeps its last good quote from `market`.
+    fn price_values(&mut self, answer: &PriceAnswer, at: u64) -> Vec<ChannelValue> {
+        let market = Channel::parse("market").ok().and_then(|c| self.channels.get(&c));
+        let held = market.and_then(|m| m.latest.as_ref()).map(|l| (&l.data, l.ts));
+        let status = self.upstreams.entry(Source::CoingeckoPrice).or_default();
+        // `parse` only hands over answers with a bitcoin quote, so this never fails.
+        feed_round::price_values(answer, held, at, &self.feeds, status).unwrap_or_default()
+    }
+
     /// KV copies of built-in channels that changed and whose last write is old enough.
     fn due_kv_writes(&mut self, now: u64, fx: &mut Effects) {
         let min_ms = self.feeds.kv_min_write_seconds * 1000;
@@ -91,15 +107,6 @@ impl HubCore {
                 }
             }
         }
-    }
-
-    /// What a shard above 0 tells the sequencer after its `btc` subscriber count went from
-    /// `before` to `after`: only a crossing of zero is news (`Some(watching)`), so subscribers
-    /// coming and going on a watched shard cost the sequencer nothing. A report that is lost or
-    /// overtaken is corrected: every `/apply` answer carries the shard's count, and the poll
-    /// checks each listed watcher first (`prune_watchers`).
-    pub fn watch_change(before: usize, after: usize) -> Option<bool> {
-        ((before == 0) != (after == 0)).then_some(after > 0)
     }
 
     /// The sequencer's own `btc` subscribers went from `before` to `after` at `now`. Returns

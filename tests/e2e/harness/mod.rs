@@ -152,7 +152,7 @@ impl Fixture {
     }
 
     /// Sets the BTC price and change; the other tracked coins keep the fixture's defaults
-    /// (the feed wants every tracked coin in the answer).
+    /// (a coin left out of the answer would show in `market` as stale).
     pub fn set_btc(&self, price: f64, change: f64) {
         self.set(
             "/api/v3/simple/price",
@@ -163,6 +163,14 @@ impl Fixture {
                 "solana": { "usd": 142.1, "usd_24h_change": 3.1, "usd_market_cap": 6.5e10, "usd_24h_vol": 2.2e9 },
             }),
         );
+    }
+
+    /// Changes one coin in the simple/price answer: `quote`'s fields are set (a JSON null stays
+    /// null in the answer), and `Value::Null` drops the coin.
+    pub fn set_coin(&self, id: &str, quote: Value) {
+        let spec = serde_json::json!({ "id": id, "quote": quote });
+        let r = read_reply(agent().put(&format!("{}/__fixture/coin", self.base)).send_json(&spec), "fixture coin");
+        assert_eq!(r.status, 200, "fixture refused {spec}: {}", r.body);
     }
 
     /// The requests that reached the fixture, oldest first.

@@ -211,11 +211,56 @@ fn the_poll_clock_starts_when_the_first_watcher_appears_anywhere() {
 }
 
 #[test]
-fn only_a_crossing_of_zero_is_reported_to_the_sequencer() {
-    assert_eq!(HubCore::watch_change(0, 1), Some(true));
-    assert_eq!(HubCore::watch_change(0, 5), Some(true));
-    assert_eq!(HubCore::watch_change(1, 2), None, "another subscriber on a watched shard");
-    assert_eq!(HubCore::watch_change(5, 4), None);
-    assert_eq!(HubCore::watch_change(1, 0), Some(false));
-    assert_eq!(HubCore::watch_change(0, 0), None);
+fn one_coin_missing_or_without_a_change_leaves_btc_and_the_others_moving() {
+    use crate::guard::BreakerState;
+    let coins = vec!["bitcoin".into(), "ethereum".into(), "solana".into()];
+    let feeds = FeedConfig { coins, breaker_failures: 1, ..FeedConfig::default() };
+    let mut c = HubCore::new(HubLimits::default(), feeds);
+    let quote = |usd: f64, change: Value| json!({"usd": usd, "usd_24h_change": change, "usd_market_cap": 1e9, "usd_24h_vol": 1e8});
+    let body = |btc: f64, eth: Value, sol: Option<Value>| {
+        let mut b = json!({"bitcoin": quote(btc, json!(1.0)), "ethereum": eth});
+        if let Some(sol) = sol {
+            b["solana"] = sol;
+        }
+        b.to_string()
+    };
+    round(&mut c, 1_000, Ok(body(100.0, quote(10.0, json!(2.0)), Some(quote(5.0, json!(3.0))))));
+    // Ethereum's change is null and solana is gone: still a good answer, and btc moves on.
+    let fx = round(&mut c, 11_000, Ok(body(101.0, quote(11.0, Value::Null), None)));
+    assert_eq!(fx.published.len(), 2, "btc and market: {fx:?}");
+    let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
+    let btc = c.snapshot().into_iter().find(|s| s.channel == Channel::btc()).unwrap();
+    assert_eq!(btc.data["price_usd"], 101.0);
+    let eth = &market.data["coins"]["ethereum"];
+    assert_eq!(
+        (eth["price_usd"].clone(), eth["change_24h_pct"].clone(), eth.get("stale")),
+        (json!(11.0), Value::Null, None)
+    );
+    let sol = &market.data["coins"]["solana"];
+    assert_eq!(
+        (sol["price_usd"].clone(), sol["stale"].clone(), sol["quoted_at"].clone()),
+        (json!(5.0), json!(true), json!(1_000))
+    );
+    let st = c.stats(0, 0, |_| 0);
+    let up = &st.upstreams[&Source::CoingeckoPrice];
+    assert_eq!((up.requests[&Outcome::Ok], up.consecutive_failures, up.breaker.state), (2, 0, BreakerState::Closed));
+    assert_eq!(up.coins["solana"].quoted_at, Some(1_000));
+    assert!(up.coins["solana"].problem.is_some() && up.coins["ethereum"].problem.is_none());
+    // The same partial answer again: nothing is news (the stale quote keeps its time).
+    let fx = round(&mut c, 21_000, Ok(body(101.0, quote(11.0, Value::Null), None)));
+    assert!(fx.published.is_empty(), "{fx:?}");
+    // No usable bitcoin: a failure, which opens the breaker (BREAKER_FAILURES 1); nothing changes.
+    let no_btc = json!({"ethereum": quote(12.0, json!(1.0)), "solana": quote(6.0, json!(1.0))}).to_string();
+    let fx = round(&mut c, 31_000, Ok(no_btc));
+    assert!(fx.published.is_empty(), "{fx:?}");
+    let up = &c.stats(0, 0, |_| 0).upstreams[&Source::CoingeckoPrice];
+    assert_eq!((up.requests[&Outcome::ParseError], up.breaker.state), (1, BreakerState::Open));
+    // Solana is back: fresh again, its stale mark gone.
+    let fx = round(&mut c, 200_000, Ok(body(102.0, quote(12.0, json!(1.0)), Some(quote(6.0, json!(1.0))))));
+    assert_eq!(fx.published.len(), 2, "{fx:?}");
+    let market = c.snapshot().into_iter().find(|s| s.channel.as_str() == "market").unwrap();
+    assert_eq!(
+        market.data["coins"]["solana"],
+        json!({"price_usd": 6.0, "change_24h_pct": 1.0, "market_cap_usd": 1e9, "volume_24h_usd": 1e8})
+    );
 }

@@ -32,7 +32,7 @@ pub fn closes_counted(exposition: &str) -> Option<f64> {
 /// next read when the server keeps it open); None when the read fails, is not a 200 or is not
 /// done by `deadline`: the answer can queue behind the closes the server is processing, and a
 /// read with no bound would keep the run from ever reaching its own timeout.
-async fn closes(authority: &str, conn: &mut Option<Conn>, deadline: Instant) -> Option<f64> {
+pub(crate) async fn closes(authority: &str, conn: &mut Option<Conn>, deadline: Instant) -> Option<f64> {
     let req = format!("GET /metrics HTTP/1.1\r\nhost: {authority}\r\n\r\n");
     let read = async {
         // Taken out, so a failed or abandoned read leaves no half-read connection behind.

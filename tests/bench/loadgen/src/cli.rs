@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
-    "usage: tickwire-loadgen --url http://127.0.0.1:PORT --token TOKEN --sockets N --mode seq|rate|soak|churn
-  [--publishes M (200)] [--rate R per second (50)] [--bytes B (200)] [--channel bench]
+    "usage: tickwire-loadgen --url http://127.0.0.1:PORT --token TOKEN --sockets N --mode seq|rate|soak|churn|storm
+  [--publishes M (200; storm: the updates missed while away)] [--reconnect-only (storm: no since, no catch-up)] [--rate R per second (50)] [--bytes B (200)] [--channel bench]
   [--duration-secs 600 (soak)] [--churn C connects per second (100, soak)]
   [--connect-concurrency 200] [--server-pid PID]... [--proxy-pid PID]... [--label TEXT] [--timeout-secs 60]";
 
@@ -20,6 +20,9 @@ pub enum Mode {
     Soak,
     /// Connect every socket, close them all at once, time until the server counted each close.
     Churn,
+    /// Connect every socket, drop them all at once, publish M, reconnect all with `since`, time
+    /// until each has exactly what it missed (storm.rs).
+    Storm,
 }
 
 #[derive(Debug)]
@@ -40,9 +43,12 @@ pub struct Args {
     pub timeout: Duration,
     pub duration: Duration,
     pub churn: f64,
+    /// Storm: reconnect without `since` and count a socket back at its handshake (a server with
+    /// no history, such as the baseline).
+    pub reconnect_only: bool,
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut url, mut token, mut sockets, mut mode) = (None, None, None, None);
     let mut a = Args {
         authority: String::new(),
@@ -60,6 +66,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         timeout: Duration::from_secs(60),
         duration: Duration::from_secs(600),
         churn: 100.0,
+        reconnect_only: false,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
         v.parse().map_err(|_| format!("{flag}: not a valid number: {v}"))
@@ -68,6 +75,10 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if flag == "--reconnect-only" {
+            a.reconnect_only = true;
+            continue;
         }
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -80,7 +91,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                     "rate" => Mode::Rate,
                     "soak" => Mode::Soak,
                     "churn" => Mode::Churn,
-                    _ => return Err(format!("--mode must be seq, rate, soak or churn, not {v}")),
+                    "storm" => Mode::Storm,
+                    _ => return Err(format!("--mode must be seq, rate, soak, churn or storm, not {v}")),
                 })
             }
             "--publishes" => a.publishes = num(&flag, v)?,
@@ -153,6 +165,7 @@ async fn run(args: Args, threads: usize) -> i32 {
     match args.mode {
         Mode::Soak => return crate::soak::run(&args, &nonce).await,
         Mode::Churn => return crate::churn::run(&args, &nonce, threads).await,
+        Mode::Storm => return crate::storm::run(&args, &nonce, threads).await,
         Mode::Seq | Mode::Rate => {}
     }
     let rss = procstat::RssSampler::start(args.server_pids.clone());
@@ -223,5 +236,7 @@ mod tests {
         assert_eq!(a.server_pids, vec![1, 2]);
         assert!(args("--url http://h:1 --token t --sockets 5 --mode fast").is_err());
         assert!(args("--url http://h:1 --sockets 5 --mode seq").is_err());
+        let a = args("--url http://h:1 --token t --sockets 5 --mode storm --reconnect-only --publishes 50").unwrap();
+        assert_eq!((a.mode, a.reconnect_only, a.publishes), (Mode::Storm, true, 50));
     }
 }

@@ -44,14 +44,27 @@ impl Client {
         }
     }
 
+    /// The body of publish K: `{"channel":C,"data":{"bench":"NONCE:K","pad":"x..."}}`.
+    pub(crate) fn body(&self, k: usize) -> String {
+        format!("{}{k}{}", self.body_prefix, self.body_suffix)
+    }
+
     /// Sends publish K once (never retried): the status, or a short error name.
     async fn publish(&self, k: usize, tracker: &Tracker) -> Result<u16, String> {
-        let body = format!("{}{k}{}", self.body_prefix, self.body_suffix);
-        self.post(&body, || tracker.mark_sent(k)).await
+        self.post(&self.body(k), || tracker.mark_sent(k)).await
     }
 
     /// POSTs `body`, calling `on_send` just before the request is written.
     pub(crate) async fn post(&self, body: &str, on_send: impl FnOnce()) -> Result<u16, String> {
+        self.send(body, on_send).await.map(|(status, _)| status)
+    }
+
+    /// POSTs `body`: the status and the answer's body (tickwire's names the publish's seq).
+    pub(crate) async fn post_answer(&self, body: &str) -> Result<(u16, Vec<u8>), String> {
+        self.send(body, || ()).await
+    }
+
+    async fn send(&self, body: &str, on_send: impl FnOnce()) -> Result<(u16, Vec<u8>), String> {
         let req = format!("{}content-length: {}\r\n\r\n{body}", self.head, body.len());
         let pooled = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         let attempt = async {
@@ -66,10 +79,10 @@ impl Client {
                     v.push(conn);
                 }
             }
-            Ok::<u16, io::Error>(answer.status)
+            Ok::<_, io::Error>((answer.status, answer.body))
         };
         match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(Ok(status)) => Ok(status),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(format!("io: {:?}", e.kind())),
             Err(_) => Err("timeout".into()),
         }
@@ -133,9 +146,9 @@ pub async fn run(args: &Args, nonce: &str, tracker: &Arc<Tracker>, start: Instan
             let ks: Vec<usize> = (1..=m).filter(|&k| p.ok[k]).collect();
             p.timed_out = !tracker.wait_all(&ks, args.timeout).await;
         }
-        // The soak has its own broadcaster (soak.rs), and the churn run publishes nothing
-        // (churn.rs): neither comes here.
-        Mode::Soak | Mode::Churn => {}
+        // The soak has its own broadcaster (soak.rs), the churn run publishes nothing
+        // (churn.rs) and the storm publishes its own way (storm.rs): none comes here.
+        Mode::Soak | Mode::Churn | Mode::Storm => {}
     }
     p
 }

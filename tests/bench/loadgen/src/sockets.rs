@@ -208,10 +208,10 @@ pub async fn connect_all(
     Connected { handles, connected, errors, error_kinds, seconds: (last - start).as_secs_f64() }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One socket, retried a few times when the server refuses or runs out of descriptors.
-async fn connect(url: &str, timeout: Duration) -> Result<Ws, String> {
+pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<Ws, String> {
     // tungstenite's default 128 KiB read buffer is zero-filled on every read; frames here are small.
     let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
     let mut attempt = 0;
