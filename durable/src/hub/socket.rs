@@ -17,6 +17,14 @@ use worker::*;
 impl Hub {
     pub(crate) async fn websocket_message(&self, ws: WebSocket, message: ClientMessage) -> Result<()> {
         self.load().await?;
+        // A replica first checks that it can vouch for its state (`heal.rs`): the check may pull
+        // from shard 0, an outgoing request during which this socket's other events run, so it
+        // must come before the attachment is read; from there to its save nothing awaits but
+        // storage (whose input gate holds other events back). Binary frames subscribe to nothing.
+        let vouched = match message {
+            ClientMessage::Text(_) => self.vouch().await,
+            _ => true,
+        };
         let Some(mut meta) = attachment(&ws) else {
             // A socket without an attachment was never set up by this hub; drop it.
             let (code, reason) = close_frame(CloseReason::Error);
@@ -40,7 +48,7 @@ impl Hub {
             }
         };
         let before = self.btc_watchers();
-        self.run(&ws, &mut meta, actions).await;
+        self.run(&ws, &mut meta, actions, vouched).await;
         // Saved before anything below awaits (which lets other events for this socket run and
         // save theirs).
         if let Err(e) = ws.serialize_attachment(&meta) {
@@ -68,12 +76,14 @@ impl Hub {
     }
 
     pub(crate) async fn accept(&self, params: ConnectParams<'_>) -> Result<Response> {
+        // Before the socket exists: the check may pull from shard 0 (see `websocket_message`).
+        let vouched = self.vouch().await;
         // Build the index before this socket exists, so the rebuild cannot count it twice.
         let before = self.btc_watchers();
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), params))?;
-        self.run(&pair.server, &mut meta, actions).await;
+        self.run(&pair.server, &mut meta, actions, vouched).await;
         // A connect that fails from here on must not leave the socket counted and subscribed.
         let answered = pair.server.serialize_attachment(&meta).and_then(|()| Response::from_websocket(pair.client));
         if answered.is_err() && !meta.closing {
@@ -89,16 +99,15 @@ impl Hub {
     /// awaits: once the socket is subscribed, a flush may send it live updates, which must
     /// come after its catch-up. Failures are logged: one socket's trouble never fails the event.
     /// The actions are one request (a connect or a client frame): their catch-ups share one
-    /// allowance from the socket's replay window (`history_budget::ReplayWindow`).
-    async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
+    /// allowance from the socket's replay window (`history_budget::ReplayWindow`). `vouched`
+    /// is false on a replica that cannot vouch for its state (`heal.rs`): it then answers every
+    /// subscribe with the latest value and `recovered: false`, as if no `since` had been given.
+    async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>, vouched: bool) {
         let Ok((per_window, per_request)) =
             self.with_core(|core| (core.limits.replay_bytes_per_10s, core.limits.history_page_bytes))
         else {
             return self.close(ws, meta, CloseReason::Error);
         };
-        // A replica answers catch-ups only from a state it can vouch for (`heal.rs`); one it
-        // cannot vouch for answers with the latest value, as if no `since` had been given.
-        let vouched = !actions.iter().any(|a| matches!(a, Action::Subscribe(..))) || self.vouch().await;
         let mut budget = meta.replay.begin(now_ms(), per_window, per_request);
         self.run_within(ws, meta, actions, &mut budget, vouched).await;
         meta.replay.end(&budget);
@@ -153,11 +162,20 @@ impl Hub {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
                     let now = now_ms();
-                    let Ok(frames) =
+                    let Ok(mut frames) =
                         self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now))
                     else {
                         return self.close(ws, meta, CloseReason::Error);
                     };
+                    if !vouched {
+                        // A replica that cannot vouch for its state cannot say the socket has
+                        // every update up to its seq either; the client refetches (`/api/history`).
+                        for frame in &mut frames {
+                            if let ServerFrame::Subscribed { recovered, .. } = frame {
+                                *recovered = false;
+                            }
+                        }
+                    }
                     frames.iter().for_each(|f| outbox.push(f));
                 }
                 Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(meta, &[channel])),
