@@ -78,7 +78,9 @@ impl HubCore {
             None => allowance > 0,
         };
         if !fits {
-            budget.refused();
+            // Known not to fit without reading anything (the cache remembers the gap, or nothing
+            // is left): it costs the socket nothing beyond the latest value, so a socket that
+            // follows several channels still gets the replays that do fit.
             return CatchupStep::Done(self.latest(channel, budget, now, true));
         }
         CatchupStep::Read(ReplayRead { from, to, budget: allowance })

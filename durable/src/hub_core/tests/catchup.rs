@@ -110,6 +110,25 @@ fn a_gap_that_does_not_fit_gets_the_latest_value_and_is_read_once() {
 }
 
 #[test]
+fn a_gap_the_cache_knows_too_large_costs_no_allowance_so_the_rest_of_the_request_replays() {
+    let (mut c, stored) = published(8);
+    let mut b = budget(1 << 20, 200);
+    let r = read(c.catchup(&news(), Some(&Since::Seq(3)), &mut b, 8));
+    c.replayed(&news(), r, Some(ReplayEntries { updates: range(&stored, 4, 5), full: true }), &mut b, 8);
+    // A storm: the next socket names the same gap first (refused from the cache, unread), then a
+    // gap that fits in the same request: it is still read and replayed, whatever the order.
+    let mut b = budget(1 << 20, 200);
+    let refused = done(c.catchup(&news(), Some(&Since::Seq(3)), &mut b, 8));
+    assert_eq!(frames(&refused)[1]["recovered"], false);
+    let latest: usize = range(&stored, 8, 8)[0].json.len();
+    assert!(b.spent() <= latest + 64, "only the latest value was paid for: {}", b.spent());
+    // Seq 8 alone was built already (it is the latest value): shared, recovered.
+    let f = done(c.catchup(&news(), Some(&Since::Seq(7)), &mut b, 8));
+    let got = frames(&f);
+    assert_eq!((got[0]["seq"].clone(), got[1]["recovered"].clone()), (json!(8), json!(true)), "{got:?}");
+}
+
+#[test]
 fn a_spent_window_replays_nothing_and_sends_one_latest_value_per_request() {
     let (mut c, stored) = published(8);
     let mut w = ReplayWindow::default();
