@@ -14,6 +14,10 @@ snapshot_build() {
   # (the limiter is still asked on every connect, so its cost is measured).
   awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml |
     sed 's/^simple = { limit = [0-9]*,/simple = { limit = 1000000,/' >"$SNAP/wrangler.toml"
+  # Target tickwire-nolimiter: the same build without the limiter binding (the Worker then lets
+  # connects through), to show what the limiter costs where wrangler dev simulates it.
+  awk '/^\[\[ratelimits\]\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$SNAP/wrangler.toml" \
+    >"$SNAP/wrangler-nolimiter.toml"
 }
 
 # The workers-rs port of the baseline (tests/bench/baseline-rs), built with worker-build's own
@@ -54,7 +58,7 @@ is_worker() {
   local body code
   body=$(curl -s -m 3 -w '\n%{http_code}' "http://127.0.0.1:$2/health" 2>/dev/null) || return 1
   code=${body##*$'\n'}
-  if [ "$1" = tickwire ]; then [[ "$body" == *'"status"'* ]] && [[ $code == 200 || $code == 503 ]]
+  if [[ "$1" == tickwire* ]]; then [[ "$body" == *'"status"'* ]] && [[ $code == 200 || $code == 503 ]]
   else [ "$code" = 200 ]; fi
 }
 
@@ -65,8 +69,10 @@ start_server() {
   local common=(--local --ip 127.0.0.1 --port "$WRANGLER_PORT" --persist-to "$SRV_DIR/state"
     --show-interactive-dev-session=false --var "PUBLISH_TOKEN:$TOKEN")
   set -m # its own process group, so stop_server reaches workerd too
-  if [ "$target" = tickwire ]; then
-    TICKWIRE_PREBUILT=1 wrangler dev "${common[@]}" --var CLIENT_MSGS_PER_10S:1000 -c "$SNAP/wrangler.toml" \
+  if [[ "$target" == tickwire* ]]; then
+    local config=$SNAP/wrangler.toml
+    [ "$target" = tickwire-nolimiter ] && config=$SNAP/wrangler-nolimiter.toml
+    TICKWIRE_PREBUILT=1 wrangler dev "${common[@]}" --var CLIENT_MSGS_PER_10S:1000 -c "$config" \
       >"$SRV_DIR/log" 2>&1 &
   else
     wrangler dev "${common[@]}" -c "tests/bench/$target/wrangler.toml" >"$SRV_DIR/log" 2>&1 &

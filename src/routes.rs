@@ -166,9 +166,14 @@ async fn ws(
     hub_client::connect(env, req, shard).await
 }
 
+thread_local! {
+    /// Whether this isolate has logged a failing connect limiter (see `admit_connect`).
+    static LIMITER_FAILURE_LOGGED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Counts a connect against its client address with the platform's rate limiter
 /// (`connect_limit`), before any hub is touched: over the limit, 429 `rate_limited`. A limiter
-/// that is missing or fails is logged and lets the connect through: the hub's own bounds still
+/// that is missing or fails is logged (once per isolate) and lets the connect through: the hub's own bounds still
 /// hold, and a configuration slip must not take every socket down.
 async fn admit_connect(req: &web_sys::Request, env: &Env) -> std::result::Result<(), ApiError> {
     let address = req.headers().get("cf-connecting-ip").ok().flatten();
@@ -183,7 +188,15 @@ async fn admit_connect(req: &web_sys::Request, env: &Env) -> std::result::Result
         }
         Ok(_) => Ok(()),
         Err(e) => {
-            console_error!("/ws: the connect limiter {} failed: {e}", connect_limit::BINDING);
+            // Let through: the limit guards the hub, it is no reason to refuse every client. A
+            // binding that is missing (or failing) stays so, so this isolate says it once, not
+            // once per connect.
+            if !LIMITER_FAILURE_LOGGED.replace(true) {
+                console_error!(
+                    "/ws: the connect limiter {} failed: {e}; connects are let through",
+                    connect_limit::BINDING
+                );
+            }
             Ok(())
         }
     }
