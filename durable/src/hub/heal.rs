@@ -20,6 +20,11 @@ use worker::*;
 /// anyway (a steady stream never drains; see [`Hub::sync`]).
 const LINE_WAITS: usize = 3;
 
+/// How long those waits may take in all: well within the puller's [`PULL_TIMEOUT_MS`], since a
+/// fan-out to a hung replica holds the line for up to `FANOUT_TIMEOUT_MS` (2 s by default) each
+/// time, and three of them would outlast the pull.
+const LINE_WAIT_MS: u64 = PULL_TIMEOUT_MS / 2;
+
 impl Hub {
     /// Shard 0: a replica's pull. The fan-outs already in line go out first, so the page is not
     /// ahead of updates that are on their way to the replica (it would restart those channels'
@@ -29,11 +34,19 @@ impl Hub {
         let Ok(ask) = req.json::<SyncRequest>().await else {
             return refuse(&HubRefusal::BadRequest("bad sync body"));
         };
+        let deadline = now_ms().saturating_add(LINE_WAIT_MS);
         for _ in 0..LINE_WAITS {
             let before = self.position.borrow().n;
             let tail = self.fanout_tail.borrow().clone();
             let Some(tail) = tail else { break };
-            let _ = tail.await;
+            let left = deadline.saturating_sub(now_ms());
+            if left == 0 {
+                break;
+            }
+            let timer = Delay::from(Duration::from_millis(left));
+            if let Either::Right(_) = futures::future::select(tail, timer).await {
+                break; // answered now: at worst a spurious `recovered: false`, never a wrong `true`
+            }
             if self.position.borrow().n == before {
                 break;
             }
