@@ -2,46 +2,50 @@
 //!
 //! A shell around [`HubCore`]: it loads the core from storage on first use, hands it each event
 //! and carries out what it returns. This file is the router; writing, group commit and fan-out
-//! are in `commit.rs`, sockets in `socket.rs`, app channel deletes in `channels.rs`, the feeds
-//! in `feeds.rs`, the alarm in `alarm.rs`, healing replicas in `heal.rs`, and the class the
+//! are in `write.rs`, sockets in `socket.rs`, app channel deletes in `delete.rs`, the feeds
+//! in `feeds.rs`, the alarm in `upkeep.rs`, healing replicas in `heal.rs`, and the class the
 //! runtime calls in `object.rs`.
-//! Client requests the Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the
+//! Client requests the Worker forwards unchanged (`api/route.rs`): `GET /ws` and, on shard 0 (the
 //! sequencer), `POST /api/publish` and `DELETE /api/channels/<name>`. The internal routes are
-//! [`HubRoute`]s (`hub_api.rs`), reached only through the Worker or another shard.
+//! [`HubRoute`]s (`api/mod.rs`), reached only through the Worker or another shard.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
-//! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
+//! are written by the alarm (`upkeep.rs`, deciding in `core/upkeep.rs`) or with the next write that happens anyway.
 
-mod alarm;
-mod channels;
-mod commit;
+mod answer;
+mod broadcast;
+mod delete;
 mod feeds;
 mod heal;
 pub(crate) mod object;
 mod socket;
+mod upkeep;
+mod write;
 
-use crate::body::{read_capped, Capped};
+use crate::api::body::{read_capped, Capped};
+use crate::api::route;
+use crate::api::{Applied, HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::clock::now_ms;
-use crate::commit::CommitQueue;
-use crate::fanout::Fanout;
-use crate::feed_round::RoundKind;
-use crate::history_budget::HistoryRead;
-use crate::hub_api::{Applied, Apply, HubRefusal, HubRoute, RouteError, Verb, Watch};
-use crate::hub_core::HubCore;
-use crate::hub_core::{ReplayEntries, ReplayRead};
-use crate::protocol::{Channel, Epoch, Update, PING, PONG};
-use crate::publish::PublishRefusal;
-use crate::replica_backoff::ReplicaBackoff;
-use crate::replica_sync::{Follow, Position};
-use crate::route;
-use crate::session::ConnectParams;
-use crate::settings::{FeedConfig, HubLimits, Vars};
-use crate::stats::Internal;
-use crate::storage_key::{StorageKey, Stored, StoredUpdate};
-use commit::{answer, refused};
+use crate::core::catchup::{ReplayEntries, ReplayRead};
+use crate::core::commit::CommitQueue;
+use crate::core::history_budget::HistoryRead;
+use crate::core::publish::PublishRefusal;
+use crate::core::replica_backoff::ReplicaBackoff;
+use crate::core::replica_sync::Follow;
+use crate::core::socket::ConnectParams;
+use crate::core::stats::Internal;
+use crate::core::storage_key::{StorageKey, Stored, StoredUpdate};
+use crate::core::HubCore;
+use crate::feeds::round::RoundKind;
+use crate::feeds::settings::FeedConfig;
+use crate::hub::broadcast::Subscribers;
+use crate::settings::{HubLimits, Vars};
+use crate::wire::bodies::{Apply, Position};
+use crate::wire::protocol::{Channel, Epoch, Update, PING, PONG};
+use answer::{answer, refused};
+use broadcast::attachment;
 use futures::channel::oneshot;
 use futures::future::Shared;
-use socket::attachment;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::worker_sys::web_sys;
@@ -53,7 +57,7 @@ pub(crate) struct Hub {
     /// Loaded lazily: after hibernation the object is rebuilt and reads storage again.
     core: RefCell<Option<HubCore>>,
     /// Rebuilt lazily from the sockets' attachments after a wake.
-    fanout: RefCell<Option<Fanout>>,
+    subscribers: RefCell<Option<Subscribers>>,
     /// Frames written but not yet sent (group commit).
     pub(crate) queue: RefCell<CommitQueue>,
     /// The alarm as this object last set or read it; None until read once.
@@ -81,7 +85,7 @@ impl Hub {
             state,
             env,
             core: RefCell::new(None),
-            fanout: RefCell::new(None),
+            subscribers: RefCell::new(None),
             queue: RefCell::new(CommitQueue::default()),
             alarm_at: Cell::new(None),
             fanout_tail: RefCell::new(None),
@@ -142,7 +146,7 @@ impl Hub {
             Ok(HubRoute::Sync) => self.sync(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
-                let subscribers = |c: &Channel| self.with_fanout(|f| f.subscribers(c)) as u64;
+                let subscribers = |c: &Channel| self.with_subscribers(|f| f.subscribers(c)) as u64;
                 let mut stats = self.with_core(|core| core.stats(shard, sockets, subscribers))?;
                 let pages = core::arch::wasm32::memory_size(0) as u64;
                 stats.wasm_memory_bytes.insert(shard, pages * WASM_PAGE_BYTES);
@@ -207,7 +211,7 @@ impl Hub {
         self.counters_changed().await;
     }
 
-    /// Writes counters that are due and runs the fast BTC poll when due (see `upkeep.rs`).
+    /// Writes counters that are due and runs the fast BTC poll when due (see `core/upkeep.rs`).
     pub(crate) async fn alarm(&self) -> Result<()> {
         self.load().await?;
         self.alarm_at.set(Some(None)); // it fired: nothing is scheduled now
@@ -216,7 +220,7 @@ impl Hub {
     }
 }
 
-/// An internal request refused: its status and the API's JSON error body (`hub_api::HubRefusal`).
+/// An internal request refused: its status and the API's JSON error body (`api::HubRefusal`).
 fn refuse(refusal: &HubRefusal) -> Result<Response> {
     Ok(answer(refusal.status(), &refusal.body(), None)?.into())
 }
@@ -292,19 +296,19 @@ impl Hub {
 
     /// Runs `f` on the subscriber index, first rebuilding it from the sockets' attachments if
     /// the object has just woken up.
-    pub(crate) fn with_fanout<T>(&self, f: impl FnOnce(&Fanout) -> T) -> T {
-        let mut guard = self.fanout.borrow_mut();
-        let fanout = guard.get_or_insert_with(|| {
-            Fanout::rebuild(self.state.get_websockets().into_iter().filter_map(|ws| {
+    pub(crate) fn with_subscribers<T>(&self, f: impl FnOnce(&Subscribers) -> T) -> T {
+        let mut guard = self.subscribers.borrow_mut();
+        let index = guard.get_or_insert_with(|| {
+            Subscribers::rebuild(self.state.get_websockets().into_iter().filter_map(|ws| {
                 let meta = attachment(&ws)?;
                 (!meta.closing).then_some((meta, ws))
             }))
         });
-        f(fanout)
+        f(index)
     }
 
     pub(crate) fn btc_watchers(&self) -> usize {
-        self.with_fanout(|f| f.subscribers(&Channel::btc()))
+        self.with_subscribers(|f| f.subscribers(&Channel::btc()))
     }
 
     /// Retained updates `from..=to` of `channel` in seq order, as many as fit `budget` bytes
@@ -312,8 +316,8 @@ impl Hub {
     pub(crate) async fn history(
         &self,
         channel: &Channel,
-        from: crate::protocol::Seq,
-        to: crate::protocol::Seq,
+        from: crate::wire::protocol::Seq,
+        to: crate::wire::protocol::Seq,
         budget: usize,
     ) -> Result<Vec<Update>> {
         let mut updates = Vec::new();

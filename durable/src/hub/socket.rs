@@ -1,16 +1,17 @@
 //! A socket's life on the hub (wasm glue): its connect, its frames and its close, carried out
-//! from the actions `session.rs` decides, with its attachment as the record that survives
+//! from the actions `core/socket.rs` decides, with its attachment as the record that survives
 //! hibernation.
 
+use super::broadcast::attachment;
 use super::{random_hex, Hub};
-use crate::channel::Catchup;
 use crate::clock::now_ms;
-use crate::frame_size::ClientMessage;
-use crate::history_budget::CatchupBudget;
-use crate::hub_core::{CatchupFrames, CatchupStep};
-use crate::protocol::{batch_json, ServerFrame};
-use crate::session::CloseReason;
-use crate::session::{close_frame, close_reply, Action, ConnectParams, SocketMeta};
+use crate::core::catchup::{CatchupFrames, CatchupStep};
+use crate::core::channel::Catchup;
+use crate::core::history_budget::CatchupBudget;
+use crate::core::socket::CloseReason;
+use crate::core::socket::{close_frame, close_reply, Action, ConnectParams, SocketMeta};
+use crate::wire::frame_size::ClientMessage;
+use crate::wire::protocol::{batch_json, ServerFrame};
 use std::rc::Rc;
 use worker::*;
 
@@ -147,7 +148,7 @@ impl Hub {
                     // the catch-up above includes them, so this socket must not get them again.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
                     outbox.push_catchup(frames);
-                    self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
+                    self.with_subscribers(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
                 }
                 Action::Held(channel) => {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
@@ -160,7 +161,7 @@ impl Hub {
                     };
                     frames.iter().for_each(|f| outbox.push(f));
                 }
-                Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(meta, &[channel])),
+                Action::Unsubscribe(channel) => self.with_subscribers(|f| f.unsubscribe(meta, &[channel])),
                 Action::Close(reason) => {
                     send_frames(ws, &meta.conn, &mut outbox);
                     self.close(ws, meta, reason);
@@ -185,7 +186,7 @@ impl Hub {
     pub(crate) fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
         meta.closing = true;
         let _ = self.with_core(|core| core.closed(reason));
-        self.with_fanout(|f| f.unsubscribe(meta, &meta.channels));
+        self.with_subscribers(|f| f.unsubscribe(meta, &meta.channels));
         let (code, text) = close_frame(reason);
         let _ = ws.serialize_attachment(&*meta);
         let _ = ws.close(Some(code), Some(text));
@@ -199,7 +200,7 @@ impl Hub {
         self.load().await?;
         if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
-            self.with_fanout(|f| f.unsubscribe(&meta, &meta.channels));
+            self.with_subscribers(|f| f.unsubscribe(&meta, &meta.channels));
             let counted = meta.closing; // by the hub's close or an earlier error
             if !counted && reason == CloseReason::Error {
                 meta.closing = true;
@@ -216,10 +217,6 @@ impl Hub {
         self.counters_changed().await;
         Ok(())
     }
-}
-
-pub(crate) fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
-    ws.deserialize_attachment::<SocketMeta>().ok().flatten()
 }
 
 /// A socket's frames not sent yet: pieces of JSON text (a piece may hold several frames joined
