@@ -36,8 +36,9 @@ SAME = {
                   {"durable/src/core/socket.rs", "durable/src/hub/socket.rs"}),
     "settings.rs": ("typed wrangler vars: the shared parser and hub limits, and the feeds' vars",
                     {"durable/src/settings.rs", "durable/src/feeds/settings.rs"}),
-    "publish.rs": ("an app publish: the Worker's checks, the hub's checks, the CLI's command",
-                   {"src/publish.rs", "durable/src/core/publish.rs", "cli/src/publish.rs"}),
+    "publish.rs": ("an app publish: the Worker's checks, the hub's checks and glue, the CLI's command",
+                   {"src/publish.rs", "durable/src/core/publish.rs", "durable/src/hub/publish.rs",
+                    "cli/src/publish.rs"}),
     "snapshot.rs": ("`/api/snapshot`: the Worker's answer and the CLI's reading of it",
                     {"src/snapshot.rs", "cli/src/snapshot.rs"}),
 }

@@ -25,11 +25,12 @@
 //!   unchanged, URL splitting), and wasm32 only `stub` (reaching a shard) and `body` (capped
 //!   body reads);
 //! - `hub/`, the Durable Object, Workers glue, wasm32 only: `object` (the class the runtime
-//!   calls), `mod.rs` (its router), `socket` (connects, frames, closes), `write` (the write
-//!   path: publishes, group commit's flush, fan-out to the other shards), `broadcast` (the
-//!   subscriber index and send loop in `js/broadcast.js`), `delete` (deleting an app channel),
-//!   `feeds` (rounds and the KV mirror), `upkeep` (the alarm), `heal` (a replica's pull from
-//!   shard 0).
+//!   calls), `mod.rs` (its router and loading), a file per route: `publish`, `socket`
+//!   (connects, frames, closes), `delete` (deleting an app channel), `apply` (a replica's
+//!   `/apply`), `feeds` (rounds and the KV mirror), `upkeep` (the alarm), `heal` (a replica's
+//!   pull from shard 0); then `write` (the write path: an event's writes, group commit's flush,
+//!   fan-out to the other shards), `answer` (HTTP answers) and `broadcast` (the
+//!   subscriber index and send loop in `js/broadcast.js`).
 //!
 //! Words: "broadcast" is sending to this object's sockets, "fan-out" is replicating to the
 //! other shards, "commit" is the group-commit queue, "write path" is `hub/write.rs`.

@@ -1,30 +1,35 @@
 //! The hub Durable Object: holds browsers' WebSockets (hibernation API) and broadcasts updates.
 //!
 //! A shell around [`HubCore`]: it loads the core from storage on first use, hands it each event
-//! and carries out what it returns. This file is the router; writing, group commit and fan-out
-//! are in `write.rs`, sockets in `socket.rs`, app channel deletes in `delete.rs`, the feeds
-//! in `feeds.rs`, the alarm in `upkeep.rs`, healing replicas in `heal.rs`, and the class the
-//! runtime calls in `object.rs`.
+//! and carries out what it returns. This file is the router and loading; each route's glue is
+//! in a file named after it: `publish.rs`, `socket.rs` (connects, frames, closes), `delete.rs`
+//! (app channel deletes), `apply.rs` (a replica's `/apply`), `feeds.rs`, `upkeep.rs` (the
+//! alarm), `heal.rs` (healing replicas). Writing, group commit's flush and fan-out are the write
+//! path, `write.rs`; sending to this object's sockets is `broadcast.rs`; the class the runtime
+//! calls is `object.rs`.
 //! Client requests the Worker forwards unchanged (`api/route.rs`): `GET /ws` and, on shard 0 (the
 //! sequencer), `POST /api/publish` and `DELETE /api/channels/<name>`. The internal routes are
 //! [`HubRoute`]s (`api/mod.rs`), reached only through the Worker or another shard.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
-//! are written by the alarm (`upkeep.rs`, deciding in `core/upkeep.rs`) or with the next write that happens anyway.
+//! are written by the alarm (`upkeep.rs`, deciding in `core/upkeep.rs`) or with the next
+//! write that happens anyway.
 
 mod answer;
+mod apply;
 mod broadcast;
 mod delete;
 mod feeds;
 mod heal;
 pub(crate) mod object;
+mod publish;
 mod socket;
 mod upkeep;
 mod write;
 
 use crate::api::body::{read_capped, Capped};
 use crate::api::route;
-use crate::api::{Applied, HubRefusal, HubRoute, RouteError, Verb, Watch};
+use crate::api::{HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::clock::now_ms;
 use crate::core::catchup::{ReplayEntries, ReplayRead};
 use crate::core::commit::CommitQueue;
@@ -40,7 +45,7 @@ use crate::feeds::round::RoundKind;
 use crate::feeds::settings::FeedConfig;
 use crate::hub::broadcast::Subscribers;
 use crate::settings::{HubLimits, Vars};
-use crate::wire::bodies::{Apply, Position};
+use crate::wire::bodies::Position;
 use crate::wire::protocol::{Channel, Epoch, Update, PING, PONG};
 use answer::{answer, refused};
 use broadcast::attachment;
@@ -190,19 +195,6 @@ impl Hub {
         self.counted(Internal::WatchReport).await;
         self.note_watcher(watch.shard, watch.watching).await?;
         Response::ok("ok")
-    }
-
-    async fn apply(self: &Rc<Self>, mut req: Request) -> Result<Response> {
-        let Ok(apply) = req.json::<Apply>().await else {
-            return refuse(&HubRefusal::BadRequest("bad apply body"));
-        };
-        let delay = self.with_core(|core| core.limits.test_apply_delay(self.shard()))?;
-        if delay > 0 {
-            Delay::from(std::time::Duration::from_millis(delay)).await;
-        }
-        self.counted(Internal::FanoutApplied).await;
-        self.apply_numbered(apply).await?;
-        Response::from_json(&Applied { btc_watchers: self.advertised_btc_watchers() as u64 })
     }
 
     /// Counts an internal request (see `Counters`); written by the alarm like other counters.

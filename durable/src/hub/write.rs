@@ -1,6 +1,6 @@
-//! The hub's write path (wasm glue): an app publish is checked and admitted, an event's effects
-//! are written, queued for the next flush (group commit, `core/commit.rs`), sent, and fanned out to
-//! the other shards.
+//! The hub's write path (wasm glue): an event's effects (a publish, `publish.rs`, a round, an
+//! apply) are written, queued for the next flush (group commit, `core/commit.rs`), sent, and
+//! fanned out to the other shards.
 //!
 //! Durable before visible: an event's storage write is issued in the same synchronous step that
 //! queues its frames, and frames are only ever sent from the queue, so no frame goes out before
@@ -8,25 +8,21 @@
 //! A crash can therefore never leave a client holding a seq that storage does not have.
 
 use super::broadcast::attachment;
-use super::new_epoch;
 use super::Hub;
 use crate::api::stub;
 use crate::api::{Applied, HubRoute};
 use crate::clock::now_ms;
 use crate::core::commit::FlushWait;
-use crate::core::publish::{check_body, PublishRefusal};
 use crate::core::replica_backoff::ApplyOutcome;
 use crate::core::socket::CloseReason;
 use crate::core::storage_key::{StorageKey, Stored};
-use crate::core::{Effects, HubCore};
+use crate::core::Effects;
 use crate::wire::bodies::Apply;
-use crate::wire::bodies::Published;
 use crate::wire::protocol::Seq;
 use futures::channel::oneshot;
 use futures::future::{Either, FutureExt};
-use std::rc::Rc;
 use std::time::Duration;
-use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::*;
 
 /// An event whose writes are issued and frames queued: what [`Hub::finish`] still has to do.
@@ -63,45 +59,6 @@ fn put_object(entries: &[(String, String)]) -> Result<js_sys::Object> {
 }
 
 impl Hub {
-    /// An application's publish: checked, admitted (or refused as overloaded before it gets a
-    /// seq), sequenced, written and queued for the next flush.
-    pub(crate) async fn publish(
-        self: &Rc<Self>,
-        body: &[u8],
-    ) -> Result<std::result::Result<Published, PublishRefusal>> {
-        let (max_bytes, commit) = self.with_core(|core| (core.limits.max_publish_bytes, core.limits.commit))?;
-        let publish = match check_body(body, max_bytes, now_ms()) {
-            Ok(p) => p,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let admitted = self.queue.borrow().admit(&commit);
-        if let Err(overloaded) = admitted {
-            self.with_core(HubCore::count_overloaded)?;
-            self.counters_changed().await;
-            return Ok(Err(overloaded));
-        }
-        match self.with_core(|core| core.publish_app(publish, new_epoch))? {
-            Ok((published, fx)) => {
-                // The publisher is answered once the write is issued and the frames queued: the
-                // output gate holds the answer, like the frames, until the write is durable, and
-                // the flush and fan-out go on without keeping the publisher waiting.
-                let begun = self.begin(fx)?;
-                let hub = Rc::clone(self);
-                let rest = future_to_promise(async move {
-                    if let Err(e) = hub.finish(begun).await {
-                        console_error!("hub: finishing a publish: {e:?}");
-                    }
-                    Ok(wasm_bindgen::JsValue::UNDEFINED)
-                });
-                if let Err(e) = self.state.as_raw().wait_until(&rest) {
-                    console_warn!("hub: waitUntil refused a publish's flush: {e:?}");
-                }
-                Ok(Ok(published))
-            }
-            Err(refusal) => Ok(Err(refusal)),
-        }
-    }
-
     /// Stores and broadcasts an event's effects, then fans them out and mirrors them to KV.
     pub(crate) async fn execute(&self, fx: Effects) -> Result<()> {
         let begun = self.begin(fx)?;
