@@ -3,6 +3,9 @@
 
 - no module cycle between folders: an edge A -> B for every `crate::B` path in A, where A and B
   are a crate's top-level modules (a folder such as `durable/src/core/` is one node);
+- the hub crate's folders in layers (LAYERS): a folder uses only the ones before it, so the core
+  imports nothing from the internal API or the glue; the Worker and the CLI use no hub module
+  outside CONTRACT (not the core);
 - no module cycle between files: an edge for every path (`crate::..`, `super::..`, `self::..`
   or a child module's name in a `use`) resolved to the file that declares it;
 - no file name used twice for different concepts: a name in two places must be listed in SAME,
@@ -23,6 +26,11 @@ ONCE = ['"HUB"', "hub.internal"]
 # A string literal that starts with a route path: "/x", "/x/y/", "/x?q={}" (not "/" alone, not
 # a file path with a dot, which static assets are).
 ROUTE = re.compile(r'"(/[a-z_]+(?:/[a-z_]+)*/?)(?=["?{])')
+# The hub crate's top-level modules, lowest first (durable/src/lib.rs's module map).
+LAYERS = ["clock", "settings", "wire", "feeds", "core", "api", "hub"]
+# What the Worker and the CLI may name in the hub crate: its contract and value types, shared
+# settings and the clock, never the core's state machine.
+CONTRACT = {"wire", "api", "feeds", "settings", "clock", "HubObject"}
 # File names that are a role, not a concept.
 ROLES = {"mod.rs", "lib.rs", "main.rs", "tests.rs"}
 # A file name in more than one place, with the one concept it names in each of them. A new file
@@ -199,6 +207,20 @@ def main():
                         literals.setdefault(text, []).append(f"{rel}:{n}")
                 for m in ROUTE.finditer(line):
                     literals.setdefault(m.group(1), []).append(f"{rel}:{n}")
+        if crate == "tickwire-hub":
+            for path in files:
+                if top_module(src, path) not in LAYERS + ["lib"]:
+                    findings.append(f"{os.path.relpath(path, ROOT)}: a top-level module not in LAYERS")
+            for (a, b), place in sorted(where.items()):
+                if a in LAYERS and b in LAYERS and LAYERS.index(b) > LAYERS.index(a):
+                    findings.append(f"{place}: {a} uses {b}, a layer above it (LAYERS)")
+        else:
+            for path in files:
+                rel = os.path.relpath(path, ROOT)
+                for n, line in enumerate(code_lines(path), 1):
+                    for m in re.finditer(r"\btickwire_hub::(\w+)", line):
+                        if m.group(1) not in CONTRACT:
+                            findings.append(f"{rel}:{n}: uses tickwire_hub::{m.group(1)}, outside the contract")
         for comp in cycles(edges):
             proof = ", ".join(where[(a, b)] for a in comp for b in comp if (a, b) in where)
             findings.append(f"{crate}: module cycle {' <-> '.join(comp)} ({proof})")

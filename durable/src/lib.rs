@@ -1,7 +1,7 @@
 //! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
 //!
 //! Module map: one folder per layer, and a folder uses only those listed before it
-//! (`tests/structure.py` checks it, along with cycles between files).
+//! (`tests/structure.py` checks it: `LAYERS`, and no cycle between files).
 //! - `clock` (the one clock seam) and `settings` (typed wrangler vars, the hub's limits);
 //! - `wire/`, what clients decode: `protocol` (the socket's frames, channel names, seqs),
 //!   `merge_patch` (the `delta` frames' RFC 7386 patches), `frame_size` (a client frame judged
