@@ -31,15 +31,15 @@ impl Hub {
             return refuse(&HubRefusal::BadRequest("bad sync body"));
         };
         for _ in 0..LINE_WAITS {
-            let before = self.position.borrow().n;
-            let tail = self.fanout_tail.borrow().clone();
+            let before = self.write.position.borrow().n;
+            let tail = self.write.fanout_tail.borrow().clone();
             let Some(tail) = tail else { break };
             let _ = tail.await;
-            if self.position.borrow().n == before {
+            if self.write.position.borrow().n == before {
                 break;
             }
         }
-        let at = self.position.borrow().clone();
+        let at = self.write.position.borrow().clone();
         let page = self.with_core(|core| core.sync_page(&ask.have, core.limits.history_page_bytes, at))?;
         Response::from_json(&page)
     }
@@ -48,7 +48,7 @@ impl Hub {
     /// up; unless a fan-out reached it meanwhile, a heartbeat (an empty, numbered fan-out) goes
     /// now, so a replica that missed the last publishes of a quiet channel learns of it.
     pub(crate) async fn retry_replicas(&self) {
-        let due = self.replicas.borrow().retry_due();
+        let due = self.write.replicas.borrow().retry_due();
         if due.is_some_and(|at| at <= now_ms()) {
             if let Some(slot) = self.fan_out_slot(Apply::default()) {
                 self.fan_out(slot).await;

@@ -63,20 +63,27 @@ pub(crate) struct Hub {
     core: RefCell<Option<HubCore>>,
     /// Rebuilt lazily from the sockets' attachments after a wake.
     subscribers: RefCell<Option<Subscribers>>,
-    /// Frames written but not yet sent (group commit).
-    pub(crate) queue: RefCell<CommitQueue>,
+    /// The write path's state (`write.rs`).
+    pub(crate) write: WritePath,
     /// The alarm as this object last set or read it; None until read once.
     pub(crate) alarm_at: Cell<Option<Option<u64>>>,
+    /// How far this replica follows shard 0, and the pull in progress if any (`heal.rs`).
+    pub(crate) follow: RefCell<Follow>,
+    pub(crate) healing: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
+}
+
+/// What the write path (`write.rs`) keeps between events: the group-commit queue and, on shard
+/// 0, the chain of fan-outs, the replicas left out of them and their numbering.
+pub(crate) struct WritePath {
+    /// Frames written but not yet sent (group commit).
+    pub(crate) queue: RefCell<CommitQueue>,
     /// Completes when the last fan-out started has finished: each fan-out waits for the one
     /// before, so replicas receive updates in seq order (see `Hub::fan_out`).
     pub(crate) fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
     /// Replica shards left out of fan-outs after a failure (shard 0 only).
     pub(crate) replicas: RefCell<ReplicaBackoff>,
-    /// The number of the last fan-out (shard 0 only; `replica_sync.rs`).
+    /// The number of the last fan-out (shard 0 only; `core/replica_sync.rs`).
     pub(crate) position: RefCell<Position>,
-    /// How far this replica follows shard 0, and the pull in progress if any (`heal.rs`).
-    pub(crate) follow: RefCell<Follow>,
-    pub(crate) healing: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
 }
 
 impl Hub {
@@ -91,11 +98,13 @@ impl Hub {
             env,
             core: RefCell::new(None),
             subscribers: RefCell::new(None),
-            queue: RefCell::new(CommitQueue::default()),
+            write: WritePath {
+                queue: RefCell::new(CommitQueue::default()),
+                fanout_tail: RefCell::new(None),
+                replicas: RefCell::new(ReplicaBackoff::default()),
+                position: RefCell::new(Position::start(random_hex())),
+            },
             alarm_at: Cell::new(None),
-            fanout_tail: RefCell::new(None),
-            replicas: RefCell::new(ReplicaBackoff::default()),
-            position: RefCell::new(Position::start(random_hex())),
             follow: RefCell::new(Follow::default()),
             healing: RefCell::new(None),
         }

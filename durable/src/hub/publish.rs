@@ -23,7 +23,7 @@ impl Hub {
             Ok(p) => p,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let admitted = self.queue.borrow().admit(&commit);
+        let admitted = self.write.queue.borrow().admit(&commit);
         if let Err(overloaded) = admitted {
             self.with_core(HubCore::count_overloaded)?;
             self.counters_changed().await;

@@ -176,7 +176,7 @@ impl Hub {
     /// frames so far if anything is queued: the socket may hold channels with queued updates,
     /// and those must not overtake the frames it was answered before them.
     fn send_pending_after(&self, ws: &WebSocket, conn: &str, outbox: &mut Outbox) {
-        if !self.queue.borrow().is_empty() {
+        if !self.write.queue.borrow().is_empty() {
             send_frames(ws, conn, outbox);
         }
         self.send_pending();

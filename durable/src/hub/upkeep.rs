@@ -22,7 +22,7 @@ impl Hub {
     pub(crate) async fn arm(&self) {
         let watchers = self.btc_watchers();
         let shard0 = self.shard() == 0;
-        let retry = if shard0 { self.replicas.borrow().retry_due() } else { None };
+        let retry = if shard0 { self.write.replicas.borrow().retry_due() } else { None };
         let Ok(want) = self.with_core(|core| {
             let poll = if shard0 { core.poll_due(watchers) } else { None };
             core.upkeep.next_alarm(earliest(poll, retry))

@@ -90,7 +90,7 @@ impl Hub {
             self.send_pending();
             self.unsubscribe_everyone(&fx.removed);
         }
-        self.queue.borrow_mut().extend(std::mem::take(&mut fx.broadcasts));
+        self.write.queue.borrow_mut().extend(std::mem::take(&mut fx.broadcasts));
         Ok(Begun { started, timed, fan_out, writes, kv_writes: std::mem::take(&mut fx.kv_writes) })
     }
 
@@ -186,13 +186,13 @@ impl Hub {
         // One borrow at a time: a temporary borrow in the first operand of `||` would still be
         // alive in the second.
         let claimed = {
-            let mut queue = self.queue.borrow_mut();
+            let mut queue = self.write.queue.borrow_mut();
             !queue.is_empty() && queue.claim()
         };
         if !claimed {
             return;
         }
-        let wait = self.queue.borrow().wait_before_flush(now_ms(), linger);
+        let wait = self.write.queue.borrow().wait_before_flush(now_ms(), linger);
         match wait {
             FlushWait::UntilDurable => {
                 if let Err(e) = self.state.storage().sync().await {
@@ -202,19 +202,19 @@ impl Hub {
             FlushWait::For(ms) => Delay::from(Duration::from_millis(ms)).await,
         }
         self.send_pending();
-        self.queue.borrow_mut().release();
+        self.write.queue.borrow_mut().release();
     }
 
     /// Sends everything queued now, synchronously. Also called before a catch-up, so that a new
     /// subscriber is caught up from a state in which every written update has been sent.
     pub(crate) fn send_pending(&self) {
-        let flush = self.queue.borrow_mut().take(|c| self.with_subscribers(|f| f.has_delta(c)));
+        let flush = self.write.queue.borrow_mut().take(|c| self.with_subscribers(|f| f.has_delta(c)));
         if flush.is_empty() {
             return;
         }
         let sent = self.with_subscribers(|f| f.send(&flush));
         let updates = flush.iter().filter(|c| !c.delta).map(|c| c.frames as usize).sum();
-        self.queue.borrow_mut().flushed(now_ms(), sent.messages, updates);
+        self.write.queue.borrow_mut().flushed(now_ms(), sent.messages, updates);
         let _ = self.with_core(|core| {
             for (channel, reached) in flush.iter().zip(&sent.reached) {
                 core.record_delivery(&channel.channel, reached * channel.frames, 0);
@@ -241,7 +241,7 @@ impl Hub {
         if shards <= 1 {
             return None;
         }
-        apply.at = Some(self.position.borrow_mut().advance());
+        apply.at = Some(self.write.position.borrow_mut().advance());
         let body = match serde_json::to_string(&apply) {
             Ok(body) => body,
             Err(e) => {
@@ -251,9 +251,9 @@ impl Hub {
         };
         let updates = apply.updates.len();
         // Counted until it is done: publishes are refused while the line is full.
-        self.queue.borrow_mut().fanout_queued(updates, body.len());
+        self.write.queue.borrow_mut().fanout_queued(updates, body.len());
         let (done, finished) = oneshot::channel::<()>();
-        let previous = self.fanout_tail.borrow_mut().replace(finished.shared());
+        let previous = self.write.fanout_tail.borrow_mut().replace(finished.shared());
         Some(FanOutSlot { body, updates, shards, timeout, previous, done })
     }
 
@@ -272,7 +272,7 @@ impl Hub {
             let _ = previous.await;
         }
         let bytes = body.len();
-        let targets = self.replicas.borrow().targets(shards, now_ms());
+        let targets = self.write.replicas.borrow().targets(shards, now_ms());
         let calls = targets.into_iter().map(|k| {
             let body = body.clone();
             async move {
@@ -291,7 +291,7 @@ impl Hub {
                     Either::Left((Err(e), _)) => ApplyOutcome::Failed(format!("{e:?}")),
                     Either::Right(_) => ApplyOutcome::TimedOut { after_ms: timeout },
                 };
-                if let Some(problem) = self.replicas.borrow_mut().record(k, &outcome, now_ms()) {
+                if let Some(problem) = self.write.replicas.borrow_mut().record(k, &outcome, now_ms()) {
                     console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
                 }
                 if let Some(watching) = outcome.btc_watching() {
@@ -302,9 +302,9 @@ impl Hub {
             }
         });
         futures::future::join_all(calls).await;
-        self.queue.borrow_mut().fanout_done(updates, bytes);
+        self.write.queue.borrow_mut().fanout_done(updates, bytes);
         let _ = done.send(());
-        if self.replicas.borrow().retry_due().is_some() {
+        if self.write.replicas.borrow().retry_due().is_some() {
             self.arm().await;
         }
     }
