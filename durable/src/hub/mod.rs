@@ -2,9 +2,9 @@
 //!
 //! A shell around [`HubCore`]: it loads the core from storage on first use, hands it each event
 //! and carries out what it returns. This file is the router and loading; each route's glue is
-//! in a file named after it: `publish.rs`, `socket.rs` (connects, frames, closes), `delete.rs`
-//! (app channel deletes), `apply.rs` (a replica's `/apply`), `feeds.rs`, `upkeep.rs` (the
-//! alarm), `heal.rs` (healing replicas). Writing, group commit's flush and fan-out are the write
+//! in a file named after it: `publish.rs`, `connect.rs`, `socket.rs` (a socket's frames and
+//! close), `delete.rs` (app channel deletes), `apply.rs` (a replica's `/apply`), `feeds.rs`,
+//! `upkeep.rs` (the alarm), `heal.rs` (healing replicas). Writing, group commit's flush and fan-out are the write
 //! path, `write.rs`; sending to this object's sockets is `broadcast.rs`; the class the runtime
 //! calls is `object.rs`.
 //! Client requests the Worker forwards unchanged (`api/route.rs`): `GET /ws` and, on shard 0 (the
@@ -18,6 +18,7 @@
 mod answer;
 mod apply;
 mod broadcast;
+mod connect;
 mod delete;
 mod feeds;
 mod heal;

@@ -1,15 +1,15 @@
-//! A socket's life on the hub (wasm glue): its connect, its frames and its close, carried out
-//! from the actions `core/socket.rs` decides, with its attachment as the record that survives
+//! A socket's life on the hub (wasm glue) after its connect (`connect.rs`): its frames and its
+//! close, carried out from the actions `core/socket.rs` decides, with its attachment as the record that survives
 //! hibernation.
 
 use super::broadcast::attachment;
-use super::{random_hex, Hub};
+use super::Hub;
 use crate::clock::now_ms;
 use crate::core::catchup::{CatchupFrames, CatchupStep};
 use crate::core::channel::Catchup;
 use crate::core::history_budget::CatchupBudget;
 use crate::core::socket::CloseReason;
-use crate::core::socket::{close_frame, close_reply, Action, ConnectParams, SocketMeta};
+use crate::core::socket::{close_frame, close_reply, Action, SocketMeta};
 use crate::wire::frame_size::ClientMessage;
 use crate::wire::protocol::{batch_json, ServerFrame};
 use std::rc::Rc;
@@ -68,30 +68,13 @@ impl Hub {
         self.gone(&ws, CloseReason::Error).await
     }
 
-    pub(crate) async fn accept(&self, params: ConnectParams<'_>) -> Result<Response> {
-        // Build the index before this socket exists, so the rebuild cannot count it twice.
-        let before = self.btc_watchers();
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), params))?;
-        self.run(&pair.server, &mut meta, actions).await;
-        // A connect that fails from here on must not leave the socket counted and subscribed.
-        let answered = pair.server.serialize_attachment(&meta).and_then(|()| Response::from_websocket(pair.client));
-        if answered.is_err() && !meta.closing {
-            self.close(&pair.server, &mut meta, CloseReason::Error);
-        }
-        self.btc_watchers_changed(before).await;
-        self.counters_changed().await;
-        answered
-    }
-
     /// Carries out a socket's actions in order. Its frames go out as one message where they
     /// can (a connect's welcome and catch-ups are one `batch`), and always before anything
     /// awaits: once the socket is subscribed, a flush may send it live updates, which must
     /// come after its catch-up. Failures are logged: one socket's trouble never fails the event.
     /// The actions are one request (a connect or a client frame): their catch-ups share one
     /// allowance from the socket's replay window (`history_budget::ReplayWindow`).
-    async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
+    pub(super) async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>) {
         let Ok((per_window, per_request)) =
             self.with_core(|core| (core.limits.replay_bytes_per_10s, core.limits.history_page_bytes))
         else {
