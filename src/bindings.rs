@@ -2,7 +2,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
-use tickwire_hub::kv::{KvKey, StoredValue, KV_BINDING};
+use tickwire_hub::feeds::kv::{KvKey, StoredValue, KV_BINDING};
 use worker::*;
 
 /// The Worker's config, parsed once per isolate: vars cannot change while an isolate lives

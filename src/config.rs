@@ -3,7 +3,8 @@
 //! ends parse a var the same way.
 
 use crate::cors::AllowedOrigins;
-use tickwire_hub::settings::{FeedConfig, HubLimits, Vars};
+use tickwire_hub::feeds::settings::FeedConfig;
+use tickwire_hub::settings::{HubLimits, Vars};
 
 pub use tickwire_hub::settings::SettingError as ConfigError;
 

@@ -114,7 +114,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> String {
-        tickwire_hub::publish::error_body(self.code(), &self.message())
+        tickwire_hub::wire::error_body::error_body(self.code(), &self.message())
     }
 }
 

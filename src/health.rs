@@ -8,10 +8,10 @@
 use crate::snapshot::rfc3339;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use tickwire_hub::guard::BreakerState;
-use tickwire_hub::settings::FeedConfig;
-use tickwire_hub::stats::HubStats;
-use tickwire_hub::upstream_status::{LastError, Source, UpstreamStatus};
+use tickwire_hub::api::HubStats;
+use tickwire_hub::feeds::guard::BreakerState;
+use tickwire_hub::feeds::settings::FeedConfig;
+use tickwire_hub::feeds::status::{LastError, Source, UpstreamStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,7 +178,7 @@ fn coins(st: Option<&UpstreamStatus>, now_ms: u64, feeds: &FeedConfig) -> BTreeM
 mod tests {
     use super::*;
     use serde_json::json;
-    use tickwire_hub::upstream_status::Outcome;
+    use tickwire_hub::feeds::status::Outcome;
 
     const NOW: u64 = 1_800_000_000_000;
 
@@ -201,8 +201,8 @@ mod tests {
 
     #[test]
     fn breaker_and_rate_limit_are_shown() {
-        use tickwire_hub::guard::{Breaker, ProviderLimit};
-        use tickwire_hub::upstream_status::Provider;
+        use tickwire_hub::feeds::guard::{Breaker, ProviderLimit};
+        use tickwire_hub::feeds::status::Provider;
         let mut stats = stats_with(&[(NOW - 1_000, Outcome::HttpError)]);
         let up = stats.upstreams.get_mut(&Source::CoingeckoPrice).unwrap();
         up.breaker = Breaker { state: BreakerState::Open, open_until: NOW + 60_000, ..Breaker::default() };

@@ -1,7 +1,7 @@
 //! `GET /api/history`: the query's checks. The page itself comes from the hub's history.
 
 use crate::error::ApiError;
-use tickwire_hub::protocol::Channel;
+use tickwire_hub::wire::protocol::Channel;
 
 /// Updates returned when `limit` is not given.
 pub const DEFAULT_LIMIT: u64 = 100;

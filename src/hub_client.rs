@@ -1,19 +1,20 @@
 //! The Worker's side of the hub's internal API: which shard object to reach and the typed calls.
 
 use crate::error::ApiError;
-use tickwire_hub::hub_api::{HistoryPage, HubRefusal, HubRoute, RoundReport, SEQUENCER};
-use tickwire_hub::hub_core::ChannelSnapshot;
-use tickwire_hub::hub_stub;
-use tickwire_hub::protocol::Channel;
-use tickwire_hub::route;
-use tickwire_hub::stats::HubStats;
+use tickwire_hub::api::route;
+use tickwire_hub::api::stub;
+use tickwire_hub::api::HubStats;
+use tickwire_hub::api::{HubRefusal, HubRoute, RoundReport, SEQUENCER};
+use tickwire_hub::wire::bodies::ChannelSnapshot;
+use tickwire_hub::wire::bodies::HistoryPage;
+use tickwire_hub::wire::protocol::Channel;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::{self, web_sys};
 use worker::*;
 
 fn stub(env: &Env, shard: u32) -> std::result::Result<Stub, ApiError> {
-    hub_stub::stub(env, shard).map_err(|e| ApiError::HubUnavailable(format!("shard {shard}: {e}")))
+    stub::stub(env, shard).map_err(|e| ApiError::HubUnavailable(format!("shard {shard}: {e}")))
 }
 
 /// Hands a client's request to a shard unchanged (`route::WS`, `route::PUBLISH`, `route::CHANNELS`) and returns its
@@ -120,7 +121,7 @@ async fn call_or_missing<T: serde::de::DeserializeOwned>(
     route: &HubRoute,
 ) -> std::result::Result<Option<T>, ApiError> {
     let unavailable = |e: String| ApiError::HubUnavailable(format!("shard {shard} {route:?}: {e}"));
-    let req = hub_stub::request(route, None).map_err(|e| ApiError::Internal(format!("{route:?}: {e}")))?;
+    let req = stub::request(route, None).map_err(|e| ApiError::Internal(format!("{route:?}: {e}")))?;
     let mut resp = stub(env, shard)?.fetch_with_request(req).await.map_err(|e| unavailable(e.to_string()))?;
     let status = resp.status_code();
     if status == 200 {

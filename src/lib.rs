@@ -26,9 +26,6 @@ pub mod public_route;
 pub mod publish;
 pub mod snapshot;
 
-/// The version `/health` and `tickwire_build_info` report.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
 #[cfg(target_arch = "wasm32")]
 mod cron;
 #[cfg(target_arch = "wasm32")]

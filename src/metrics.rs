@@ -5,12 +5,12 @@
 //! metrics` accepts the output without a lint message.
 
 use std::fmt::Write;
-use tickwire_hub::history_budget::CatchupOutcome;
-use tickwire_hub::protocol::ErrorCode;
-use tickwire_hub::session::CloseReason;
-use tickwire_hub::session::FrameKind;
-use tickwire_hub::stats::{ChannelStats, HubStats};
-use tickwire_hub::upstream_status::{Histogram, Outcome, Source, DURATION_BUCKETS};
+use tickwire_hub::api::CatchupOutcome;
+use tickwire_hub::api::CloseReason;
+use tickwire_hub::api::FrameKind;
+use tickwire_hub::api::{ChannelStats, HubStats};
+use tickwire_hub::feeds::status::{Histogram, Outcome, Source, DURATION_BUCKETS};
+use tickwire_hub::wire::protocol::ErrorCode;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -232,7 +232,7 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickwire_hub::protocol::{Channel, Seq};
+    use tickwire_hub::wire::protocol::{Channel, Seq};
 
     #[test]
     fn renders_families_with_help_and_type() {

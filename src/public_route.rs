@@ -1,10 +1,10 @@
 //! The Worker's public routes, each path spelled once: the router matches on [`PublicRoute`],
 //! and the `Allow` of a 405 and the CORS rules are read from it. The paths the Worker forwards
 //! to the hub unchanged (`/ws`, `/api/publish`, `/api/channels/`) and the ones the terminal client
-//! reads (`/api/snapshot`) are declared in the hub's `route.rs`, which every side uses.
+//! reads (`/api/snapshot`) are declared in the hub's `api/route.rs`, which every side uses.
 
 use crate::cors::ApiRoute;
-use tickwire_hub::route;
+use tickwire_hub::api::route;
 
 /// What a request path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

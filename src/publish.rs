@@ -5,7 +5,7 @@ use crate::config::Token;
 use crate::error::ApiError;
 
 /// What the Worker checks of a publish request, all from its headers: the body itself is
-/// checked by the hub (`tickwire_hub::publish::check_body`), which is the only one to read it.
+/// checked by the hub (`tickwire_hub::core::publish::check_body`), which is the only one to read it.
 #[derive(Debug, Clone, Copy)]
 pub struct PublishHeaders<'a> {
     pub authorization: Option<&'a str>,

@@ -14,13 +14,16 @@ use crate::public_route::PublicRoute;
 use crate::publish;
 use crate::snapshot::SnapshotEntry;
 use serde_json::{json, Map, Value};
-use tickwire_hub::body::{read_capped, Capped};
+use tickwire_hub::api::body::{read_capped, Capped};
+use tickwire_hub::api::route;
 use tickwire_hub::clock::{Clock, SystemClock};
-use tickwire_hub::kv::KvKey;
-use tickwire_hub::protocol::Channel;
-use tickwire_hub::route;
+use tickwire_hub::feeds::kv::KvKey;
+use tickwire_hub::wire::protocol::Channel;
 use worker::worker_sys::web_sys;
 use worker::*;
+
+/// The version `/health` and `tickwire_build_info` report.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a cold route answers: a response, or the API error it becomes.
 type Answer = std::result::Result<Response, ApiError>;
@@ -278,7 +281,7 @@ async fn health(env: &Env, config: &Config) -> Answer {
         console_error!("/health: {}", e.detail().unwrap_or(e.code()));
     }
     let report =
-        health::assess(kv, hub.as_ref().map_err(|e| e.message()), SystemClock.now_ms(), &config.feeds, crate::VERSION);
+        health::assess(kv, hub.as_ref().map_err(|e| e.message()), SystemClock.now_ms(), &config.feeds, VERSION);
     json_response(&report, report.http_status())
 }
 
@@ -290,7 +293,7 @@ async fn metrics_text(env: &Env, config: &Config) -> Answer {
             None
         }
     };
-    let text = metrics::render(crate::VERSION, stats.as_ref(), SystemClock.now_ms());
+    let text = metrics::render(VERSION, stats.as_ref(), SystemClock.now_ms());
     let build = || -> Result<Response> {
         let resp = Response::ok(text)?;
         resp.headers().set("content-type", metrics::CONTENT_TYPE)?;

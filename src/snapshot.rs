@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use tickwire_hub::hub_core::ChannelSnapshot;
-use tickwire_hub::kv::StoredValue;
-use tickwire_hub::protocol::{Channel, Seq};
+use tickwire_hub::feeds::kv::StoredValue;
+use tickwire_hub::wire::bodies::ChannelSnapshot;
+use tickwire_hub::wire::protocol::{Channel, Seq};
 
 /// Where a snapshot entry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,9 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::time::Duration;
+use tickwire_hub::api::route;
 use tickwire_hub::clock::Clock;
-use tickwire_hub::protocol::Channel;
-use tickwire_hub::route;
+use tickwire_hub::wire::protocol::Channel;
 
 #[derive(Debug, Parser)]
 #[command(

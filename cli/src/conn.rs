@@ -6,7 +6,7 @@
 use crate::errors::{io_reason, one_line, short_line};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
-use tickwire_hub::protocol::{self, ServerFrame};
+use tickwire_hub::wire::protocol::{self, ServerFrame};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;

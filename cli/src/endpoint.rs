@@ -6,8 +6,8 @@
 //! `wss://example.com/tw/ws` and `example.com/tw` all mean the same service.
 
 use std::fmt;
-use tickwire_hub::protocol::{parse_digits, Channel};
-use tickwire_hub::route;
+use tickwire_hub::api::route;
+use tickwire_hub::wire::protocol::{parse_digits, Channel};
 
 /// Where commands connect when neither the argument nor `TICKWIRE_URL` says otherwise:
 /// `scripts/dev`'s wrangler dev.

@@ -6,8 +6,8 @@ use crate::exit::Exit;
 use crate::http::{self, Answer};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tickwire_hub::protocol::Channel;
-use tickwire_hub::publish::Published;
+use tickwire_hub::wire::bodies::Published;
+use tickwire_hub::wire::protocol::Channel;
 
 /// The outcome: a line for stdout and exit 0, or a line for stderr and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]

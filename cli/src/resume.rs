@@ -10,7 +10,7 @@
 
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
-use tickwire_hub::protocol::{parse_since_param, Channel, Epoch, Seq, ServerFrame, Update};
+use tickwire_hub::wire::protocol::{parse_since_param, Channel, Epoch, Seq, ServerFrame, Update};
 
 /// The last seq seen of a channel, and the epoch it belongs to when known.
 #[derive(Debug, Clone, PartialEq, Eq)]

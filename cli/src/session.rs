@@ -152,7 +152,7 @@ mod tests {
     use super::*;
     use futures_util::{SinkExt, StreamExt};
     use serde_json::json;
-    use tickwire_hub::protocol::{Channel, Epoch, Seq, ServerFrame, Update};
+    use tickwire_hub::wire::protocol::{Channel, Epoch, Seq, ServerFrame, Update};
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::Message;
 

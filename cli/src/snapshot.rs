@@ -5,7 +5,7 @@
 use crate::http;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use tickwire_hub::protocol::Seq;
+use tickwire_hub::wire::protocol::Seq;
 
 /// One channel's entry: its value at `seq` was confirmed `age_seconds` ago.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use crate::resume::{Output, Resume};
 use crate::session::{Event, Options};
 use crate::terminal_text;
 use std::io::Write;
-use tickwire_hub::protocol::ServerFrame;
+use tickwire_hub::wire::protocol::ServerFrame;
 
 /// Follows `resume`'s channels until stopped, `--retries` runs out, or stdout is closed.
 pub async fn run(opts: Options, resume: Resume, quiet: bool) -> Exit {

@@ -14,10 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tickwire_hub::feeds::alternative_me::Sentiment;
-use tickwire_hub::feeds::coingecko::{BtcTick, CoinQuote, MarketTotals};
-use tickwire_hub::protocol::{Seq, Update};
-use tickwire_hub::rsi::Indicators;
+use tickwire_hub::wire::protocol::{Seq, Update};
+use tickwire_hub::wire::values::{BtcTick, CoinQuote, Indicators, MarketTotals, Sentiment};
 
 /// The connection as the user sees it.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,9 +15,9 @@ use crate::terminal_text;
 use crate::view::{plain_line, ConnState, View};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
+use tickwire_hub::api::route;
 use tickwire_hub::clock::Clock;
-use tickwire_hub::protocol::Channel;
-use tickwire_hub::route;
+use tickwire_hub::wire::protocol::Channel;
 use tokio::sync::mpsc;
 
 /// The first snapshot read comes this soon after start, then one every [`SNAPSHOT_EVERY`].

@@ -1,63 +1,48 @@
 //! tickwire's Durable Objects and the wire protocol they speak, linked into the Worker's wasm.
 //!
-//! Module map. Plain Rust, compiled and unit-tested on the host:
-//! - the wire protocol: `protocol` (frames, channel names, seqs), `session` (one socket's
-//!   attachment, limits and close reasons), `channel` (one channel's sequence and history),
-//!   `merge_patch` (the `delta` frames' RFC 7386 patches);
-//! - the hub's state machine: `hub_core` (with `catchup`, `counters`, `feeds` and `sync`), `commit`
-//!   (group commit), `catchup_cache` (catch-ups shared between sockets), `publish` (an app
-//!   publish's checks), `history_budget`, `replica_backoff`, `replica_sync` (when a replica
-//!   vouches for its state and heals), `upkeep` (what the alarm does), `storage_key` (the
-//!   storage schema), `stats` (what `/stats` reports);
-//! - `frame_size` (a client frame judged by its size before it is copied into wasm memory) and
-//!   `btc_watch` (a replica's debounced `btc` watching, which spares the sequencer writes);
-//! - the internal API between the Worker and the shards: `hub_api` (binding, shard names,
-//!   routes, bodies), `route` (client routes forwarded unchanged, URL splitting);
-//! - the feeds: `feeds` (each upstream's parsing), `feed_round` (what a round fetches), `guard`
-//!   (rate limits and breakers), `upstream_status`, `rsi`, `kv` (the KV mirror);
-//! - `settings` (typed wrangler vars) and `clock` (the one clock seam).
+//! Module map: one folder per layer, and a folder uses only those listed before it
+//! (`tests/structure.py` checks it: `LAYERS`, and no cycle between files).
+//! - `clock` (the one clock seam) and `settings` (typed wrangler vars, the hub's limits);
+//! - `wire/`, what clients decode: `protocol` (the socket's frames, channel names, seqs),
+//!   `merge_patch` (the `delta` frames' RFC 7386 patches), `frame_size` (a client frame judged
+//!   by its size before it is copied into wasm memory), `values` (the built-in channels'
+//!   values), `bodies` (JSON answers and what shards exchange: publish answers, snapshots,
+//!   history pages, updates with their epoch, digests, sync pages, positions) and `error_body`
+//!   (the API's JSON error body);
+//! - `feeds/`, the upstreams: each one's parser (`alternative_me`, `coingecko`, the shared
+//!   checks in `mod.rs`), `settings` (the feeds' vars), `round` (what a round fetches), `guard`
+//!   (rate limits and breakers), `status` (what tickwire knows about its upstreams), `rsi`,
+//!   `kv` (the KV mirror), and wasm32 only `upstream` (HTTP to upstream APIs);
+//! - `core/`, the hub's state machine, plain Rust: `mod.rs` (`HubCore`, with `catchup`,
+//!   `counters`, `feeds` and `sync`), `socket` (one socket's attachment, limits and close
+//!   reasons), `channel` (one channel's sequence and history), `commit` (the group-commit
+//!   queue), `catchup_cache` (catch-ups shared between sockets), `publish` (an app publish's
+//!   checks), `history_budget`, `replica_backoff`, `replica_sync` (when a replica vouches for
+//!   its state and heals), `btc_watch` (a replica's debounced `btc` watching), `upkeep` (what
+//!   the alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
+//! - `api/`, the internal API between the Worker and the shards: `mod.rs` (binding, shard
+//!   names, routes, the bodies only they use, refusals), `route` (client routes forwarded
+//!   unchanged, URL splitting), and wasm32 only `stub` (reaching a shard) and `body` (capped
+//!   body reads);
+//! - `hub/`, the Durable Object, Workers glue, wasm32 only: `object` (the class the runtime
+//!   calls), `mod.rs` (its router and loading), a file per route: `publish`, `connect`, `socket`
+//!   (a socket's frames and close), `delete` (deleting an app channel), `apply` (a replica's
+//!   `/apply`), `feeds` (rounds and the KV mirror), `upkeep` (the alarm), `heal` (a replica's
+//!   pull from shard 0); then `write` (the write path: an event's writes, group commit's flush,
+//!   fan-out to the other shards), `answer` (HTTP answers) and `broadcast` (the
+//!   subscriber index and send loop in `js/broadcast.js`).
 //!
-//! Workers glue, wasm32 only: `hub` (the Durable Object: `object` is the class the runtime
-//! calls, `mod.rs` its router, then `socket`, `commit` (writes and fan-out), `channels`,
-//! `feeds`, `alarm`), `hub_stub` (reaching a shard), `fanout` (the JS send loop), `body`
-//! (capped body reads), `upstream` (HTTP to upstream APIs).
+//! Words: "broadcast" is sending to this object's sockets, "fan-out" is replicating to the
+//! other shards, "commit" is the group-commit queue, "write path" is `hub/write.rs`.
 
-pub mod btc_watch;
-pub mod catchup_cache;
-pub mod channel;
+pub mod api;
 pub mod clock;
-pub mod commit;
-pub mod feed_round;
+pub mod core;
 pub mod feeds;
-pub mod frame_size;
-pub mod guard;
-pub mod history_budget;
-pub mod hub_api;
-pub mod hub_core;
-pub mod kv;
-pub mod merge_patch;
-pub mod protocol;
-pub mod publish;
-pub mod replica_backoff;
-pub mod replica_sync;
-pub mod route;
-pub mod rsi;
-pub mod session;
 pub mod settings;
-pub mod stats;
-pub mod storage_key;
-pub mod upkeep;
-pub mod upstream_status;
+pub mod wire;
 
-#[cfg(target_arch = "wasm32")]
-pub mod body;
-#[cfg(target_arch = "wasm32")]
-mod fanout;
 #[cfg(target_arch = "wasm32")]
 mod hub;
-#[cfg(target_arch = "wasm32")]
-pub mod hub_stub;
-#[cfg(target_arch = "wasm32")]
-mod upstream;
 #[cfg(target_arch = "wasm32")]
 pub use hub::object::HubObject;

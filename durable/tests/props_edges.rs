@@ -10,11 +10,11 @@ use proptest::option::weighted;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Value};
-use tickwire_hub::protocol::{Channel, Seq};
-use tickwire_hub::publish::AppPublish;
-use tickwire_hub::publish::{check_body, PublishRefusal};
-use tickwire_hub::route::{query_param, split_url};
-use tickwire_hub::storage_key::StorageKey;
+use tickwire_hub::api::route::{query_param, split_url};
+use tickwire_hub::core::publish::AppPublish;
+use tickwire_hub::core::publish::{check_body, PublishRefusal};
+use tickwire_hub::core::storage_key::StorageKey;
+use tickwire_hub::wire::protocol::{Channel, Seq};
 
 // ---------------------------------------------------------------------------------------------
 // check_body (POST /api/publish)

@@ -13,13 +13,14 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
-use tickwire_hub::channel::Catchup;
-use tickwire_hub::hub_core::HubCore;
-use tickwire_hub::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
-use tickwire_hub::publish::AppPublish;
-use tickwire_hub::session::CloseReason;
-use tickwire_hub::session::{Action, ConnectParams, SocketMeta};
-use tickwire_hub::settings::{FeedConfig, HubLimits};
+use tickwire_hub::core::channel::Catchup;
+use tickwire_hub::core::publish::AppPublish;
+use tickwire_hub::core::socket::CloseReason;
+use tickwire_hub::core::socket::{Action, ConnectParams, SocketMeta};
+use tickwire_hub::core::HubCore;
+use tickwire_hub::feeds::settings::FeedConfig;
+use tickwire_hub::settings::HubLimits;
+use tickwire_hub::wire::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
 
 /// The app channels (`APP`) are published 3 times each, seq 1..=3.
 const APP_SEQ: u64 = 3;

@@ -9,7 +9,7 @@ use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use serde_json::Value;
-use tickwire_hub::protocol::{
+use tickwire_hub::wire::protocol::{
     parse_client_frame, parse_since_param, Channel, ClientOp, Epoch, ErrorCode, Since, MAX_CHANNEL_LEN,
 };
 

@@ -12,8 +12,8 @@ use serde_json::Value;
 use std::collections::HashSet;
 use tickwire_hub::feeds::alternative_me::parse_fng;
 use tickwire_hub::feeds::coingecko::{parse_chart, parse_global, parse_simple_price};
+use tickwire_hub::feeds::status::Outcome;
 use tickwire_hub::feeds::{printable, FeedError, REPLACEMENT};
-use tickwire_hub::upstream_status::Outcome;
 
 /// A field that is usually there, usually with a plausible value.
 fn field(good: impl Strategy<Value = String> + 'static) -> BoxedStrategy<Option<String>> {

@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::{json, Value};
-use tickwire_hub::protocol::ErrorCode;
+use tickwire_hub::wire::protocol::ErrorCode;
 
 fn ch(name: &str) -> Channel {
     Channel::parse(name).unwrap()
@@ -222,10 +222,10 @@ fn a_subscribe_op_carries_the_epoch_when_known() {
         serde_json::from_str(&subscribe_op(&ch("x"), &Position { seq: Seq(4), epoch: Some(Epoch("e".into())) }))
             .unwrap();
     assert_eq!(op["since"], json!({"x": {"seq": 4, "epoch": "e"}}));
-    let since: tickwire_hub::protocol::Since = serde_json::from_value(op["since"]["x"].clone()).unwrap();
+    let since: tickwire_hub::wire::protocol::Since = serde_json::from_value(op["since"]["x"].clone()).unwrap();
     assert_eq!(
         since,
-        tickwire_hub::protocol::Since::At { seq: 4, epoch: Some(Epoch("e".into())) },
+        tickwire_hub::wire::protocol::Since::At { seq: 4, epoch: Some(Epoch("e".into())) },
         "the hub reads it back"
     );
 }

@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::json;
-use tickwire_hub::protocol::Channel;
+use tickwire_hub::wire::protocol::Channel;
 
 const NOW: u64 = 1_700_000_100_000;
 

@@ -5,18 +5,10 @@
 //! by every client, so it is kept to [`printable`] text.
 
 use super::{parse_json, printable, FeedError};
-use serde::{Deserialize, Serialize};
+use crate::wire::values::Sentiment;
 use serde_json::Value;
 
 pub const FNG_PATH: &str = "/fng/";
-
-/// The `sentiment` channel's value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sentiment {
-    /// 0 (extreme fear) ..= 100 (extreme greed).
-    pub value: u8,
-    pub classification: String,
-}
 
 pub fn parse_fng(body: &str) -> Result<Sentiment, FeedError> {
     let json = parse_json(body)?;

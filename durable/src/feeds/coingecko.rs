@@ -6,39 +6,13 @@
 //! marked stale ([`merge_quotes`]), while the others move on.
 
 use super::{finite, non_negative, optional, optional_non_negative, parse_json, FeedError};
-use serde::{Deserialize, Serialize};
+use crate::wire::values::{BtcTick, CoinQuote, MarketTotals};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The coin `btc` is made from; an answer without a usable quote for it is a failed answer.
 pub const BITCOIN: &str = "bitcoin";
-
-/// One coin's quote from `simple/price`, as `market.coins` holds it. Only the price is
-/// required: CoinGecko sends `null` for a 24 h change, market cap or volume it does not have at
-/// the moment, and that is unknown (`null`), never 0.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CoinQuote {
-    pub price_usd: f64,
-    /// 24 h change in percent (may be negative); `None`: unknown.
-    pub change_24h_pct: Option<f64>,
-    pub market_cap_usd: Option<f64>,
-    pub volume_24h_usd: Option<f64>,
-    /// Set while the latest answers had no usable quote for the coin: this is its last good one.
-    /// Left out while fresh, so a fresh coin's shape is what it always was.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub stale: bool,
-    /// While stale: when the upstream last gave a usable quote for it (ms since the epoch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quoted_at: Option<u64>,
-}
-
-/// The `btc` channel's value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BtcTick {
-    pub price_usd: f64,
-    /// `None` (JSON `null`): CoinGecko did not say; never shown as 0.
-    pub change_24h_pct: Option<f64>,
-}
 
 /// A `simple/price` answer, coin by coin.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -47,14 +21,6 @@ pub struct PriceAnswer {
     pub quotes: BTreeMap<String, CoinQuote>,
     /// The tracked coins without one, and why (for `/health`).
     pub unusable: BTreeMap<String, String>,
-}
-
-/// The totals part of the `market` channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MarketTotals {
-    pub total_market_cap_usd: f64,
-    pub total_volume_24h_usd: f64,
-    pub btc_dominance_pct: f64,
 }
 
 /// The path (after the base URL) of the price request for `coins` (comma-separated ids).

@@ -1,13 +1,21 @@
 //! Upstream feeds: how each public API's response becomes a typed, validated channel value.
 //!
 //! Parsers are pure functions of the response body; the HTTP call lives in `upstream.rs`, and
-//! the hub decides when to call (rate limit, breaker) in `guard.rs` and `feed_round.rs`. Text
+//! the hub decides when to call (rate limit, breaker) in `guard.rs` and `round.rs`. Text
 //! an upstream sends reaches channel values only through [`printable`].
 
 pub mod alternative_me;
 pub mod coingecko;
+pub mod guard;
+pub mod kv;
+pub mod round;
+pub mod rsi;
+pub mod settings;
+pub mod status;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod upstream;
 
-use crate::upstream_status::Outcome;
+use crate::feeds::status::Outcome;
 use serde_json::Value;
 use std::fmt;
 

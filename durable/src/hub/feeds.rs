@@ -1,16 +1,16 @@
 //! The hub's feed side (wasm glue): refresh rounds (cron and the fast BTC alarm), the KV
-//! mirror, and who is watching `btc`. The decisions are in `feed_round.rs` and `hub_core.rs`.
+//! mirror, and who is watching `btc`. The decisions are in `feeds/round.rs` and `core/`.
 
 use super::{new_epoch, Hub};
+use crate::api::stub;
+use crate::api::{shard_of_name, HubRoute, RoundReport, Watch, SEQUENCER};
 use crate::clock::now_ms;
-use crate::feed_round::{self, Fetched, RoundKind};
-use crate::hub_api::{shard_of_name, HubRoute, RoundReport, Watch, SEQUENCER};
-use crate::hub_stub;
-use crate::kv::{KvKey, StoredValue, KV_BINDING};
-use crate::protocol::Channel;
-use crate::upkeep::POLL_SLACK_MS;
-use crate::upstream;
-use crate::upstream_status::Provider;
+use crate::core::upkeep::POLL_SLACK_MS;
+use crate::feeds::kv::{KvKey, StoredValue, KV_BINDING};
+use crate::feeds::round::{self, Fetched, RoundKind};
+use crate::feeds::status::Provider;
+use crate::feeds::upstream;
+use crate::wire::protocol::Channel;
 use wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::*;
@@ -32,7 +32,7 @@ impl Hub {
         let fetches = planned.fetch.iter().map(|&source| {
             let cfg = &cfg;
             async move {
-                let url = feed_round::url(source, cfg);
+                let url = round::url(source, cfg);
                 let key = cfg
                     .coingecko_api_key
                     .as_ref()
@@ -184,7 +184,7 @@ impl Hub {
         if !self.with_core(|core| core.note_watcher(shard, watching, local, now))? {
             return Ok(());
         }
-        self.persist_keys(&[crate::storage_key::StorageKey::Watchers]).await?;
+        self.persist_keys(&[crate::core::storage_key::StorageKey::Watchers]).await?;
         self.arm().await;
         Ok(())
     }
@@ -198,7 +198,7 @@ impl Hub {
         }
         let mut changed = false;
         for k in watchers {
-            let count = async { hub_stub::send(&self.env, k, &HubRoute::Watching, None).await?.text().await };
+            let count = async { stub::send(&self.env, k, &HubRoute::Watching, None).await?.text().await };
             match count.await.map(|t| t.trim().parse::<usize>()) {
                 Ok(Ok(0)) => changed |= matches!(self.with_core(|core| core.set_watcher(k, false)), Ok(true)),
                 Ok(Ok(_)) => {}
@@ -208,7 +208,7 @@ impl Hub {
         }
         // Written only when a watcher was dropped: this runs before every poll.
         if changed {
-            if let Err(e) = self.persist_keys(&[crate::storage_key::StorageKey::Watchers]).await {
+            if let Err(e) = self.persist_keys(&[crate::core::storage_key::StorageKey::Watchers]).await {
                 console_error!("feeds: {e:?}");
             }
         }
@@ -218,7 +218,7 @@ impl Hub {
 /// `POST /watch` to the sequencer.
 async fn report_watch(env: &Env, watch: &Watch) -> Result<()> {
     let json = serde_json::to_string(watch).map_err(|e| Error::RustError(e.to_string()))?;
-    match hub_stub::send(env, SEQUENCER, &HubRoute::Watch, Some(json)).await?.status_code() {
+    match stub::send(env, SEQUENCER, &HubRoute::Watch, Some(json)).await?.status_code() {
         200 => Ok(()),
         status => Err(Error::RustError(format!("/watch answered {status}"))),
     }

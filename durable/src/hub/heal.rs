@@ -1,13 +1,14 @@
-//! Healing replicas (wasm glue; the decisions are in `replica_sync.rs` and `hub_core/sync.rs`):
+//! Healing replicas (wasm glue; the decisions are in `core/replica_sync.rs` and `core/sync.rs`):
 //! shard 0 answers a replica's pull (`POST /sync`) and retries a replica it failed to reach;
 //! a replica numbers what it applies, vouches for its state before a catch-up or a read, and
 //! pulls what changed when it cannot.
 
 use super::{refuse, Hub};
+use crate::api::stub;
+use crate::api::{HubRefusal, HubRoute, SyncRequest, SEQUENCER};
 use crate::clock::now_ms;
-use crate::hub_api::{Apply, HubRefusal, HubRoute, SyncPage, SyncRequest, SEQUENCER};
-use crate::hub_stub;
-use crate::replica_sync::{Step, Vouch, PULL_TIMEOUT_MS};
+use crate::core::replica_sync::{Step, Vouch, PULL_TIMEOUT_MS};
+use crate::wire::bodies::{Apply, SyncPage};
 use futures::channel::oneshot;
 use futures::future::{Either, FutureExt};
 use std::rc::Rc;
@@ -36,8 +37,8 @@ impl Hub {
         };
         let deadline = now_ms().saturating_add(LINE_WAIT_MS);
         for _ in 0..LINE_WAITS {
-            let before = self.position.borrow().n;
-            let tail = self.fanout_tail.borrow().clone();
+            let before = self.write.position.borrow().n;
+            let tail = self.write.fanout_tail.borrow().clone();
             let Some(tail) = tail else { break };
             let left = deadline.saturating_sub(now_ms());
             if left == 0 {
@@ -47,11 +48,11 @@ impl Hub {
             if let Either::Right(_) = futures::future::select(tail, timer).await {
                 break; // answered now: at worst a spurious `recovered: false`, never a wrong `true`
             }
-            if self.position.borrow().n == before {
+            if self.write.position.borrow().n == before {
                 break;
             }
         }
-        let at = self.position.borrow().clone();
+        let at = self.write.position.borrow().clone();
         let page = self.with_core(|core| core.sync_page(&ask.have, core.limits.history_page_bytes, at))?;
         Response::from_json(&page)
     }
@@ -60,7 +61,7 @@ impl Hub {
     /// up; unless a fan-out reached it meanwhile, a heartbeat (an empty, numbered fan-out) goes
     /// now, so a replica that missed the last publishes of a quiet channel learns of it.
     pub(crate) async fn retry_replicas(&self) {
-        let due = self.replicas.borrow().retry_due();
+        let due = self.write.replicas.borrow().retry_due();
         if due.is_some_and(|at| at <= now_ms()) {
             if let Some(slot) = self.fan_out_slot(Apply::default()) {
                 self.fan_out(slot).await;
@@ -127,7 +128,8 @@ impl Hub {
     /// Pulls pages from shard 0 and applies them until the replica is in step (true), or
     /// gives up after as many pages as there can be channels (false).
     async fn pull(&self) -> Result<bool> {
-        let pages = self.with_core(|core| core.limits.max_app_channels)? + crate::protocol::Channel::BUILT_IN.len() + 2;
+        let pages =
+            self.with_core(|core| core.limits.max_app_channels)? + crate::wire::protocol::Channel::BUILT_IN.len() + 2;
         for _ in 0..pages {
             self.follow.borrow_mut().sync_started();
             let ask = SyncRequest { shard: self.shard(), have: self.with_core(|core| core.digest())? };
@@ -150,7 +152,7 @@ impl Hub {
     async fn page(&self, ask: &SyncRequest) -> Result<SyncPage> {
         let body = serde_json::to_string(ask)?;
         let call = async {
-            let mut resp = hub_stub::send(&self.env, SEQUENCER, &HubRoute::Sync, Some(body)).await?;
+            let mut resp = stub::send(&self.env, SEQUENCER, &HubRoute::Sync, Some(body)).await?;
             match resp.status_code() {
                 200 => resp.json::<SyncPage>().await,
                 status => Err(Error::RustError(format!("the sequencer answered {status}"))),

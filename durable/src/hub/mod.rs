@@ -1,47 +1,57 @@
 //! The hub Durable Object: holds browsers' WebSockets (hibernation API) and broadcasts updates.
 //!
 //! A shell around [`HubCore`]: it loads the core from storage on first use, hands it each event
-//! and carries out what it returns. This file is the router; writing, group commit and fan-out
-//! are in `commit.rs`, sockets in `socket.rs`, app channel deletes in `channels.rs`, the feeds
-//! in `feeds.rs`, the alarm in `alarm.rs`, healing replicas in `heal.rs`, and the class the
-//! runtime calls in `object.rs`.
-//! Client requests the Worker forwards unchanged (`route.rs`): `GET /ws` and, on shard 0 (the
+//! and carries out what it returns. This file is the router and loading; each route's glue is
+//! in a file named after it: `publish.rs`, `connect.rs`, `socket.rs` (a socket's frames and
+//! close), `delete.rs` (app channel deletes), `apply.rs` (a replica's `/apply`), `feeds.rs`,
+//! `upkeep.rs` (the alarm), `heal.rs` (healing replicas). Writing, group commit's flush and fan-out are the write
+//! path, `write.rs`; sending to this object's sockets is `broadcast.rs`; the class the runtime
+//! calls is `object.rs`.
+//! Client requests the Worker forwards unchanged (`api/route.rs`): `GET /ws` and, on shard 0 (the
 //! sequencer), `POST /api/publish` and `DELETE /api/channels/<name>`. The internal routes are
-//! [`HubRoute`]s (`hub_api.rs`), reached only through the Worker or another shard.
+//! [`HubRoute`]s (`api/mod.rs`), reached only through the Worker or another shard.
 //!
 //! Connects, closes and client frames write nothing to storage: counters live in memory and
-//! are written by the alarm (`upkeep.rs`) or with the next write that happens anyway.
+//! are written by the alarm (`upkeep.rs`, deciding in `core/upkeep.rs`) or with the next
+//! write that happens anyway.
 
-mod alarm;
-mod channels;
-mod commit;
+mod answer;
+mod apply;
+mod broadcast;
+mod connect;
+mod delete;
 mod feeds;
 mod heal;
 pub(crate) mod object;
+mod publish;
 mod socket;
+mod upkeep;
+mod write;
 
-use crate::body::{read_capped, Capped};
+use crate::api::body::{read_capped, Capped};
+use crate::api::route;
+use crate::api::{HubRefusal, HubRoute, RouteError, Verb, Watch};
 use crate::clock::now_ms;
-use crate::commit::CommitQueue;
-use crate::fanout::Fanout;
-use crate::feed_round::RoundKind;
-use crate::history_budget::HistoryRead;
-use crate::hub_api::{Applied, Apply, HubRefusal, HubRoute, RouteError, Verb, Watch};
-use crate::hub_core::HubCore;
-use crate::hub_core::{ReplayEntries, ReplayRead};
-use crate::protocol::{Channel, Epoch, Update, PING, PONG};
-use crate::publish::PublishRefusal;
-use crate::replica_backoff::ReplicaBackoff;
-use crate::replica_sync::{Follow, Position};
-use crate::route;
-use crate::session::ConnectParams;
-use crate::settings::{FeedConfig, HubLimits, Vars};
-use crate::stats::Internal;
-use crate::storage_key::{StorageKey, Stored, StoredUpdate};
-use commit::{answer, refused};
+use crate::core::catchup::{ReplayEntries, ReplayRead};
+use crate::core::commit::CommitQueue;
+use crate::core::history_budget::HistoryRead;
+use crate::core::publish::PublishRefusal;
+use crate::core::replica_backoff::ReplicaBackoff;
+use crate::core::replica_sync::Follow;
+use crate::core::socket::ConnectParams;
+use crate::core::stats::Internal;
+use crate::core::storage_key::{StorageKey, Stored, StoredUpdate};
+use crate::core::HubCore;
+use crate::feeds::round::RoundKind;
+use crate::feeds::settings::FeedConfig;
+use crate::hub::broadcast::Subscribers;
+use crate::settings::{HubLimits, Vars};
+use crate::wire::bodies::Position;
+use crate::wire::protocol::{Channel, Epoch, Update, PING, PONG};
+use answer::{answer, refused};
+use broadcast::attachment;
 use futures::channel::oneshot;
 use futures::future::Shared;
-use socket::attachment;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::worker_sys::web_sys;
@@ -53,21 +63,28 @@ pub(crate) struct Hub {
     /// Loaded lazily: after hibernation the object is rebuilt and reads storage again.
     core: RefCell<Option<HubCore>>,
     /// Rebuilt lazily from the sockets' attachments after a wake.
-    fanout: RefCell<Option<Fanout>>,
-    /// Frames written but not yet sent (group commit).
-    pub(crate) queue: RefCell<CommitQueue>,
+    subscribers: RefCell<Option<Subscribers>>,
+    /// The write path's state (`write.rs`).
+    pub(crate) write: WritePath,
     /// The alarm as this object last set or read it; None until read once.
     pub(crate) alarm_at: Cell<Option<Option<u64>>>,
+    /// How far this replica follows shard 0, and the pull in progress if any (`heal.rs`).
+    pub(crate) follow: RefCell<Follow>,
+    pub(crate) healing: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
+}
+
+/// What the write path (`write.rs`) keeps between events: the group-commit queue and, on shard
+/// 0, the chain of fan-outs, the replicas left out of them and their numbering.
+pub(crate) struct WritePath {
+    /// Frames written but not yet sent (group commit).
+    pub(crate) queue: RefCell<CommitQueue>,
     /// Completes when the last fan-out started has finished: each fan-out waits for the one
     /// before, so replicas receive updates in seq order (see `Hub::fan_out`).
     pub(crate) fanout_tail: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
     /// Replica shards left out of fan-outs after a failure (shard 0 only).
     pub(crate) replicas: RefCell<ReplicaBackoff>,
-    /// The number of the last fan-out (shard 0 only; `replica_sync.rs`).
+    /// The number of the last fan-out (shard 0 only; `core/replica_sync.rs`).
     pub(crate) position: RefCell<Position>,
-    /// How far this replica follows shard 0, and the pull in progress if any (`heal.rs`).
-    pub(crate) follow: RefCell<Follow>,
-    pub(crate) healing: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
 }
 
 impl Hub {
@@ -81,12 +98,14 @@ impl Hub {
             state,
             env,
             core: RefCell::new(None),
-            fanout: RefCell::new(None),
-            queue: RefCell::new(CommitQueue::default()),
+            subscribers: RefCell::new(None),
+            write: WritePath {
+                queue: RefCell::new(CommitQueue::default()),
+                fanout_tail: RefCell::new(None),
+                replicas: RefCell::new(ReplicaBackoff::default()),
+                position: RefCell::new(Position::start(random_hex())),
+            },
             alarm_at: Cell::new(None),
-            fanout_tail: RefCell::new(None),
-            replicas: RefCell::new(ReplicaBackoff::default()),
-            position: RefCell::new(Position::start(random_hex())),
             follow: RefCell::new(Follow::default()),
             healing: RefCell::new(None),
         }
@@ -142,7 +161,7 @@ impl Hub {
             Ok(HubRoute::Sync) => self.sync(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
-                let subscribers = |c: &Channel| self.with_fanout(|f| f.subscribers(c)) as u64;
+                let subscribers = |c: &Channel| self.with_subscribers(|f| f.subscribers(c)) as u64;
                 let mut stats = self.with_core(|core| core.stats(shard, sockets, subscribers))?;
                 let pages = core::arch::wasm32::memory_size(0) as u64;
                 stats.wasm_memory_bytes.insert(shard, pages * WASM_PAGE_BYTES);
@@ -188,26 +207,13 @@ impl Hub {
         Response::ok("ok")
     }
 
-    async fn apply(self: &Rc<Self>, mut req: Request) -> Result<Response> {
-        let Ok(apply) = req.json::<Apply>().await else {
-            return refuse(&HubRefusal::BadRequest("bad apply body"));
-        };
-        let delay = self.with_core(|core| core.limits.test_apply_delay(self.shard()))?;
-        if delay > 0 {
-            Delay::from(std::time::Duration::from_millis(delay)).await;
-        }
-        self.counted(Internal::FanoutApplied).await;
-        self.apply_numbered(apply).await?;
-        Response::from_json(&Applied { btc_watchers: self.advertised_btc_watchers() as u64 })
-    }
-
     /// Counts an internal request (see `Counters`); written by the alarm like other counters.
     async fn counted(&self, what: Internal) {
         let _ = self.with_core(|core| core.count_internal(what));
         self.counters_changed().await;
     }
 
-    /// Writes counters that are due and runs the fast BTC poll when due (see `upkeep.rs`).
+    /// Writes counters that are due and runs the fast BTC poll when due (see `core/upkeep.rs`).
     pub(crate) async fn alarm(&self) -> Result<()> {
         self.load().await?;
         self.alarm_at.set(Some(None)); // it fired: nothing is scheduled now
@@ -216,7 +222,7 @@ impl Hub {
     }
 }
 
-/// An internal request refused: its status and the API's JSON error body (`hub_api::HubRefusal`).
+/// An internal request refused: its status and the API's JSON error body (`api::HubRefusal`).
 fn refuse(refusal: &HubRefusal) -> Result<Response> {
     Ok(answer(refusal.status(), &refusal.body(), None)?.into())
 }
@@ -292,19 +298,19 @@ impl Hub {
 
     /// Runs `f` on the subscriber index, first rebuilding it from the sockets' attachments if
     /// the object has just woken up.
-    pub(crate) fn with_fanout<T>(&self, f: impl FnOnce(&Fanout) -> T) -> T {
-        let mut guard = self.fanout.borrow_mut();
-        let fanout = guard.get_or_insert_with(|| {
-            Fanout::rebuild(self.state.get_websockets().into_iter().filter_map(|ws| {
+    pub(crate) fn with_subscribers<T>(&self, f: impl FnOnce(&Subscribers) -> T) -> T {
+        let mut guard = self.subscribers.borrow_mut();
+        let index = guard.get_or_insert_with(|| {
+            Subscribers::rebuild(self.state.get_websockets().into_iter().filter_map(|ws| {
                 let meta = attachment(&ws)?;
                 (!meta.closing).then_some((meta, ws))
             }))
         });
-        f(fanout)
+        f(index)
     }
 
     pub(crate) fn btc_watchers(&self) -> usize {
-        self.with_fanout(|f| f.subscribers(&Channel::btc()))
+        self.with_subscribers(|f| f.subscribers(&Channel::btc()))
     }
 
     /// Retained updates `from..=to` of `channel` in seq order, as many as fit `budget` bytes
@@ -312,8 +318,8 @@ impl Hub {
     pub(crate) async fn history(
         &self,
         channel: &Channel,
-        from: crate::protocol::Seq,
-        to: crate::protocol::Seq,
+        from: crate::wire::protocol::Seq,
+        to: crate::wire::protocol::Seq,
         budget: usize,
     ) -> Result<Vec<Update>> {
         let mut updates = Vec::new();

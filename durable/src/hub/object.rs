@@ -7,7 +7,7 @@
 //!   answered once its write is issued, and its flush and fan-out go on without it.
 
 use super::Hub;
-use crate::frame_size::{ClientMessage, FrameSize};
+use crate::wire::frame_size::{ClientMessage, FrameSize};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{JsString, Promise, Uint8Array};

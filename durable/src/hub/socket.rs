@@ -1,16 +1,17 @@
-//! A socket's life on the hub (wasm glue): its connect, its frames and its close, carried out
-//! from the actions `session.rs` decides, with its attachment as the record that survives
+//! A socket's life on the hub (wasm glue) after its connect (`connect.rs`): its frames and its
+//! close, carried out from the actions `core/socket.rs` decides, with its attachment as the record that survives
 //! hibernation.
 
-use super::{random_hex, Hub};
-use crate::channel::Catchup;
+use super::broadcast::attachment;
+use super::Hub;
 use crate::clock::now_ms;
-use crate::frame_size::ClientMessage;
-use crate::history_budget::CatchupBudget;
-use crate::hub_core::{CatchupFrames, CatchupStep};
-use crate::protocol::{batch_json, ServerFrame};
-use crate::session::CloseReason;
-use crate::session::{close_frame, close_reply, Action, ConnectParams, SocketMeta};
+use crate::core::catchup::{CatchupFrames, CatchupStep};
+use crate::core::channel::Catchup;
+use crate::core::history_budget::CatchupBudget;
+use crate::core::socket::CloseReason;
+use crate::core::socket::{close_frame, close_reply, Action, SocketMeta};
+use crate::wire::frame_size::ClientMessage;
+use crate::wire::protocol::{batch_json, ServerFrame};
 use std::rc::Rc;
 use worker::*;
 
@@ -75,25 +76,6 @@ impl Hub {
         self.gone(&ws, CloseReason::Error).await
     }
 
-    pub(crate) async fn accept(&self, params: ConnectParams<'_>) -> Result<Response> {
-        // Before the socket exists: the check may pull from shard 0 (see `websocket_message`).
-        let vouched = self.vouch().await;
-        // Build the index before this socket exists, so the rebuild cannot count it twice.
-        let before = self.btc_watchers();
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), params))?;
-        self.run(&pair.server, &mut meta, actions, vouched).await;
-        // A connect that fails from here on must not leave the socket counted and subscribed.
-        let answered = pair.server.serialize_attachment(&meta).and_then(|()| Response::from_websocket(pair.client));
-        if answered.is_err() && !meta.closing {
-            self.close(&pair.server, &mut meta, CloseReason::Error);
-        }
-        self.btc_watchers_changed(before).await;
-        self.counters_changed().await;
-        answered
-    }
-
     /// Carries out a socket's actions in order. Its frames go out as one message where they
     /// can (a connect's welcome and catch-ups are one `batch`), and always before anything
     /// awaits: once the socket is subscribed, a flush may send it live updates, which must
@@ -102,7 +84,7 @@ impl Hub {
     /// allowance from the socket's replay window (`history_budget::ReplayWindow`). `vouched`
     /// is false on a replica that cannot vouch for its state (`heal.rs`): it then answers every
     /// subscribe with the latest value and `recovered: false`, as if no `since` had been given.
-    async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>, vouched: bool) {
+    pub(super) async fn run(&self, ws: &WebSocket, meta: &mut SocketMeta, actions: Vec<Action>, vouched: bool) {
         let Ok((per_window, per_request)) =
             self.with_core(|core| (core.limits.replay_bytes_per_10s, core.limits.history_page_bytes))
         else {
@@ -156,7 +138,7 @@ impl Hub {
                     // the catch-up above includes them, so this socket must not get them again.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
                     outbox.push_catchup(frames);
-                    self.with_fanout(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
+                    self.with_subscribers(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
                 }
                 Action::Held(channel) => {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
@@ -178,7 +160,7 @@ impl Hub {
                     }
                     frames.iter().for_each(|f| outbox.push(f));
                 }
-                Action::Unsubscribe(channel) => self.with_fanout(|f| f.unsubscribe(meta, &[channel])),
+                Action::Unsubscribe(channel) => self.with_subscribers(|f| f.unsubscribe(meta, &[channel])),
                 Action::Close(reason) => {
                     send_frames(ws, &meta.conn, &mut outbox);
                     self.close(ws, meta, reason);
@@ -193,7 +175,7 @@ impl Hub {
     /// frames so far if anything is queued: the socket may hold channels with queued updates,
     /// and those must not overtake the frames it was answered before them.
     fn send_pending_after(&self, ws: &WebSocket, conn: &str, outbox: &mut Outbox) {
-        if !self.queue.borrow().is_empty() {
+        if !self.write.queue.borrow().is_empty() {
             send_frames(ws, conn, outbox);
         }
         self.send_pending();
@@ -203,7 +185,7 @@ impl Hub {
     pub(crate) fn close(&self, ws: &WebSocket, meta: &mut SocketMeta, reason: CloseReason) {
         meta.closing = true;
         let _ = self.with_core(|core| core.closed(reason));
-        self.with_fanout(|f| f.unsubscribe(meta, &meta.channels));
+        self.with_subscribers(|f| f.unsubscribe(meta, &meta.channels));
         let (code, text) = close_frame(reason);
         let _ = ws.serialize_attachment(&*meta);
         let _ = ws.close(Some(code), Some(text));
@@ -217,7 +199,7 @@ impl Hub {
         self.load().await?;
         if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
-            self.with_fanout(|f| f.unsubscribe(&meta, &meta.channels));
+            self.with_subscribers(|f| f.unsubscribe(&meta, &meta.channels));
             let counted = meta.closing; // by the hub's close or an earlier error
             if !counted && reason == CloseReason::Error {
                 meta.closing = true;
@@ -234,10 +216,6 @@ impl Hub {
         self.counters_changed().await;
         Ok(())
     }
-}
-
-pub(crate) fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
-    ws.deserialize_attachment::<SocketMeta>().ok().flatten()
 }
 
 /// A socket's frames not sent yet: pieces of JSON text (a piece may hold several frames joined

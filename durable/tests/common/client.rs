@@ -9,7 +9,7 @@ use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
-use tickwire_hub::protocol::{Channel, ErrorCode, ServerFrame};
+use tickwire_hub::wire::protocol::{Channel, ErrorCode, ServerFrame};
 
 /// App channels the hub in the socket tests has published to (seq 1..=3, epoch `e1`).
 pub const APP: [&str; 2] = ["news", "eth-usd"];

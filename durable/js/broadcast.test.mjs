@@ -1,0 +1,122 @@
+// Host tests of the subscriber index in broadcast.js (scripts/test runs `node --test` on this file).
+// Linear time is shown by counting work, not by timing it: every Map broadcast.js creates counts
+// its lookups, writes, deletes and iterated entries, and connecting then closing 32,768 sockets
+// must cost the same per subscription as 4,096 sockets, about two Map operations each, and no
+// iteration at all (a close that scanned subscribers would iterate).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+const RealMap = globalThis.Map;
+const work = { ops: 0, iterated: 0 };
+class CountingMap extends RealMap {
+  get(k) { work.ops++; return super.get(k); }
+  set(k, v) { work.ops++; return super.set(k, v); }
+  delete(k) { work.ops++; return super.delete(k); }
+  has(k) { work.ops++; return super.has(k); }
+  *entries() { for (const e of super.entries()) { work.iterated++; yield e; } }
+  *values() { for (const v of super.values()) { work.iterated++; yield v; } }
+  *keys() { for (const k of super.keys()) { work.iterated++; yield k; } }
+  [Symbol.iterator]() { return this.entries(); }
+}
+// broadcast.js looks `Map` up when it runs, so its maps are counting ones while this is installed.
+globalThis.Map = CountingMap;
+const { Subscribers } = await import("./broadcast.js");
+globalThis.Map = RealMap;
+const counting = (f) => {
+  globalThis.Map = CountingMap;
+  try { return f(); } finally { globalThis.Map = RealMap; }
+};
+
+class FakeSocket {
+  constructor(id) { this.id = id; this.got = []; this.closed = false; }
+  send(m) { if (this.closed) throw new Error("closed"); this.got.push(m); }
+}
+
+const CHANNELS = ["btc", "market", "news", "fng"];
+// Socket i subscribes to one or two channels, as real connects do.
+const channelsOf = (i) => (i % 3 === 0 ? [CHANNELS[i % 4], CHANNELS[(i + 1) % 4]] : [CHANNELS[i % 4]]);
+const pairs = (n) => Array.from({ length: n }, (_, i) => channelsOf(i).length).reduce((a, b) => a + b, 0);
+// A fixed shuffle (closes come in any order, not the connect order).
+function shuffled(n) {
+  const order = Array.from({ length: n }, (_, i) => i);
+  let seed = 12345;
+  for (let i = n - 1; i > 0; i--) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    const j = seed % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+// Connects n sockets, then closes them all in shuffled order; returns the work each half did.
+function churn(n) {
+  return counting(() => {
+    const f = new Subscribers();
+    const sockets = Array.from({ length: n }, (_, i) => new FakeSocket(i));
+    work.ops = 0; work.iterated = 0;
+    sockets.forEach((ws, i) => channelsOf(i).forEach((c) => f.add(c, `c${i}`, ws)));
+    const connect = { ...work };
+    work.ops = 0; work.iterated = 0;
+    for (const i of shuffled(n)) channelsOf(i).forEach((c) => f.remove(c, `c${i}`));
+    const close = { ...work };
+    const left = CHANNELS.map((c) => f.count(c));
+    return { connect, close, left, subs: f.subs.size };
+  });
+}
+
+test("connects and closes of 32,768 sockets cost linear work and leave nothing behind", () => {
+  const small = churn(4096);
+  const t = process.hrtime.bigint();
+  const big = churn(32768);
+  const ms = Number(process.hrtime.bigint() - t) / 1e6; // printed only: counting maps included
+  for (const r of [small, big]) {
+    assert.deepEqual(r.left, [0, 0, 0, 0]);
+    assert.equal(r.subs, 0, "empty channels are dropped");
+    assert.equal(r.connect.iterated + r.close.iterated, 0, "no connect or close iterates subscribers");
+  }
+  // The work per (socket, channel) pair is the same at 4,096 and 32,768 sockets, and small.
+  for (const half of ["connect", "close"]) {
+    const per = (r, n) => r[half].ops / pairs(n);
+    assert.ok(per(big, 32768) <= 2.01, `${half}: ${per(big, 32768)} ops per subscription`);
+    assert.ok(Math.abs(per(big, 32768) - per(small, 4096)) < 0.01, JSON.stringify({ half, small, big }));
+  }
+  console.log(`32,768 sockets: ${big.connect.ops} ops to connect, ${big.close.ops} to close, ${ms.toFixed(1)} ms`);
+});
+
+test("a broadcast reaches exactly the current subscribers, once each", () => {
+  const f = new Subscribers();
+  const n = 32768;
+  const sockets = Array.from({ length: n }, (_, i) => new FakeSocket(i));
+  sockets.forEach((ws, i) => channelsOf(i).forEach((c) => f.add(c, `c${i}`, ws)));
+  // Re-adding a held channel does not add a second entry.
+  f.add("btc", "c0", sockets[0]);
+  // Close every even socket; one odd socket's send fails.
+  for (let i = 0; i < n; i += 2) channelsOf(i).forEach((c) => f.remove(c, `c${i}`));
+  sockets[1].closed = true;
+  const want = sockets.filter((_, i) => i % 2 === 1 && channelsOf(i).includes("market"));
+  const [failed, reached, sent] = f.sendOne("market", "m1");
+  assert.deepEqual(failed, want.includes(sockets[1]) ? [sockets[1]] : []);
+  const ok = new Set(want.filter((ws) => !ws.closed));
+  assert.deepEqual(reached, [ok.size]);
+  assert.equal(sent, ok.size);
+  for (const ws of sockets) assert.deepEqual(ws.got, ok.has(ws) ? ["m1"] : [], `socket ${ws.id}`);
+});
+
+test("several channels: one message per socket, shared by sockets of the same set", () => {
+  const f = new Subscribers();
+  const a = new FakeSocket("a"), b = new FakeSocket("b"), c = new FakeSocket("c");
+  f.add("btc", "a", a);
+  f.add("btc", "b", b); f.add("news", "b", b);
+  f.add("news", "c", c);
+  const [failed, reached, sent] = f.sendMany(["btc", "news"], ["B", "N"], ["b", "n"], "[", "]");
+  assert.deepEqual(failed, []);
+  assert.deepEqual(reached, [2, 2]);
+  assert.equal(sent, 3);
+  assert.deepEqual([a.got, b.got, c.got], [["B"], ["[b,n]"], ["N"]]);
+  f.remove("btc", "b"); f.remove("news", "b");
+  assert.equal(f.count("btc"), 1);
+  assert.equal(f.count("news"), 1);
+  f.remove("news", "c");
+  assert.equal(f.count("news"), 0);
+  assert.equal(f.subs.has("news"), false);
+});

@@ -1,0 +1,492 @@
+//! One socket's side of the protocol: its attachment (what survives hibernation), the input
+//! limits, and what each client frame asks the hub to do.
+//!
+//! Everything a client can send is answered here with an `error` frame or a close with a
+//! documented code; nothing a client sends can fail the object or reach another socket.
+
+use crate::core::history_budget::ReplayWindow;
+use crate::settings::HubLimits;
+use crate::wire::protocol::{
+    parse_client_frame, parse_since_param, truncate, Channel, ClientOp, ErrorCode, ServerFrame, Since,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// The close code and reason text the hub sends when it ends a connection (README lists them).
+pub fn close_frame(reason: CloseReason) -> (u16, &'static str) {
+    match reason {
+        // RFC 6455 "message too big": a frame over MAX_CLIENT_FRAME_BYTES.
+        CloseReason::TooBig => (1009, "frame too large"),
+        // Over CLIENT_MSGS_PER_10S; an `error` frame `rate_limited` comes first.
+        CloseReason::RateLimited => (4029, "rate limited"),
+        // The hub could not send to the socket, or the socket errored.
+        CloseReason::SendFailed | CloseReason::Error => (1011, "send failed"),
+        // The client's own close is echoed with its code; this is the fallback.
+        CloseReason::Client => (1000, "bye"),
+    }
+}
+/// Length of the rate-limit window.
+const WINDOW_MS: u64 = 10_000;
+
+/// A socket's attachment: small, serialised on every change so a woken object can rebuild
+/// its subscriber index from the sockets alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocketMeta {
+    pub conn: String,
+    pub channels: Vec<Channel>,
+    #[serde(default)]
+    pub window_start: u64,
+    #[serde(default)]
+    pub window_msgs: u32,
+    /// Set once the hub has closed the socket (and counted why), so the close event that
+    /// follows is not counted again.
+    #[serde(default)]
+    pub closing: bool,
+    /// Asked for `delta` frames (`/ws?delta=merge`): it is indexed under its channels' delta
+    /// keys and gets each update as a merge patch where that is smaller.
+    #[serde(default)]
+    pub delta: bool,
+    /// What its catch-ups cost in the current 10 s window (`REPLAY_BYTES_PER_10S`).
+    #[serde(default)]
+    pub replay: ReplayWindow,
+}
+
+/// The one delta mode: RFC 7386 JSON merge patches (`/ws?delta=merge`).
+pub const DELTA_MERGE: &str = "merge";
+
+/// What a connect URL asks for (`/ws?channels=..&since=..&delta=..`), as sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectParams<'a> {
+    pub channels: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub delta: Option<&'a str>,
+}
+
+/// What the shell must do for a socket, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Send(ServerFrame),
+    /// Catch the socket up on `channel` (from `since` if given) and add it to the subscribers.
+    Subscribe(Channel, Option<Since>),
+    /// A subscribe to a channel the socket already holds: it gets every update live, so it
+    /// is answered with `subscribed` at the current seq (`recovered: true`) and nothing is
+    /// replayed; asking again is no way to read history over and over.
+    Held(Channel),
+    Unsubscribe(Channel),
+    /// Close the socket (see [`close_frame`] for the code).
+    Close(CloseReason),
+}
+
+/// Counted client frames, by op (a bounded set, for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    Subscribe,
+    Unsubscribe,
+    Invalid,
+}
+
+impl FrameKind {
+    pub const ALL: [FrameKind; 3] = [FrameKind::Subscribe, FrameKind::Unsubscribe, FrameKind::Invalid];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FrameKind::Subscribe => "subscribe",
+            FrameKind::Unsubscribe => "unsubscribe",
+            FrameKind::Invalid => "invalid",
+        }
+    }
+}
+
+impl SocketMeta {
+    pub fn new(conn: String) -> SocketMeta {
+        SocketMeta {
+            conn,
+            channels: Vec::new(),
+            window_start: 0,
+            window_msgs: 0,
+            closing: false,
+            delta: false,
+            replay: ReplayWindow::default(),
+        }
+    }
+
+    /// A client text frame.
+    pub fn on_text(&mut self, text: &str, now_ms: u64, limits: &HubLimits) -> (FrameKind, Vec<Action>) {
+        if let Some(refused) = self.admit(text.len(), now_ms, limits) {
+            return (FrameKind::Invalid, refused);
+        }
+        match parse_client_frame(text) {
+            Err(frame) => (FrameKind::Invalid, vec![Action::Send(frame)]),
+            Ok(ClientOp::Subscribe { channels, since }) => {
+                (FrameKind::Subscribe, self.subscribe(&channels, since, limits))
+            }
+            Ok(ClientOp::Unsubscribe { channels }) => (FrameKind::Unsubscribe, self.unsubscribe(&channels)),
+        }
+    }
+
+    /// A binary frame: the protocol is JSON text only. It counts against the same size and
+    /// rate limits as text, so binary frames are no way around them.
+    pub fn on_binary(&mut self, len: usize, now_ms: u64, limits: &HubLimits) -> Vec<Action> {
+        self.admit(len, now_ms, limits).unwrap_or_else(|| {
+            vec![Action::Send(ServerFrame::error(
+                ErrorCode::BadJson,
+                "binary frames are not supported; send JSON text",
+            ))]
+        })
+    }
+
+    /// The size and rate limits every client frame passes first; `Some` holds the refusal.
+    fn admit(&mut self, len: usize, now_ms: u64, limits: &HubLimits) -> Option<Vec<Action>> {
+        if len > limits.max_client_frame_bytes {
+            return Some(vec![Action::Close(CloseReason::TooBig)]);
+        }
+        if self.window_msgs == 0 || now_ms.saturating_sub(self.window_start) >= WINDOW_MS {
+            self.window_start = now_ms;
+            self.window_msgs = 0;
+        }
+        self.window_msgs = self.window_msgs.saturating_add(1);
+        if self.window_msgs > limits.client_msgs_per_10s {
+            let msg = format!("more than {} messages in 10 s", limits.client_msgs_per_10s);
+            return Some(vec![
+                Action::Send(ServerFrame::error(ErrorCode::RateLimited, msg)),
+                Action::Close(CloseReason::RateLimited),
+            ]);
+        }
+        None
+    }
+
+    /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel),
+    /// `since` and `delta`. Invalid parts get `error` frames; the connection is still accepted.
+    pub fn on_connect(&mut self, params: ConnectParams<'_>, limits: &HubLimits) -> Vec<Action> {
+        let ConnectParams { channels: channels_param, since: since_param, delta } = params;
+        let mut errors = Vec::new();
+        match delta {
+            None => {}
+            Some(DELTA_MERGE) => self.delta = true,
+            Some(other) => errors.push(Action::Send(ServerFrame::error(
+                ErrorCode::InvalidDelta,
+                format!("delta={:?} is not a delta mode; use delta={DELTA_MERGE} or leave it out", truncate(other, 40)),
+            ))),
+        }
+        let channels: Vec<String> = match channels_param {
+            None => Channel::BUILT_IN.iter().map(|c| c.to_string()).collect(),
+            Some(list) => list.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect(),
+        };
+        let (since, mut actions) = match since_param.map(parse_since_param) {
+            None => (Vec::new(), Vec::new()),
+            Some(Ok(s)) => (s, Vec::new()),
+            Some(Err(frame)) => (Vec::new(), vec![Action::Send(frame)]),
+        };
+        actions.extend(self.subscribe(&channels, since, limits));
+        errors.extend(actions);
+        errors
+    }
+
+    /// Linear in the size of the request: names and `since` entries are looked up in sets,
+    /// never scanned per name, and each name is handled once however often it repeats.
+    fn subscribe(&mut self, names: &[String], since: Vec<(String, Since)>, limits: &HubLimits) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut from: HashMap<&str, &Since> = HashMap::new();
+        for (name, s) in &since {
+            if !wanted.contains(name.as_str()) {
+                let msg = format!("since names {:?}, which this frame does not subscribe to", truncate(name, 60));
+                actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidSince, msg)));
+                continue;
+            }
+            from.entry(name.as_str()).or_insert(s);
+        }
+        let mut held: HashSet<Channel> = self.channels.iter().cloned().collect();
+        let mut seen = HashSet::new();
+        for name in names.iter().filter(|n| seen.insert(n.as_str())) {
+            let channel = match Channel::parse(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0)));
+                    continue;
+                }
+            };
+            if held.contains(&channel) {
+                actions.push(Action::Held(channel));
+                continue;
+            }
+            if self.channels.len() >= limits.max_subscriptions {
+                let msg = format!("at most {} subscriptions per socket", limits.max_subscriptions);
+                actions.push(Action::Send(ServerFrame::error(ErrorCode::TooManySubscriptions, msg)));
+                continue;
+            }
+            self.channels.push(channel.clone());
+            held.insert(channel.clone());
+            actions.push(Action::Subscribe(channel, from.get(name.as_str()).map(|s| (*s).clone())));
+        }
+        actions
+    }
+
+    /// Linear too: each name once, and the socket's channel list filtered once.
+    fn unsubscribe(&mut self, names: &[String]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut seen = HashSet::new();
+        let mut gone = HashSet::new();
+        for name in names.iter().filter(|n| seen.insert(n.as_str())) {
+            match Channel::parse(name) {
+                Ok(channel) => {
+                    gone.insert(channel.clone());
+                    actions.push(Action::Unsubscribe(channel.clone()));
+                    actions.push(Action::Send(ServerFrame::Unsubscribed { channel }));
+                }
+                Err(e) => actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0))),
+            }
+        }
+        self.channels.retain(|c| !gone.contains(c));
+        actions
+    }
+}
+
+/// How the hub answers a client's close frame with `code`: `None` for 1006 (the connection
+/// dropped without a close frame: nobody is left to answer, and a close costs the runtime about
+/// 0.1 ms per socket, which a network drop of thousands of sockets would pay for nothing); the
+/// code itself when it may be sent; 1000 for 1005 (a close frame without a code: reserved, it
+/// cannot be sent back) and anything outside 1000..5000.
+pub fn close_reply(code: usize) -> Option<u16> {
+    match code {
+        1006 => None,
+        1005 => Some(1000),
+        1000..=4999 => u16::try_from(code).ok(),
+        _ => Some(1000),
+    }
+}
+
+/// Why a connection ended (bounded, for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The client closed it.
+    Client,
+    /// The socket errored.
+    Error,
+    /// The hub closed it: frame over the size limit.
+    TooBig,
+    /// The hub closed it: too many messages.
+    RateLimited,
+    /// The hub closed it: a send to it failed.
+    SendFailed,
+}
+
+impl CloseReason {
+    pub const ALL: [CloseReason; 5] = [
+        CloseReason::Client,
+        CloseReason::Error,
+        CloseReason::TooBig,
+        CloseReason::RateLimited,
+        CloseReason::SendFailed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Client => "client",
+            CloseReason::Error => "error",
+            CloseReason::TooBig => "too_big",
+            CloseReason::RateLimited => "rate_limited",
+            CloseReason::SendFailed => "send_failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_is_echoed_unless_it_cannot_be() {
+        let cases = [(1000, Some(1000)), (1001, Some(1001)), (4000, Some(4000)), (1005, Some(1000))];
+        for (code, reply) in cases.into_iter().chain([(1006, None), (999, Some(1000)), (5000, Some(1000))]) {
+            assert_eq!(close_reply(code), reply, "{code}");
+        }
+    }
+
+    fn limits() -> HubLimits {
+        HubLimits { max_subscriptions: 3, client_msgs_per_10s: 5, max_client_frame_bytes: 100, ..HubLimits::default() }
+    }
+
+    fn codes(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Send(ServerFrame::Error { code, .. }) => format!("{code:?}"),
+                Action::Send(ServerFrame::Unsubscribed { channel }) => format!("unsubscribed {channel}"),
+                Action::Send(other) => format!("{other:?}"),
+                Action::Subscribe(c, s) => format!("sub {c} {:?}", s.as_ref().map(Since::seq)),
+                Action::Unsubscribe(c) => format!("unsub {c}"),
+                Action::Held(c) => format!("held {c}"),
+                Action::Close(reason) => format!("close {}", close_frame(*reason).0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn connect_defaults_to_built_ins_and_honours_params() {
+        let mut m = SocketMeta::new("c".into());
+        let a = m.on_connect(ConnectParams { channels: None, since: None, delta: None }, &HubLimits::default());
+        assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "sub indicators None"]);
+        let mut m = SocketMeta::new("c".into());
+        let a =
+            m.on_connect(ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None }, &limits());
+        assert_eq!(codes(&a), ["sub btc None", "sub news Some(Seq(4))"]);
+        assert_eq!(m.channels, vec![Channel::btc(), Channel::parse("news").unwrap()]);
+        let mut m = SocketMeta::new("c".into());
+        assert!(m.on_connect(ConnectParams { channels: Some(""), since: None, delta: None }, &limits()).is_empty());
+        let a = m
+            .on_connect(ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None }, &limits());
+        assert_eq!(codes(&a), ["InvalidSince", "sub btc None", "InvalidChannel", "sub zzz None"], "any valid name");
+    }
+
+    #[test]
+    fn delta_mode_is_asked_for_on_the_url() {
+        let mut m = SocketMeta::new("c".into());
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some(DELTA_MERGE) };
+        assert_eq!(codes(&m.on_connect(params, &limits())), ["sub btc None"]);
+        assert!(m.delta);
+        let mut m = SocketMeta::new("c".into());
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some("vcdiff") };
+        assert_eq!(codes(&m.on_connect(params, &limits())), ["InvalidDelta", "sub btc None"], "still connected");
+        assert!(!m.delta);
+        let old: SocketMeta = serde_json::from_str(r#"{"conn":"c","channels":["btc"]}"#).unwrap();
+        assert!(!old.delta, "attachments saved before delta mode read as full");
+    }
+
+    #[test]
+    fn subscribe_unsubscribe_and_limits() {
+        let mut m = SocketMeta::new("c".into());
+        let l = limits();
+        let (kind, a) = m.on_text(r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators"]}"#, 0, &l);
+        assert_eq!(kind, FrameKind::Subscribe);
+        assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions"]);
+        // Re-subscribing to a channel it has does not count against the limit, and replays
+        // nothing: the socket has had every update live.
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":7}}"#, 1, &l);
+        assert_eq!(codes(&a), ["held btc"]);
+        let (kind, a) = m.on_text(r#"{"op":"unsubscribe","channels":["btc","BAD"]}"#, 2, &l);
+        assert_eq!(kind, FrameKind::Unsubscribe);
+        assert_eq!(codes(&a), ["unsub btc", "unsubscribed btc", "InvalidChannel"]);
+        assert_eq!(m.channels.len(), 2);
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["news"],"since":{"btc":1}}"#, 3, &l);
+        assert_eq!(codes(&a), ["InvalidSince", "sub news None"]);
+    }
+
+    #[test]
+    fn bad_frames_get_errors_and_the_socket_stays() {
+        let mut m = SocketMeta::new("c".into());
+        let l = HubLimits::default();
+        for (text, kind, code) in [
+            ("{", FrameKind::Invalid, "BadJson"),
+            (r#"{"op":"x"}"#, FrameKind::Invalid, "UnknownOp"),
+            (r#"{"op":"subscribe","channels":["A"]}"#, FrameKind::Subscribe, "InvalidChannel"),
+        ] {
+            let (got, a) = m.on_text(text, 0, &l);
+            assert_eq!((got, codes(&a)), (kind, vec![code.to_owned()]), "{text}");
+        }
+        assert_eq!(codes(&m.on_binary(10, 0, &l)), ["BadJson"]);
+    }
+
+    #[test]
+    fn binary_frames_meet_the_same_limits() {
+        let mut m = SocketMeta::new("c".into());
+        let l = limits();
+        assert_eq!(codes(&m.on_binary(101, 0, &l)), ["close 1009"]);
+        for t in 0..5 {
+            assert_eq!(codes(&m.on_binary(10, t, &l)), ["BadJson"]);
+        }
+        assert_eq!(codes(&m.on_binary(10, 6, &l)), ["RateLimited", "close 4029"]);
+    }
+
+    #[test]
+    fn a_frame_asks_for_each_channel_once_and_at_most_the_limit() {
+        let mut m = SocketMeta::new("c".into());
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc","btc","btc"]}"#, 0, &limits());
+        assert_eq!(codes(&a), ["sub btc None"]);
+        let names: Vec<String> = (0..10).map(|_| "\"market\"".to_owned()).collect();
+        let frame = format!(r#"{{"op":"subscribe","channels":[{}]}}"#, names.join(","));
+        assert_eq!(codes(&m.on_text(&frame, 1, &HubLimits::default()).1), ["sub market None"]);
+        let frame = r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators","news"]}"#;
+        let (_, a) = SocketMeta::new("d".into()).on_text(frame, 0, &limits());
+        let want =
+            ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions", "TooManySubscriptions"];
+        assert_eq!(codes(&a), want);
+    }
+
+    #[test]
+    fn errors_quote_names_as_written() {
+        let mut m = SocketMeta::new("c".into());
+        let a = m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None }, &limits());
+        let [Action::Send(ServerFrame::Error { message, .. })] = a.as_slice() else { panic!("{a:?}") };
+        assert!(message.starts_with("invalid channel name \"Zzz\""), "{message}");
+        assert!(!message.contains("Channel("), "no Rust types in client-facing text: {message}");
+    }
+
+    #[test]
+    fn huge_requests_are_handled_once_per_name() {
+        // 20,000 copies of each of two names, 20,000 since entries and 20,000 distinct app
+        // names past the subscription limit: one action per distinct name, and no per-name
+        // scans (which would make this billions of comparisons).
+        let l = HubLimits { max_subscriptions: 100, ..HubLimits::default() };
+        let mut names: Vec<String> = Vec::new();
+        for _ in 0..20_000 {
+            names.push("btc".into());
+            names.push("market".into());
+        }
+        names.extend((0..20_000).map(|i| format!("app{i}")));
+        let since = format!("btc:1,{}", (0..20_000).map(|i| format!("app{i}:1")).collect::<Vec<_>>().join(","));
+        let mut m = SocketMeta::new("c".into());
+        let a = m.on_connect(ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None }, &l);
+        assert_eq!(
+            a.len(),
+            2 + 20_000,
+            "btc, market, 98 app channels, then one too_many_subscriptions per name past the limit"
+        );
+        assert_eq!(codes(&a[..3]), ["sub btc Some(Seq(1))", "sub market None", "sub app0 Some(Seq(1))"]);
+        assert_eq!(codes(&a[100..101]), ["TooManySubscriptions"]);
+        assert_eq!(m.channels.len(), 100);
+        let frame = format!(r#"{{"op":"unsubscribe","channels":[{}]}}"#, vec!["\"btc\""; 20_000].join(","));
+        let (_, a) = m.on_text(&frame, 0, &HubLimits { max_client_frame_bytes: 1 << 20, ..l });
+        assert_eq!(codes(&a), ["unsub btc", "unsubscribed btc"]);
+        assert_eq!((m.channels.len(), m.channels[0].as_str()), (99, "market"));
+    }
+
+    #[test]
+    fn oversized_frames_close_1009() {
+        let mut m = SocketMeta::new("c".into());
+        let (_, a) = m.on_text(&"x".repeat(101), 0, &limits());
+        assert_eq!(codes(&a), ["close 1009"]);
+        let (_, a) = m.on_text(&" ".repeat(100), 0, &limits());
+        assert_eq!(codes(&a), ["BadJson"], "exactly the limit is allowed");
+    }
+
+    #[test]
+    fn flooding_is_cut_off_per_window() {
+        let mut m = SocketMeta::new("c".into());
+        let l = limits();
+        for t in 0..5 {
+            assert_eq!(codes(&m.on_text("{}", 1_000 + t, &l).1), ["UnknownOp"]);
+        }
+        assert_eq!(codes(&m.on_text("{}", 1_006, &l).1), ["RateLimited", "close 4029"]);
+        // A new window starts 10 s after the first message of the last one.
+        let mut m = SocketMeta::new("c".into());
+        for t in 0..5 {
+            m.on_text("{}", 1_000 + t, &l);
+        }
+        assert_eq!(codes(&m.on_text("{}", 11_000, &l).1), ["UnknownOp"]);
+    }
+
+    #[test]
+    fn attachment_round_trips() {
+        let mut m = SocketMeta::new("abc".into());
+        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None }, &limits());
+        m.on_text("{}", 42, &limits());
+        let back: SocketMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!((back.window_start, back.window_msgs), (42, 1));
+        let old: SocketMeta = serde_json::from_str(r#"{"conn":"c","channels":["btc"]}"#).unwrap();
+        assert_eq!(old.replay, ReplayWindow::default(), "saved before replay windows: nothing spent");
+    }
+}

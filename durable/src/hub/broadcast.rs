@@ -1,0 +1,115 @@
+//! Which sockets listen to which channel, and the broadcast send loop: a thin binding to
+//! `durable/js/broadcast.js`, which keeps the subscribers in JavaScript so that one flush crosses
+//! the wasm boundary once, not once per socket (each crossing also copied the socket handle).
+//! What the loop sends is planned in Rust (`core/commit.rs`, `plan`).
+
+use crate::core::commit::ChannelFrames;
+use crate::core::socket::SocketMeta;
+use crate::wire::protocol::{Channel, BATCH_PREFIX, BATCH_SUFFIX};
+use wasm_bindgen::prelude::*;
+use worker::js_sys::Array;
+use worker::web_sys;
+use worker::WebSocket;
+
+#[wasm_bindgen(module = "/js/broadcast.js")]
+extern "C" {
+    /// The subscriber index (channel -> conn -> socket) and its send loops.
+    pub type Subscribers;
+
+    #[wasm_bindgen(constructor)]
+    fn new() -> Subscribers;
+
+    #[wasm_bindgen(method)]
+    fn add(this: &Subscribers, channel: &str, conn: &str, ws: &JsValue);
+
+    #[wasm_bindgen(method)]
+    fn remove(this: &Subscribers, channel: &str, conn: &str);
+
+    #[wasm_bindgen(method)]
+    fn count(this: &Subscribers, channel: &str) -> u32;
+
+    #[wasm_bindgen(method, js_name = sendOne)]
+    fn send_one(this: &Subscribers, channel: &str, message: &str) -> Array;
+
+    #[wasm_bindgen(method, js_name = sendMany)]
+    fn send_many(this: &Subscribers, channels: Array, alone: Array, parts: Array, prefix: &str, suffix: &str) -> Array;
+}
+
+/// A channel's key in the index: its name, or for sockets that asked for deltas its name and
+/// `+delta` (no channel name holds a `+`), so each group gets its own frames.
+fn key(channel: &Channel, delta: bool) -> std::borrow::Cow<'_, str> {
+    if delta {
+        format!("{channel}+delta").into()
+    } else {
+        channel.as_str().into()
+    }
+}
+
+/// What a flush did: sockets whose send failed (to be closed), per flushed channel how many
+/// sockets it reached, and how many messages it sent.
+pub struct Sent {
+    pub failed: Vec<WebSocket>,
+    pub reached: Vec<u64>,
+    pub messages: u64,
+}
+
+/// A socket's attachment: the record of its subscriptions that survives hibernation, from
+/// which the index is rebuilt.
+pub(crate) fn attachment(ws: &WebSocket) -> Option<SocketMeta> {
+    ws.deserialize_attachment::<SocketMeta>().ok().flatten()
+}
+
+impl Subscribers {
+    /// An index rebuilt from the sockets' attachments (after the object wakes up).
+    pub fn rebuild(sockets: impl IntoIterator<Item = (SocketMeta, WebSocket)>) -> Subscribers {
+        let subscribers = Subscribers::new();
+        for (meta, ws) in sockets {
+            subscribers.subscribe(&meta, &meta.channels, &ws);
+        }
+        subscribers
+    }
+
+    pub fn subscribe(&self, meta: &SocketMeta, channels: &[Channel], ws: &WebSocket) {
+        let raw: &web_sys::WebSocket = ws.as_ref();
+        for channel in channels {
+            self.add(&key(channel, meta.delta), &meta.conn, raw);
+        }
+    }
+
+    pub fn unsubscribe(&self, meta: &SocketMeta, channels: &[Channel]) {
+        for channel in channels {
+            self.remove(&key(channel, meta.delta), &meta.conn);
+        }
+    }
+
+    pub fn subscribers(&self, channel: &Channel) -> usize {
+        (self.count(channel.as_str()) + self.count(&key(channel, true))) as usize
+    }
+
+    /// Whether any socket of `channel` asked for delta frames.
+    pub fn has_delta(&self, channel: &Channel) -> bool {
+        self.count(&key(channel, true)) > 0
+    }
+
+    /// Sends one flush: every subscriber of a flushed channel gets one message.
+    pub fn send(&self, flush: &[ChannelFrames]) -> Sent {
+        let result = match flush {
+            [] => return Sent { failed: Vec::new(), reached: Vec::new(), messages: 0 },
+            [one] => self.send_one(&key(&one.channel, one.delta), &one.alone),
+            many => {
+                let strings = |f: &dyn Fn(&ChannelFrames) -> &str| -> Array {
+                    many.iter().map(|c| JsValue::from_str(f(c))).collect()
+                };
+                let keys: Array = many.iter().map(|c| JsValue::from_str(&key(&c.channel, c.delta))).collect();
+                self.send_many(keys, strings(&|c| &c.alone), strings(&|c| &c.parts), BATCH_PREFIX, BATCH_SUFFIX)
+            }
+        };
+        let failed = Array::from(&result.get(0))
+            .iter()
+            .filter_map(|v| v.dyn_into::<web_sys::WebSocket>().ok().map(WebSocket::from))
+            .collect();
+        let reached = Array::from(&result.get(1)).iter().map(|n| n.as_f64().unwrap_or(0.0) as u64).collect();
+        let messages = result.get(2).as_f64().unwrap_or(0.0) as u64;
+        Sent { failed, reached, messages }
+    }
+}
