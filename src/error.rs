@@ -1,7 +1,7 @@
 //! The HTTP edge's one error type: every failure a route can hit, mapped to a status code and a
 //! JSON body `{"error":{"code","message"}}`. Details go to the log, not to the client.
 
-use crate::config::ConfigError;
+use crate::settings::SettingError;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -34,7 +34,7 @@ pub enum ApiError {
     RateLimited {
         retry_after_secs: u64,
     },
-    Config(ConfigError),
+    Settings(SettingError),
     /// 500: a failure of this Worker's own (encoding an answer, building a response, a request
     /// the hub refused as malformed). The detail is logged, never sent.
     Internal(String),
@@ -55,7 +55,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::UpgradeRequired => 426,
             ApiError::RateLimited { .. } => 429,
-            ApiError::Config(_) | ApiError::Internal(_) => 500,
+            ApiError::Settings(_) | ApiError::Internal(_) => 500,
             ApiError::HubUnavailable(_) | ApiError::KvUnavailable(_) => 503,
         }
     }
@@ -71,14 +71,14 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Config(_) => "config_invalid",
+            ApiError::Settings(_) => "config_invalid",
             ApiError::Internal(_) => "internal",
             ApiError::HubUnavailable(_) => "hub_unavailable",
             ApiError::KvUnavailable(_) => "kv_unavailable",
         }
     }
 
-    /// What the client is told. Config errors name the var (operators need it, and it holds no
+    /// What the client is told. Settings errors name the var (operators need it, and it holds no
     /// secret); storage and hub failures stay generic because their details can hold internals.
     pub fn message(&self) -> String {
         match self {
@@ -98,7 +98,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => {
                 format!("too many connects from this address; try again in {retry_after_secs} s")
             }
-            ApiError::Config(e) => e.to_string(),
+            ApiError::Settings(e) => e.to_string(),
             ApiError::Internal(_) => "the server failed; this is a bug, and it is logged".to_owned(),
             ApiError::HubUnavailable(_) => "the hub is unreachable; try again shortly".to_owned(),
             ApiError::KvUnavailable(_) => "the value store is unreachable; try again shortly".to_owned(),

@@ -1,8 +1,8 @@
 //! `POST /api/publish`: the Worker's checks of an application's publish request (token, media
 //! type, announced size) before anything reaches the hub. Pure, so every refusal is unit-tested.
 
-use crate::config::Token;
 use crate::error::ApiError;
+use crate::settings::Token;
 
 /// What the Worker checks of a publish request, all from its headers: the body itself is
 /// checked by the hub (`tickwire_hub::core::publish::check_body`), which is the only one to read it.

@@ -18,7 +18,7 @@ use tickwire_hub::core::publish::AppPublish;
 use tickwire_hub::core::socket::CloseReason;
 use tickwire_hub::core::socket::{Action, ConnectParams, SocketMeta};
 use tickwire_hub::core::HubCore;
-use tickwire_hub::feeds::settings::FeedConfig;
+use tickwire_hub::feeds::settings::FeedSettings;
 use tickwire_hub::settings::HubLimits;
 use tickwire_hub::wire::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
 
@@ -34,7 +34,7 @@ const NOW: u64 = 1_700_000_000_000;
 /// A small hub: the defaults, maybe tight limits, maybe two app channels published 3 times
 /// each. Returns the app channels' history for catch-ups.
 fn hub(app_channels: bool, tight: bool) -> (HubCore, BTreeMap<Channel, Vec<Update>>) {
-    let mut hub = HubCore::new(HubLimits::default(), FeedConfig::default());
+    let mut hub = HubCore::new(HubLimits::default(), FeedSettings::default());
     if tight {
         hub.limits =
             HubLimits { max_subscriptions: 2, client_msgs_per_10s: 3, max_client_frame_bytes: 256, ..hub.limits };
@@ -45,7 +45,7 @@ fn hub(app_channels: bool, tight: bool) -> (HubCore, BTreeMap<Channel, Vec<Updat
             for n in 1..=APP_SEQ {
                 let channel = Channel::parse(name).expect("valid");
                 let p = AppPublish { channel, ts: n, data: json!({ "n": n }) };
-                let (_, fx) = hub.publish_app(p, || Epoch(APP_EPOCH.to_owned())).expect("an app channel");
+                let (_, fx) = hub.publish(p, || Epoch(APP_EPOCH.to_owned())).expect("an app channel");
                 for w in fx.history {
                     history.entry(w.put.channel.clone()).or_default().push(w.put);
                 }

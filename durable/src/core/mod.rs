@@ -18,7 +18,7 @@ use crate::core::storage_key::{StorageKey, Stored};
 use crate::core::upkeep::Upkeep;
 use crate::feeds::guard::ProviderLimit;
 use crate::feeds::kv::StoredValue;
-use crate::feeds::settings::FeedConfig;
+use crate::feeds::settings::FeedSettings;
 use crate::feeds::status::{Provider, Source, UpstreamStatus};
 use crate::settings::HubLimits;
 use crate::wire::bodies::Published;
@@ -101,11 +101,11 @@ pub struct HubCore {
     /// When counters must be written and when the fast poll last ran (memory only).
     pub upkeep: Upkeep,
     pub limits: HubLimits,
-    pub feeds: FeedConfig,
+    pub feeds: FeedSettings,
 }
 
 impl HubCore {
-    pub fn new(limits: HubLimits, feeds: FeedConfig) -> HubCore {
+    pub fn new(limits: HubLimits, feeds: FeedSettings) -> HubCore {
         HubCore {
             channels: BTreeMap::new(),
             upstreams: BTreeMap::new(),
@@ -276,7 +276,7 @@ impl HubCore {
     }
 
     /// An application's publish to an app channel (sequencer); every publish gets a seq.
-    pub fn publish_app(
+    pub fn publish(
         &mut self,
         p: AppPublish,
         mut new_epoch: impl FnMut() -> Epoch,

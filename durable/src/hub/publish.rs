@@ -29,7 +29,7 @@ impl Hub {
             self.counters_changed().await;
             return Ok(Err(overloaded));
         }
-        match self.with_core(|core| core.publish_app(publish, new_epoch))? {
+        match self.with_core(|core| core.publish(publish, new_epoch))? {
             Ok((published, fx)) => {
                 // The publisher is answered once the write is issued and the frames queued: the
                 // output gate holds the answer, like the frames, until the write is durable, and
