@@ -27,10 +27,10 @@ ONCE = ['"HUB"', "hub.internal"]
 # a file path with a dot, which static assets are).
 ROUTE = re.compile(r'"(/[a-z_]+(?:/[a-z_]+)*/?)(?=["?{])')
 # The hub crate's top-level modules, lowest first (durable/src/lib.rs's module map).
-LAYERS = ["clock", "settings", "wire", "feeds", "core", "api", "hub"]
+LAYERS = ["clock", "settings", "wire", "auth", "feeds", "core", "api", "hub"]
 # What the Worker and the CLI may name in the hub crate: its contract and value types, shared
 # settings and the clock, never the core's state machine.
-CONTRACT = {"wire", "api", "feeds", "settings", "clock", "HubObject"}
+CONTRACT = {"wire", "auth", "api", "feeds", "settings", "clock", "HubObject"}
 # File names that are a role, not a concept.
 ROLES = {"mod.rs", "lib.rs", "main.rs", "tests.rs"}
 # A file name in more than one place, with the one concept it names in each of them. A new file

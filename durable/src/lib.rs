@@ -9,6 +9,8 @@
 //!   values), `bodies` (JSON answers and what shards exchange: publish answers, snapshots,
 //!   history pages, updates with their epoch, digests, sync pages, positions) and `error_body`
 //!   (the API's JSON error body);
+//! - `auth/`, tokens: `jwt` (HS256 compact JWS, verified in constant time), `claims` (`sub`,
+//!   the time window with its leeway, `info`) and `caps` (what a token grants on which channels);
 //! - `feeds/`, the upstreams: each one's parser (`alternative_me`, `coingecko`, the shared
 //!   checks in `mod.rs`), `settings` (the feeds' vars), `round` (what a round fetches), `guard`
 //!   (rate limits and breakers), `status` (what tickwire knows about its upstreams), `rsi`,
@@ -36,6 +38,7 @@
 //! other shards, "commit" is the group-commit queue, "write path" is `hub/write.rs`.
 
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod core;
 pub mod feeds;

@@ -148,10 +148,16 @@ pub enum ErrorCode {
     InvalidSince,
     InvalidDelta,
     RateLimited,
+    /// No token, or one that does not verify (bad signature, malformed, not yet valid, ...).
+    Unauthorized,
+    /// A valid token without the capability the request needs.
+    Forbidden,
+    /// The token verified but its `exp` (plus the leeway) has passed.
+    TokenExpired,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidChannel,
@@ -159,6 +165,9 @@ impl ErrorCode {
         ErrorCode::InvalidSince,
         ErrorCode::InvalidDelta,
         ErrorCode::RateLimited,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::TokenExpired,
     ];
 
     pub fn label(self) -> &'static str {
@@ -170,6 +179,9 @@ impl ErrorCode {
             ErrorCode::InvalidSince => "invalid_since",
             ErrorCode::InvalidDelta => "invalid_delta",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TokenExpired => "token_expired",
         }
     }
 }
