@@ -2,6 +2,9 @@
 //! JSON body `{"error":{"code","message"}}`. Details go to the log, not to the client.
 
 use crate::settings::SettingError;
+use tickwire_hub::auth::access::Denied;
+use tickwire_hub::auth::{Capability, TokenError};
+use tickwire_hub::wire::protocol::Channel;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -12,6 +15,14 @@ pub enum ApiError {
     },
     /// 401: no bearer token.
     Unauthorized,
+    /// 401 (`unauthorized`, `token_expired`) or 403 (`forbidden`): a token refused, or one
+    /// that does not grant what the request needs. The message names the reason or the
+    /// capability, never the token.
+    Access {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     /// 403: wrong token, publishing disabled, a built-in channel, or a refused origin.
     Forbidden {
         code: &'static str,
@@ -44,10 +55,21 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A token refused (401, `unauthorized` or `token_expired`).
+    pub fn token(e: &TokenError) -> ApiError {
+        ApiError::Access { status: 401, code: e.code().label(), message: format!("token refused: {e}") }
+    }
+
+    /// A use of `channel` the request's token (or its lack) does not allow.
+    pub fn denied(d: Denied, channel: &Channel, cap: Capability) -> ApiError {
+        ApiError::Access { status: d.status(), code: d.code().label(), message: d.message(channel, cap) }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest { .. } => 400,
             ApiError::Unauthorized => 401,
+            ApiError::Access { status, .. } => *status,
             ApiError::Forbidden { .. } => 403,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
@@ -62,7 +84,9 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::Forbidden { code, .. } => code,
+            ApiError::BadRequest { code, .. } | ApiError::Forbidden { code, .. } | ApiError::Access { code, .. } => {
+                code
+            }
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -82,8 +106,8 @@ impl ApiError {
     /// secret); storage and hub failures stay generic because their details can hold internals.
     pub fn message(&self) -> String {
         match self {
-            ApiError::BadRequest { message, .. } => message.clone(),
-            ApiError::Unauthorized => "send Authorization: Bearer <PUBLISH_TOKEN>".to_owned(),
+            ApiError::BadRequest { message, .. } | ApiError::Access { message, .. } => message.clone(),
+            ApiError::Unauthorized => "send Authorization: Bearer <PUBLISH_TOKEN or a token>".to_owned(),
             ApiError::Forbidden { message, .. } => (*message).to_owned(),
             ApiError::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
             ApiError::UnsupportedMediaType => "send Content-Type: application/json".to_owned(),

@@ -9,6 +9,7 @@ use crate::snapshot::rfc3339;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tickwire_hub::api::HubStats;
+use tickwire_hub::auth::Keys;
 use tickwire_hub::feeds::guard::BreakerState;
 use tickwire_hub::feeds::settings::FeedSettings;
 use tickwire_hub::feeds::status::{LastError, Source, UpstreamStatus};
@@ -88,6 +89,25 @@ pub struct Health {
     pub version: &'static str,
     pub time: String,
     pub components: Components,
+    /// Whether app tokens can verify (`TOKEN_SECRET`), so private channels and socket
+    /// publishes work. Not configured is no fault: tickwire then serves public channels only.
+    pub tokens: Tokens,
+}
+
+/// What `/health` says of token verification (never the secrets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Tokens {
+    pub configured: bool,
+    /// Both `TOKEN_SECRET` and `TOKEN_SECRET_PREVIOUS` are set: a key rotation is under way.
+    pub rotating: bool,
+    /// A secret was set but is shorter than the 32 bytes required, and ignored.
+    pub secret_too_short: bool,
+}
+
+impl Tokens {
+    pub fn of(keys: &Keys) -> Tokens {
+        Tokens { configured: keys.configured(), rotating: keys.len() > 1, secret_too_short: keys.ignored_short() }
+    }
 }
 
 impl Health {
@@ -151,7 +171,8 @@ pub fn assess(
     } else {
         Status::Ok
     };
-    Health { status, version, time: rfc3339(now_ms), components: Components { kv, hub: hub_c, upstreams } }
+    let components = Components { kv, hub: hub_c, upstreams };
+    Health { status, version, time: rfc3339(now_ms), components, tokens: Tokens::default() }
 }
 
 /// Each tracked coin (`COINS`) as the price source's bookkeeping has it.

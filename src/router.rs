@@ -233,7 +233,8 @@ async fn publish(
         content_length: len.as_deref(),
     };
     let max = settings.hub.max_publish_bytes;
-    publish::check_headers(checked, settings.publish_token.as_ref(), max)?;
+    let now_s = SystemClock.now_ms() / 1000;
+    publish::check_headers(checked, settings.publish_token.as_ref(), &settings.keys, now_s, max)?;
     if len.is_some() {
         return hub_client::forward_to_sequencer(env, req).await;
     }
@@ -281,8 +282,9 @@ async fn health(env: &Env, settings: &Settings) -> Answer {
     if let Err(e) = &hub {
         console_error!("/health: {}", e.detail().unwrap_or(e.code()));
     }
-    let report =
+    let mut report =
         health::assess(kv, hub.as_ref().map_err(|e| e.message()), SystemClock.now_ms(), &settings.feeds, VERSION);
+    report.tokens = health::Tokens::of(&settings.keys);
     json_response(&report, report.http_status())
 }
 
@@ -349,6 +351,9 @@ async fn history(req: &Request, env: &Env, settings: &Settings) -> Answer {
         message: "the request URL could not be read".to_owned(),
     })?;
     let query = crate::history::HistoryQuery::parse(url.query_pairs(), settings.hub.history_len)?;
+    let authorization = req.headers().get("authorization").ok().flatten();
+    let now_s = SystemClock.now_ms() / 1000;
+    crate::history::authorize(&query.channel, authorization.as_deref(), &settings.keys, now_s)?;
     match hub_client::history(env, &query, settings.hub.shards, random_u32()).await? {
         Some(page) => json_response(&page, 200),
         None => Err(ApiError::UnknownChannel(query.channel.to_string())),

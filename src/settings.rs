@@ -3,13 +3,14 @@
 //! ends parse a var the same way.
 
 use crate::cors::AllowedOrigins;
+use tickwire_hub::auth::Keys;
 use tickwire_hub::feeds::settings::FeedSettings;
 use tickwire_hub::settings::{HubLimits, Vars};
 
 pub use tickwire_hub::settings::SettingError;
 
 /// The Worker's settings (README lists every var).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub feeds: FeedSettings,
     /// The hub's limits, `HUB_SHARDS` among them.
@@ -19,6 +20,9 @@ pub struct Settings {
     pub publish_token: Option<Token>,
     /// `ALLOWED_ORIGINS`: browser origins that may open `/ws` and publish.
     pub allowed_origins: AllowedOrigins,
+    /// `TOKEN_SECRET` and `TOKEN_SECRET_PREVIOUS` (Worker secrets): what apps' tokens are
+    /// verified with. Unset: no token verifies, and private channels are closed to everyone.
+    pub keys: Keys,
 }
 
 /// The publish token: a secret that never shows up in logs or `Debug` output.
@@ -35,6 +39,7 @@ impl Settings {
             allowed_origins: AllowedOrigins::parse(
                 &vars.text("ALLOWED_ORIGINS").unwrap_or(AllowedOrigins::DEFAULT.into()),
             ),
+            keys: Keys::new(vars.text("TOKEN_SECRET").as_deref(), vars.text("TOKEN_SECRET_PREVIOUS").as_deref()),
         })
     }
 }

@@ -44,6 +44,8 @@ SAME = {
                   {"durable/src/core/socket.rs", "durable/src/hub/socket.rs"}),
     "settings.rs": ("typed wrangler vars: the shared parser and hub limits, the feeds' vars, the Worker's",
                     {"durable/src/settings.rs", "durable/src/feeds/settings.rs", "src/settings.rs"}),
+    "read.rs": ("the read routes (`/snapshot`, `/history`): the core's pages and the hub's glue",
+                {"durable/src/core/read.rs", "durable/src/hub/read.rs"}),
     "router.rs": ("which route a request names, and the dispatch to it: the Worker's and the hub's",
                   {"src/router.rs", "durable/src/hub/router.rs"}),
     "publish.rs": ("an app publish: the Worker's checks, the hub's checks and glue, the CLI's command",

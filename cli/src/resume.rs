@@ -122,7 +122,14 @@ impl Resume {
                 Some(f) => subscribed(&channel, f, seq, epoch, recovered, out),
                 None => out.push(Output::Note(format!("ignored a subscription to {channel}, which was not asked for"))),
             },
-            ServerFrame::Unsubscribed { channel } => {
+            ServerFrame::Unsubscribed { channel, reason: Some(reason) } => {
+                out.push(Output::Note(format!("the server ended {channel}: {reason:?}")))
+            }
+            ServerFrame::Authed { sub, exp } => out.push(Output::Note(format!("authed as {sub} until {exp}"))),
+            ServerFrame::Published { channel, seq, .. } => {
+                out.push(Output::Note(format!("published {channel} seq {seq}")))
+            }
+            ServerFrame::Unsubscribed { channel, reason: None } => {
                 if let Some(f) = self.channels.get_mut(&channel) {
                     // The channel was deleted: its next incarnation starts at seq 1 in a new epoch.
                     let start = Position { seq: Seq(0), epoch: None };
@@ -137,7 +144,7 @@ impl Resume {
             ServerFrame::Delta { channel, seq, .. } => {
                 out.push(Output::Note(format!("ignored a delta of {channel} seq {seq}: this client asks for none")))
             }
-            ServerFrame::Error { code, message } => {
+            ServerFrame::Error { code, message, .. } => {
                 out.push(Output::Note(format!("server error {}: {message}", code.label())))
             }
             ServerFrame::Batch { frames } => {

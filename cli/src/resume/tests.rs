@@ -189,7 +189,7 @@ fn a_catch_up_cut_short_is_asked_for_again() {
 #[test]
 fn a_deleted_channel_is_followed_again() {
     let mut r = at("orders", 9, "old");
-    let out = feed(&mut r, vec![ServerFrame::Unsubscribed { channel: ch("orders") }]);
+    let out = feed(&mut r, vec![ServerFrame::Unsubscribed { channel: ch("orders"), reason: None }]);
     assert_eq!(out.len(), 2, "{out:?}");
     assert!(out[0].contains("orders was deleted"), "{out:?}");
     let op: Value = serde_json::from_str(out[1].strip_prefix("send: ").unwrap()).unwrap();

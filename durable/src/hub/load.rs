@@ -3,10 +3,11 @@
 
 use super::broadcast::{attachment, Subscribers};
 use super::Hub;
+use crate::auth::{Keys, MIN_SECRET_BYTES};
 use crate::core::storage_key::StorageKey;
 use crate::core::HubCore;
 use crate::feeds::settings::FeedSettings;
-use crate::settings::{HubLimits, Vars};
+use crate::settings::{HubLimits, Secret, Vars};
 use crate::wire::protocol::Channel;
 use worker::*;
 
@@ -37,6 +38,12 @@ impl Hub {
             FeedSettings::default()
         });
         let mut core = HubCore::new(limits, feeds);
+        let (current, previous) = (vars.text("TOKEN_SECRET"), vars.text("TOKEN_SECRET_PREVIOUS"));
+        core.keys = Keys::new(current.as_deref(), previous.as_deref());
+        if core.keys.ignored_short() {
+            console_error!("hub: a token secret shorter than {MIN_SECRET_BYTES} bytes is ignored");
+        }
+        core.publish_token = vars.text("PUBLISH_TOKEN").map(Secret);
         for c in core.load(entries) {
             console_error!("hub: stored {} is unreadable ({}); starting it afresh", c.key, c.error);
         }

@@ -31,14 +31,15 @@ impl Hub {
                 let (channels, since, delta) = (param("channels"), param("since"), param("delta"));
                 let params =
                     ConnectParams { channels: channels.as_deref(), since: since.as_deref(), delta: delta.as_deref() };
-                Ok(self.accept(params).await?.into())
+                self.accept(params, param(route::TOKEN_PARAM).as_deref()).await
             }
             ("POST", route::PUBLISH) => {
                 let max = self.with_core(|core| core.limits.max_publish_bytes)?;
                 let Capped::Body(body) = read_capped(&req, max).await? else {
                     return refused(&PublishRefusal::TooLarge { limit: max });
                 };
-                match self.publish(&body).await? {
+                let authorization = req.headers().get("authorization").ok().flatten();
+                match self.publish(&body, authorization.as_deref()).await? {
                     Ok(published) => answer(202, &serde_json::to_string(&published)?, None),
                     Err(refusal) => refused(&refusal),
                 }
@@ -67,6 +68,7 @@ impl Hub {
             Ok(HubRoute::Watching) => Response::ok(self.advertised_btc_watchers().to_string()),
             Ok(HubRoute::Apply) => self.apply(req).await,
             Ok(HubRoute::Sync) => self.sync(req).await,
+            Ok(HubRoute::Publish) => self.forwarded_publish(req).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
                 let subscribers = |c: &Channel| self.with_subscribers(|f| f.subscribers(c)) as u64;

@@ -5,6 +5,7 @@
 mod catchup;
 mod channels;
 mod feeds;
+mod grant;
 
 use super::*;
 use crate::core::socket::CloseReason;
