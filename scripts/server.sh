@@ -30,7 +30,7 @@ build_baseline_rs() {
 }
 
 # The server of the current case: wrangler's PID (leader of its own process group), its state.
-SRV_PID= SRV_DIR= SERVER_PIDS= PROXY_PIDS= DIRECT_PORT= WRANGLER_PORT= TOKEN=
+SRV_PID= SRV_DIR= SERVER_PIDS= PROXY_PIDS= DIRECT_PORT= WRANGLER_PORT= TOKEN= TOKEN_SECRET=
 stop_server() {
   if [ -n "$SRV_PID" ]; then
     kill -- -"$SRV_PID" 2>/dev/null || kill "$SRV_PID" 2>/dev/null || true
@@ -66,12 +66,15 @@ is_worker() {
 start_server() {
   local target=$1 p wpids port
   WRANGLER_PORT=$(free_port) SRV_DIR=$(mktemp -d) TOKEN=bench-$RANDOM$RANDOM
+  TOKEN_SECRET=bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   local common=(--local --ip 127.0.0.1 --port "$WRANGLER_PORT" --persist-to "$SRV_DIR/state"
     --show-interactive-dev-session=false --var "PUBLISH_TOKEN:$TOKEN")
   set -m # its own process group, so stop_server reaches workerd too
   if [[ "$target" == tickwire* ]]; then
     local config=$SNAP/wrangler.toml
     [ "$target" = tickwire-nolimiter ] && config=$SNAP/wrangler-nolimiter.toml
+    # Target tickwire-private: the same build with a token secret (its sockets present tokens).
+    [ "$target" = tickwire-private ] && common+=(--var "TOKEN_SECRET:$TOKEN_SECRET")
     TICKWIRE_PREBUILT=1 wrangler dev "${common[@]}" --var CLIENT_MSGS_PER_10S:1000 -c "$config" \
       >"$SRV_DIR/log" 2>&1 &
   else

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str =
     "usage: tickwire-loadgen --url http://127.0.0.1:PORT --token TOKEN --sockets N --mode seq|rate|soak|churn|storm
+  [--token-secret S (each socket connects with its own token for --channel, minted with S)]
   [--publishes M (200; storm: the updates missed while away)] [--reconnect-only (storm: no since, no catch-up)] [--rate R per second (50)] [--bytes B (200)] [--channel bench]
   [--duration-secs 600 (soak)] [--churn C connects per second (100, soak)]
   [--connect-concurrency 200] [--server-pid PID]... [--proxy-pid PID]... [--label TEXT] [--timeout-secs 60]";
@@ -46,6 +47,9 @@ pub struct Args {
     /// Storm: reconnect without `since` and count a socket back at its handshake (a server with
     /// no history, such as the baseline).
     pub reconnect_only: bool,
+    /// Each socket connects with `?token=`, its own token (sub `bench-<i>`, `subscribe` on the
+    /// channel) minted with this secret: the private-channel case.
+    pub token_secret: Option<String>,
 }
 
 pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -67,6 +71,7 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, S
         duration: Duration::from_secs(600),
         churn: 100.0,
         reconnect_only: false,
+        token_secret: None,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
         v.parse().map_err(|_| format!("{flag}: not a valid number: {v}"))
@@ -99,6 +104,7 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, S
             "--rate" => a.rate = num(&flag, v)?,
             "--bytes" => a.bytes = num(&flag, v)?,
             "--channel" => a.channel = v,
+            "--token-secret" => a.token_secret = Some(v),
             "--connect-concurrency" => a.connect_concurrency = num(&flag, v)?,
             "--server-pid" => a.server_pids.push(num(&flag, v)?),
             "--proxy-pid" => a.proxy_pids.push(num(&flag, v)?),

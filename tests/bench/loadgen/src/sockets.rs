@@ -146,9 +146,13 @@ pub async fn connect_all(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let start = Instant::now();
     let mut handles = Vec::with_capacity(args.sockets);
-    for _ in 0..args.sockets {
-        let (url, marker, sem, tx, tracker, mut shutdown) =
-            (url.clone(), marker.clone(), sem.clone(), tx.clone(), tracker.clone(), shutdown.clone());
+    for i in 0..args.sockets {
+        let (marker, sem, tx, tracker, mut shutdown) =
+            (marker.clone(), sem.clone(), tx.clone(), tracker.clone(), shutdown.clone());
+        let url = match &args.token_secret {
+            Some(secret) => Arc::new(format!("{url}&token={}", socket_token(secret, i, &args.channel))),
+            None => url.clone(),
+        };
         let (timeout, words) = (args.timeout, args.publishes / 64 + 1);
         handles.push(tokio::spawn(async move {
             let Ok(permit) = sem.acquire_owned().await else { return SocketResult::default() };
@@ -211,6 +215,16 @@ pub async fn connect_all(
 pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One socket, retried a few times when the server refuses or runs out of descriptors.
+/// Socket `i`'s own token: sub `bench-<i>`, `subscribe` on `channel`, an hour to live.
+fn socket_token(secret: &str, i: usize, channel: &str) -> String {
+    use tickwire_hub::auth::{mint, Caps, Claims, Subject};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let sub = Subject::parse(&format!("bench-{i}")).expect("a short sub");
+    let mut claims = Claims::new(sub, now + 3600);
+    claims.caps = Caps::from_claim(&serde_json::json!({ channel: ["subscribe"] })).expect("a channel name");
+    mint(&claims, secret)
+}
+
 pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<Ws, String> {
     // tungstenite's default 128 KiB read buffer is zero-filled on every read; frames here are small.
     let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
