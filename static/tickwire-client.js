@@ -178,8 +178,7 @@ export class TickwireClient {
     this._lastPollOk = true;
     this._timers = {};
     this._onOnline = () => this.reconnect();
-    this._token = null; // the token held, its exp (ms) and the refresh point (ms) if it has one
-    this._tokenExp = null;
+    this._token = null; // the token held, and when to refresh it (ms; null: only after an error)
     this._refreshAt = null;
     this._fetching = null; // the getToken() call in flight
     this._renewAttempt = 0; // renewals after errors back off like reconnects
@@ -332,9 +331,9 @@ export class TickwireClient {
     const now = Date.now();
     const exp = tokenExpiry(token);
     this._token = token;
-    this._tokenExp = exp === null ? null : exp * 1000;
-    const left = exp === null ? 0 : exp * 1000 - now;
-    this._refreshAt = left >= MIN_REFRESH_LEAD_MS ? now + refreshDelay(left) : exp === null ? null : now;
+    if (exp === null) this._refreshAt = null; // renewed only after an error
+    else if (exp * 1000 - now < MIN_REFRESH_LEAD_MS) this._refreshAt = now; // due: no timer, a new one at the next connect
+    else this._refreshAt = now + refreshDelay(exp * 1000 - now);
   }
 
   /** One getToken() call at a time; its token becomes the one held. */
@@ -544,7 +543,7 @@ export class TickwireClient {
     this._ws?.privSubs.delete(c);
     this._sync.delete(c);
     this._emit("error", codedError("token_expired", `the token expired; resuming ${c}`, { channel: c }));
-    if (this._ws?.authsInFlight === 0) this._renewSoon(); // else the auth on its way resumes it
+    this._renewSoon(); // one renewal however many channels expire (an auth on its way also resumes them)
   }
 
   _error(conn, f) {
