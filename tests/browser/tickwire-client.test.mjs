@@ -754,3 +754,38 @@ test("a server that keeps refusing auth is retried with backoff, not in a loop",
     c.close();
   });
 });
+
+test("without a token a private channel is asked for by op and dropped when refused; setToken resumes one", () => {
+  const anon = client({ channels: ["btc", "private-u1"] });
+  const ended = [];
+  anon.c.on("unsubscribed", (ch, info) => ended.push([ch, info.reason]));
+  anon.c.connect();
+  let ws = last();
+  assert.equal(ws.url, "ws://h:1/ws?channels=btc");
+  ws.recv(welcome);
+  assert.deepEqual(ws.ops(), [{ op: "subscribe", channels: ["private-u1"], since: {} }], "no auth op without a token");
+  ws.recv({ type: "error", code: "unauthorized", message: "no token", channel: "private-u1" });
+  assert.deepEqual(ended, [["private-u1", "unauthorized"]]);
+  assert.deepEqual(anon.c.channels, ["btc"]);
+  anon.c.close();
+
+  const old = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 60 });
+  const fixed = client({ channels: ["private-u1"], token: old });
+  fixed.c.connect();
+  ws = last();
+  ws.open();
+  ws.recv(welcome);
+  ws.recv(authed(old));
+  ws.recv({ type: "batch", frames: [up("private-u1", 9, "i"), sub("private-u1", 9, "p1")] });
+  ws.recv({ type: "unsubscribed", channel: "private-u1", reason: "token_expired" });
+  const before = ws.ops().length;
+  assert.deepEqual(fixed.c.channels, ["private-u1"], "still followed, waiting for a token");
+  const fresh = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 3600 });
+  fixed.c.setToken(fresh);
+  ws.recv(authed(fresh));
+  assert.deepEqual(ws.ops().slice(before), [
+    { op: "auth", token: fresh },
+    { op: "subscribe", channels: ["private-u1"], since: { "private-u1": { seq: 9, epoch: "p1" } } },
+  ]);
+  fixed.c.close();
+});
