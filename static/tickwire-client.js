@@ -32,16 +32,43 @@
 //                   (500, 30000); n resets once a socket is live
 //   connectTimeoutMs  no `welcome` in this time: the attempt failed (10000)
 //   WebSocket, fetch  replacements for the globals (tests, non-browser runtimes)
+//   token           a JWT for private channels (`private-*`, `presence-*`); getToken: an async
+//                   function returning a fresh one (called at connect when the token held is
+//                   missing or past its refresh point, before exp, and after an expiry or refusal).
+//                   Either one: each socket sends `{"op":"auth","token"}` as its FIRST frame (other
+//                   frames wait for it, at most connectTimeoutMs), and subscribes private channels
+//                   with a `subscribe` op (with `since`) once `authed` arrives. The token never
+//                   goes into a URL; HTTP polling of a private channel sends it as
+//                   `Authorization: Bearer`. With getToken the token is refreshed at a random
+//                   point (refreshDelay) before its `exp` (read from the JWT, not verified; a token
+//                   without a readable exp is renewed only after an error) on the open socket: no
+//                   resubscribe, no gap. A private channel ended with reason `token_expired` is
+//                   resumed (new token, `auth`, `subscribe` with since); renewals that keep failing
+//                   back off like reconnects. A fixed `token` is never refreshed: `setToken(t)`.
+// Publishing: `tw.publish(channel, data)` resolves to the seq the hub gave the update, rejects
+// with an Error carrying `.code` (the server's `forbidden`, `unauthorized`, `too_large`,
+// `rate_limited`, `overloaded`...; `not_connected` when no socket is live: publishes are never
+// queued; `disconnected` when the socket closed before the answer: never re-sent, since the
+// publish may have been applied; the app decides whether to retry).
+// Auth events: onAuthed(frame) after each accepted `auth`; onError gets the server's `error`
+// frames (codes `unauthorized`, `forbidden`, `token_expired`...) and Errors with `.code`
+// (`token_unavailable`: getToken failed or timed out; `token_expired`: a private channel ended by
+// expiry, being resumed); onUnsubscribed(channel, {byServer: true, reason: "forbidden"|
+// "unauthorized"}) when the server refuses or ends a private channel: it is not retried.
 // A poll that succeeds after one that failed (the server is back) and the browser's `online`
 // event make the next attempt at once. No callback error or odd frame stops the client.
 
 export const BUILTIN_CHANNELS = Object.freeze(["btc", "market", "sentiment", "indicators"]);
 const CHANNEL_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-const EVENTS = ["update", "status", "subscribed", "unsubscribed", "error", "stale", "welcome"];
+const EVENTS = ["update", "status", "subscribed", "unsubscribed", "error", "stale", "welcome", "authed"];
 const DEFAULTS = {
   channels: [], delta: false, pollMs: 15000, refreshMs: 0, pingMs: 25000, pongTimeoutMs: 10000,
   backoffBaseMs: 500, backoffCapMs: 30000, connectTimeoutMs: 10000, WebSocket: null, fetch: null,
+  token: null, getToken: null,
 };
+const AUTH_CODES = ["unauthorized", "forbidden", "token_expired"];
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
+const MIN_REFRESH_LEAD_MS = 5000; // a token that looks this close to exp is renewed only on error
 
 const isObj = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
 const isSeq = (x) => Number.isSafeInteger(x) && x >= 0;
@@ -68,6 +95,34 @@ export function backoffDelay(attempt, baseMs = 500, capMs = 30000, random = Math
   const n = Math.max(0, Math.min(Number(attempt) || 0, 40));
   return random() * Math.min(capMs, baseMs * 2 ** n);
 }
+
+/** Channels that need a token: `private-*` and `presence-*`. */
+export const isPrivateChannel = (c) => typeof c === "string" && (c.startsWith("private-") || c.startsWith("presence-"));
+
+/** The `exp` claim (unix seconds) of a JWT, read without verifying it; null if unreadable. */
+export function tokenExpiry(token) {
+  try {
+    const part = String(token).split(".")[1] || "";
+    const b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = Uint8Array.from(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)), (ch) => ch.charCodeAt(0));
+    const exp = JSON.parse(new TextDecoder().decode(bytes)).exp;
+    return Number.isFinite(exp) && exp > 0 ? exp : null;
+  } catch {
+    return null;
+  }
+}
+
+/** When to refresh a token with `remainingMs` left: a random point in [0.706 hi, hi], hi being
+ *  85% of the lifetime, moved to 30 s before exp when that is earlier, but never below half of
+ *  it. A long token: 60% to 85%; 100 s: 49 to 70 s; 20 s: 7 to 10 s. At least 1 s. */
+export function refreshDelay(remainingMs, random = Math.random) {
+  const r = Math.max(0, Number(remainingMs) || 0);
+  const hi = Math.max(Math.min(0.85 * r, r - 30000), 0.5 * r);
+  const delay = hi * (0.6 / 0.85 + (0.25 / 0.85) * random());
+  return Math.min(MAX_TIMER_MS, Math.max(1000, delay));
+}
+
+const codedError = (code, message, extra = {}) => Object.assign(new Error(`tickwire: ${message}`), { code, ...extra });
 
 /** The `since` URL form for `channels` with a known position: `a:12@epoch,b:0`. */
 export function formatSince(positions, channels) {
@@ -123,6 +178,14 @@ export class TickwireClient {
     this._lastPollOk = true;
     this._timers = {};
     this._onOnline = () => this.reconnect();
+    this._token = null; // the token held, and when to refresh it (ms; null: only after an error)
+    this._refreshAt = null;
+    this._fetching = null; // the getToken() call in flight
+    this._renewAttempt = 0; // renewals after errors back off like reconnects
+    this._renewTroubleAt = 0;
+    this._pubIds = 0;
+    this._pubPrefix = Math.random().toString(36).slice(2, 10);
+    if (typeof this.options.token === "string" && this.options.token) this._setToken(this.options.token);
   }
 
   on(event, fn) {
@@ -145,7 +208,7 @@ export class TickwireClient {
     this._clear("reconnect");
     if (this._ws) return this;
     const WS = this.options.WebSocket || globalThis.WebSocket;
-    const channels = this.channels;
+    const channels = this.channels.filter((c) => !isPrivateChannel(c)); // private ones: after `authed`
     const url = socketUrl(this.endpoints.ws, channels, this.positions, this.options.delta);
     this.lastUrl = url;
     this.stats.connects += 1;
@@ -157,10 +220,32 @@ export class TickwireClient {
       this._down(false);
       return this;
     }
-    const conn = { ws, live: false, lastRx: Date.now(), channels };
+    const auth = this._hasAuth();
+    const conn = {
+      ws, live: false, lastRx: Date.now(), channels,
+      opened: false, token: null, authSent: false, authsInFlight: 0,
+      authState: auth ? "waiting" : "none", // waiting for the first auth's answer: ok | failed
+      gate: auth, queue: [], // while the gate is shut, frames wait behind the auth frame
+      afterAuth: [], pubs: new Map(), privSubs: new Set(),
+    };
     this._ws = conn;
     this._sync = new Map(channels.map((c) => [c, []]));
     this._timers.welcome = setTimeout(() => conn.live || this._dead(conn), this.options.connectTimeoutMs);
+    if (auth) {
+      if (!this.options.getToken || this._tokenFresh()) conn.token = this._token; // sent on open
+      else {
+        this._fetchToken().then((t) => {
+          conn.token = t;
+          if (conn.opened && !conn.authSent) this._authWith(conn, t);
+        }, (e) => this._tokenTrouble(e));
+      }
+      this._timers.gate = setTimeout(() => {
+        if (this._ws !== conn || conn.authSent) return;
+        this._emit("error", codedError("token_unavailable", "getToken() did not answer in time"));
+        this._authOutcome(conn, false);
+      }, this.options.connectTimeoutMs);
+    }
+    ws.onopen = () => this._opened(conn);
     ws.onmessage = (ev) => this._message(conn, ev);
     ws.onclose = () => this._closed(conn);
     ws.onerror = () => {}; // a close follows
@@ -173,7 +258,10 @@ export class TickwireClient {
     this._ws = null;
     for (const k of Object.keys(this._timers)) this._clear(k);
     globalThis.removeEventListener?.("online", this._onOnline);
-    if (conn) this._detach(conn, 1000);
+    if (conn) {
+      this._detach(conn, 1000);
+      this._failPublishes(conn);
+    }
     this._setStatus("closed");
   }
 
@@ -185,13 +273,186 @@ export class TickwireClient {
   subscribe(channels) {
     const fresh = checkChannels(channels).filter((c) => !this._wanted.has(c));
     for (const c of fresh) this._wanted.add(c);
-    if (fresh.length) this._sendSubscribe(fresh);
+    const open = fresh.filter((c) => !isPrivateChannel(c));
+    if (open.length) this._sendSubscribe(open);
+    if (this._ws) this._subscribePrivate(this._ws);
   }
 
   unsubscribe(channels) {
     const gone = checkChannels(channels).filter((c) => this._wanted.delete(c));
-    for (const c of gone) this._forget(c);
+    for (const c of gone) {
+      this._forget(c);
+      this._ws?.privSubs.delete(c);
+    }
     if (gone.length && this._ws?.live) this._send({ op: "unsubscribe", channels: gone });
+  }
+
+  /** Publishes `data` (any JSON value) to `channel` over the socket: resolves to its seq. Needs a
+   *  live socket (rejects with code `not_connected` otherwise); waits for the socket's first
+   *  `auth` answer when a token is configured; rejects with code `disconnected` if the socket
+   *  closes before the answer (not re-sent: it may have been applied). */
+  publish(channel, data) {
+    return new Promise((resolve, reject) => {
+      checkChannels([channel]);
+      if (data === undefined) throw new TypeError("tickwire: publish needs a JSON value");
+      const conn = this._ws;
+      if (!conn || !conn.live) throw codedError("not_connected", "publish needs a live socket", { channel });
+      const id = `${this._pubPrefix}-${++this._pubIds}`;
+      const text = JSON.stringify({ op: "publish", channel, data, id }); // throws for BigInt, cycles
+      conn.pubs.set(id, { resolve, reject, channel });
+      if (conn.authState === "waiting") conn.afterAuth.push(text);
+      else this._send(text);
+    });
+  }
+
+  /** Replaces the token (e.g. a fixed `token` about to expire): sent as `auth` on the open socket. */
+  setToken(token) {
+    if (typeof token !== "string" || !token) throw new TypeError("tickwire: setToken needs a token string");
+    this._setToken(token);
+    const conn = this._ws;
+    if (conn) {
+      conn.token = token;
+      if (conn.opened) this._authWith(conn, token);
+    }
+  }
+
+  // ---- Tokens
+
+  _hasAuth() {
+    return typeof this.options.getToken === "function" || !!this._token;
+  }
+
+  /** Held and not yet due for a refresh (a token without a readable exp always is). */
+  _tokenFresh() {
+    return !!this._token && (this._refreshAt === null || Date.now() < this._refreshAt);
+  }
+
+  _setToken(token) {
+    const now = Date.now();
+    const exp = tokenExpiry(token);
+    this._token = token;
+    if (exp === null) this._refreshAt = null; // renewed only after an error
+    else if (exp * 1000 - now < MIN_REFRESH_LEAD_MS) this._refreshAt = now; // due: no timer, a new one at the next connect
+    else this._refreshAt = now + refreshDelay(exp * 1000 - now);
+  }
+
+  /** One getToken() call at a time; its token becomes the one held. */
+  _fetchToken() {
+    if (!this._fetching) {
+      this._fetching = (async () => {
+        const token = await this.options.getToken();
+        if (typeof token !== "string" || !token) throw new TypeError("getToken() returned no token");
+        this._setToken(token);
+        return token;
+      })().finally(() => {
+        this._fetching = null;
+      });
+    }
+    return this._fetching;
+  }
+
+  /** Sends `auth` on an open socket, then lets the frames that waited behind it go. */
+  _authWith(conn, token) {
+    if (this._ws !== conn || !conn.opened) return;
+    conn.token = token;
+    conn.authSent = true;
+    conn.authsInFlight += 1;
+    try {
+      conn.ws.send(JSON.stringify({ op: "auth", token }));
+    } catch (e) {
+      this._emit("error", e);
+    }
+    this._clear("gate");
+    this._openGate(conn);
+  }
+
+  _openGate(conn) {
+    if (!conn.gate) return;
+    conn.gate = false;
+    const queued = conn.queue.splice(0);
+    for (const op of queued) this._send(op, conn);
+  }
+
+  /** The first auth's answer (or its failure to happen): publishes and private channels go. */
+  _authOutcome(conn, ok) {
+    if (this._ws !== conn) return;
+    this._openGate(conn);
+    if (ok) conn.authState = "ok";
+    else if (conn.authState === "waiting") conn.authState = "failed";
+    else return;
+    for (const text of conn.afterAuth.splice(0)) this._send(text, conn);
+    if (ok) this._subscribePrivate(conn);
+  }
+
+  _authed(conn, f) {
+    conn.authsInFlight = Math.max(0, conn.authsInFlight - 1);
+    this._authOutcome(conn, true);
+    this._clear("token");
+    if (this.options.getToken && this._refreshAt > Date.now() && this._token === conn.token) {
+      this._timers.token = setTimeout(() => this._refresh(), Math.min(MAX_TIMER_MS, Math.max(0, this._refreshAt - Date.now())));
+    }
+    this._emit("authed", f);
+  }
+
+  /** The refresh timer: a new token on the open socket (none open: the next connect gets one). */
+  _refresh() {
+    delete this._timers.token;
+    if (this._ws?.opened) this._renew();
+  }
+
+  async _renew() {
+    this._clear("renew");
+    if (typeof this.options.getToken !== "function" || this.status === "closed") return;
+    let token;
+    try {
+      token = await this._fetchToken();
+    } catch (e) {
+      return this._tokenTrouble(e);
+    }
+    const conn = this._ws;
+    if (!conn) return;
+    if (conn.opened) this._authWith(conn, token);
+    else conn.token = token;
+  }
+
+  /** A renewal after an error (expiry, refusal, getToken failure): the first at once, then
+   *  backing off as reconnects do; the count starts over after a quiet spell. */
+  _renewSoon() {
+    if (typeof this.options.getToken !== "function" || this._timers.renew || this._fetching || this.status === "closed") return;
+    const now = Date.now();
+    if (now - this._renewTroubleAt > 2 * this.options.backoffCapMs) this._renewAttempt = 0;
+    this._renewTroubleAt = now;
+    const n = this._renewAttempt;
+    this._renewAttempt = Math.min(n + 1, 30);
+    if (n === 0) return void this._renew(); // sets _fetching at once: a batch's other expiries wait for it
+    const delay = backoffDelay(n - 1, this.options.backoffBaseMs, this.options.backoffCapMs);
+    this._timers.renew = setTimeout(() => this._renew(), delay);
+  }
+
+  _tokenTrouble(e) {
+    this._emit("error", codedError("token_unavailable", `getToken() failed: ${e?.message || e}`, { cause: e }));
+    const conn = this._ws;
+    if (conn && !conn.authSent) this._authOutcome(conn, false); // public channels go on without
+    this._renewSoon();
+  }
+
+  /** Subscribes the private channels this socket does not carry yet, once it may. */
+  _subscribePrivate(conn) {
+    if (this._ws !== conn || !conn.live || conn.authState === "waiting" || conn.authState === "failed") return;
+    const need = this.channels.filter((c) => isPrivateChannel(c) && !conn.privSubs.has(c));
+    for (const c of need) conn.privSubs.add(c);
+    if (need.length) this._sendSubscribe(need);
+  }
+
+  _opened(conn) {
+    if (this._ws !== conn || conn.opened) return;
+    conn.opened = true;
+    if (conn.token && !conn.authSent) this._authWith(conn, conn.token);
+  }
+
+  _failPublishes(conn) {
+    for (const p of conn.pubs.values()) p.reject(codedError("disconnected", "the socket closed before the publish was answered", { channel: p.channel }));
+    conn.pubs.clear();
   }
 
   // ---- Frames
@@ -219,7 +480,9 @@ export class TickwireClient {
       else if (f.type === "delta") this._delta(f);
       else if (f.type === "subscribed") this._subscribed(f);
       else if (f.type === "unsubscribed") this._unsubscribed(f);
-      else if (f.type === "error") this._emit("error", f);
+      else if (f.type === "error") this._error(conn, f);
+      else if (f.type === "authed") this._authed(conn, f);
+      else if (f.type === "published") this._published(conn, f);
       // any other type: a newer frame, ignored
     } catch (e) {
       this._emit("error", e);
@@ -262,9 +525,57 @@ export class TickwireClient {
   _unsubscribed(f) {
     const c = f.channel;
     if (typeof c !== "string" || !this._wanted.has(c)) return; // one we asked for
-    this._wanted.delete(c); // the server ended it (the channel was deleted)
+    if (f.reason === "token_expired") return this._expired(c);
+    this._drop(c, typeof f.reason === "string" ? f.reason : undefined); // deleted, or no longer granted
+  }
+
+  /** The server ended channel `c` for good: no longer followed, reported. */
+  _drop(c, reason) {
+    this._wanted.delete(c);
     this._forget(c);
-    this._emit("unsubscribed", c, { byServer: true });
+    this._ws?.privSubs.delete(c);
+    this._emit("unsubscribed", c, reason ? { byServer: true, reason } : { byServer: true });
+  }
+
+  /** A private channel ended by its token's expiry: still followed; resumed with `since` after
+   *  a new token's `authed` (nothing is lost: the position is kept). */
+  _expired(c) {
+    this._ws?.privSubs.delete(c);
+    this._sync.delete(c);
+    this._emit("error", codedError("token_expired", `the token expired; resuming ${c}`, { channel: c }));
+    this._renewSoon(); // one renewal however many channels expire (an auth on its way also resumes them)
+  }
+
+  _error(conn, f) {
+    const pub = typeof f.id === "string" ? conn.pubs.get(f.id) : undefined;
+    if (pub) {
+      conn.pubs.delete(f.id);
+      const message = typeof f.message === "string" ? f.message : String(f.code);
+      return pub.reject(codedError(String(f.code), message, { channel: pub.channel, id: f.id, frame: f }));
+    }
+    this._emit("error", f);
+    if (!AUTH_CODES.includes(f.code) || f.id !== undefined) return; // an id: someone else's publish
+    const c = f.channel;
+    if (typeof c === "string") {
+      // A subscribe refused: retried after a renewal when the token had expired, else dropped.
+      if (!this._wanted.has(c)) return;
+      if (f.code === "token_expired") this._expired(c);
+      else this._drop(c, f.code);
+    } else if (conn.authsInFlight > 0) {
+      // An `auth` refused: the socket keeps its public channels (and any earlier token).
+      conn.authsInFlight -= 1;
+      if (this.options.getToken) this._refreshAt = 0; // the token held is no good: a new one next
+      this._authOutcome(conn, false);
+      this._renewSoon();
+    }
+  }
+
+  _published(conn, f) {
+    const pub = typeof f.id === "string" ? conn.pubs.get(f.id) : undefined;
+    if (!pub) return;
+    conn.pubs.delete(f.id);
+    if (isSeq(f.seq)) pub.resolve(f.seq);
+    else pub.reject(codedError("bad_answer", "a `published` frame without a seq", { channel: pub.channel, frame: f }));
   }
 
   /** Shows a full update unless it is one already seen (same epoch, seq not ahead). */
@@ -300,9 +611,11 @@ export class TickwireClient {
     this._send({ op: "subscribe", channels, since });
   }
 
-  _send(op) {
+  _send(op, conn = this._ws) {
+    if (!conn) return;
+    if (conn.gate) return void conn.queue.push(op); // the auth frame goes first
     try {
-      this._ws?.ws.send(typeof op === "string" ? op : JSON.stringify(op));
+      conn.ws.send(typeof op === "string" ? op : JSON.stringify(op));
     } catch (e) {
       this._emit("error", e);
     }
@@ -319,6 +632,7 @@ export class TickwireClient {
 
   _live(conn, welcome) {
     if (conn.live) return;
+    this._opened(conn); // a socket that speaks is open (a stand-in may have no open event)
     conn.live = true;
     this._clear("welcome");
     this._attempt = 0;
@@ -327,10 +641,11 @@ export class TickwireClient {
     this._emit("welcome", welcome);
     this._setStatus("live");
     // Channels (un)followed while this socket was opening.
-    const extra = this.channels.filter((c) => !conn.channels.includes(c));
+    const extra = this.channels.filter((c) => !isPrivateChannel(c) && !conn.channels.includes(c));
     const dropped = conn.channels.filter((c) => !this._wanted.has(c));
     if (extra.length) this._sendSubscribe(extra);
     if (dropped.length) this._send({ op: "unsubscribe", channels: dropped });
+    this._subscribePrivate(conn); // without a token: at once (and refused); with one: after `authed`
     if (this.options.refreshMs > 0) this._timers.refresh = setInterval(() => this.poll(), this.options.refreshMs);
     this._timers.ping = setInterval(() => this._ping(conn), this.options.pingMs);
   }
@@ -365,7 +680,8 @@ export class TickwireClient {
     if (this._ws !== conn) return;
     this._ws = null;
     this._sync = new Map();
-    for (const k of ["welcome", "ping", "pong", "refresh"]) this._clear(k);
+    for (const k of ["welcome", "ping", "pong", "refresh", "gate"]) this._clear(k);
+    this._failPublishes(conn);
     this._down(conn.live);
   }
 
@@ -411,10 +727,12 @@ export class TickwireClient {
 
   // ---- HTTP
 
-  async _get(path) {
+  async _get(path, token) {
     const f = this.options.fetch || globalThis.fetch;
-    const r = await f(this.endpoints.http + path, { cache: "no-store", headers: { accept: "application/json" } });
-    if (r.status === 404) return null;
+    const headers = { accept: "application/json" };
+    if (token) headers.authorization = `Bearer ${token}`; // never in the URL
+    const r = await f(this.endpoints.http + path, { cache: "no-store", headers });
+    if (r.status === 404 || r.status === 401 || r.status === 403) return null; // nothing we may read
     if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
     return r.json();
   }
@@ -456,14 +774,16 @@ export class TickwireClient {
   /** The updates of channel `c` after our position (without one: its latest), a few pages at most. */
   async _history(c) {
     const path = (since, limit) => `/api/history?${new URLSearchParams({ channel: c, since: String(since), limit: String(limit) })}`;
+    const token = isPrivateChannel(c) ? this._token : null;
+    if (isPrivateChannel(c) && !token) return true; // nothing it may read
     let since = this.positions[c] ? this.positions[c].seq : null;
     if (since === null) {
-      const head = await this._get(path(0, 1));
+      const head = await this._get(path(0, 1), token);
       if (!head || !isSeq(head.seq)) return true; // not published yet
       since = Math.max(0, head.seq - 1);
     }
     for (let page = 0; page < 5; page++) {
-      const h = await this._get(path(since, 100));
+      const h = await this._get(path(since, 100), token);
       if (!h || !this._wanted.has(c) || (this._ws?.live && !this._sync.has(c))) return true; // gone, unwanted, or live
       const pos = this.positions[c];
       if (pos && pos.epoch && h.epoch && pos.epoch !== h.epoch) {

@@ -1,11 +1,13 @@
 // Host tests of static/tickwire-client.js (scripts/test runs `node --test` on this file): its
-// pure parts (merge patch, backoff, the resume URL) and the client's frame handling, driven
-// through a stand-in for the browser's WebSocket and fetch. The real server is exercised by the
+// pure parts (merge patch, backoff, the resume URL, token expiry and refresh points) and the
+// client's frame handling, tokens and publishing, driven through a stand-in for the browser's
+// WebSocket and fetch (and node's fake timers where time matters). The real server is exercised by the
 // e2e tests (tests/e2e/client_library.rs) in Chromium.
-import { test } from "node:test";
+import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   TickwireClient, backoffDelay, endpoints, formatSince, mergePatch, socketUrl, checkChannels,
+  isPrivateChannel, refreshDelay, tokenExpiry,
 } from "../../static/tickwire-client.js";
 
 // ---- Pure parts
@@ -108,6 +110,7 @@ class FakeSocket {
     FakeSocket.all.push(this);
   }
   send(text) { this.sent.push(text); }
+  open() { this.onopen?.({}); }
   close(code) { this.closed = code; }
   recv(frame) { this.onmessage?.({ data: typeof frame === "string" ? frame : JSON.stringify(frame) }); }
   drop() { this.onclose?.({ code: 1006 }); }
@@ -120,6 +123,11 @@ const sub = (channel, seq, epoch = "e1", recovered = false) => ({ type: "subscri
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const noFetch = async () => { throw new Error("offline"); };
 
+const opened = []; // every client a test made: closed after it, so a failed assertion cannot leave timers running
+afterEach(() => {
+  for (const c of opened.splice(0)) c.close();
+});
+
 function client(options = {}) {
   const seen = [];
   const statuses = [];
@@ -129,6 +137,7 @@ function client(options = {}) {
     onUpdate: (u) => seen.push(u), onStatus: (s) => statuses.push(s), onError: (e) => errors.push(e),
     ...options,
   });
+  opened.push(c);
   return { c, seen, statuses, errors };
 }
 
@@ -349,4 +358,434 @@ test("while down, polling shows snapshot values and every app channel update", a
   assert.deepEqual(c.positions.orders, { seq: 3, epoch: "ep" });
   assert.equal(await c.poll(), true);
   assert.equal(seen.length, 4, "nothing twice");
+});
+
+// ---- Tokens and private channels
+
+const b64u = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+const jwt = (claims) => `${b64u({ alg: "HS256", typ: "JWT" })}.${b64u(claims)}.c2lnbmF0dXJl`;
+const T0 = 1_700_000_000_000; // the fake clock's start
+const tokenAt = (sub, expMs) => jwt({ sub, exp: Math.floor(expMs / 1000), caps: { "private-*": ["subscribe", "history", "publish"] } });
+const authed = (token) => ({ type: "authed", sub: "u1", exp: tokenExpiry(token) });
+const flush = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+const auths = (ws) => ws.ops().filter((o) => o.op === "auth");
+/** Every URL a test's sockets and fetches used: a token must never be in one. */
+function assertNoTokenInUrls(urls, tokens) {
+  for (const u of urls) for (const t of tokens) assert.ok(!u.includes(t) && !u.includes(encodeURIComponent(t)), `token in ${u}`);
+  for (const u of urls) assert.ok(!/[?&](token|access_token|jwt)=/.test(u), `a token parameter in ${u}`);
+}
+/** Runs `fn` with Math.random fixed (the refresh point's and the backoff's jitter). */
+async function withRandom(value, fn) {
+  const orig = Math.random;
+  Math.random = () => value;
+  try {
+    return await fn();
+  } finally {
+    Math.random = orig;
+  }
+}
+
+test("token expiry is read from the JWT payload; anything else is unreadable", () => {
+  assert.equal(tokenExpiry(jwt({ sub: "u1", exp: 1765000000 })), 1765000000);
+  assert.equal(tokenExpiry(jwt({ sub: "ü ✓ 😀", exp: 1765000001, info: { name: "Zoë" } })), 1765000001, "UTF-8 claims");
+  for (const n of [1, 2, 3]) assert.equal(tokenExpiry(jwt({ exp: 1765000000, pad: "x".repeat(n) })), 1765000000, "any padding length");
+  for (const bad of ["", "abc", "a.b.c", "a..c", jwt({ sub: "u1" }), jwt({ exp: "1765000000" }), jwt({ exp: -5 }), `x.${b64u([1])}.y`, null, 42]) {
+    assert.equal(tokenExpiry(bad), null, String(bad));
+  }
+  assert.ok(isPrivateChannel("private-u1") && isPrivateChannel("presence-room"));
+  assert.ok(!isPrivateChannel("privatex") && !isPrivateChannel("btc") && !isPrivateChannel("orders"));
+});
+
+test("refresh points: 60% to 85% of a long lifetime, ending 30 s before exp, capped for setTimeout", () => {
+  const hour = 3600_000;
+  assert.equal(refreshDelay(hour, () => 0), 0.6 * hour);
+  assert.equal(Math.round(refreshDelay(hour, () => 1)), 0.85 * hour);
+  assert.equal(refreshDelay(100_000, () => 1), 70_000, "not later than 30 s before exp");
+  assert.equal(refreshDelay(20_000, () => 1), 10_000, "a short token: half its lifetime at most");
+  assert.equal(refreshDelay(0, () => 0.5), 1000, "at least 1 s");
+  assert.equal(refreshDelay(10 * 365 * 24 * hour, () => 1), 2 ** 31 - 1, "a far exp does not overflow setTimeout");
+  for (const r of [5_000, 20_000, 59_000, 60_000, 100_000, 200_000, 600_000, hour, 24 * hour]) {
+    const hi = Math.max(Math.min(0.85 * r, r - 30_000), 0.5 * r);
+    const seen = new Set();
+    for (let i = 0; i < 300; i++) {
+      const d = refreshDelay(r);
+      seen.add(Math.round(d / 10));
+      assert.ok(d >= Math.max(1000, hi * (0.6 / 0.85)) - 1e-6 && d <= hi + 1e-6, `${r}: ${d} outside the window`);
+      assert.ok(d < r, `${r}: ${d} not before exp`);
+      if (r >= 60_000) assert.ok(d <= r - 30_000 + 1e-6, `${r}: ${d} later than 30 s before exp`);
+    }
+    assert.ok(seen.size > 20, `${r}: jittered (${seen.size} distinct points)`);
+  }
+});
+
+test("auth is the first frame; private channels subscribe after `authed`, never in the URL", () => {
+  const token = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 3600 });
+  const { c } = client({ channels: ["btc", "private-u1"], token });
+  const authedSeen = [];
+  c.on("authed", (f) => authedSeen.push(f.sub));
+  c.connect();
+  const ws = last();
+  assert.equal(ws.url, "ws://h:1/ws?channels=btc", "public channels only, no token");
+  c.subscribe(["news", "private-u2"]); // before the socket is even open
+  assert.deepEqual(ws.sent, []);
+  ws.open();
+  ws.recv(welcome);
+  assert.deepEqual(ws.ops()[0], { op: "auth", token });
+  assert.deepEqual(ws.ops().slice(1), [{ op: "subscribe", channels: ["news"], since: {} }], "no private subscribe before authed");
+  ws.recv(authed(token));
+  assert.deepEqual(ws.ops().slice(2), [{ op: "subscribe", channels: ["private-u1", "private-u2"], since: {} }]);
+  assert.deepEqual(authedSeen, ["u1"]);
+  ws.recv({ type: "batch", frames: [up("private-u1", 3, { a: 1 }), sub("private-u1", 3, "p1")] });
+  assert.deepEqual(c.values["private-u1"], { a: 1 });
+  c.close();
+  assertNoTokenInUrls([ws.url], [token]);
+});
+
+test("auth goes first even when getToken answers after the socket opened", async () => {
+  let give;
+  const token = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 3600 });
+  const { c } = client({ channels: ["btc", "private-u1"], getToken: () => new Promise((r) => (give = r)) });
+  c.connect();
+  const ws = last();
+  ws.open();
+  ws.recv(welcome);
+  c.subscribe(["news"]);
+  c.unsubscribe(["btc"]);
+  assert.deepEqual(ws.sent, [], "frames wait behind the auth frame");
+  give(token);
+  await flush();
+  assert.deepEqual(ws.ops(), [
+    { op: "auth", token },
+    { op: "subscribe", channels: ["news"], since: {} },
+    { op: "unsubscribe", channels: ["btc"] },
+  ]);
+  ws.recv(authed(token));
+  assert.deepEqual(ws.ops().at(-1), { op: "subscribe", channels: ["private-u1"], since: {} });
+  c.close();
+});
+
+test("the token is refreshed at a jittered point before exp, on the open socket, without a resubscribe", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: T0 });
+  for (const [random, lo, hi] of [[0, 0.6, 0.6], [0.999999, 0.85, 0.85]]) {
+    await withRandom(random, async () => {
+      t.mock.timers.setTime(T0);
+      const first = tokenAt("u1", T0 + 3600_000);
+      const given = [];
+      const getToken = async () => {
+        const tok = tokenAt("u1", Date.now() + 3600_000);
+        given.push(tok);
+        return tok;
+      };
+      const { c, seen } = client({ channels: ["private-u1"], token: first, getToken, pingMs: 1e9 });
+      c.connect();
+      const ws = last();
+      ws.open();
+      ws.recv(welcome);
+      ws.recv(authed(first));
+      ws.recv({ type: "batch", frames: [up("private-u1", 1, "a"), sub("private-u1", 1, "p1")] });
+      const before = ws.ops().length;
+      t.mock.timers.tick(Math.floor(lo * 3600_000) - 1000);
+      await flush();
+      assert.deepEqual(given, [], `random ${random}: not refreshed before ${lo * 100}% of the lifetime`);
+      t.mock.timers.tick(Math.ceil((hi - lo) * 3600_000) + 1001);
+      await flush();
+      assert.equal(given.length, 1, `random ${random}: refreshed by ${hi * 100}% of the lifetime`);
+      assert.deepEqual(ws.ops().slice(before), [{ op: "auth", token: given[0] }], "only the auth: no resubscribe");
+      ws.recv(authed(given[0]));
+      ws.recv(up("private-u1", 2, "b")); // the stream goes on
+      assert.deepEqual(ws.ops().slice(before + 1), [], "still no resubscribe after authed");
+      assert.deepEqual(seen.map((u) => u.seq), [1, 2]);
+      // The next refresh is planned from the new token.
+      t.mock.timers.tick(Math.ceil(0.86 * 3600_000));
+      await flush();
+      assert.equal(given.length, 2, "refreshed again");
+      c.close();
+    });
+  }
+});
+
+test("a fixed token is never refreshed, and an unreadable one only on error", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: T0 });
+  const fixed = client({ channels: ["private-u1"], token: tokenAt("u1", T0 + 60_000), pingMs: 1e9 });
+  fixed.c.connect();
+  const ws = last();
+  ws.open();
+  ws.recv(welcome);
+  ws.recv(authed(tokenAt("u1", T0 + 60_000)));
+  t.mock.timers.tick(120_000);
+  await flush();
+  assert.equal(auths(ws).length, 1);
+  fixed.c.close();
+  let calls = 0;
+  const opaque = client({ channels: ["private-u1"], getToken: async () => (calls++, "opaque-token"), pingMs: 1e9 });
+  opaque.c.connect();
+  const ws2 = last();
+  ws2.open();
+  await flush();
+  ws2.recv(welcome);
+  ws2.recv({ type: "authed", sub: "u1", exp: Math.floor(T0 / 1000) + 60 });
+  t.mock.timers.tick(3600_000);
+  await flush();
+  assert.equal(calls, 1, "no timed refresh without a readable exp");
+  ws2.recv({ type: "unsubscribed", channel: "private-u1", reason: "token_expired" });
+  await flush();
+  assert.equal(calls, 2, "renewed after the expiry");
+  opaque.c.close();
+});
+
+test("expiry: a new token, auth, then subscribe with since; every update once", async () => {
+  const tokens = [jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 3600 }), jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 7200 })];
+  let n = 0;
+  const { c, seen, errors } = client({ channels: ["btc", "private-u1"], getToken: async () => tokens[n++] });
+  const ended = [];
+  c.on("unsubscribed", (ch) => ended.push(ch));
+  c.connect();
+  const ws = last();
+  ws.open();
+  await flush();
+  ws.recv(welcome);
+  ws.recv(authed(tokens[0]));
+  ws.recv({ type: "batch", frames: [up("private-u1", 4, "d"), sub("private-u1", 4, "p1"), up("private-u1", 5, "e")] });
+  const before = ws.ops().length;
+  ws.recv({ type: "unsubscribed", channel: "private-u1", reason: "token_expired" });
+  ws.recv(up("btc", 1, {}));
+  await flush();
+  assert.deepEqual(ws.ops().slice(before), [{ op: "auth", token: tokens[1] }], "auth with the new token, nothing else yet");
+  assert.deepEqual(c.channels, ["btc", "private-u1"], "still followed");
+  assert.deepEqual(ended, [], "not reported as ended");
+  assert.deepEqual(errors.filter((e) => e instanceof Error).map((e) => [e.code, e.channel]), [["token_expired", "private-u1"]]);
+  ws.recv(authed(tokens[1]));
+  assert.deepEqual(ws.ops().slice(before + 1), [{ op: "subscribe", channels: ["private-u1"], since: { "private-u1": { seq: 5, epoch: "p1" } } }]);
+  // The replay (6, 7) and a duplicate of 5 the server might repeat: each update once.
+  ws.recv({ type: "batch", frames: [up("private-u1", 6, "f"), up("private-u1", 7, "g"), sub("private-u1", 7, "p1", true)] });
+  ws.recv(up("private-u1", 7, "g"));
+  ws.recv(up("private-u1", 8, "h"));
+  assert.deepEqual(seen.filter((u) => u.channel === "private-u1").map((u) => u.seq), [4, 5, 6, 7, 8]);
+  c.close();
+});
+
+test("forbidden: reported, dropped, and not subscribed again", () => {
+  const token = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 3600 });
+  const { c, errors } = client({ channels: ["private-a", "private-b", "private-c"], token });
+  const ended = [];
+  c.on("unsubscribed", (ch, info) => ended.push([ch, info.byServer, info.reason]));
+  c.connect();
+  const ws = last();
+  ws.open();
+  ws.recv(welcome);
+  ws.recv(authed(token));
+  ws.recv({ type: "error", code: "forbidden", message: "no subscribe capability", channel: "private-b" });
+  ws.recv({ type: "batch", frames: [sub("private-a", 0, ""), sub("private-c", 0, "")] });
+  ws.recv({ type: "unsubscribed", channel: "private-c", reason: "forbidden" }); // a refresh without it
+  assert.deepEqual(ended, [["private-b", true, "forbidden"], ["private-c", true, "forbidden"]]);
+  assert.deepEqual(errors.map((e) => e.code), ["forbidden"], "the error frame reaches the app");
+  assert.deepEqual(c.channels, ["private-a"]);
+  const before = ws.ops().length;
+  ws.recv(authed(token)); // a later refresh does not bring them back
+  assert.equal(ws.ops().length, before);
+  c.close();
+});
+
+test("reconnect: auth (with a fresh token once the old one is due) before the private subscribe", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: T0 });
+  const given = [];
+  const getToken = async () => {
+    const tok = tokenAt("u1", Date.now() + 100_000);
+    given.push(tok);
+    return tok;
+  };
+  const fetched = [];
+  const fetch = async (url, init) => {
+    fetched.push([url, init.headers.authorization]);
+    return { ok: true, status: 200, json: async () => ({ channel: "private-u1", epoch: "p1", seq: 3, updates: [], next: null }) };
+  };
+  const { c } = client({ channels: ["btc", "private-u1"], getToken, fetch, pingMs: 1e9 });
+  c.connect();
+  let ws = last();
+  ws.open();
+  await flush();
+  ws.recv(welcome);
+  ws.recv(authed(given[0]));
+  ws.recv({ type: "batch", frames: [up("private-u1", 3, "c"), sub("private-u1", 3, "p1")] });
+  // A drop soon after: the token is still good and is sent again.
+  ws.drop();
+  t.mock.timers.tick(10);
+  await flush();
+  ws = last();
+  ws.open();
+  await flush();
+  assert.equal(given.length, 1, "no new token needed");
+  assert.deepEqual(ws.ops(), [{ op: "auth", token: given[0] }]);
+  ws.recv(welcome);
+  assert.deepEqual(ws.ops().length, 1, "the private channel waits for authed");
+  ws.recv(authed(given[0]));
+  assert.deepEqual(ws.ops()[1], { op: "subscribe", channels: ["private-u1"], since: { "private-u1": { seq: 3, epoch: "p1" } } });
+  assert.equal(new URL(ws.url).searchParams.get("channels"), "btc");
+  // A drop long after (the refresh point has passed while down): a new token first.
+  ws.drop();
+  t.mock.timers.setTime(Date.now() + 90_000);
+  await c.poll(); // the HTTP fallback reads the private channel with the token in a header
+  assert.deepEqual(fetched.map(([u, a]) => [new URL(u).pathname, a]), [["/api/snapshot", undefined], ["/api/history", `Bearer ${given[0]}`]],
+    "the token only where a private channel is read, in a header");
+  t.mock.timers.tick(10);
+  await flush();
+  ws = last();
+  ws.open();
+  await flush();
+  assert.equal(given.length, 2, "a fresh token for the new socket");
+  assert.deepEqual(ws.ops(), [{ op: "auth", token: given[1] }]);
+  ws.recv(welcome);
+  ws.recv(authed(given[1]));
+  assert.deepEqual(ws.ops()[1].op, "subscribe");
+  c.close();
+  assertNoTokenInUrls([...FakeSocket.all.map((s) => s.url), ...fetched.map(([u]) => u)], given);
+});
+
+test("publish resolves to the seq, rejects with the error's code, and on a close", async () => {
+  const { c, errors } = client({ channels: [] });
+  await assert.rejects(c.publish("orders", { a: 1 }), (e) => e.code === "not_connected");
+  c.connect();
+  let ws = last();
+  await assert.rejects(c.publish("orders", 1), (e) => e.code === "not_connected", "not live before welcome");
+  ws.recv(welcome);
+  const p1 = c.publish("orders", { qty: 2 });
+  const p2 = c.publish("private-x", "hi");
+  await assert.rejects(c.publish("Bad Name", 1), TypeError);
+  await assert.rejects(c.publish("orders", undefined), TypeError);
+  const ops = ws.ops();
+  assert.equal(ops.length, 2);
+  assert.deepEqual({ ...ops[0], id: undefined }, { op: "publish", channel: "orders", data: { qty: 2 }, id: undefined });
+  assert.ok(typeof ops[0].id === "string" && ops[0].id.length <= 64 && ops[0].id !== ops[1].id, "a unique id per call");
+  ws.recv({ type: "error", code: "forbidden", message: "no publish capability", channel: "private-x", id: ops[1].id });
+  ws.recv({ type: "published", channel: "orders", seq: 42, id: ops[0].id });
+  assert.equal(await p1, 42);
+  await assert.rejects(p2, (e) => e.code === "forbidden" && e.channel === "private-x" && /no publish capability/.test(e.message));
+  assert.deepEqual(errors, [], "a publish's error goes to its promise only");
+  // A close with a publish unanswered: rejected, and not sent again on the next socket.
+  const p3 = c.publish("orders", 3);
+  ws.drop();
+  await assert.rejects(p3, (e) => e.code === "disconnected");
+  await sleep(20);
+  ws = last();
+  ws.recv(welcome);
+  assert.deepEqual(ws.ops(), [], "nothing re-sent");
+  const p4 = c.publish("orders", 4);
+  c.close();
+  await assert.rejects(p4, (e) => e.code === "disconnected");
+});
+
+test("with a token, a publish waits for the socket's auth answer", async () => {
+  const token = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 3600 });
+  const { c } = client({ channels: [], token });
+  c.connect();
+  const ws = last();
+  ws.open();
+  ws.recv(welcome);
+  const p = c.publish("private-u1", { n: 1 });
+  assert.deepEqual(ws.ops(), [{ op: "auth", token }], "held until authed");
+  ws.recv(authed(token));
+  const pub = ws.ops()[1];
+  assert.equal(pub.op, "publish");
+  ws.recv({ type: "published", channel: "private-u1", seq: 1, id: pub.id });
+  assert.equal(await p, 1);
+  c.close();
+});
+
+test("getToken failures back off; public channels go on meanwhile", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: T0 });
+  await withRandom(0.999, async () => {
+    const calls = [];
+    const getToken = async () => {
+      calls.push(Date.now() - T0);
+      throw new Error("token endpoint down");
+    };
+    const { c, errors } = client({ channels: ["btc", "private-u1"], getToken, backoffBaseMs: 100, backoffCapMs: 1000, pingMs: 1e9 });
+    c.connect();
+    const ws = last();
+    ws.open();
+    ws.recv(welcome);
+    await flush();
+    c.subscribe(["news"]);
+    assert.deepEqual(ws.ops(), [{ op: "subscribe", channels: ["news"], since: {} }], "no auth, public channels unblocked");
+    for (let i = 0; i < 100; i++) {
+      t.mock.timers.tick(50);
+      await flush();
+    }
+    // At once, then waits of about 100, 200, 400, 800 ms and then 1 s each (random fixed near 1).
+    assert.ok(calls.length >= 6 && calls.length <= 10, `${calls.length} calls in 5 s: ${calls}`);
+    const gaps = calls.slice(1).map((x, i) => x - calls[i]);
+    for (let i = 2; i < gaps.length; i++) assert.ok(gaps[i] >= gaps[i - 1] - 50, `gaps grow: ${gaps}`);
+    assert.ok(gaps.at(-1) >= 900, `capped near backoffCapMs: ${gaps}`);
+    assert.ok(errors.every((e) => e.code === "token_unavailable") && errors.length === calls.length);
+    assert.deepEqual(auths(ws), []);
+    c.close();
+    const after = calls.length;
+    t.mock.timers.tick(10_000);
+    await flush();
+    assert.equal(calls.length, after, "closing stops the retries");
+  });
+});
+
+test("a server that keeps refusing auth is retried with backoff, not in a loop", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: T0 });
+  await withRandom(0.999, async () => {
+    let n = 0;
+    const getToken = async () => tokenAt(`u${n++}`, Date.now() + 3600_000);
+    const { c, errors } = client({ channels: ["private-u1"], getToken, backoffBaseMs: 100, backoffCapMs: 1000, pingMs: 1e9 });
+    c.connect();
+    const ws = last();
+    ws.open();
+    ws.recv(welcome);
+    await flush();
+    let answered = 0;
+    for (let i = 0; i < 100; i++) {
+      while (answered < auths(ws).length) {
+        answered += 1;
+        ws.recv({ type: "error", code: "unauthorized", message: "bad signature" });
+      }
+      t.mock.timers.tick(50);
+      await flush();
+    }
+    assert.ok(answered >= 5 && answered <= 10, `${answered} auths in 5 s`);
+    assert.equal(errors.filter((e) => e.code === "unauthorized").length, answered, "each refusal reported");
+    assert.ok(!ws.ops().some((o) => o.op === "subscribe"), "no private subscribe without a token");
+    c.close();
+  });
+});
+
+test("without a token a private channel is asked for by op and dropped when refused; setToken resumes one", () => {
+  const anon = client({ channels: ["btc", "private-u1"] });
+  const ended = [];
+  anon.c.on("unsubscribed", (ch, info) => ended.push([ch, info.reason]));
+  anon.c.connect();
+  let ws = last();
+  assert.equal(ws.url, "ws://h:1/ws?channels=btc");
+  ws.recv(welcome);
+  assert.deepEqual(ws.ops(), [{ op: "subscribe", channels: ["private-u1"], since: {} }], "no auth op without a token");
+  ws.recv({ type: "error", code: "unauthorized", message: "no token", channel: "private-u1" });
+  assert.deepEqual(ended, [["private-u1", "unauthorized"]]);
+  assert.deepEqual(anon.c.channels, ["btc"]);
+  anon.c.close();
+
+  const old = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 60 });
+  const fixed = client({ channels: ["private-u1"], token: old });
+  fixed.c.connect();
+  ws = last();
+  ws.open();
+  ws.recv(welcome);
+  ws.recv(authed(old));
+  ws.recv({ type: "batch", frames: [up("private-u1", 9, "i"), sub("private-u1", 9, "p1")] });
+  ws.recv({ type: "unsubscribed", channel: "private-u1", reason: "token_expired" });
+  const before = ws.ops().length;
+  assert.deepEqual(fixed.c.channels, ["private-u1"], "still followed, waiting for a token");
+  const fresh = jwt({ sub: "u1", exp: Math.floor(Date.now() / 1000) + 3600 });
+  fixed.c.setToken(fresh);
+  ws.recv(authed(fresh));
+  assert.deepEqual(ws.ops().slice(before), [
+    { op: "auth", token: fresh },
+    { op: "subscribe", channels: ["private-u1"], since: { "private-u1": { seq: 9, epoch: "p1" } } },
+  ]);
+  fixed.c.close();
 });
