@@ -3,7 +3,7 @@
 //! across two wrangler restarts, once resumed by the socket and once filled in by HTTP polling
 //! while the socket could not connect, with every seq seen exactly once, in order.
 
-use crate::harness::{Browser, Fixture, Wrangler, HOLD_SOCKETS, PUBLISH_TOKEN, RELEASE_SOCKETS};
+use crate::harness::{token, Browser, Fixture, Wrangler, HOLD_SOCKETS, PUBLISH_TOKEN, RELEASE_SOCKETS, TOKEN_SECRET};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -92,5 +92,69 @@ fn example_page_follows_an_app_channel_across_restarts() {
     assert_eq!(b.eval("document.querySelectorAll('#updates li').length"), 8);
     let errors: Vec<String> = b.console().into_iter().filter(|m| m.starts_with("[pageerror]")).collect();
     assert!(errors.is_empty(), "page errors: {errors:#?}");
+    w.assert_no_panic();
+}
+
+/// The private-channel example page (static/example-private-channel.html) in Chromium: it gets
+/// its tokens from an app backend (the fixture server stands in for one), follows a private
+/// channel, refreshes its short-lived token on its own while updates keep coming (every one
+/// arrives, once, in order, from the socket), and publishes from the page where its token
+/// allows it and is refused where not.
+#[test]
+fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("TOKEN_SECRET", TOKEN_SECRET)]);
+    let caps = json!({"private-demo": ["subscribe", "history", "publish"]});
+    let serve = |t: &str| {
+        fixture.set_route(json!({"path": "/token", "status": 200, "body": {"token": t},
+            "headers": {"Access-Control-Allow-Origin": "*"}}));
+    };
+    // 20 s to live: the library refreshes it 12-17 s in (60-85% of its lifetime).
+    let first = token("page", caps.clone(), 20);
+    serve(&first);
+    let mut b = Browser::launch();
+    let page = format!("{}/example-private-channel.html?channel=private-demo&token_url={}/token", w.base, fixture.base);
+    b.open(&page);
+    b.wait(&format!("window.authed.length === 1 && {}", state_is("live")), Duration::from_secs(10));
+    let second = token("page", caps, 3600);
+    serve(&second);
+
+    b.eval("(window.publishText('hello from the page'), true)");
+    b.wait("window.published.length === 1", Duration::from_secs(5));
+    assert_eq!(b.eval("window.published[0]"), json!({"seq": 1}));
+    b.wait(&last_seq_is(1), Duration::from_secs(5));
+
+    // Updates every 300 ms until the page has refreshed, then a few more.
+    let mut seq = 1;
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    while b.eval("window.authed.length") == json!(1) {
+        assert!(std::time::Instant::now() < deadline, "no refresh within 25 s");
+        seq += 1;
+        assert_eq!(w.publish_seq("private-demo", json!({ "n": seq })), seq);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for _ in 0..3 {
+        seq += 1;
+        assert_eq!(w.publish_seq("private-demo", json!({ "n": seq })), seq);
+    }
+    b.wait(&last_seq_is(seq), Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500)); // room for a duplicate to show up
+    let seen = b.eval("window.seen");
+    let seqs: Vec<u64> = seen.as_array().map_or(vec![], |s| s.iter().filter_map(|u| u["seq"].as_u64()).collect());
+    assert_eq!(seqs, (1..=seq).collect::<Vec<_>>(), "every update once, in order, across the refresh");
+    assert!(seen.as_array().is_some_and(|s| s.iter().all(|u| u["source"] == "socket")), "{seen}");
+    let authed = b.eval("window.authed");
+    assert!(authed[1]["exp"].as_u64() > authed[0]["exp"].as_u64(), "the refresh brought a later token: {authed}");
+    assert!(seq >= 8, "updates kept coming before the refresh, too: {seq}");
+
+    // Refused where the token grants nothing.
+    b.eval("(window.publishText('nope', 'private-other'), true)");
+    b.wait("window.published.length === 2", Duration::from_secs(5));
+    assert_eq!(b.eval("window.published[1]"), json!({"code": "forbidden"}));
+    let url = b.eval("window.client.lastUrl");
+    assert!(url.as_str().is_some_and(|u| !u.contains(&first) && !u.contains(&second)), "a token in the URL: {url}");
+    let errors: Vec<String> = b.console().into_iter().filter(|m| m.starts_with("[pageerror]")).collect();
+    assert!(errors.is_empty(), "page errors: {errors:#?}");
+    assert!(!w.log().contains(&first), "a token in the log");
     w.assert_no_panic();
 }
