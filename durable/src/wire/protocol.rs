@@ -219,6 +219,20 @@ pub enum ServerFrame {
     Unsubscribed {
         channel: Channel,
     },
+    /// A token was accepted (connect `?token=` or the `auth` op): whose, and until when (Unix
+    /// seconds; the hub allows `auth::LEEWAY_SECONDS` past it).
+    Authed {
+        sub: String,
+        exp: u64,
+    },
+    /// A socket's `publish` was sequenced: the channel's new seq, and the client's `id` if it
+    /// sent one.
+    Published {
+        channel: Channel,
+        seq: Seq,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
     Error {
         code: ErrorCode,
         message: String,
