@@ -9,7 +9,7 @@ use worker::*;
 pub async fn run(env: &Env) {
     // The hub would run on defaults; an operator who set a var wrongly wants it fixed, not
     // silently ignored.
-    if let Err(e) = crate::bindings::config(env) {
+    if let Err(e) = crate::bindings::settings(env) {
         console_error!("cron: {e}; skipping this round");
         return;
     }

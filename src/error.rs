@@ -1,7 +1,10 @@
 //! The HTTP edge's one error type: every failure a route can hit, mapped to a status code and a
 //! JSON body `{"error":{"code","message"}}`. Details go to the log, not to the client.
 
-use crate::config::ConfigError;
+use crate::settings::SettingError;
+use tickwire_hub::auth::access::Denied;
+use tickwire_hub::auth::{Capability, TokenError};
+use tickwire_hub::wire::protocol::Channel;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -12,6 +15,14 @@ pub enum ApiError {
     },
     /// 401: no bearer token.
     Unauthorized,
+    /// 401 (`unauthorized`, `token_expired`) or 403 (`forbidden`): a token refused, or one
+    /// that does not grant what the request needs. The message names the reason or the
+    /// capability, never the token.
+    Access {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     /// 403: wrong token, publishing disabled, a built-in channel, or a refused origin.
     Forbidden {
         code: &'static str,
@@ -34,7 +45,7 @@ pub enum ApiError {
     RateLimited {
         retry_after_secs: u64,
     },
-    Config(ConfigError),
+    Settings(SettingError),
     /// 500: a failure of this Worker's own (encoding an answer, building a response, a request
     /// the hub refused as malformed). The detail is logged, never sent.
     Internal(String),
@@ -44,10 +55,21 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A token refused (401, `unauthorized` or `token_expired`).
+    pub fn token(e: &TokenError) -> ApiError {
+        ApiError::Access { status: 401, code: e.code().label(), message: format!("token refused: {e}") }
+    }
+
+    /// A use of `channel` the request's token (or its lack) does not allow.
+    pub fn denied(d: Denied, channel: &Channel, cap: Capability) -> ApiError {
+        ApiError::Access { status: d.status(), code: d.code().label(), message: d.message(channel, cap) }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest { .. } => 400,
             ApiError::Unauthorized => 401,
+            ApiError::Access { status, .. } => *status,
             ApiError::Forbidden { .. } => 403,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
@@ -55,14 +77,16 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::UpgradeRequired => 426,
             ApiError::RateLimited { .. } => 429,
-            ApiError::Config(_) | ApiError::Internal(_) => 500,
+            ApiError::Settings(_) | ApiError::Internal(_) => 500,
             ApiError::HubUnavailable(_) | ApiError::KvUnavailable(_) => 503,
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::Forbidden { code, .. } => code,
+            ApiError::BadRequest { code, .. } | ApiError::Forbidden { code, .. } | ApiError::Access { code, .. } => {
+                code
+            }
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -71,19 +95,19 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Config(_) => "config_invalid",
+            ApiError::Settings(_) => "config_invalid",
             ApiError::Internal(_) => "internal",
             ApiError::HubUnavailable(_) => "hub_unavailable",
             ApiError::KvUnavailable(_) => "kv_unavailable",
         }
     }
 
-    /// What the client is told. Config errors name the var (operators need it, and it holds no
+    /// What the client is told. Settings errors name the var (operators need it, and it holds no
     /// secret); storage and hub failures stay generic because their details can hold internals.
     pub fn message(&self) -> String {
         match self {
-            ApiError::BadRequest { message, .. } => message.clone(),
-            ApiError::Unauthorized => "send Authorization: Bearer <PUBLISH_TOKEN>".to_owned(),
+            ApiError::BadRequest { message, .. } | ApiError::Access { message, .. } => message.clone(),
+            ApiError::Unauthorized => "send Authorization: Bearer <PUBLISH_TOKEN or a token>".to_owned(),
             ApiError::Forbidden { message, .. } => (*message).to_owned(),
             ApiError::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
             ApiError::UnsupportedMediaType => "send Content-Type: application/json".to_owned(),
@@ -98,7 +122,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => {
                 format!("too many connects from this address; try again in {retry_after_secs} s")
             }
-            ApiError::Config(e) => e.to_string(),
+            ApiError::Settings(e) => e.to_string(),
             ApiError::Internal(_) => "the server failed; this is a bug, and it is logged".to_owned(),
             ApiError::HubUnavailable(_) => "the hub is unreachable; try again shortly".to_owned(),
             ApiError::KvUnavailable(_) => "the value store is unreachable; try again shortly".to_owned(),

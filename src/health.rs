@@ -9,8 +9,9 @@ use crate::snapshot::rfc3339;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tickwire_hub::api::HubStats;
+use tickwire_hub::auth::Keys;
 use tickwire_hub::feeds::guard::BreakerState;
-use tickwire_hub::feeds::settings::FeedConfig;
+use tickwire_hub::feeds::settings::FeedSettings;
 use tickwire_hub::feeds::status::{LastError, Source, UpstreamStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -88,6 +89,25 @@ pub struct Health {
     pub version: &'static str,
     pub time: String,
     pub components: Components,
+    /// Whether app tokens can verify (`TOKEN_SECRET`), so private channels and socket
+    /// publishes work. Not configured is no fault: tickwire then serves public channels only.
+    pub tokens: Tokens,
+}
+
+/// What `/health` says of token verification (never the secrets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Tokens {
+    pub configured: bool,
+    /// Both `TOKEN_SECRET` and `TOKEN_SECRET_PREVIOUS` are set: a key rotation is under way.
+    pub rotating: bool,
+    /// A secret was set but is shorter than the 32 bytes required, and ignored.
+    pub secret_too_short: bool,
+}
+
+impl Tokens {
+    pub fn of(keys: &Keys) -> Tokens {
+        Tokens { configured: keys.configured(), rotating: keys.len() > 1, secret_too_short: keys.ignored_short() }
+    }
 }
 
 impl Health {
@@ -105,7 +125,7 @@ pub fn assess(
     kv: Result<(), String>,
     hub: Result<&HubStats, String>,
     now_ms: u64,
-    feeds: &FeedConfig,
+    feeds: &FeedSettings,
     version: &'static str,
 ) -> Health {
     let probe = |r: Result<Option<u64>, String>| match r {
@@ -151,11 +171,12 @@ pub fn assess(
     } else {
         Status::Ok
     };
-    Health { status, version, time: rfc3339(now_ms), components: Components { kv, hub: hub_c, upstreams } }
+    let components = Components { kv, hub: hub_c, upstreams };
+    Health { status, version, time: rfc3339(now_ms), components, tokens: Tokens::default() }
 }
 
 /// Each tracked coin (`COINS`) as the price source's bookkeeping has it.
-fn coins(st: Option<&UpstreamStatus>, now_ms: u64, feeds: &FeedConfig) -> BTreeMap<String, CoinHealth> {
+fn coins(st: Option<&UpstreamStatus>, now_ms: u64, feeds: &FeedSettings) -> BTreeMap<String, CoinHealth> {
     let stale_after = feeds.stale_after_seconds_for(Source::CoingeckoPrice);
     feeds
         .coins
@@ -189,7 +210,7 @@ mod tests {
         for (at, o) in outcomes {
             up.record(*at, *o, Some("HTTP 500"));
             if *o == Outcome::Ok {
-                up.record_coins(*at, &FeedConfig::default().coins, &BTreeMap::new());
+                up.record_coins(*at, &FeedSettings::default().coins, &BTreeMap::new());
             }
         }
         // The other sources are healthy, so each test is about the price source alone.
@@ -208,7 +229,7 @@ mod tests {
         up.breaker = Breaker { state: BreakerState::Open, open_until: NOW + 60_000, ..Breaker::default() };
         let limit = ProviderLimit { retry_after_until: Some(NOW + 30_000), ..ProviderLimit::default() };
         stats.providers.insert(Provider::Coingecko, limit);
-        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedSettings::default(), "1.0");
         let json = serde_json::to_value(&h).unwrap();
         let price = &json["components"]["coingecko_price"];
         assert_eq!(price["breaker"], "open");
@@ -226,7 +247,7 @@ mod tests {
     #[test]
     fn healthy_when_all_fresh() {
         let stats = stats_with(&[(NOW - 20_000, Outcome::Ok)]);
-        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedSettings::default(), "1.0");
         assert_eq!((h.status, h.http_status()), (Status::Ok, 200));
         assert_eq!(h.components.hub.sockets, Some(3));
         let up = &h.components.upstreams["coingecko_price"];
@@ -236,7 +257,7 @@ mod tests {
     #[test]
     fn failing_upstream_degrades_but_serves() {
         let stats = stats_with(&[(NOW - 70_000, Outcome::Ok), (NOW - 10_000, Outcome::HttpError)]);
-        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedSettings::default(), "1.0");
         assert_eq!((h.status, h.http_status()), (Status::Degraded, 200));
         let up = &h.components.upstreams["coingecko_price"];
         assert_eq!(up.status, UpstreamState::Failing);
@@ -248,10 +269,10 @@ mod tests {
     #[test]
     fn old_data_is_stale_and_never_polled_is_unknown() {
         let stats = stats_with(&[(NOW - 200_000, Outcome::Ok)]);
-        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedSettings::default(), "1.0");
         assert_eq!(h.status, Status::Degraded);
         assert!(h.components.upstreams["coingecko_price"].stale);
-        let h = assess(Ok(()), Ok(&HubStats::default()), NOW, &FeedConfig::default(), "1.0");
+        let h = assess(Ok(()), Ok(&HubStats::default()), NOW, &FeedSettings::default(), "1.0");
         assert_eq!(h.components.upstreams["coingecko_price"].status, UpstreamState::Unknown);
     }
 
@@ -261,8 +282,8 @@ mod tests {
         let up = stats.upstreams.get_mut(&Source::CoingeckoPrice).unwrap();
         let problems = BTreeMap::from([("solana".to_owned(), "no \"solana\" object".to_owned())]);
         up.record(NOW - 10_000, Outcome::Ok, None);
-        up.record_coins(NOW - 10_000, &FeedConfig::default().coins, &problems);
-        let h = assess(Ok(()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
+        up.record_coins(NOW - 10_000, &FeedSettings::default().coins, &problems);
+        let h = assess(Ok(()), Ok(&stats), NOW, &FeedSettings::default(), "1.0");
         assert_eq!(h.status, Status::Degraded, "a stale coin degrades");
         let json = serde_json::to_value(&h).unwrap();
         let price = &json["components"]["coingecko_price"];
@@ -288,7 +309,7 @@ mod tests {
         assert_eq!(coins["solana"]["quoted_at"], rfc3339(NOW - 20_000));
         assert!(json["components"]["coingecko_global"].get("coins").is_none(), "the price source only");
         // A coin tracked but never quoted yet is stale with no age.
-        let feeds = FeedConfig { coins: vec!["bitcoin".into(), "tron".into()], ..FeedConfig::default() };
+        let feeds = FeedSettings { coins: vec!["bitcoin".into(), "tron".into()], ..FeedSettings::default() };
         let h = assess(Ok(()), Ok(&stats), NOW, &feeds, "1.0");
         let tron = &h.components.upstreams["coingecko_price"].coins.as_ref().unwrap()["tron"];
         assert_eq!((tron.stale, tron.age_seconds, tron.quoted_at.clone()), (true, None, None));
@@ -297,9 +318,9 @@ mod tests {
     #[test]
     fn unreachable_kv_or_hub_is_down() {
         let stats = stats_with(&[(NOW, Outcome::Ok)]);
-        let h = assess(Err("kv get failed".into()), Ok(&stats), NOW, &FeedConfig::default(), "1.0");
+        let h = assess(Err("kv get failed".into()), Ok(&stats), NOW, &FeedSettings::default(), "1.0");
         assert_eq!((h.status, h.http_status()), (Status::Down, 503));
-        let h = assess(Ok(()), Err("no stub".into()), NOW, &FeedConfig::default(), "1.0");
+        let h = assess(Ok(()), Err("no stub".into()), NOW, &FeedSettings::default(), "1.0");
         assert_eq!(h.status, Status::Down);
         assert_eq!(h.components.hub.error.as_deref(), Some("no stub"));
     }

@@ -1,6 +1,8 @@
 //! `GET /api/history`: the query's checks. The page itself comes from the hub's history.
 
 use crate::error::ApiError;
+use tickwire_hub::auth::access::{bearer, check, grant_of};
+use tickwire_hub::auth::{Capability, Keys};
 use tickwire_hub::wire::protocol::Channel;
 
 /// Updates returned when `limit` is not given.
@@ -12,6 +14,21 @@ pub struct HistoryQuery {
     /// Updates with a seq above this are returned.
     pub since: u64,
     pub limit: u64,
+}
+
+/// A private channel's history needs a token granting `history` on it (`Authorization:
+/// Bearer`); other channels' history is public. Anonymous: 401; a refused token: 401; a
+/// token without the capability: 403.
+pub fn authorize(channel: &Channel, authorization: Option<&str>, keys: &Keys, now_s: u64) -> Result<(), ApiError> {
+    if !channel.is_private() {
+        return Ok(());
+    }
+    let grant = match bearer(authorization) {
+        None => None,
+        Some(token) => Some(grant_of(token, keys, now_s).map_err(|e| ApiError::token(&e))?),
+    };
+    check(grant.as_ref(), channel, Capability::History, now_s)
+        .map_err(|d| ApiError::denied(d, channel, Capability::History))
 }
 
 impl HistoryQuery {

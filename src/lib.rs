@@ -4,18 +4,17 @@
 //! `lib.rs` only wires modules and events together.
 //!
 //! Module map. Plain Rust, unit-tested on the host: `public_route` (the public routes by
-//! path), `error` (the one API error and its JSON body), `config` (wrangler vars), `cors`,
+//! path), `error` (the one API error and its JSON body), `settings` (wrangler vars), `cors`,
 //! `connect_limit` (the key connects are rate limited by),
 //! `publish` (a publish request's headers), `history` (the `/api/history` query), `snapshot`
 //! (how `/api/snapshot` presents a value, live or from KV), `health`, `metrics` (Prometheus
-//! text), `assets` (the embedded dashboard). Workers glue, wasm32 only: `routes` (the router),
+//! text), `assets` (the embedded dashboard). Workers glue, wasm32 only: `router`,
 //! `hub_client` (the typed calls to the hub's shards), `cron` (the scheduled event),
-//! `bindings` (config and KV from the environment).
+//! `bindings` (settings and KV from the environment).
 
 pub mod assets;
 #[cfg(target_arch = "wasm32")]
 mod bindings;
-pub mod config;
 pub mod connect_limit;
 pub mod cors;
 pub mod error;
@@ -24,6 +23,7 @@ pub mod history;
 pub mod metrics;
 pub mod public_route;
 pub mod publish;
+pub mod settings;
 pub mod snapshot;
 
 #[cfg(target_arch = "wasm32")]
@@ -31,7 +31,7 @@ mod cron;
 #[cfg(target_arch = "wasm32")]
 mod hub_client;
 #[cfg(target_arch = "wasm32")]
-mod routes;
+mod router;
 
 // The hub class must be exported from this crate for wrangler to find it.
 #[cfg(target_arch = "wasm32")]
@@ -46,14 +46,14 @@ mod entry {
         console_error_panic_hook::set_once();
     }
 
-    // The runtime's request as is: `routes` converts it only for the routes that need more.
+    // The runtime's request as is: `router` converts it only for the routes that need more.
     #[event(fetch)]
     async fn fetch(
         req: worker_sys::web_sys::Request,
         env: Env,
         _ctx: Context,
     ) -> Result<worker_sys::web_sys::Response> {
-        let f = crate::routes::handle(req, env);
+        let f = crate::router::handle(req, env);
 
         f.await
     }

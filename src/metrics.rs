@@ -9,6 +9,7 @@ use tickwire_hub::api::CatchupOutcome;
 use tickwire_hub::api::CloseReason;
 use tickwire_hub::api::FrameKind;
 use tickwire_hub::api::{ChannelStats, HubStats};
+use tickwire_hub::auth::TokenError;
 use tickwire_hub::feeds::status::{Histogram, Outcome, Source, DURATION_BUCKETS};
 use tickwire_hub::wire::protocol::ErrorCode;
 
@@ -145,6 +146,14 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     Family::new(&mut out, "tickwire_btc_watch_reports_total", Kind::Counter, help).sample(&[], c.watch_reports as f64);
     Family::new(&mut out, "tickwire_fanouts_applied_total", Kind::Counter, "Fan-outs applied by replica shards.")
         .sample(&[], c.fanouts_applied as f64);
+    let help = "Tokens refused (a connect's ?token=, the auth op, a publish's bearer token), by reason.";
+    let mut f = Family::new(&mut out, "tickwire_auth_failures_total", Kind::Counter, help);
+    for reason in TokenError::REASONS {
+        f.sample(&[("reason", reason)], c.auth_failures.get(reason).copied().unwrap_or(0) as f64);
+    }
+    let help = "Publishes from sockets (the publish op) sequenced.";
+    Family::new(&mut out, "tickwire_socket_publishes_total", Kind::Counter, help)
+        .sample(&[], c.socket_publishes as f64);
     let help = "Publishes refused with 503 overloaded: too many updates were waiting to be sent or fanned out.";
     Family::new(&mut out, "tickwire_publishes_overloaded_total", Kind::Counter, help)
         .sample(&[], c.publishes_overloaded as f64);

@@ -1,8 +1,10 @@
 //! `POST /api/publish`: the Worker's checks of an application's publish request (token, media
 //! type, announced size) before anything reaches the hub. Pure, so every refusal is unit-tested.
 
-use crate::config::Token;
 use crate::error::ApiError;
+use crate::settings::Token;
+use tickwire_hub::auth::access::{bearer, publisher};
+use tickwire_hub::auth::{Keys, TokenError};
 
 /// What the Worker checks of a publish request, all from its headers: the body itself is
 /// checked by the hub (`tickwire_hub::core::publish::check_body`), which is the only one to read it.
@@ -13,19 +15,17 @@ pub struct PublishHeaders<'a> {
     pub content_length: Option<&'a str>,
 }
 
-/// Compares in time independent of where the inputs differ, so response timing does not leak
-/// how much of a guessed token was right.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
-    }
-    diff == 0
-}
-
 /// Authorises first (401/403), then the content type (415), then an announced size (413).
-pub fn check_headers(h: PublishHeaders<'_>, token: Option<&Token>, max_bytes: usize) -> Result<(), ApiError> {
-    authorize(h.authorization, token)?;
+/// A publish may present the server's `PUBLISH_TOKEN` or an app's token (checked here; whether
+/// it grants `publish` on the channel, which is in the body, the sequencer decides).
+pub fn check_headers(
+    h: PublishHeaders<'_>,
+    token: Option<&Token>,
+    keys: &Keys,
+    now_s: u64,
+    max_bytes: usize,
+) -> Result<(), ApiError> {
+    authorize_publish(h.authorization, token, keys, now_s)?;
     check_media_type(h.content_type)?;
     if h.content_length.and_then(|l| l.trim().parse::<usize>().ok()).is_some_and(|l| l > max_bytes) {
         return Err(ApiError::PayloadTooLarge { limit: max_bytes });
@@ -33,8 +33,29 @@ pub fn check_headers(h: PublishHeaders<'_>, token: Option<&Token>, max_bytes: us
     Ok(())
 }
 
-/// The bearer token, compared in constant time. Checked before the body is read, so an
-/// unauthorised client cannot make the Worker buffer anything.
+/// A publish's bearer token: `PUBLISH_TOKEN`, or a valid app token when `TOKEN_SECRET` is set.
+/// Checked before the body is read, so an unauthorised client cannot make the Worker buffer
+/// anything.
+pub fn authorize_publish(
+    authorization: Option<&str>,
+    token: Option<&Token>,
+    keys: &Keys,
+    now_s: u64,
+) -> Result<(), ApiError> {
+    if !keys.configured() {
+        return authorize(authorization, token);
+    }
+    match publisher(authorization, token, keys, now_s) {
+        Ok(_) => Ok(()),
+        Err(_) if bearer(authorization).is_none() => Err(ApiError::Unauthorized),
+        // Not a token at all: a wrong PUBLISH_TOKEN, answered as without token secrets.
+        Err(TokenError::Malformed(_)) if token.is_some() => authorize(authorization, token),
+        Err(e) => Err(ApiError::token(&e)),
+    }
+}
+
+/// The bearer token, `PUBLISH_TOKEN` only (channel deletes, and publishes while no token
+/// secret is set), compared in constant time.
 pub fn authorize(authorization: Option<&str>, token: Option<&Token>) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Err(ApiError::Forbidden {
@@ -46,7 +67,7 @@ pub fn authorize(authorization: Option<&str>, token: Option<&Token>) -> Result<(
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
+    if !token.matches(presented) {
         return Err(ApiError::Forbidden { code: "forbidden", message: "wrong publish token" });
     }
     Ok(())
@@ -77,8 +98,15 @@ mod tests {
     fn accepts_good_headers() {
         let t = Token("tok".into());
         let h = headers(Some("Bearer tok"), Some("application/json; charset=utf-8"), Some("40"));
-        assert!(check_headers(h, Some(&t), 1000).is_ok());
-        assert!(check_headers(headers(Some("bearer tok"), Some("application/json"), None), Some(&t), 10).is_ok());
+        assert!(check_headers(h, Some(&t), &Keys::default(), 0, 1000).is_ok());
+        assert!(check_headers(
+            headers(Some("bearer tok"), Some("application/json"), None),
+            Some(&t),
+            &Keys::default(),
+            0,
+            10
+        )
+        .is_ok());
     }
 
     #[test]
@@ -86,25 +114,43 @@ mod tests {
         let t = Token("tok".into());
         let json = Some("application/json");
         let ok = Some("Bearer tok");
-        assert_eq!(code(check_headers(headers(ok, json, None), None, 1000)), (403, "publish_disabled"));
-        assert_eq!(code(check_headers(headers(None, json, None), Some(&t), 1000)), (401, "unauthorized"));
-        assert_eq!(code(check_headers(headers(Some("Basic tok"), json, None), Some(&t), 1000)), (401, "unauthorized"));
-        assert_eq!(code(check_headers(headers(Some("Bearer tok2"), json, None), Some(&t), 1000)), (403, "forbidden"));
-        assert_eq!(code(check_headers(headers(Some("Bearer to"), json, None), Some(&t), 1000)), (403, "forbidden"));
+        assert_eq!(
+            code(check_headers(headers(ok, json, None), None, &Keys::default(), 0, 1000)),
+            (403, "publish_disabled")
+        );
+        assert_eq!(
+            code(check_headers(headers(None, json, None), Some(&t), &Keys::default(), 0, 1000)),
+            (401, "unauthorized")
+        );
+        assert_eq!(
+            code(check_headers(headers(Some("Basic tok"), json, None), Some(&t), &Keys::default(), 0, 1000)),
+            (401, "unauthorized")
+        );
+        assert_eq!(
+            code(check_headers(headers(Some("Bearer tok2"), json, None), Some(&t), &Keys::default(), 0, 1000)),
+            (403, "forbidden")
+        );
+        assert_eq!(
+            code(check_headers(headers(Some("Bearer to"), json, None), Some(&t), &Keys::default(), 0, 1000)),
+            (403, "forbidden")
+        );
         let text = Some("text/plain");
-        assert_eq!(code(check_headers(headers(ok, text, None), Some(&t), 1000)), (415, "unsupported_media_type"));
-        assert_eq!(code(check_headers(headers(ok, None, None), Some(&t), 1000)), (415, "unsupported_media_type"));
-        assert_eq!(code(check_headers(headers(ok, json, Some("11")), Some(&t), 10)), (413, "payload_too_large"));
+        assert_eq!(
+            code(check_headers(headers(ok, text, None), Some(&t), &Keys::default(), 0, 1000)),
+            (415, "unsupported_media_type")
+        );
+        assert_eq!(
+            code(check_headers(headers(ok, None, None), Some(&t), &Keys::default(), 0, 1000)),
+            (415, "unsupported_media_type")
+        );
+        assert_eq!(
+            code(check_headers(headers(ok, json, Some("11")), Some(&t), &Keys::default(), 0, 10)),
+            (413, "payload_too_large")
+        );
         // The token comes first: an unauthorised caller learns nothing about size limits.
-        assert_eq!(code(check_headers(headers(None, text, Some("11")), Some(&t), 10)), (401, "unauthorized"));
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(!constant_time_eq(b"", b"a"));
-        assert!(constant_time_eq(b"", b""));
+        assert_eq!(
+            code(check_headers(headers(None, text, Some("11")), Some(&t), &Keys::default(), 0, 10)),
+            (401, "unauthorized")
+        );
     }
 }

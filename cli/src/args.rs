@@ -5,7 +5,7 @@ use crate::endpoint::{Endpoint, DEFAULT_URL};
 use crate::errors::say;
 use crate::exit::{exit_codes_help, Exit};
 use crate::publish::{self, Credential, Outcome};
-use crate::resume::{is_private, Resume};
+use crate::resume::Resume;
 use crate::session::{Options, UserToken};
 use crate::terminal_text;
 use crate::{tail, token, watch};
@@ -229,7 +229,7 @@ fn tail_command(a: TailArgs) -> Result<Exit, String> {
         a.channels.iter().map(|c| Channel::parse(c).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
     let resume = Resume::with_since(&channels, &a.since.join(","))?;
     let opts = options(a.url, &a.follow, a.token)?;
-    if let (None, Some(c)) = (&opts.token, channels.iter().find(|c| is_private(c))) {
+    if let (None, Some(c)) = (&opts.token, channels.iter().find(|c| c.is_private())) {
         return Err(format!("{c} is a private channel: give a token with --token or TICKWIRE_USER_TOKEN"));
     }
     Ok(in_runtime(tail::run(opts, resume, a.quiet)))

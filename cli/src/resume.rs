@@ -10,7 +10,7 @@
 
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
-use tickwire_hub::wire::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Update};
+use tickwire_hub::wire::protocol::{parse_since_param, Channel, EndReason, Epoch, ErrorCode, Seq, ServerFrame, Update};
 
 /// The last seq seen of a channel, and the epoch it belongs to when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +40,6 @@ pub enum Output {
     /// The server refused the token, or a channel needs more than it grants. The client cannot
     /// get another token, so this ends the command.
     TokenRefused(String),
-}
-
-/// The prefix of private channels' names: following one takes a token granting `subscribe`.
-pub const PRIVATE_PREFIX: &str = "private-";
-
-pub fn is_private(c: &Channel) -> bool {
-    c.as_str().starts_with(PRIVATE_PREFIX)
 }
 
 /// How a connection opens: the channels named in its URL with their positions (`since`), and
@@ -139,14 +132,14 @@ impl Resume {
         let Some(token) = token else {
             return Opening { channels: self.channels(), since: self.since_param(), first: Vec::new() };
         };
-        let channels = self.channels.keys().filter(|c| !is_private(c)).cloned().collect();
+        let channels = self.channels.keys().filter(|c| !c.is_private()).cloned().collect();
         let mut first = vec![auth_op(token)];
         let private: Vec<_> =
-            self.channels.iter().filter(|(c, _)| is_private(c)).map(|(c, f)| (c, f.position.as_ref())).collect();
+            self.channels.iter().filter(|(c, _)| c.is_private()).map(|(c, f)| (c, f.position.as_ref())).collect();
         if !private.is_empty() {
             first.push(subscribe_op(&private));
         }
-        Opening { channels, since: self.since_of(|c| !is_private(c)), first }
+        Opening { channels, since: self.since_of(|c| !c.is_private()), first }
     }
 
     /// A new connection: every channel catches up again before its updates are passed on.
@@ -177,7 +170,15 @@ impl Resume {
                 Some(f) => subscribed(&channel, f, seq, epoch, recovered, out),
                 None => out.push(Output::Note(format!("ignored a subscription to {channel}, which was not asked for"))),
             },
-            ServerFrame::Unsubscribed { channel } => {
+            // The hub ended a subscription: the token expired, or no longer grants the channel.
+            ServerFrame::Unsubscribed { channel, reason: Some(reason) } => {
+                let why = match reason {
+                    EndReason::TokenExpired => "the token expired",
+                    EndReason::Forbidden => "the token no longer grants it",
+                };
+                out.push(Output::TokenRefused(format!("the server ended {channel}: {why}")))
+            }
+            ServerFrame::Unsubscribed { channel, reason: None } => {
                 if let Some(f) = self.channels.get_mut(&channel) {
                     // The channel was deleted: its next incarnation starts at seq 1 in a new epoch.
                     let start = Position { seq: Seq(0), epoch: None };
@@ -192,12 +193,15 @@ impl Resume {
             ServerFrame::Delta { channel, seq, .. } => {
                 out.push(Output::Note(format!("ignored a delta of {channel} seq {seq}: this client asks for none")))
             }
-            ServerFrame::Error { code, message, .. } => out.push(match code {
-                ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::TokenExpired => {
-                    Output::TokenRefused(format!("token refused: {}: {message}", code.label()))
-                }
-                _ => Output::Note(format!("server error {}: {message}", code.label())),
-            }),
+            ServerFrame::Error { code, message, channel, .. } => {
+                let about = channel.map(|c| format!(" ({c})")).unwrap_or_default();
+                out.push(match code {
+                    ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::TokenExpired => {
+                        Output::TokenRefused(format!("token refused: {}{about}: {message}", code.label()))
+                    }
+                    _ => Output::Note(format!("server error {}{about}: {message}", code.label())),
+                })
+            }
             ServerFrame::Authed { sub, exp } => out.push(Output::Authed { sub, exp }),
             ServerFrame::Published { channel, seq, .. } => {
                 out.push(Output::Note(format!("published to {channel}: seq {seq}")))

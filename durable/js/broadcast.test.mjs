@@ -120,3 +120,31 @@ test("several channels: one message per socket, shared by sockets of the same se
   assert.equal(f.count("news"), 0);
   assert.equal(f.subs.has("news"), false);
 });
+
+test("a private channel's subscriber past its expiry gets nothing and is reported, others go on", () => {
+  const f = new Subscribers();
+  const early = new FakeSocket("early"), late = new FakeSocket("late"), pub = new FakeSocket("pub");
+  f.add("private-a", "early", early, 100);
+  f.add("private-a", "late", late, 200);
+  f.add("news", "early", early, 0);
+  f.add("news", "pub", pub, 0);
+  // At 100 both are in time (expired means strictly past the expiry).
+  let [failed, reached, sent, expired] = f.sendOne("private-a", "p1", 100);
+  assert.deepEqual([failed, reached, sent, expired], [[], [2], 2, []]);
+  [failed, reached, sent, expired] = f.sendOne("private-a", "p2", 101);
+  assert.deepEqual([failed, reached, sent, expired], [[], [1], 1, [early]]);
+  assert.deepEqual([early.got, late.got], [["p1"], ["p1", "p2"]]);
+  // Public channels ignore expiries: the expired socket still gets news.
+  [failed, reached, sent, expired] = f.sendOne("news", "n1", 500);
+  assert.deepEqual([reached, expired], [[2], []]);
+  // Several channels at once: the expired socket gets only its public part.
+  [failed, reached, sent, expired] = f.sendMany(["private-a", "news"], ["P", "N"], ["p", "n"], "[", "]", 150);
+  assert.deepEqual([reached, sent, expired], [[1, 2], 3, [early]]);
+  assert.deepEqual([early.got.at(-1), late.got.at(-1), pub.got.at(-1)], ["N", "P", "N"]);
+  // A refreshed grant (re-added with a later expiry) is sent to again; removing leaves nothing.
+  f.add("private-a", "early", early, 300);
+  [, reached, , expired] = f.sendOne("private-a", "p3", 250);
+  assert.deepEqual([reached, expired], [[1], [late]]);
+  f.remove("private-a", "early"); f.remove("private-a", "late");
+  assert.equal(f.expiries.size, 0);
+});

@@ -27,10 +27,10 @@
 //!   unchanged, URL splitting), and wasm32 only `stub` (reaching a shard) and `body` (capped
 //!   body reads);
 //! - `hub/`, the Durable Object, Workers glue, wasm32 only: `object` (the class the runtime
-//!   calls), `mod.rs` (its router and loading), a file per route: `publish`, `connect`, `socket`
-//!   (a socket's frames and close), `delete` (deleting an app channel), `apply` (a replica's
-//!   `/apply`), `feeds` (rounds and the KV mirror), `upkeep` (the alarm), `heal` (a replica's
-//!   pull from shard 0); then `write` (the write path: an event's writes, group commit's flush,
+//!   calls), `mod.rs` (the struct), `load` (loading it), `router`, a file per route: `publish`,
+//!   `connect`, `socket` (a socket's frames and close), `delete` (deleting an app channel),
+//!   `apply` (a replica's `/apply`), `read` (`/snapshot`, `/history` and history reads), `feeds`
+//!   (rounds and the KV mirror), `upkeep` (the alarm), `heal` (a replica's pull from shard 0); then `write` (the write path: an event's writes, group commit's flush,
 //!   fan-out to the other shards), `answer` (HTTP answers) and `broadcast` (the
 //!   subscriber index and send loop in `js/broadcast.js`).
 //!

@@ -180,6 +180,17 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `presented` is this secret, compared in time independent of where they differ,
+    /// so response timing does not leak how much of a guess was right.
+    pub fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (presented.as_bytes(), self.0.as_bytes());
+        let mut diff = a.len() ^ b.len();
+        for (i, x) in a.iter().enumerate() {
+            diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
+        }
+        diff == 0
+    }
 }
 
 #[cfg(test)]

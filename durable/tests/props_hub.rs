@@ -18,7 +18,7 @@ use tickwire_hub::core::publish::AppPublish;
 use tickwire_hub::core::socket::CloseReason;
 use tickwire_hub::core::socket::{Action, ConnectParams, SocketMeta};
 use tickwire_hub::core::HubCore;
-use tickwire_hub::feeds::settings::FeedConfig;
+use tickwire_hub::feeds::settings::FeedSettings;
 use tickwire_hub::settings::HubLimits;
 use tickwire_hub::wire::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Seq, ServerFrame, Since, Update};
 
@@ -34,7 +34,7 @@ const NOW: u64 = 1_700_000_000_000;
 /// A small hub: the defaults, maybe tight limits, maybe two app channels published 3 times
 /// each. Returns the app channels' history for catch-ups.
 fn hub(app_channels: bool, tight: bool) -> (HubCore, BTreeMap<Channel, Vec<Update>>) {
-    let mut hub = HubCore::new(HubLimits::default(), FeedConfig::default());
+    let mut hub = HubCore::new(HubLimits::default(), FeedSettings::default());
     if tight {
         hub.limits =
             HubLimits { max_subscriptions: 2, client_msgs_per_10s: 3, max_client_frame_bytes: 256, ..hub.limits };
@@ -45,7 +45,7 @@ fn hub(app_channels: bool, tight: bool) -> (HubCore, BTreeMap<Channel, Vec<Updat
             for n in 1..=APP_SEQ {
                 let channel = Channel::parse(name).expect("valid");
                 let p = AppPublish { channel, ts: n, data: json!({ "n": n }) };
-                let (_, fx) = hub.publish_app(p, || Epoch(APP_EPOCH.to_owned())).expect("an app channel");
+                let (_, fx) = hub.publish(p, || Epoch(APP_EPOCH.to_owned())).expect("an app channel");
                 for w in fx.history {
                     history.entry(w.put.channel.clone()).or_default().push(w.put);
                 }
@@ -139,7 +139,7 @@ fn check_connect(
     channels: Option<&str>,
     since: Option<&str>,
 ) -> Result<SocketMeta, TestCaseError> {
-    let (meta, actions) = hub.connect("c0".to_owned(), ConnectParams { channels, since, delta: None });
+    let (meta, actions) = hub.connect("c0".to_owned(), ConnectParams { channels, since, delta: None }, None, 0);
     let inputs = [channels.unwrap_or_default(), since.unwrap_or_default()];
     let Some(Action::Send(welcome @ ServerFrame::Welcome { conn, channels: listed, .. })) = actions.first() else {
         return Err(TestCaseError::fail(format!("connect does not start with welcome: {actions:?}")));
@@ -246,11 +246,11 @@ fn check_message(
             Action::Unsubscribe(c) => {
                 prop_assert_eq!(
                     actions.get(i + 1),
-                    Some(&Action::Send(ServerFrame::Unsubscribed { channel: c.clone() }))
+                    Some(&Action::Send(ServerFrame::Unsubscribed { channel: c.clone(), reason: None }))
                 );
                 unsubscribed.push(c.clone());
             }
-            Action::Send(f @ ServerFrame::Unsubscribed { channel }) => {
+            Action::Send(f @ ServerFrame::Unsubscribed { channel, .. }) => {
                 prop_assert!(i > 0 && actions[i - 1] == Action::Unsubscribe(channel.clone()));
                 round_trips(f)?;
             }
@@ -259,6 +259,8 @@ fn check_message(
                 prop_assert!(code != ErrorCode::RateLimited);
             }
             Action::Close(_) => unreachable!("handled above"),
+            // This hub verifies no token, so nothing is published or granted.
+            Action::Publish(..) | Action::Regrant | Action::TokenRefused(_) => prop_assert!(false, "{:?}", a),
         }
     }
     prop_assert!(subscribed.is_empty() || unsubscribed.is_empty(), "one op per frame");

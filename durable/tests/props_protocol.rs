@@ -9,9 +9,8 @@ use proptest::collection::vec;
 use proptest::option::weighted;
 use proptest::prelude::*;
 use serde_json::Value;
-use tickwire_hub::wire::protocol::{
-    parse_client_frame, parse_since_param, Channel, ClientOp, Epoch, ErrorCode, Since, MAX_CHANNEL_LEN,
-};
+use tickwire_hub::wire::client_op::{parse_client_frame, ClientOp};
+use tickwire_hub::wire::protocol::{parse_since_param, Channel, Epoch, ErrorCode, Since, MAX_CHANNEL_LEN};
 
 fn is_valid_channel_name(name: &str) -> bool {
     let b = name.as_bytes();
@@ -77,16 +76,18 @@ fn check_client_frame(text: &str) -> Result<(), TestCaseError> {
     match parse_client_frame(text) {
         Ok(parsed) => {
             let v = json.as_ref().expect("an accepted frame is JSON");
-            let want_channels: Vec<String> = v["channels"]
-                .as_array()
-                .expect("an accepted frame has a channels array")
-                .iter()
-                .map(|c| c.as_str().expect("of strings").to_owned())
-                .collect();
+            let want_channels = || -> Vec<String> {
+                v["channels"]
+                    .as_array()
+                    .expect("an accepted subscribe or unsubscribe has a channels array")
+                    .iter()
+                    .map(|c| c.as_str().expect("of strings").to_owned())
+                    .collect()
+            };
             match parsed {
                 ClientOp::Subscribe { channels, since } => {
                     prop_assert_eq!(op, Some("subscribe"));
-                    prop_assert_eq!(channels, want_channels);
+                    prop_assert_eq!(channels, want_channels());
                     let want_names: Vec<&String> =
                         v.get("since").and_then(Value::as_object).map_or(vec![], |m| m.keys().collect());
                     prop_assert_eq!(since.iter().map(|(n, _)| n).collect::<Vec<_>>(), want_names);
@@ -98,7 +99,17 @@ fn check_client_frame(text: &str) -> Result<(), TestCaseError> {
                 }
                 ClientOp::Unsubscribe { channels } => {
                     prop_assert_eq!(op, Some("unsubscribe"));
-                    prop_assert_eq!(channels, want_channels);
+                    prop_assert_eq!(channels, want_channels());
+                }
+                ClientOp::Auth { token } => {
+                    prop_assert_eq!(op, Some("auth"));
+                    prop_assert_eq!(Some(token.as_str()), v["token"].as_str());
+                }
+                ClientOp::Publish { channel, data, id } => {
+                    prop_assert_eq!(op, Some("publish"));
+                    prop_assert_eq!(Some(channel.as_str()), v["channel"].as_str());
+                    prop_assert_eq!(&data, &v["data"]);
+                    prop_assert_eq!(id.as_deref(), v["id"].as_str());
                 }
             }
         }
@@ -108,7 +119,7 @@ fn check_client_frame(text: &str) -> Result<(), TestCaseError> {
                 (None, _) => &[ErrorCode::BadJson],
                 (Some(_), None | Some("")) => &[ErrorCode::UnknownOp],
                 (Some(_), Some("subscribe")) => &[ErrorCode::BadJson, ErrorCode::InvalidSince],
-                (Some(_), Some("unsubscribe")) => &[ErrorCode::BadJson],
+                (Some(_), Some("unsubscribe" | "auth" | "publish")) => &[ErrorCode::BadJson],
                 (Some(_), Some(_)) => &[ErrorCode::UnknownOp],
             };
             prop_assert!(want.contains(&code), "{:?} for {:?}", code, text);

@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::{json, Value};
-use tickwire_hub::wire::protocol::ErrorCode;
+use tickwire_hub::wire::protocol::{EndReason, ErrorCode};
 
 fn ch(name: &str) -> Channel {
     Channel::parse(name).unwrap()
@@ -191,7 +191,7 @@ fn a_catch_up_cut_short_is_asked_for_again() {
 #[test]
 fn a_deleted_channel_is_followed_again() {
     let mut r = at("orders", 9, "old");
-    let out = feed(&mut r, vec![ServerFrame::Unsubscribed { channel: ch("orders") }]);
+    let out = feed(&mut r, vec![ServerFrame::Unsubscribed { channel: ch("orders"), reason: None }]);
     assert_eq!(out.len(), 2, "{out:?}");
     assert!(out[0].contains("orders was deleted"), "{out:?}");
     let op: Value = serde_json::from_str(out[1].strip_prefix("send: ").unwrap()).unwrap();
@@ -322,6 +322,10 @@ fn token_frames() {
             ServerFrame::error(ErrorCode::Forbidden, "no subscribe on private-a"),
             ServerFrame::error(ErrorCode::Unauthorized, "token signature does not verify"),
             ServerFrame::error(ErrorCode::TokenExpired, "token expired"),
+            ServerFrame::refusal(ErrorCode::Forbidden, "no subscribe", &ch("private-b")),
+            ServerFrame::Unsubscribed { channel: ch("private-a"), reason: Some(EndReason::TokenExpired) },
+            ServerFrame::Unsubscribed { channel: ch("private-a"), reason: Some(EndReason::Forbidden) },
+            ServerFrame::refusal(ErrorCode::InvalidChannel, "bad", &ch("x")),
         ],
     );
     assert_eq!(
@@ -332,6 +336,10 @@ fn token_frames() {
             "refused: token refused: forbidden: no subscribe on private-a",
             "refused: token refused: unauthorized: token signature does not verify",
             "refused: token refused: token_expired: token expired",
+            "refused: token refused: forbidden (private-b): no subscribe",
+            "refused: the server ended private-a: the token expired",
+            "refused: the server ended private-a: the token no longer grants it",
+            "note: server error invalid_channel (x): bad",
         ]
     );
 }

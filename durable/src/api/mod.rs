@@ -12,8 +12,9 @@ pub mod route;
 #[cfg(target_arch = "wasm32")]
 pub mod stub;
 
-use crate::wire::bodies::Have;
-use crate::wire::protocol::{Channel, Seq};
+use crate::core::publish::AppPublish;
+use crate::wire::bodies::{Have, Published};
+use crate::wire::protocol::{Channel, ErrorCode, Seq};
 
 use crate::api::route::query_param;
 /// The body of `GET /stats` as the Worker merges the shards' answers, and the bounded label sets
@@ -75,6 +76,24 @@ pub enum HubRoute {
     Sync,
     /// `GET /stats?shard=K`: the object's stats, labelled with its shard.
     Stats { shard: u32 },
+    /// `POST /publish` (sequencer): a socket's publish from a replica, its access already
+    /// checked there; a [`SocketPublish`] answered with a [`SocketPublished`].
+    Publish,
+}
+
+/// A socket's publish, forwarded by the replica that holds the socket to the sequencer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocketPublish {
+    pub publish: AppPublish,
+}
+
+/// The sequencer's answer to a [`SocketPublish`]: the seq, or the refusal as the socket's
+/// `error` frame carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketPublished {
+    Published(Published),
+    Refused { code: ErrorCode, message: String },
 }
 
 /// The methods internal routes use.
@@ -122,11 +141,12 @@ const WATCHING: &str = "/watching";
 const APPLY: &str = "/apply";
 const SYNC: &str = "/sync";
 const STATS: &str = "/stats";
+const PUBLISH: &str = "/publish";
 
 impl HubRoute {
     pub fn verb(&self) -> Verb {
         match self {
-            HubRoute::Refresh | HubRoute::Watch | HubRoute::Apply | HubRoute::Sync => Verb::Post,
+            HubRoute::Refresh | HubRoute::Watch | HubRoute::Apply | HubRoute::Sync | HubRoute::Publish => Verb::Post,
             HubRoute::Snapshot | HubRoute::History { .. } | HubRoute::Watching | HubRoute::Stats { .. } => Verb::Get,
         }
     }
@@ -141,6 +161,7 @@ impl HubRoute {
             HubRoute::Apply => APPLY,
             HubRoute::Sync => SYNC,
             HubRoute::Stats { .. } => STATS,
+            HubRoute::Publish => PUBLISH,
         }
     }
 
@@ -173,6 +194,7 @@ impl HubRoute {
             WATCHING => HubRoute::Watching,
             APPLY => HubRoute::Apply,
             SYNC => HubRoute::Sync,
+            PUBLISH => HubRoute::Publish,
             STATS => match number("shard").and_then(|k| u32::try_from(k).ok()) {
                 Some(shard) => HubRoute::Stats { shard },
                 None => return Err(RouteError::BadQuery("stats needs shard")),
@@ -304,6 +326,7 @@ mod tests {
             HubRoute::Apply,
             HubRoute::Sync,
             HubRoute::Stats { shard: 3 },
+            HubRoute::Publish,
         ];
         for route in routes {
             assert_eq!(round_trip(route.clone()), Ok(route));

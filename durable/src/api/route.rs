@@ -4,6 +4,9 @@
 
 /// `GET /ws?channels=..&since=..`: a client's WebSocket upgrade, public and internal alike.
 pub const WS: &str = "/ws";
+/// The query parameter of `/ws` that carries a token (`?token=<jwt>`). Clients that can should
+/// send the `auth` op instead, which keeps the token out of URLs.
+pub const TOKEN_PARAM: &str = "token";
 /// `POST /api/publish`: an app publish; the Worker checks the headers, the hub the body.
 pub const PUBLISH: &str = "/api/publish";
 

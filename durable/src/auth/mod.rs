@@ -6,12 +6,15 @@
 //! - `claims` checks what the payload says: `sub`, `exp`/`nbf`/`iat` with [`LEEWAY_SECONDS`],
 //!   `caps` and `info`;
 //! - `caps` is what a token grants: channel names and prefixes to [`Capability`] sets;
-//! - `limits` holds the bounds and the leeway, `token_error` the refusals ([`TokenError`]).
+//! - `limits` holds the bounds and the leeway, `token_error` the refusals ([`TokenError`]);
+//! - `access` decides who may do what with a channel: a token's grant against the channel's
+//!   class (`private-` or public), for sockets and HTTP alike.
 //!
 //! A token is verified once per connect or `auth` op, never per message; what it grants is
 //! kept as [`Claims`] (its [`Caps`] serialise compactly for a socket's attachment).
 //! Errors never hold the token's or a secret's text.
 
+pub mod access;
 mod caps;
 mod claims;
 mod jwt;
@@ -27,7 +30,9 @@ use std::fmt;
 
 /// The secrets tokens are verified with: `TOKEN_SECRET` and, while an operator rotates keys,
 /// `TOKEN_SECRET_PREVIOUS`. A token signed with either verifies. Its `Debug` never shows them.
-#[derive(Clone, Default)]
+// PartialEq compares the secrets as plain bytes: for tests of whole states only, never to
+// check a presented secret (`Secret::matches` and the HMAC compare in constant time).
+#[derive(Clone, Default, PartialEq)]
 pub struct Keys {
     secrets: Vec<Vec<u8>>,
     ignored_short: bool,
@@ -47,6 +52,15 @@ impl Keys {
             }
         }
         keys
+    }
+
+    /// How many usable secrets there are (2 while a rotation is under way).
+    pub fn len(&self) -> usize {
+        self.secrets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
     }
 
     /// Whether any token can verify (at least one usable secret).

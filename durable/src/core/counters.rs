@@ -24,6 +24,16 @@ impl HubCore {
         }
     }
 
+    /// A token refused, by `TokenError::reason`.
+    pub fn count_token_refused(&mut self, reason: &str) {
+        *self.counters.auth_failures.entry(reason.to_owned()).or_insert(0) += 1;
+    }
+
+    /// A socket's publish sequenced.
+    pub fn count_socket_publish(&mut self) {
+        self.counters.socket_publishes += 1;
+    }
+
     /// How long one broadcast took, start to stored and fanned out (the runtime's clock only
     /// moves across I/O, so this is what the storage writes and fan-out cost, not the CPU).
     pub fn record_broadcast(&mut self, ms: u64) {

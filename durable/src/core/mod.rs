@@ -6,10 +6,11 @@
 //! rounds live here so they are tested on the host; the shell keeps the ones about I/O (when to
 //! flush, how to batch storage calls, when to give up on a shard), each next to its call.
 
+use crate::auth::access::{grant_of, Grant};
+use crate::auth::{Keys, TokenError};
 use crate::core::catchup_cache::CatchupCache;
 use crate::core::channel::{Catchup, ChannelMeta, HistoryWrite};
 use crate::core::commit::Broadcast;
-use crate::core::history_budget::next_since;
 use crate::core::publish::AppPublish;
 use crate::core::publish::PublishRefusal;
 use crate::core::socket::{Action, ConnectParams, SocketMeta};
@@ -18,11 +19,11 @@ use crate::core::storage_key::{StorageKey, Stored};
 use crate::core::upkeep::Upkeep;
 use crate::feeds::guard::ProviderLimit;
 use crate::feeds::kv::StoredValue;
-use crate::feeds::settings::FeedConfig;
+use crate::feeds::settings::FeedSettings;
 use crate::feeds::status::{Provider, Source, UpstreamStatus};
-use crate::settings::HubLimits;
+use crate::settings::{HubLimits, Secret};
 use crate::wire::bodies::Published;
-use crate::wire::bodies::{Apply, ChannelSnapshot, Confirmed, HistoryPage, Sequenced};
+use crate::wire::bodies::{Apply, Confirmed, Sequenced};
 use crate::wire::protocol::{Channel, Epoch, Seq, ServerFrame, Since, Update, PROTOCOL_VERSION};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,8 +35,10 @@ pub mod channel;
 pub mod commit;
 mod counters;
 mod feeds;
+pub mod grant;
 pub mod history_budget;
 pub mod publish;
+mod read;
 pub mod replica_backoff;
 pub mod replica_sync;
 pub mod socket;
@@ -101,11 +104,15 @@ pub struct HubCore {
     /// When counters must be written and when the fast poll last ran (memory only).
     pub upkeep: Upkeep,
     pub limits: HubLimits,
-    pub feeds: FeedConfig,
+    pub feeds: FeedSettings,
+    /// What tokens are verified with (`TOKEN_SECRET`, `TOKEN_SECRET_PREVIOUS`); none by default.
+    pub keys: Keys,
+    /// The server's `PUBLISH_TOKEN`, which may publish to any app channel over HTTP.
+    pub publish_token: Option<Secret>,
 }
 
 impl HubCore {
-    pub fn new(limits: HubLimits, feeds: FeedConfig) -> HubCore {
+    pub fn new(limits: HubLimits, feeds: FeedSettings) -> HubCore {
         HubCore {
             channels: BTreeMap::new(),
             upstreams: BTreeMap::new(),
@@ -117,6 +124,8 @@ impl HubCore {
             upkeep: Upkeep::default(),
             limits,
             feeds,
+            keys: Keys::default(),
+            publish_token: None,
         }
     }
 
@@ -173,9 +182,17 @@ impl HubCore {
 
     /// A new socket: its attachment, and the actions for it (welcome first, then a catch-up per
     /// channel the URL asks for).
-    pub fn connect(&mut self, conn: String, params: ConnectParams<'_>) -> (SocketMeta, Vec<Action>) {
+    pub fn connect(
+        &mut self,
+        conn: String,
+        params: ConnectParams<'_>,
+        grant: Option<Grant>,
+        now_ms: u64,
+    ) -> (SocketMeta, Vec<Action>) {
         self.counters.connections_opened += 1;
         let mut meta = SocketMeta::new(conn.clone());
+        let authed = grant.as_ref().map(|g| Action::Send(ServerFrame::Authed { sub: g.sub.clone(), exp: g.exp }));
+        meta.grant = grant;
         // The built-in channels only: app channels are the publishing app's to announce, and
         // listing them (up to MAX_APP_CHANNELS) would make every connect pay for them.
         let welcome = ServerFrame::Welcome {
@@ -185,18 +202,32 @@ impl HubCore {
             stale_after_seconds: self.feeds.stale_after_seconds,
         };
         let mut actions = vec![Action::Send(welcome)];
+        actions.extend(authed);
         let limits = self.limits;
-        actions.extend(meta.on_connect(params, &limits));
+        actions.extend(meta.on_connect(params, &limits, now_ms / 1000));
         self.count_rejections(&actions);
         (meta, actions)
+    }
+
+    /// A token presented with a connect (`?token=`) or a publish: its grant, or the refusal
+    /// (counted by reason).
+    pub fn check_token(&mut self, token: &str, now_ms: u64) -> Result<Grant, TokenError> {
+        grant_of(token, &self.keys, now_ms / 1000).inspect_err(|e| self.count_token_refused(e.reason()))
     }
 
     /// A client text frame.
     pub fn message(&mut self, meta: &mut SocketMeta, text: &str, now_ms: u64) -> Vec<Action> {
         let limits = self.limits;
-        let (kind, actions) = meta.on_text(text, now_ms, &limits);
+        let (kind, mut actions) = meta.on_text(text, now_ms, &limits, &self.keys);
         *self.counters.frames.entry(kind).or_insert(0) += 1;
         self.count_rejections(&actions);
+        actions.retain(|a| match a {
+            Action::TokenRefused(reason) => {
+                self.count_token_refused(reason);
+                false
+            }
+            _ => true,
+        });
         actions
     }
 
@@ -234,49 +265,8 @@ impl HubCore {
             && now.saturating_sub(meta.confirmed_at) > self.feeds.channel_stale_after_seconds(channel) * 1000
     }
 
-    /// Which retained updates a history page after `since` holds (at most `limit`), or None for
-    /// a channel that does not exist. The shell reads the range and calls [`HubCore::history_page`].
-    pub fn history_range(&self, channel: &Channel, since: u64, limit: u64) -> Option<(Seq, Seq)> {
-        let m = self.channels.get(channel)?;
-        let from = since.saturating_add(1).max(m.first_retained.0);
-        let to = m.seq.0.min(from.saturating_add(limit.max(1)) - 1);
-        Some((Seq(from), Seq(to)))
-    }
-
-    pub fn history_page(&self, channel: &Channel, since: u64, updates: Vec<Update>) -> Option<HistoryPage> {
-        let m = self.channels.get(channel)?;
-        let next = next_since(updates.last().map(|u| u.seq.0), m.seq.0).map(Seq);
-        Some(HistoryPage {
-            next,
-            channel: channel.clone(),
-            epoch: m.epoch.clone(),
-            seq: m.seq,
-            first_retained: m.first_retained,
-            truncated: since.saturating_add(1) < m.first_retained.0,
-            updates,
-        })
-    }
-
-    /// Latest values of the built-in channels, for `/api/snapshot`.
-    pub fn snapshot(&self) -> Vec<ChannelSnapshot> {
-        self.channels
-            .iter()
-            .filter(|(c, _)| c.is_built_in())
-            .filter_map(|(c, m)| {
-                let latest = m.latest.as_ref()?;
-                Some(ChannelSnapshot {
-                    channel: c.clone(),
-                    seq: m.seq,
-                    data: latest.data.clone(),
-                    fetched_at: latest.ts,
-                    confirmed_at: m.confirmed_at,
-                })
-            })
-            .collect()
-    }
-
     /// An application's publish to an app channel (sequencer); every publish gets a seq.
-    pub fn publish_app(
+    pub fn publish(
         &mut self,
         p: AppPublish,
         mut new_epoch: impl FnMut() -> Epoch,

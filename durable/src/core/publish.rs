@@ -4,8 +4,10 @@
 //! The Worker checks what the headers say (token, media type, announced length) and streams the
 //! body to the sequencer unread; the body is parsed once, here, by the object that sequences it.
 
+use crate::auth::access::Denied;
+use crate::auth::{Capability, TokenError};
 use crate::wire::error_body::error_body;
-use crate::wire::protocol::Channel;
+use crate::wire::protocol::{Channel, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -19,7 +21,7 @@ pub struct AppPublish {
 }
 
 /// Why a publish was refused. Each has its status and stable `code` (README: HTTP routes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PublishRefusal {
     /// 413: the body is larger than `MAX_PUBLISH_BYTES`.
     TooLarge { limit: usize },
@@ -34,6 +36,11 @@ pub enum PublishRefusal {
     /// 503 `overloaded` (with `Retry-After`): too many updates are waiting to be sent to sockets
     /// or fanned out to the other shards.
     Overloaded { retry_after_secs: u64 },
+    /// 401 `unauthorized` / `token_expired`: the bearer token is neither `PUBLISH_TOKEN` nor a
+    /// valid token (the Worker refuses most of these; the sequencer checks again).
+    Token(TokenError),
+    /// 401/403: a valid token that does not grant `publish` on the channel.
+    Denied(Denied, Channel),
 }
 
 impl PublishRefusal {
@@ -44,18 +51,28 @@ impl PublishRefusal {
             PublishRefusal::Reserved => 403,
             PublishRefusal::TooManyChannels { .. } => 409,
             PublishRefusal::Overloaded { .. } => 503,
+            PublishRefusal::Token(_) => 401,
+            PublishRefusal::Denied(d, _) => d.status(),
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    /// The code of the same refusal in a socket's `error` frame.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            PublishRefusal::TooLarge { .. } => "payload_too_large",
-            PublishRefusal::BadJson(_) => "bad_json",
-            PublishRefusal::InvalidChannel(_) => "invalid_channel",
-            PublishRefusal::Reserved => "channel_reserved",
-            PublishRefusal::TooManyChannels { .. } => "too_many_channels",
-            PublishRefusal::Overloaded { .. } => "overloaded",
+            PublishRefusal::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            PublishRefusal::BadJson(_) => ErrorCode::BadJson,
+            PublishRefusal::InvalidChannel(_) => ErrorCode::InvalidChannel,
+            PublishRefusal::Reserved => ErrorCode::ChannelReserved,
+            PublishRefusal::TooManyChannels { .. } => ErrorCode::TooManyChannels,
+            PublishRefusal::Overloaded { .. } => ErrorCode::Overloaded,
+            PublishRefusal::Token(e) => e.code(),
+            PublishRefusal::Denied(d, _) => d.code(),
         }
+    }
+
+    /// The stable code of the JSON error body: the same word as the socket's `error` frame.
+    pub fn code(&self) -> &'static str {
+        self.error_code().label()
     }
 
     pub fn message(&self) -> String {
@@ -69,6 +86,8 @@ impl PublishRefusal {
             PublishRefusal::Overloaded { retry_after_secs } => {
                 format!("too many updates are waiting to be sent or fanned out; retry after {retry_after_secs} s")
             }
+            PublishRefusal::Token(e) => format!("token refused: {e}"),
+            PublishRefusal::Denied(d, channel) => d.message(channel, Capability::Publish),
         }
     }
 

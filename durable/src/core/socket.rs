@@ -4,11 +4,13 @@
 //! Everything a client can send is answered here with an `error` frame or a close with a
 //! documented code; nothing a client sends can fail the object or reach another socket.
 
+use crate::auth::access::{check, Grant};
+use crate::auth::{Capability, Keys};
 use crate::core::history_budget::ReplayWindow;
+use crate::core::publish::AppPublish;
 use crate::settings::HubLimits;
-use crate::wire::protocol::{
-    parse_client_frame, parse_since_param, truncate, Channel, ClientOp, ErrorCode, ServerFrame, Since,
-};
+use crate::wire::client_op::{parse_client_frame, ClientOp};
+use crate::wire::protocol::{parse_since_param, truncate, Channel, EndReason, ErrorCode, ServerFrame, Since};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -49,6 +51,9 @@ pub struct SocketMeta {
     /// What its catch-ups cost in the current 10 s window (`REPLAY_BYTES_PER_10S`).
     #[serde(default)]
     pub replay: ReplayWindow,
+    /// What its token grants (connect `?token=` or the `auth` op), if it presented one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
 }
 
 /// The one delta mode: RFC 7386 JSON merge patches (`/ws?delta=merge`).
@@ -73,6 +78,13 @@ pub enum Action {
     /// replayed; asking again is no way to read history over and over.
     Held(Channel),
     Unsubscribe(Channel),
+    /// Sequence the socket's publish like an API publish (on the sequencer, or forwarded to
+    /// it) and answer `published` or an `error`, with the client's id.
+    Publish(AppPublish, Option<String>),
+    /// The socket's grant changed (`auth`): its private channels expire at a new time.
+    Regrant,
+    /// A token was refused, for this reason (`TokenError::reason`): counted, nothing to do.
+    TokenRefused(&'static str),
     /// Close the socket (see [`close_frame`] for the code).
     Close(CloseReason),
 }
@@ -83,16 +95,21 @@ pub enum Action {
 pub enum FrameKind {
     Subscribe,
     Unsubscribe,
+    Auth,
+    Publish,
     Invalid,
 }
 
 impl FrameKind {
-    pub const ALL: [FrameKind; 3] = [FrameKind::Subscribe, FrameKind::Unsubscribe, FrameKind::Invalid];
+    pub const ALL: [FrameKind; 5] =
+        [FrameKind::Subscribe, FrameKind::Unsubscribe, FrameKind::Auth, FrameKind::Publish, FrameKind::Invalid];
 
     pub fn label(self) -> &'static str {
         match self {
             FrameKind::Subscribe => "subscribe",
             FrameKind::Unsubscribe => "unsubscribe",
+            FrameKind::Auth => "auth",
+            FrameKind::Publish => "publish",
             FrameKind::Invalid => "invalid",
         }
     }
@@ -108,21 +125,77 @@ impl SocketMeta {
             closing: false,
             delta: false,
             replay: ReplayWindow::default(),
+            grant: None,
         }
     }
 
-    /// A client text frame.
-    pub fn on_text(&mut self, text: &str, now_ms: u64, limits: &HubLimits) -> (FrameKind, Vec<Action>) {
+    /// A client text frame. A socket whose token has expired first loses its private channels
+    /// (`end_expired`), whatever the frame asks.
+    pub fn on_text(&mut self, text: &str, now_ms: u64, limits: &HubLimits, keys: &Keys) -> (FrameKind, Vec<Action>) {
         if let Some(refused) = self.admit(text.len(), now_ms, limits) {
             return (FrameKind::Invalid, refused);
         }
-        match parse_client_frame(text) {
-            Err(frame) => (FrameKind::Invalid, vec![Action::Send(frame)]),
-            Ok(ClientOp::Subscribe { channels, since }) => {
-                (FrameKind::Subscribe, self.subscribe(&channels, since, limits))
+        let now_s = now_ms / 1000;
+        let mut actions = self.end_expired(now_s);
+        let kind = match parse_client_frame(text) {
+            Err(frame) => {
+                actions.push(Action::Send(frame));
+                FrameKind::Invalid
             }
-            Ok(ClientOp::Unsubscribe { channels }) => (FrameKind::Unsubscribe, self.unsubscribe(&channels)),
+            Ok(ClientOp::Subscribe { channels, since }) => {
+                actions.extend(self.subscribe(&channels, since, limits, now_s));
+                FrameKind::Subscribe
+            }
+            Ok(ClientOp::Unsubscribe { channels }) => {
+                actions.extend(self.unsubscribe(&channels));
+                FrameKind::Unsubscribe
+            }
+            Ok(ClientOp::Auth { token }) => {
+                actions.extend(self.on_auth(&token, keys, now_s));
+                FrameKind::Auth
+            }
+            Ok(ClientOp::Publish { channel, data, id }) => {
+                actions.push(self.on_publish(&channel, data, id, now_ms));
+                FrameKind::Publish
+            }
+        };
+        (kind, actions)
+    }
+
+    /// A socket's `publish`: allowed with the `publish` capability on an app channel; the
+    /// frame's own size limit is the publish's.
+    fn on_publish(&self, name: &str, data: serde_json::Value, id: Option<String>, now_ms: u64) -> Action {
+        let channel = match Channel::parse(name) {
+            Ok(c) => c,
+            Err(e) => return Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0).with_id(id)),
+        };
+        if channel.is_built_in() {
+            let msg = "built-in channels are published by tickwire's feeds only";
+            return Action::Send(ServerFrame::refusal(ErrorCode::ChannelReserved, msg, &channel).with_id(id));
         }
+        match check(self.grant.as_ref(), &channel, Capability::Publish, now_ms / 1000) {
+            Ok(()) => Action::Publish(AppPublish { channel, ts: now_ms, data }, id),
+            Err(denied) => {
+                let msg = denied.message(&channel, Capability::Publish);
+                Action::Send(ServerFrame::refusal(denied.code(), msg, &channel).with_id(id))
+            }
+        }
+    }
+
+    /// The socket's private channels, which expire with its grant.
+    pub fn private_channels(&self) -> impl Iterator<Item = &Channel> {
+        self.channels.iter().filter(|c| c.is_private())
+    }
+
+    /// Ends the subscriptions in `ended` with an `unsubscribed` frame saying why.
+    pub(crate) fn end(&mut self, ended: Vec<Channel>, reason: EndReason) -> Vec<Action> {
+        self.channels.retain(|c| !ended.contains(c));
+        let mut actions = Vec::with_capacity(ended.len() * 2);
+        for channel in ended {
+            actions.push(Action::Unsubscribe(channel.clone()));
+            actions.push(Action::Send(ServerFrame::Unsubscribed { channel, reason: Some(reason) }));
+        }
+        actions
     }
 
     /// A binary frame: the protocol is JSON text only. It counts against the same size and
@@ -158,7 +231,7 @@ impl SocketMeta {
 
     /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel),
     /// `since` and `delta`. Invalid parts get `error` frames; the connection is still accepted.
-    pub fn on_connect(&mut self, params: ConnectParams<'_>, limits: &HubLimits) -> Vec<Action> {
+    pub fn on_connect(&mut self, params: ConnectParams<'_>, limits: &HubLimits, now_s: u64) -> Vec<Action> {
         let ConnectParams { channels: channels_param, since: since_param, delta } = params;
         let mut errors = Vec::new();
         match delta {
@@ -178,14 +251,22 @@ impl SocketMeta {
             Some(Ok(s)) => (s, Vec::new()),
             Some(Err(frame)) => (Vec::new(), vec![Action::Send(frame)]),
         };
-        actions.extend(self.subscribe(&channels, since, limits));
+        actions.extend(self.subscribe(&channels, since, limits, now_s));
         errors.extend(actions);
         errors
     }
 
     /// Linear in the size of the request: names and `since` entries are looked up in sets,
     /// never scanned per name, and each name is handled once however often it repeats.
-    fn subscribe(&mut self, names: &[String], since: Vec<(String, Since)>, limits: &HubLimits) -> Vec<Action> {
+    /// A private channel needs `subscribe`, and `history` for its `since` to replay anything:
+    /// without it the socket gets the latest value, as if it had sent no `since`.
+    fn subscribe(
+        &mut self,
+        names: &[String],
+        since: Vec<(String, Since)>,
+        limits: &HubLimits,
+        now_s: u64,
+    ) -> Vec<Action> {
         let mut actions = Vec::new();
         let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
         let mut from: HashMap<&str, &Since> = HashMap::new();
@@ -207,6 +288,11 @@ impl SocketMeta {
                     continue;
                 }
             };
+            if let Err(denied) = check(self.grant.as_ref(), &channel, Capability::Subscribe, now_s) {
+                let msg = denied.message(&channel, Capability::Subscribe);
+                actions.push(Action::Send(ServerFrame::refusal(denied.code(), msg, &channel)));
+                continue;
+            }
             if held.contains(&channel) {
                 actions.push(Action::Held(channel));
                 continue;
@@ -218,7 +304,9 @@ impl SocketMeta {
             }
             self.channels.push(channel.clone());
             held.insert(channel.clone());
-            actions.push(Action::Subscribe(channel, from.get(name.as_str()).map(|s| (*s).clone())));
+            let replayable = check(self.grant.as_ref(), &channel, Capability::History, now_s).is_ok();
+            let since = from.get(name.as_str()).filter(|_| replayable).map(|s| (*s).clone());
+            actions.push(Action::Subscribe(channel, since));
         }
         actions
     }
@@ -233,7 +321,7 @@ impl SocketMeta {
                 Ok(channel) => {
                     gone.insert(channel.clone());
                     actions.push(Action::Unsubscribe(channel.clone()));
-                    actions.push(Action::Send(ServerFrame::Unsubscribed { channel }));
+                    actions.push(Action::Send(ServerFrame::Unsubscribed { channel, reason: None }));
                 }
                 Err(e) => actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0))),
             }
@@ -314,7 +402,13 @@ mod tests {
             .iter()
             .map(|a| match a {
                 Action::Send(ServerFrame::Error { code, .. }) => format!("{code:?}"),
-                Action::Send(ServerFrame::Unsubscribed { channel }) => format!("unsubscribed {channel}"),
+                Action::Send(ServerFrame::Unsubscribed { channel, reason }) => match reason {
+                    None => format!("unsubscribed {channel}"),
+                    Some(r) => format!("unsubscribed {channel} {r:?}"),
+                },
+                Action::Publish(p, id) => format!("publish {} {id:?}", p.channel),
+                Action::Regrant => "regrant".to_owned(),
+                Action::TokenRefused(r) => format!("refused {r}"),
                 Action::Send(other) => format!("{other:?}"),
                 Action::Subscribe(c, s) => format!("sub {c} {:?}", s.as_ref().map(Since::seq)),
                 Action::Unsubscribe(c) => format!("unsub {c}"),
@@ -327,17 +421,23 @@ mod tests {
     #[test]
     fn connect_defaults_to_built_ins_and_honours_params() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(ConnectParams { channels: None, since: None, delta: None }, &HubLimits::default());
+        let a = m.on_connect(ConnectParams { channels: None, since: None, delta: None }, &HubLimits::default(), 0);
         assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "sub indicators None"]);
         let mut m = SocketMeta::new("c".into());
-        let a =
-            m.on_connect(ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None }, &limits());
+        let a = m.on_connect(
+            ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None },
+            &limits(),
+            0,
+        );
         assert_eq!(codes(&a), ["sub btc None", "sub news Some(Seq(4))"]);
         assert_eq!(m.channels, vec![Channel::btc(), Channel::parse("news").unwrap()]);
         let mut m = SocketMeta::new("c".into());
-        assert!(m.on_connect(ConnectParams { channels: Some(""), since: None, delta: None }, &limits()).is_empty());
-        let a = m
-            .on_connect(ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None }, &limits());
+        assert!(m.on_connect(ConnectParams { channels: Some(""), since: None, delta: None }, &limits(), 0).is_empty());
+        let a = m.on_connect(
+            ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None },
+            &limits(),
+            0,
+        );
         assert_eq!(codes(&a), ["InvalidSince", "sub btc None", "InvalidChannel", "sub zzz None"], "any valid name");
     }
 
@@ -345,11 +445,11 @@ mod tests {
     fn delta_mode_is_asked_for_on_the_url() {
         let mut m = SocketMeta::new("c".into());
         let params = ConnectParams { channels: Some("btc"), since: None, delta: Some(DELTA_MERGE) };
-        assert_eq!(codes(&m.on_connect(params, &limits())), ["sub btc None"]);
+        assert_eq!(codes(&m.on_connect(params, &limits(), 0)), ["sub btc None"]);
         assert!(m.delta);
         let mut m = SocketMeta::new("c".into());
         let params = ConnectParams { channels: Some("btc"), since: None, delta: Some("vcdiff") };
-        assert_eq!(codes(&m.on_connect(params, &limits())), ["InvalidDelta", "sub btc None"], "still connected");
+        assert_eq!(codes(&m.on_connect(params, &limits(), 0)), ["InvalidDelta", "sub btc None"], "still connected");
         assert!(!m.delta);
         let old: SocketMeta = serde_json::from_str(r#"{"conn":"c","channels":["btc"]}"#).unwrap();
         assert!(!old.delta, "attachments saved before delta mode read as full");
@@ -359,18 +459,23 @@ mod tests {
     fn subscribe_unsubscribe_and_limits() {
         let mut m = SocketMeta::new("c".into());
         let l = limits();
-        let (kind, a) = m.on_text(r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators"]}"#, 0, &l);
+        let (kind, a) = m.on_text(
+            r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators"]}"#,
+            0,
+            &l,
+            &Keys::default(),
+        );
         assert_eq!(kind, FrameKind::Subscribe);
         assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions"]);
         // Re-subscribing to a channel it has does not count against the limit, and replays
         // nothing: the socket has had every update live.
-        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":7}}"#, 1, &l);
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":7}}"#, 1, &l, &Keys::default());
         assert_eq!(codes(&a), ["held btc"]);
-        let (kind, a) = m.on_text(r#"{"op":"unsubscribe","channels":["btc","BAD"]}"#, 2, &l);
+        let (kind, a) = m.on_text(r#"{"op":"unsubscribe","channels":["btc","BAD"]}"#, 2, &l, &Keys::default());
         assert_eq!(kind, FrameKind::Unsubscribe);
         assert_eq!(codes(&a), ["unsub btc", "unsubscribed btc", "InvalidChannel"]);
         assert_eq!(m.channels.len(), 2);
-        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["news"],"since":{"btc":1}}"#, 3, &l);
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["news"],"since":{"btc":1}}"#, 3, &l, &Keys::default());
         assert_eq!(codes(&a), ["InvalidSince", "sub news None"]);
     }
 
@@ -383,7 +488,7 @@ mod tests {
             (r#"{"op":"x"}"#, FrameKind::Invalid, "UnknownOp"),
             (r#"{"op":"subscribe","channels":["A"]}"#, FrameKind::Subscribe, "InvalidChannel"),
         ] {
-            let (got, a) = m.on_text(text, 0, &l);
+            let (got, a) = m.on_text(text, 0, &l, &Keys::default());
             assert_eq!((got, codes(&a)), (kind, vec![code.to_owned()]), "{text}");
         }
         assert_eq!(codes(&m.on_binary(10, 0, &l)), ["BadJson"]);
@@ -403,13 +508,13 @@ mod tests {
     #[test]
     fn a_frame_asks_for_each_channel_once_and_at_most_the_limit() {
         let mut m = SocketMeta::new("c".into());
-        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc","btc","btc"]}"#, 0, &limits());
+        let (_, a) = m.on_text(r#"{"op":"subscribe","channels":["btc","btc","btc"]}"#, 0, &limits(), &Keys::default());
         assert_eq!(codes(&a), ["sub btc None"]);
         let names: Vec<String> = (0..10).map(|_| "\"market\"".to_owned()).collect();
         let frame = format!(r#"{{"op":"subscribe","channels":[{}]}}"#, names.join(","));
-        assert_eq!(codes(&m.on_text(&frame, 1, &HubLimits::default()).1), ["sub market None"]);
+        assert_eq!(codes(&m.on_text(&frame, 1, &HubLimits::default(), &Keys::default()).1), ["sub market None"]);
         let frame = r#"{"op":"subscribe","channels":["btc","market","sentiment","indicators","news"]}"#;
-        let (_, a) = SocketMeta::new("d".into()).on_text(frame, 0, &limits());
+        let (_, a) = SocketMeta::new("d".into()).on_text(frame, 0, &limits(), &Keys::default());
         let want =
             ["sub btc None", "sub market None", "sub sentiment None", "TooManySubscriptions", "TooManySubscriptions"];
         assert_eq!(codes(&a), want);
@@ -418,7 +523,7 @@ mod tests {
     #[test]
     fn errors_quote_names_as_written() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None }, &limits());
+        let a = m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None }, &limits(), 0);
         let [Action::Send(ServerFrame::Error { message, .. })] = a.as_slice() else { panic!("{a:?}") };
         assert!(message.starts_with("invalid channel name \"Zzz\""), "{message}");
         assert!(!message.contains("Channel("), "no Rust types in client-facing text: {message}");
@@ -438,7 +543,8 @@ mod tests {
         names.extend((0..20_000).map(|i| format!("app{i}")));
         let since = format!("btc:1,{}", (0..20_000).map(|i| format!("app{i}:1")).collect::<Vec<_>>().join(","));
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None }, &l);
+        let a =
+            m.on_connect(ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None }, &l, 0);
         assert_eq!(
             a.len(),
             2 + 20_000,
@@ -448,7 +554,7 @@ mod tests {
         assert_eq!(codes(&a[100..101]), ["TooManySubscriptions"]);
         assert_eq!(m.channels.len(), 100);
         let frame = format!(r#"{{"op":"unsubscribe","channels":[{}]}}"#, vec!["\"btc\""; 20_000].join(","));
-        let (_, a) = m.on_text(&frame, 0, &HubLimits { max_client_frame_bytes: 1 << 20, ..l });
+        let (_, a) = m.on_text(&frame, 0, &HubLimits { max_client_frame_bytes: 1 << 20, ..l }, &Keys::default());
         assert_eq!(codes(&a), ["unsub btc", "unsubscribed btc"]);
         assert_eq!((m.channels.len(), m.channels[0].as_str()), (99, "market"));
     }
@@ -456,9 +562,9 @@ mod tests {
     #[test]
     fn oversized_frames_close_1009() {
         let mut m = SocketMeta::new("c".into());
-        let (_, a) = m.on_text(&"x".repeat(101), 0, &limits());
+        let (_, a) = m.on_text(&"x".repeat(101), 0, &limits(), &Keys::default());
         assert_eq!(codes(&a), ["close 1009"]);
-        let (_, a) = m.on_text(&" ".repeat(100), 0, &limits());
+        let (_, a) = m.on_text(&" ".repeat(100), 0, &limits(), &Keys::default());
         assert_eq!(codes(&a), ["BadJson"], "exactly the limit is allowed");
     }
 
@@ -467,22 +573,22 @@ mod tests {
         let mut m = SocketMeta::new("c".into());
         let l = limits();
         for t in 0..5 {
-            assert_eq!(codes(&m.on_text("{}", 1_000 + t, &l).1), ["UnknownOp"]);
+            assert_eq!(codes(&m.on_text("{}", 1_000 + t, &l, &Keys::default()).1), ["UnknownOp"]);
         }
-        assert_eq!(codes(&m.on_text("{}", 1_006, &l).1), ["RateLimited", "close 4029"]);
+        assert_eq!(codes(&m.on_text("{}", 1_006, &l, &Keys::default()).1), ["RateLimited", "close 4029"]);
         // A new window starts 10 s after the first message of the last one.
         let mut m = SocketMeta::new("c".into());
         for t in 0..5 {
-            m.on_text("{}", 1_000 + t, &l);
+            m.on_text("{}", 1_000 + t, &l, &Keys::default());
         }
-        assert_eq!(codes(&m.on_text("{}", 11_000, &l).1), ["UnknownOp"]);
+        assert_eq!(codes(&m.on_text("{}", 11_000, &l, &Keys::default()).1), ["UnknownOp"]);
     }
 
     #[test]
     fn attachment_round_trips() {
         let mut m = SocketMeta::new("abc".into());
-        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None }, &limits());
-        m.on_text("{}", 42, &limits());
+        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None }, &limits(), 0);
+        m.on_text("{}", 42, &limits(), &Keys::default());
         let back: SocketMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);
         assert_eq!((back.window_start, back.window_msgs), (42, 1));

@@ -60,6 +60,13 @@ pub struct Counters {
     pub api_reads: u64,
     /// Sockets' catch-ups of a channel, by how they went.
     pub catchups: BTreeMap<CatchupOutcome, u64>,
+    /// Tokens refused (connect `?token=`, the `auth` op, a publish's bearer token), by
+    /// `auth::TokenError::reason` (a bounded set).
+    #[serde(default)]
+    pub auth_failures: BTreeMap<String, u64>,
+    /// Socket publishes sequenced (counted by the shard the socket is on).
+    #[serde(default)]
+    pub socket_publishes: u64,
 }
 
 /// Internal requests counted in [`Counters`].
@@ -116,6 +123,8 @@ impl HubStats {
         self.counters.fanouts_applied += other.counters.fanouts_applied;
         self.counters.api_reads += other.counters.api_reads;
         add(&mut self.counters.catchups, &other.counters.catchups);
+        add(&mut self.counters.auth_failures, &other.counters.auth_failures);
+        self.counters.socket_publishes += other.counters.socket_publishes;
         add(&mut self.reads, &other.reads);
         add(&mut self.wasm_memory_bytes, &other.wasm_memory_bytes);
         for (c, s) in other.channels {

@@ -51,14 +51,14 @@ impl HubCore {
 mod tests {
     use crate::core::publish::AppPublish;
     use crate::core::HubCore;
-    use crate::feeds::settings::FeedConfig;
+    use crate::feeds::settings::FeedSettings;
     use crate::settings::HubLimits;
     use crate::wire::bodies::{Apply, Position, SyncPage};
     use crate::wire::protocol::{Channel, Epoch, ServerFrame};
     use serde_json::{json, Value};
 
     fn core() -> HubCore {
-        HubCore::new(HubLimits { history_len: 5, ..HubLimits::default() }, FeedConfig::default())
+        HubCore::new(HubLimits { history_len: 5, ..HubLimits::default() }, FeedSettings::default())
     }
 
     fn ch(name: &str) -> Channel {
@@ -72,9 +72,9 @@ mod tests {
     }
 
     /// Publishes `data` to `channel` on the sequencer and applies the fan-out to each replica.
-    fn publish(seq0: &mut HubCore, replicas: &mut [&mut HubCore], channel: &str, data: Value) {
+    fn publish_everywhere(seq0: &mut HubCore, replicas: &mut [&mut HubCore], channel: &str, data: Value) {
         let p = AppPublish { channel: ch(channel), ts: 1, data };
-        let (_, fx) = seq0.publish_app(p, epochs()).unwrap();
+        let (_, fx) = seq0.publish(p, epochs()).unwrap();
         for r in replicas {
             r.apply(Apply { updates: fx.fanout.clone(), ..Apply::default() });
         }
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn a_replica_in_step_gets_an_empty_page() {
         let (mut seq0, mut r) = (core(), core());
-        publish(&mut seq0, &mut [&mut r], "news", json!(1));
+        publish_everywhere(&mut seq0, &mut [&mut r], "news", json!(1));
         let page = seq0.sync_page(&r.digest(), 1 << 20, at(3));
         assert_eq!(page, SyncPage { at: at(3), changed: vec![], deleted: vec![], more: false });
     }
@@ -115,13 +115,13 @@ mod tests {
     #[test]
     fn a_replica_that_missed_fan_outs_gets_the_latest_values_created_and_deleted_channels() {
         let (mut seq0, mut r) = (core(), core());
-        publish(&mut seq0, &mut [&mut r], "quiet", json!({"v": 1}));
-        publish(&mut seq0, &mut [&mut r], "doomed", json!({"v": 1}));
-        publish(&mut seq0, &mut [&mut r], "steady", json!({"v": 1}));
+        publish_everywhere(&mut seq0, &mut [&mut r], "quiet", json!({"v": 1}));
+        publish_everywhere(&mut seq0, &mut [&mut r], "doomed", json!({"v": 1}));
+        publish_everywhere(&mut seq0, &mut [&mut r], "steady", json!({"v": 1}));
         // The replica is left out: quiet moves on, fresh is created, doomed deleted.
-        publish(&mut seq0, &mut [], "quiet", json!({"v": 2}));
-        publish(&mut seq0, &mut [], "quiet", json!({"v": 3}));
-        publish(&mut seq0, &mut [], "fresh", json!({"v": 1}));
+        publish_everywhere(&mut seq0, &mut [], "quiet", json!({"v": 2}));
+        publish_everywhere(&mut seq0, &mut [], "quiet", json!({"v": 3}));
+        publish_everywhere(&mut seq0, &mut [], "fresh", json!({"v": 1}));
         seq0.delete_app(&ch("doomed")).unwrap();
 
         let (pages, frames) = heal(&seq0, &mut r, 1 << 20);
@@ -149,7 +149,7 @@ mod tests {
         let (mut seq0, mut r) = (core(), core());
         let big = "x".repeat(1000);
         for name in ["a1", "a2", "a3", "a4", "a5"] {
-            publish(&mut seq0, &mut [], name, json!(big));
+            publish_everywhere(&mut seq0, &mut [], name, json!(big));
         }
         let (pages, _) = heal(&seq0, &mut r, 2500);
         assert_eq!(pages.iter().map(|p| p.changed.len()).collect::<Vec<_>>(), [2, 2, 1]);
@@ -163,9 +163,9 @@ mod tests {
     #[test]
     fn another_epoch_is_a_difference_and_built_ins_are_never_deleted() {
         let (mut seq0, mut r) = (core(), core());
-        publish(&mut seq0, &mut [&mut r], "news", json!(1));
+        publish_everywhere(&mut seq0, &mut [&mut r], "news", json!(1));
         seq0.delete_app(&ch("news")).unwrap();
-        publish(&mut seq0, &mut [], "news", json!(2)); // a new epoch, seq 1 again
+        publish_everywhere(&mut seq0, &mut [], "news", json!(2)); // a new epoch, seq 1 again
         let mut have = r.digest();
         have.push(crate::wire::bodies::Have {
             channel: Channel::btc(),

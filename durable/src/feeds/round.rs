@@ -6,7 +6,7 @@ use crate::feeds::alternative_me::{self, FNG_PATH};
 use crate::feeds::coingecko::{self, PriceAnswer, CHART_PATH, GLOBAL_PATH};
 use crate::feeds::guard::ProviderLimit;
 use crate::feeds::rsi;
-use crate::feeds::settings::FeedConfig;
+use crate::feeds::settings::FeedSettings;
 use crate::feeds::status::{Outcome, Provider, Source, UpstreamStatus};
 use crate::feeds::{printable, FeedError};
 use crate::wire::protocol::Channel;
@@ -51,7 +51,7 @@ pub struct Fetched {
     pub at: u64,
 }
 
-pub fn url(source: Source, cfg: &FeedConfig) -> String {
+pub fn url(source: Source, cfg: &FeedSettings) -> String {
     match source {
         Source::CoingeckoPrice => {
             format!("{}{}", cfg.coingecko_base_url, coingecko::simple_price_path(&cfg.coins.join(",")))
@@ -62,7 +62,7 @@ pub fn url(source: Source, cfg: &FeedConfig) -> String {
     }
 }
 
-fn rpm(provider: Provider, cfg: &FeedConfig) -> u32 {
+fn rpm(provider: Provider, cfg: &FeedSettings) -> u32 {
     match provider {
         Provider::Coingecko => cfg.coingecko_rpm,
         Provider::AlternativeMe => cfg.alternative_me_rpm,
@@ -75,7 +75,7 @@ fn rpm(provider: Provider, cfg: &FeedConfig) -> u32 {
 pub fn plan(
     kind: RoundKind,
     now: u64,
-    cfg: &FeedConfig,
+    cfg: &FeedSettings,
     upstreams: &mut BTreeMap<Source, UpstreamStatus>,
     providers: &mut BTreeMap<Provider, ProviderLimit>,
 ) -> Planned {
@@ -138,7 +138,7 @@ fn to_json(v: Result<Value, serde_json::Error>) -> Result<Value, FeedError> {
 
 /// Parses a successful body. Only an error here counts against the source (and its breaker):
 /// a price answer with a usable bitcoin quote is a success however many other coins it lacks.
-pub fn parse(source: Source, body: &str, cfg: &FeedConfig) -> Result<Answer, FeedError> {
+pub fn parse(source: Source, body: &str, cfg: &FeedSettings) -> Result<Answer, FeedError> {
     Ok(Answer::Values(match source {
         Source::CoingeckoPrice => return coingecko::parse_simple_price(body, &cfg.coins).map(Answer::Prices),
         Source::CoingeckoGlobal => {
@@ -170,7 +170,7 @@ pub fn price_values(
     answer: &PriceAnswer,
     held: Option<(&Value, u64)>,
     at: u64,
-    cfg: &FeedConfig,
+    cfg: &FeedSettings,
     status: &mut UpstreamStatus,
 ) -> Result<Vec<ChannelValue>, FeedError> {
     let btc = coingecko::btc_tick(answer).ok_or_else(|| FeedError::Parse("no usable bitcoin quote".into()))?;
@@ -206,7 +206,7 @@ pub fn record(
     fetched: &Fetched,
     outcome: Outcome,
     detail: Option<String>,
-    cfg: &FeedConfig,
+    cfg: &FeedSettings,
     upstreams: &mut BTreeMap<Source, UpstreamStatus>,
     providers: &mut BTreeMap<Provider, ProviderLimit>,
 ) {
@@ -234,12 +234,12 @@ mod tests {
     use super::*;
     use crate::feeds::guard::BreakerState;
 
-    fn cfg() -> FeedConfig {
-        FeedConfig {
+    fn cfg() -> FeedSettings {
+        FeedSettings {
             coingecko_base_url: "http://cg".into(),
             alternative_me_base_url: "http://am".into(),
             coingecko_rpm: 5,
-            ..FeedConfig::default()
+            ..FeedSettings::default()
         }
     }
 
@@ -357,7 +357,7 @@ mod tests {
      "solana":{"usd":142.1,"usd_24h_change":3.1,"usd_market_cap":6.5e10,"usd_24h_vol":2.2e9}}"#;
 
     /// The values of one answer, with nothing held before it.
-    fn values(source: Source, body: &str, cfg: &FeedConfig) -> Result<Vec<ChannelValue>, FeedError> {
+    fn values(source: Source, body: &str, cfg: &FeedSettings) -> Result<Vec<ChannelValue>, FeedError> {
         match parse(source, body, cfg)? {
             Answer::Values(v) => Ok(v),
             Answer::Prices(a) => price_values(&a, None, 0, cfg, &mut UpstreamStatus::default()),

@@ -7,7 +7,7 @@ use std::fmt;
 /// Upstream feed settings, read by the hub (which runs the refresh rounds) and the Worker
 /// (which reports staleness). README documents each var.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedConfig {
+pub struct FeedSettings {
     /// `COINGECKO_BASE_URL`.
     pub coingecko_base_url: String,
     /// `ALTERNATIVE_ME_BASE_URL`.
@@ -37,9 +37,9 @@ pub struct FeedConfig {
     pub stale_after_seconds: u64,
 }
 
-impl Default for FeedConfig {
+impl Default for FeedSettings {
     fn default() -> Self {
-        FeedConfig {
+        FeedSettings {
             coingecko_base_url: "https://api.coingecko.com".to_owned(),
             alternative_me_base_url: "https://api.alternative.me".to_owned(),
             coingecko_api_key: None,
@@ -58,9 +58,9 @@ impl Default for FeedConfig {
     }
 }
 
-impl FeedConfig {
-    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<FeedConfig, SettingError> {
-        let d = FeedConfig::default();
+impl FeedSettings {
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<FeedSettings, SettingError> {
+        let d = FeedSettings::default();
         let url = |var: &'static str, default: String| -> Result<String, SettingError> {
             let v = vars.text(var).unwrap_or(default);
             if !(v.starts_with("http://") || v.starts_with("https://")) {
@@ -85,7 +85,7 @@ impl FeedConfig {
         if !coins.iter().any(|c| c == "bitcoin") {
             coins.insert(0, "bitcoin".to_owned());
         }
-        Ok(FeedConfig {
+        Ok(FeedSettings {
             coingecko_base_url: url("COINGECKO_BASE_URL", d.coingecko_base_url)?,
             alternative_me_base_url: url("ALTERNATIVE_ME_BASE_URL", d.alternative_me_base_url)?,
             coingecko_api_key: vars.text("COINGECKO_API_KEY").map(Secret),
@@ -113,7 +113,7 @@ impl FeedConfig {
         }
     }
 
-    /// [`FeedConfig::stale_after_seconds_for`] of the source that fills `channel` (`market` has
+    /// [`FeedSettings::stale_after_seconds_for`] of the source that fills `channel` (`market` has
     /// two sources fetched every tick; app channels never go stale this way).
     pub fn channel_stale_after_seconds(&self, channel: &crate::wire::protocol::Channel) -> u64 {
         match channel.as_str() {
@@ -133,7 +133,7 @@ impl FeedConfig {
     }
 }
 
-impl fmt::Display for FeedConfig {
+impl fmt::Display for FeedSettings {
     /// For logs: everything but the API key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -159,18 +159,18 @@ mod tests {
 
     #[test]
     fn feed_config() {
-        assert_eq!(FeedConfig::from_vars(&vars(&[])).unwrap(), FeedConfig::default());
+        assert_eq!(FeedSettings::from_vars(&vars(&[])).unwrap(), FeedSettings::default());
         let c =
-            FeedConfig::from_vars(&vars(&[("COINS", "ethereum, solana"), ("ALTERNATIVE_ME_BASE_URL", "http://x/")]))
+            FeedSettings::from_vars(&vars(&[("COINS", "ethereum, solana"), ("ALTERNATIVE_ME_BASE_URL", "http://x/")]))
                 .unwrap();
         assert_eq!(c.coins, ["bitcoin", "ethereum", "solana"], "bitcoin is always tracked");
         assert_eq!(c.alternative_me_base_url, "http://x");
-        assert_eq!(FeedConfig::from_vars(&vars(&[("COINS", "BTC")])).unwrap_err().var, "COINS");
+        assert_eq!(FeedSettings::from_vars(&vars(&[("COINS", "BTC")])).unwrap_err().var, "COINS");
         assert_eq!(
-            FeedConfig::from_vars(&vars(&[("COINGECKO_BASE_URL", "ftp://x")])).unwrap_err().var,
+            FeedSettings::from_vars(&vars(&[("COINGECKO_BASE_URL", "ftp://x")])).unwrap_err().var,
             "COINGECKO_BASE_URL"
         );
-        let c = FeedConfig::from_vars(&vars(&[("COINGECKO_API_KEY", "k3y")])).unwrap();
+        let c = FeedSettings::from_vars(&vars(&[("COINGECKO_API_KEY", "k3y")])).unwrap();
         assert!(!c.to_string().contains("k3y") && !format!("{c:?}").contains("k3y"));
         assert_eq!(c.breaker().cooldown_ms, 60_000);
         use crate::feeds::status::Source;

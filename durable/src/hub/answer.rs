@@ -1,6 +1,7 @@
 //! The object's HTTP answers (wasm glue): JSON, never cached, and a publish refusal with its
 //! status, error body and `Retry-After`, as the API documents them.
 
+use crate::api::HubRefusal;
 use crate::core::publish::PublishRefusal;
 use worker::worker_sys::web_sys;
 use worker::*;
@@ -28,4 +29,9 @@ pub(crate) fn answer(status: u16, json: &str, retry_after_secs: Option<u64>) -> 
     init.set_status(status);
     init.set_headers(&headers);
     Ok(web_sys::Response::new_with_opt_str_and_init(Some(json), &init)?)
+}
+
+/// An internal request refused: its status and the API's JSON error body (`api::HubRefusal`).
+pub(crate) fn refuse(refusal: &HubRefusal) -> Result<Response> {
+    Ok(answer(refusal.status(), &refusal.body(), None)?.into())
 }

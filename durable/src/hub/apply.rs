@@ -2,7 +2,8 @@
 //! and deletions, applied in order (`heal.rs` when it shows a gap), answered with the replica's
 //! `btc` watchers.
 
-use super::{refuse, Hub};
+use super::answer::refuse;
+use super::Hub;
 use crate::api::{Applied, HubRefusal};
 use crate::core::stats::Internal;
 use crate::wire::bodies::Apply;

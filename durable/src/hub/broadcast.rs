@@ -20,7 +20,7 @@ extern "C" {
     fn new() -> Subscribers;
 
     #[wasm_bindgen(method)]
-    fn add(this: &Subscribers, channel: &str, conn: &str, ws: &JsValue);
+    fn add(this: &Subscribers, channel: &str, conn: &str, ws: &JsValue, expiry: f64);
 
     #[wasm_bindgen(method)]
     fn remove(this: &Subscribers, channel: &str, conn: &str);
@@ -29,10 +29,18 @@ extern "C" {
     fn count(this: &Subscribers, channel: &str) -> u32;
 
     #[wasm_bindgen(method, js_name = sendOne)]
-    fn send_one(this: &Subscribers, channel: &str, message: &str) -> Array;
+    fn send_one(this: &Subscribers, channel: &str, message: &str, now: f64) -> Array;
 
     #[wasm_bindgen(method, js_name = sendMany)]
-    fn send_many(this: &Subscribers, channels: Array, alone: Array, parts: Array, prefix: &str, suffix: &str) -> Array;
+    fn send_many(
+        this: &Subscribers,
+        channels: Array,
+        alone: Array,
+        parts: Array,
+        prefix: &str,
+        suffix: &str,
+        now: f64,
+    ) -> Array;
 }
 
 /// A channel's key in the index: its name, or for sockets that asked for deltas its name and
@@ -46,11 +54,13 @@ fn key(channel: &Channel, delta: bool) -> std::borrow::Cow<'_, str> {
 }
 
 /// What a flush did: sockets whose send failed (to be closed), per flushed channel how many
-/// sockets it reached, and how many messages it sent.
+/// sockets it reached, how many messages it sent, and the sockets skipped because their token
+/// had expired (their private channels are to be ended).
 pub struct Sent {
     pub failed: Vec<WebSocket>,
     pub reached: Vec<u64>,
     pub messages: u64,
+    pub expired: Vec<WebSocket>,
 }
 
 /// A socket's attachment: the record of its subscriptions that survives hibernation, from
@@ -72,7 +82,8 @@ impl Subscribers {
     pub fn subscribe(&self, meta: &SocketMeta, channels: &[Channel], ws: &WebSocket) {
         let raw: &web_sys::WebSocket = ws.as_ref();
         for channel in channels {
-            self.add(&key(channel, meta.delta), &meta.conn, raw);
+            let expiry = meta.expiry(channel).unwrap_or(0) as f64;
+            self.add(&key(channel, meta.delta), &meta.conn, raw, expiry);
         }
     }
 
@@ -91,25 +102,29 @@ impl Subscribers {
         self.count(&key(channel, true)) > 0
     }
 
-    /// Sends one flush: every subscriber of a flushed channel gets one message.
-    pub fn send(&self, flush: &[ChannelFrames]) -> Sent {
+    /// Sends one flush: every subscriber of a flushed channel gets one message, but a private
+    /// channel's subscriber whose token expired before `now_s`.
+    pub fn send(&self, flush: &[ChannelFrames], now_s: u64) -> Sent {
+        let now = now_s as f64;
         let result = match flush {
-            [] => return Sent { failed: Vec::new(), reached: Vec::new(), messages: 0 },
-            [one] => self.send_one(&key(&one.channel, one.delta), &one.alone),
+            [] => return Sent { failed: Vec::new(), reached: Vec::new(), messages: 0, expired: Vec::new() },
+            [one] => self.send_one(&key(&one.channel, one.delta), &one.alone, now),
             many => {
                 let strings = |f: &dyn Fn(&ChannelFrames) -> &str| -> Array {
                     many.iter().map(|c| JsValue::from_str(f(c))).collect()
                 };
                 let keys: Array = many.iter().map(|c| JsValue::from_str(&key(&c.channel, c.delta))).collect();
-                self.send_many(keys, strings(&|c| &c.alone), strings(&|c| &c.parts), BATCH_PREFIX, BATCH_SUFFIX)
+                self.send_many(keys, strings(&|c| &c.alone), strings(&|c| &c.parts), BATCH_PREFIX, BATCH_SUFFIX, now)
             }
         };
-        let failed = Array::from(&result.get(0))
-            .iter()
-            .filter_map(|v| v.dyn_into::<web_sys::WebSocket>().ok().map(WebSocket::from))
-            .collect();
+        let sockets = |v: JsValue| -> Vec<WebSocket> {
+            Array::from(&v)
+                .iter()
+                .filter_map(|v| v.dyn_into::<web_sys::WebSocket>().ok().map(WebSocket::from))
+                .collect()
+        };
         let reached = Array::from(&result.get(1)).iter().map(|n| n.as_f64().unwrap_or(0.0) as u64).collect();
         let messages = result.get(2).as_f64().unwrap_or(0.0) as u64;
-        Sent { failed, reached, messages }
+        Sent { failed: sockets(result.get(0)), reached, messages, expired: sockets(result.get(3)) }
     }
 }

@@ -50,7 +50,7 @@ impl Hub {
                 console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
             }
             for channel in gone {
-                if let Err(e) = ws.send_with_str(ServerFrame::Unsubscribed { channel }.to_json()) {
+                if let Err(e) = ws.send_with_str(ServerFrame::Unsubscribed { channel, reason: None }.to_json()) {
                     console_warn!("hub: send to {} failed: {e:?}", meta.conn);
                 }
             }

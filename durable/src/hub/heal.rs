@@ -3,7 +3,8 @@
 //! a replica numbers what it applies, vouches for its state before a catch-up or a read, and
 //! pulls what changed when it cannot.
 
-use super::{refuse, Hub};
+use super::answer::refuse;
+use super::Hub;
 use crate::api::stub;
 use crate::api::{HubRefusal, HubRoute, SyncRequest, SEQUENCER};
 use crate::clock::now_ms;

@@ -4,19 +4,21 @@
 
 use super::broadcast::attachment;
 use super::Hub;
+use crate::api::SocketPublished;
 use crate::clock::now_ms;
 use crate::core::catchup::{CatchupFrames, CatchupStep};
 use crate::core::channel::Catchup;
 use crate::core::history_budget::CatchupBudget;
+use crate::core::publish::AppPublish;
 use crate::core::socket::CloseReason;
 use crate::core::socket::{close_frame, close_reply, Action, SocketMeta};
 use crate::wire::frame_size::ClientMessage;
-use crate::wire::protocol::{batch_json, ServerFrame};
+use crate::wire::protocol::{batch_json, Channel, ErrorCode, ServerFrame};
 use std::rc::Rc;
 use worker::*;
 
 impl Hub {
-    pub(crate) async fn websocket_message(&self, ws: WebSocket, message: ClientMessage) -> Result<()> {
+    pub(crate) async fn websocket_message(self: &Rc<Self>, ws: WebSocket, message: ClientMessage) -> Result<()> {
         self.load().await?;
         // A replica first checks that it can vouch for its state (`heal.rs`): the check may pull
         // from shard 0, an outgoing request during which this socket's other events run, so it
@@ -48,6 +50,8 @@ impl Hub {
                 actions
             }
         };
+        let (publishes, actions): (Vec<Action>, Vec<Action>) =
+            actions.into_iter().partition(|a| matches!(a, Action::Publish(..)));
         let before = self.btc_watchers();
         self.run(&ws, &mut meta, actions, vouched).await;
         // Saved before anything below awaits (which lets other events for this socket run and
@@ -55,9 +59,33 @@ impl Hub {
         if let Err(e) = ws.serialize_attachment(&meta) {
             console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
         }
+        // Publishes change nothing of the socket's, so they may await (a replica's reaches
+        // the sequencer) after its attachment is saved.
+        for action in publishes {
+            if let Action::Publish(publish, id) = action {
+                let answer = self.answer_publish(publish, id).await;
+                if let Err(e) = ws.send_with_str(answer.to_json()) {
+                    console_warn!("hub: send to {} failed: {e:?}", meta.conn);
+                }
+            }
+        }
         self.btc_watchers_changed(before).await;
         self.counters_changed().await;
         Ok(())
+    }
+
+    /// A socket's publish, answered `published` or `error` with the client's id.
+    async fn answer_publish(self: &Rc<Self>, publish: AppPublish, id: Option<String>) -> ServerFrame {
+        let channel = publish.channel.clone();
+        match self.socket_publish(publish).await {
+            Ok(SocketPublished::Published(p)) => ServerFrame::Published { channel: p.channel, seq: p.seq, id },
+            Ok(SocketPublished::Refused { code, message }) => ServerFrame::refusal(code, message, &channel).with_id(id),
+            Err(e) => {
+                console_error!("hub: a socket's publish to {channel} failed: {e:?}");
+                let msg = "the publish could not be sequenced; retry later";
+                ServerFrame::refusal(ErrorCode::Overloaded, msg, &channel).with_id(id)
+            }
+        }
     }
 
     pub(crate) async fn websocket_close(&self, ws: WebSocket, code: usize) -> Result<()> {
@@ -161,6 +189,13 @@ impl Hub {
                     frames.iter().for_each(|f| outbox.push(f));
                 }
                 Action::Unsubscribe(channel) => self.with_subscribers(|f| f.unsubscribe(meta, &[channel])),
+                // Re-indexed under the new grant's expiry (the index replaces the old entry).
+                Action::Regrant => {
+                    let private: Vec<Channel> = meta.private_channels().cloned().collect();
+                    self.with_subscribers(|f| f.subscribe(meta, &private, ws));
+                }
+                // Counted by the core; carried out after the attachment is saved.
+                Action::TokenRefused(_) | Action::Publish(..) => {}
                 Action::Close(reason) => {
                     send_frames(ws, &meta.conn, &mut outbox);
                     self.close(ws, meta, reason);
@@ -179,6 +214,28 @@ impl Hub {
             send_frames(ws, conn, outbox);
         }
         self.send_pending();
+    }
+
+    /// A socket the send loop skipped because its token had expired: its private channels end
+    /// with `unsubscribed`, reason `token_expired` (its public ones go on).
+    pub(crate) fn end_expired(&self, ws: &WebSocket) {
+        let Some(mut meta) = attachment(ws) else { return };
+        let actions = meta.end_expired(now_ms() / 1000);
+        if actions.is_empty() || meta.closing {
+            return;
+        }
+        let mut outbox = Outbox::default();
+        for action in actions {
+            match action {
+                Action::Unsubscribe(channel) => self.with_subscribers(|f| f.unsubscribe(&meta, &[channel])),
+                Action::Send(frame) => outbox.push(&frame),
+                _ => {}
+            }
+        }
+        if let Err(e) = ws.serialize_attachment(&meta) {
+            console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
+        }
+        send_frames(ws, &meta.conn, &mut outbox);
     }
 
     /// The hub ends a connection: counted once, removed from the index, closed with its code.

@@ -5,10 +5,25 @@
 
 use super::Hub;
 use crate::clock::now_ms;
+use crate::core::stats::Internal;
 use crate::core::upkeep::{earliest, must_arm};
 use worker::*;
 
 impl Hub {
+    /// Counts an internal request (see `Counters`); written by the alarm like other counters.
+    pub(crate) async fn counted(&self, what: Internal) {
+        let _ = self.with_core(|core| core.count_internal(what));
+        self.counters_changed().await;
+    }
+
+    /// Writes counters that are due and runs the fast BTC poll when due (see `core/upkeep.rs`).
+    pub(crate) async fn alarm(&self) -> Result<()> {
+        self.load().await?;
+        self.alarm_at.set(Some(None)); // it fired: nothing is scheduled now
+        self.upkeep().await;
+        Ok(())
+    }
+
     /// Counters changed: make sure the alarm writes them in time (no write now).
     pub(crate) async fn counters_changed(&self) {
         let now = now_ms();

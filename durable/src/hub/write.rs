@@ -212,7 +212,7 @@ impl Hub {
         if flush.is_empty() {
             return;
         }
-        let sent = self.with_subscribers(|f| f.send(&flush));
+        let sent = self.with_subscribers(|f| f.send(&flush, now_ms() / 1000));
         let updates = flush.iter().filter(|c| !c.delta).map(|c| c.frames as usize).sum();
         self.write.queue.borrow_mut().flushed(now_ms(), sent.messages, updates);
         let _ = self.with_core(|core| {
@@ -230,6 +230,9 @@ impl Hub {
                 });
                 self.close(ws, &mut meta, CloseReason::SendFailed);
             }
+        }
+        for ws in &sent.expired {
+            self.end_expired(ws);
         }
     }
 

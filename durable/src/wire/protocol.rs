@@ -37,6 +37,8 @@ impl fmt::Display for InvalidChannel {
 impl Channel {
     /// The channels tickwire fills from its own upstream feeds.
     pub const BUILT_IN: [&'static str; 4] = ["btc", "market", "sentiment", "indicators"];
+    /// The prefix of private channels' names.
+    pub const PRIVATE_PREFIX: &'static str = "private-";
 
     pub fn parse(name: &str) -> Result<Self, InvalidChannel> {
         let first_ok = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
@@ -57,6 +59,11 @@ impl Channel {
 
     pub fn built_in() -> Vec<Channel> {
         Self::BUILT_IN.iter().map(|c| Channel((*c).to_owned())).collect()
+    }
+
+    /// A `private-` channel: every use needs a token's capability (`auth`).
+    pub fn is_private(&self) -> bool {
+        self.0.starts_with(Self::PRIVATE_PREFIX)
     }
 
     pub fn is_built_in(&self) -> bool {
@@ -154,10 +161,18 @@ pub enum ErrorCode {
     Forbidden,
     /// The token verified but its `exp` (plus the leeway) has passed.
     TokenExpired,
+    /// A `publish` whose data is over the publish size limit.
+    PayloadTooLarge,
+    /// A `publish` to a built-in channel: those are filled by tickwire's feeds only.
+    ChannelReserved,
+    /// A `publish` that would create an app channel past `MAX_APP_CHANNELS`.
+    TooManyChannels,
+    /// A `publish` refused because too many updates wait to be sent or fanned out: retry later.
+    Overloaded,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidChannel,
@@ -168,6 +183,10 @@ impl ErrorCode {
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::TokenExpired,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::ChannelReserved,
+        ErrorCode::TooManyChannels,
+        ErrorCode::Overloaded,
     ];
 
     pub fn label(self) -> &'static str {
@@ -182,8 +201,22 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::ChannelReserved => "channel_reserved",
+            ErrorCode::TooManyChannels => "too_many_channels",
+            ErrorCode::Overloaded => "overloaded",
         }
     }
+}
+
+/// Why the hub ended a subscription the client did not end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The socket's token expired: `auth` with a fresh one, then `subscribe` with `since`.
+    TokenExpired,
+    /// A new token (`auth`) no longer grants the channel.
+    Forbidden,
 }
 
 /// Frames the server sends.
@@ -216,8 +249,11 @@ pub enum ServerFrame {
         epoch: Epoch,
         recovered: bool,
     },
+    /// A subscription ended: the client asked (no `reason`), or the hub ended it (`reason`).
     Unsubscribed {
         channel: Channel,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<EndReason>,
     },
     /// A token was accepted (connect `?token=` or the `auth` op): whose, and until when (Unix
     /// seconds; the hub allows `auth::LEEWAY_SECONDS` past it).
@@ -233,9 +269,15 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
     },
+    /// A refusal. `id` is a refused `publish`'s own; `channel` names the channel a refused
+    /// `subscribe` or `publish` was for, where one was named.
     Error {
         code: ErrorCode,
         message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<Channel>,
     },
     /// Several frames in one message, to be handled in order as if sent one by one.
     Batch {
@@ -265,7 +307,20 @@ pub const BATCH_SUFFIX: &str = "]}";
 
 impl ServerFrame {
     pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerFrame {
-        ServerFrame::Error { code, message: message.into() }
+        ServerFrame::Error { code, message: message.into(), id: None, channel: None }
+    }
+
+    /// An `error` frame about `channel`.
+    pub fn refusal(code: ErrorCode, message: impl Into<String>, channel: &Channel) -> ServerFrame {
+        ServerFrame::Error { code, message: message.into(), id: None, channel: Some(channel.clone()) }
+    }
+
+    /// The same frame answering the client's `publish` with this `id` (an `error` only).
+    pub fn with_id(self, id: Option<String>) -> ServerFrame {
+        match self {
+            ServerFrame::Error { code, message, channel, .. } => ServerFrame::Error { code, message, id, channel },
+            other => other,
+        }
     }
 
     /// Serialises a frame. Frames hold only strings, numbers and JSON values, which always
@@ -298,58 +353,6 @@ impl Since {
             Since::Seq(_) => None,
             Since::At { epoch, .. } => epoch.as_ref(),
         }
-    }
-}
-
-/// A client frame, decoded: `{"op":"subscribe","channels":[..],"since":{..}}` or
-/// `{"op":"unsubscribe","channels":[..]}`. Channel names stay strings here so that one bad
-/// name gets its own `error` without failing the others.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientOp {
-    Subscribe { channels: Vec<String>, since: Vec<(String, Since)> },
-    Unsubscribe { channels: Vec<String> },
-}
-
-/// Decodes a client text frame, or says which error frame it deserves.
-pub fn parse_client_frame(text: &str) -> Result<ClientOp, ServerFrame> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ServerFrame::error(ErrorCode::BadJson, format!("frame is not JSON: {e}")))?;
-    let op = value.get("op").and_then(Value::as_str).unwrap_or_default();
-    let channels = || -> Result<Vec<String>, ServerFrame> {
-        match value.get("channels") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|c| c.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| ServerFrame::error(ErrorCode::BadJson, "\"channels\" must be an array of strings")),
-            _ => Err(ServerFrame::error(ErrorCode::BadJson, "\"channels\" must be an array of strings")),
-        }
-    };
-    match op {
-        "subscribe" => {
-            let since = match value.get("since") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Object(map)) => map
-                    .iter()
-                    .map(|(c, v)| {
-                        serde_json::from_value::<Since>(v.clone()).map(|s| (c.clone(), s)).map_err(|_| {
-                            ServerFrame::error(
-                                ErrorCode::InvalidSince,
-                                format!("since for {c:?} must be a seq number or {{\"seq\":N,\"epoch\":\"...\"}}"),
-                            )
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-                Some(_) => return Err(ServerFrame::error(ErrorCode::InvalidSince, "\"since\" must be an object")),
-            };
-            Ok(ClientOp::Subscribe { channels: channels()?, since })
-        }
-        "unsubscribe" => Ok(ClientOp::Unsubscribe { channels: channels()? }),
-        "" => Err(ServerFrame::error(ErrorCode::UnknownOp, "frame has no \"op\"")),
-        other => Err(ServerFrame::error(
-            ErrorCode::UnknownOp,
-            format!("unknown op {:?}; use subscribe or unsubscribe", truncate(other, 40)),
-        )),
     }
 }
 
@@ -455,40 +458,9 @@ mod tests {
         assert_eq!(v["type"], "welcome");
         assert_eq!(v["protocol"], 1);
         assert_eq!(v["channels"], json!(["btc", "market", "sentiment", "indicators"]));
-        let e = ServerFrame::Error { code: ErrorCode::UnknownOp, message: "nope".into() };
+        let e = ServerFrame::error(ErrorCode::UnknownOp, "nope");
         let v: Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(v, json!({"type":"error","code":"unknown_op","message":"nope"}));
-    }
-
-    #[test]
-    fn client_frames_decode() {
-        assert_eq!(
-            parse_client_frame(
-                r#"{"op":"subscribe","channels":["btc","x"],"since":{"btc":41,"x":{"seq":2,"epoch":"ab"}}}"#
-            ),
-            Ok(ClientOp::Subscribe {
-                channels: vec!["btc".into(), "x".into()],
-                since: vec![
-                    ("btc".into(), Since::Seq(41)),
-                    ("x".into(), Since::At { seq: 2, epoch: Some(Epoch("ab".into())) })
-                ],
-            })
-        );
-        assert_eq!(
-            parse_client_frame(r#"{"op":"unsubscribe","channels":["btc"]}"#),
-            Ok(ClientOp::Unsubscribe { channels: vec!["btc".into()] })
-        );
-        let code = |t: &str| match parse_client_frame(t) {
-            Err(ServerFrame::Error { code, .. }) => code,
-            other => panic!("{t}: {other:?}"),
-        };
-        assert_eq!(code("nope"), ErrorCode::BadJson);
-        assert_eq!(code("[]"), ErrorCode::UnknownOp);
-        assert_eq!(code(r#"{"op":"dance"}"#), ErrorCode::UnknownOp);
-        assert_eq!(code(r#"{"op":"subscribe"}"#), ErrorCode::BadJson);
-        assert_eq!(code(r#"{"op":"subscribe","channels":[1]}"#), ErrorCode::BadJson);
-        assert_eq!(code(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":-1}}"#), ErrorCode::InvalidSince);
-        assert_eq!(code(r#"{"op":"subscribe","channels":["btc"],"since":[1]}"#), ErrorCode::InvalidSince);
     }
 
     #[test]
@@ -518,7 +490,7 @@ mod tests {
 
     #[test]
     fn batch_json_is_a_batch_frame() {
-        let a = ServerFrame::Unsubscribed { channel: Channel::btc() };
+        let a = ServerFrame::Unsubscribed { channel: Channel::btc(), reason: None };
         let b = ServerFrame::error(ErrorCode::BadJson, "x");
         let text = batch_json(&[&a.to_json(), &b.to_json()]);
         assert_eq!(

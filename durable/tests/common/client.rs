@@ -38,7 +38,7 @@ pub fn round_trips(frame: &ServerFrame) -> Result<(), TestCaseError> {
 }
 
 pub fn error_frame(frame: &ServerFrame, inputs: &[&str]) -> Result<ErrorCode, TestCaseError> {
-    let ServerFrame::Error { code, message } = frame else {
+    let ServerFrame::Error { code, message, .. } = frame else {
         return Err(TestCaseError::fail(format!("expected an error frame, got {frame:?}")));
     };
     readable(message, inputs)?;

@@ -36,15 +36,19 @@ fn each_key_decodes_only_its_own_type() {
 fn built_in_channels_cannot_be_published_by_apps() {
     let mut c = core();
     let p = AppPublish { channel: Channel::btc(), ts: 1, data: json!(1) };
-    assert_eq!(c.publish_app(p, epochs()).err(), Some(PublishRefusal::Reserved));
+    assert_eq!(c.publish(p, epochs()).err(), Some(PublishRefusal::Reserved));
 }
 
 #[test]
 fn connect_sends_welcome_then_catchup_actions() {
     let mut c = core();
     app(&mut c, 1);
-    let (meta, actions) = c
-        .connect("conn1".into(), ConnectParams { channels: Some("news,btc,nope"), since: Some("news:0"), delta: None });
+    let (meta, actions) = c.connect(
+        "conn1".into(),
+        ConnectParams { channels: Some("news,btc,nope"), since: Some("news:0"), delta: None },
+        None,
+        0,
+    );
     assert_eq!(sent(&actions)[0]["stale_after_seconds"], 180);
     let frames = sent(&actions);
     assert_eq!(frames[0]["type"], "welcome");
@@ -140,7 +144,7 @@ fn a_replica_that_missed_updates_tells_its_sockets() {
 fn an_update_goes_to_delta_sockets_as_a_merge_patch_when_that_is_smaller() {
     let mut c = core();
     let publish = |c: &mut HubCore, ts: u64, data: Value| {
-        c.publish_app(AppPublish { channel: news(), ts, data }, epochs()).unwrap().1.broadcasts.remove(0)
+        c.publish(AppPublish { channel: news(), ts, data }, epochs()).unwrap().1.broadcasts.remove(0)
     };
     let coins = |btc: f64| json!({"coins": {"bitcoin": {"price_usd": btc, "cap": 1.26e12}, "solana": {"price_usd": 142.1, "cap": 6.5e10}}});
     assert_eq!(publish(&mut c, 1, coins(64_000.0)).delta, None, "the first update has nothing to patch");
@@ -165,7 +169,7 @@ fn an_update_goes_to_delta_sockets_as_a_merge_patch_when_that_is_smaller() {
 #[test]
 fn counters_and_stats() {
     let mut c = core();
-    let (mut meta, _) = c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None });
+    let (mut meta, _) = c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None }, None, 0);
     c.message(&mut meta, "{", 1);
     c.message(&mut meta, r#"{"op":"unsubscribe","channels":["btc"]}"#, 2);
     c.closed(CloseReason::Client);
@@ -186,7 +190,7 @@ fn state_survives_a_storage_round_trip() {
     let mut c = core();
     round_btc(&mut c, 1, 100.0);
     app(&mut c, 1);
-    c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None });
+    c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None }, None, 0);
     c.set_watcher(2, true);
     let keys = [
         StorageKey::Meta(Channel::btc()),
@@ -237,10 +241,10 @@ fn history_pages() {
 
 #[test]
 fn app_channels_are_bounded_and_the_welcome_stays_small() {
-    let mut c = HubCore::new(HubLimits { max_app_channels: 3, ..HubLimits::default() }, FeedConfig::default());
+    let mut c = HubCore::new(HubLimits { max_app_channels: 3, ..HubLimits::default() }, FeedSettings::default());
     let publish = |c: &mut HubCore, name: &str| {
         let p = AppPublish { channel: Channel::parse(name).unwrap(), ts: 1, data: json!(1) };
-        c.publish_app(p, epochs()).map(|(published, _)| published.seq)
+        c.publish(p, epochs()).map(|(published, _)| published.seq)
     };
     for name in ["a", "b", "c"] {
         assert_eq!(publish(&mut c, name), Ok(Seq(1)));
@@ -252,7 +256,7 @@ fn app_channels_are_bounded_and_the_welcome_stays_small() {
     assert_eq!((refused.status(), refused.code()), (409, "too_many_channels"));
     assert!(refused.message().contains("MAX_APP_CHANNELS"), "{}", refused.message());
     assert_eq!(publish(&mut c, "a"), Ok(Seq(2)), "existing channels go on");
-    let (_, actions) = c.connect("x".into(), ConnectParams { channels: None, since: None, delta: None });
+    let (_, actions) = c.connect("x".into(), ConnectParams { channels: None, since: None, delta: None }, None, 0);
     assert_eq!(sent(&actions)[0]["channels"], json!(["btc", "market", "sentiment", "indicators"]));
     // Deleting one makes room.
     assert_eq!(c.delete_app(&Channel::parse("b").unwrap()).map(|(seq, _)| seq), Ok(Seq(1)));
@@ -280,7 +284,7 @@ fn deleting_an_app_channel() {
     assert_eq!(c.delete_app(&news()).err(), Some(Undeletable::Unknown), "once");
     // Published again it is a new channel: seq 1, and a resume from the old one is not a replay.
     let mut later = || Epoch("after".into());
-    let (p, _) = c.publish_app(AppPublish { channel: news(), ts: 9, data: json!(9) }, &mut later).unwrap();
+    let (p, _) = c.publish(AppPublish { channel: news(), ts: 9, data: json!(9) }, &mut later).unwrap();
     assert_eq!(p.seq, Seq(1));
     let stale = Since::At { seq: 1, epoch: Some(Epoch("e1".into())) };
     assert_eq!(c.plan(&news(), Some(&stale)), Catchup::Latest);

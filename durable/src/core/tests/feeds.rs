@@ -214,7 +214,7 @@ fn the_poll_clock_starts_when_the_first_watcher_appears_anywhere() {
 fn one_coin_missing_or_without_a_change_leaves_btc_and_the_others_moving() {
     use crate::feeds::guard::BreakerState;
     let coins = vec!["bitcoin".into(), "ethereum".into(), "solana".into()];
-    let feeds = FeedConfig { coins, breaker_failures: 1, ..FeedConfig::default() };
+    let feeds = FeedSettings { coins, breaker_failures: 1, ..FeedSettings::default() };
     let mut c = HubCore::new(HubLimits::default(), feeds);
     let quote = |usd: f64, change: Value| json!({"usd": usd, "usd_24h_change": change, "usd_market_cap": 1e9, "usd_24h_vol": 1e8});
     let body = |btc: f64, eth: Value, sol: Option<Value>| {

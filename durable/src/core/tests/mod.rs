@@ -5,6 +5,7 @@
 mod catchup;
 mod channels;
 mod feeds;
+mod grant;
 
 use super::*;
 use crate::core::socket::CloseReason;
@@ -24,7 +25,7 @@ fn epochs() -> impl FnMut() -> Epoch {
 }
 
 fn core() -> HubCore {
-    let feeds = FeedConfig { coins: vec!["bitcoin".into()], kv_min_write_seconds: 300, ..FeedConfig::default() };
+    let feeds = FeedSettings { coins: vec!["bitcoin".into()], kv_min_write_seconds: 300, ..FeedSettings::default() };
     HubCore::new(HubLimits { history_len: 5, ..HubLimits::default() }, feeds)
 }
 
@@ -58,7 +59,7 @@ fn news() -> Channel {
 }
 
 fn app(core: &mut HubCore, n: u64) -> (Published, Effects) {
-    core.publish_app(AppPublish { channel: news(), ts: n, data: json!({ "n": n }) }, epochs()).unwrap()
+    core.publish(AppPublish { channel: news(), ts: n, data: json!({ "n": n }) }, epochs()).unwrap()
 }
 
 fn frame(json: &str) -> Value {

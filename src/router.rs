@@ -3,7 +3,6 @@
 
 use crate::assets::{self, StaticFile};
 use crate::bindings;
-use crate::config::Config;
 use crate::connect_limit;
 use crate::cors::{self, AllowedOrigins};
 use crate::error::ApiError;
@@ -12,6 +11,7 @@ use crate::hub_client;
 use crate::metrics;
 use crate::public_route::PublicRoute;
 use crate::publish;
+use crate::settings::Settings;
 use crate::snapshot::SnapshotEntry;
 use serde_json::{json, Map, Value};
 use tickwire_hub::api::body::{read_capped, Capped};
@@ -38,16 +38,16 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
     let origin = req.headers().get("origin").ok().flatten();
     let target = PublicRoute::parse(path);
     let api = target.api();
-    let config = bindings::config(&env);
-    let result = match config.as_ref() {
-        Err(e) => Err(ApiError::Config(e.clone())),
-        Ok(config) => match (target, req.method().as_str()) {
-            (PublicRoute::Ws, _) => ws(&req, &env, config, query, origin.as_deref()).await,
-            (PublicRoute::Publish, "POST") => publish(&req, &env, config).await,
-            (PublicRoute::Channel(_), "DELETE") => delete_channel(&req, &env, config).await,
+    let settings = bindings::settings(&env);
+    let result = match settings.as_ref() {
+        Err(e) => Err(ApiError::Settings(e.clone())),
+        Ok(settings) => match (target, req.method().as_str()) {
+            (PublicRoute::Ws, _) => ws(&req, &env, settings, query, origin.as_deref()).await,
+            (PublicRoute::Publish, "POST") => publish(&req, &env, settings).await,
+            (PublicRoute::Channel(_), "DELETE") => delete_channel(&req, &env, settings).await,
             // Boxed so that the reads' futures (all shards' stats, KV fallbacks) do not size
             // the future of every request.
-            _ => Box::pin(cold(Request::from(req), &env, config, path, target)).await.map(web_sys::Response::from),
+            _ => Box::pin(cold(Request::from(req), &env, settings, path, target)).await.map(web_sys::Response::from),
         },
     };
     let resp = match result {
@@ -56,7 +56,8 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
     };
     // CORS headers on every API answer, errors included, so browsers can read the error body.
     let Some(route) = api else { return Ok(resp) };
-    let allowed = config.map(|c| c.allowed_origins).unwrap_or_else(|_| AllowedOrigins::parse(AllowedOrigins::DEFAULT));
+    let allowed =
+        settings.map(|c| c.allowed_origins).unwrap_or_else(|_| AllowedOrigins::parse(AllowedOrigins::DEFAULT));
     let cors = cors::headers(route, origin.as_deref(), &allowed);
     if cors.is_empty() {
         return Ok(resp);
@@ -72,7 +73,7 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
     Ok(web_sys::Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)?)
 }
 
-async fn cold(req: Request, env: &Env, config: &Config, path: &str, target: PublicRoute<'_>) -> Answer {
+async fn cold(req: Request, env: &Env, settings: &Settings, path: &str, target: PublicRoute<'_>) -> Answer {
     let method = req.method();
     if let (Method::Get | Method::Head, Some(file)) = (&method, assets::find(path)) {
         return static_file(&req, file, method == Method::Head);
@@ -82,11 +83,11 @@ async fn cold(req: Request, env: &Env, config: &Config, path: &str, target: Publ
             let resp = Response::empty().map_err(|e| ApiError::Internal(format!("response: {e}")))?.with_status(204);
             Ok(resp)
         }
-        (PublicRoute::Health, Method::Get) => health(env, config).await,
-        (PublicRoute::Metrics, Method::Get) => metrics_text(env, config).await,
-        (PublicRoute::Snapshot, Method::Get) => snapshot(env, config).await,
-        (PublicRoute::History, Method::Get) => history(&req, env, config).await,
-        (PublicRoute::Channels, Method::Get) => channels(env, config).await,
+        (PublicRoute::Health, Method::Get) => health(env, settings).await,
+        (PublicRoute::Metrics, Method::Get) => metrics_text(env, settings).await,
+        (PublicRoute::Snapshot, Method::Get) => snapshot(env, settings).await,
+        (PublicRoute::History, Method::Get) => history(&req, env, settings).await,
+        (PublicRoute::Channels, Method::Get) => channels(env, settings).await,
         _ => Err(target.allow().map_or(ApiError::NotFound, |allow| ApiError::MethodNotAllowed { allow })),
     }
 }
@@ -145,7 +146,7 @@ fn json_response(body: &impl serde::Serialize, status: u16) -> Answer {
 async fn ws(
     req: &web_sys::Request,
     env: &Env,
-    config: &Config,
+    settings: &Settings,
     query: &str,
     origin: Option<&str>,
 ) -> std::result::Result<web_sys::Response, ApiError> {
@@ -156,7 +157,7 @@ async fn ws(
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::UpgradeRequired);
     }
-    if !config.allowed_origins.allows(origin) {
+    if !settings.allowed_origins.allows(origin) {
         console_warn!("/ws: refused origin {:?}", origin.unwrap_or_default());
         return Err(ApiError::Forbidden {
             code: "origin_not_allowed",
@@ -165,7 +166,7 @@ async fn ws(
     }
     admit_connect(req, env).await?;
     let requested = route::query_param(query, "shard").and_then(|v| v.parse::<u32>().ok());
-    let shard = route::socket_shard(requested, config.hub.shards, random_u32());
+    let shard = route::socket_shard(requested, settings.hub.shards, random_u32());
     hub_client::connect(env, req, shard).await
 }
 
@@ -221,7 +222,7 @@ fn random_u32() -> u32 {
 async fn publish(
     req: &web_sys::Request,
     env: &Env,
-    config: &Config,
+    settings: &Settings,
 ) -> std::result::Result<web_sys::Response, ApiError> {
     let headers = req.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
@@ -231,8 +232,9 @@ async fn publish(
         content_type: ct.as_deref(),
         content_length: len.as_deref(),
     };
-    let max = config.hub.max_publish_bytes;
-    publish::check_headers(checked, config.publish_token.as_ref(), max)?;
+    let max = settings.hub.max_publish_bytes;
+    let now_s = SystemClock.now_ms() / 1000;
+    publish::check_headers(checked, settings.publish_token.as_ref(), &settings.keys, now_s, max)?;
     if len.is_some() {
         return hub_client::forward_to_sequencer(env, req).await;
     }
@@ -258,10 +260,10 @@ async fn publish(
 async fn delete_channel(
     req: &web_sys::Request,
     env: &Env,
-    config: &Config,
+    settings: &Settings,
 ) -> std::result::Result<web_sys::Response, ApiError> {
     let auth = req.headers().get("authorization").ok().flatten();
-    publish::authorize(auth.as_deref(), config.publish_token.as_ref())?;
+    publish::authorize(auth.as_deref(), settings.publish_token.as_ref())?;
     hub_client::forward_to_sequencer(env, req).await
 }
 
@@ -274,19 +276,20 @@ fn buffered(req: &web_sys::Request, body: &[u8]) -> Result<web_sys::Request> {
     Ok(web_sys::Request::new_with_str_and_init(&req.url(), &init)?)
 }
 
-async fn health(env: &Env, config: &Config) -> Answer {
+async fn health(env: &Env, settings: &Settings) -> Answer {
     let kv = bindings::read(env, &KvKey::Latest(Channel::btc())).await.map(|_| ()).map_err(|e| e.message());
-    let hub = hub_client::stats(env, config.hub.shards).await;
+    let hub = hub_client::stats(env, settings.hub.shards).await;
     if let Err(e) = &hub {
         console_error!("/health: {}", e.detail().unwrap_or(e.code()));
     }
-    let report =
-        health::assess(kv, hub.as_ref().map_err(|e| e.message()), SystemClock.now_ms(), &config.feeds, VERSION);
+    let mut report =
+        health::assess(kv, hub.as_ref().map_err(|e| e.message()), SystemClock.now_ms(), &settings.feeds, VERSION);
+    report.tokens = health::Tokens::of(&settings.keys);
     json_response(&report, report.http_status())
 }
 
-async fn metrics_text(env: &Env, config: &Config) -> Answer {
-    let stats = match hub_client::stats(env, config.hub.shards).await {
+async fn metrics_text(env: &Env, settings: &Settings) -> Answer {
+    let stats = match hub_client::stats(env, settings.hub.shards).await {
         Ok(s) => Some(s),
         Err(e) => {
             console_error!("/metrics: {}", e.detail().unwrap_or(e.code()));
@@ -305,9 +308,9 @@ async fn metrics_text(env: &Env, config: &Config) -> Answer {
 
 /// Latest values from the hub; if the hub cannot be reached, from their KV copies (which may
 /// lag by up to `KV_MIN_WRITE_SECONDS`, and say so with `"source": "kv"`).
-async fn snapshot(env: &Env, config: &Config) -> Answer {
-    let stale_after = |c: &Channel| config.feeds.channel_stale_after_seconds(c);
-    let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env, config.hub.shards, random_u32()).await {
+async fn snapshot(env: &Env, settings: &Settings) -> Answer {
+    let stale_after = |c: &Channel| settings.feeds.channel_stale_after_seconds(c);
+    let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env, settings.hub.shards, random_u32()).await {
         Ok(values) => {
             let now = SystemClock.now_ms();
             values.into_iter().map(|v| SnapshotEntry::from_hub(stale_after(&v.channel), v, now)).collect()
@@ -334,21 +337,24 @@ async fn snapshot(env: &Env, config: &Config) -> Answer {
 
 /// `GET /api/channels`: the channels that exist, with their seq, last update time and the
 /// sockets subscribed over every shard (see `HubStats::channel_list`).
-async fn channels(env: &Env, config: &Config) -> Answer {
-    let stats = hub_client::stats(env, config.hub.shards).await?;
+async fn channels(env: &Env, settings: &Settings) -> Answer {
+    let stats = hub_client::stats(env, settings.hub.shards).await?;
     let time = crate::snapshot::rfc3339(SystemClock.now_ms());
     json_response(&json!({ "time": time, "channels": stats.channel_list() }), 200)
 }
 
 /// `GET /api/history?channel=C&since=N&limit=M`: retained updates of C after seq N (default 0),
 /// at most M (default 100, at most HISTORY_LEN), oldest first.
-async fn history(req: &Request, env: &Env, config: &Config) -> Answer {
+async fn history(req: &Request, env: &Env, settings: &Settings) -> Answer {
     let url = req.url().map_err(|_| ApiError::BadRequest {
         code: "bad_request",
         message: "the request URL could not be read".to_owned(),
     })?;
-    let query = crate::history::HistoryQuery::parse(url.query_pairs(), config.hub.history_len)?;
-    match hub_client::history(env, &query, config.hub.shards, random_u32()).await? {
+    let query = crate::history::HistoryQuery::parse(url.query_pairs(), settings.hub.history_len)?;
+    let authorization = req.headers().get("authorization").ok().flatten();
+    let now_s = SystemClock.now_ms() / 1000;
+    crate::history::authorize(&query.channel, authorization.as_deref(), &settings.keys, now_s)?;
+    match hub_client::history(env, &query, settings.hub.shards, random_u32()).await? {
         Some(page) => json_response(&page, 200),
         None => Err(ApiError::UnknownChannel(query.channel.to_string())),
     }
