@@ -92,4 +92,30 @@ mod tests {
         assert_eq!(code(&[("channel", "btc"), ("limit", "0")]), "bad_request");
         assert_eq!(code(&[("channel", "btc"), ("limit", "301")]), "bad_request");
     }
+
+    #[test]
+    fn private_history_needs_a_token_granting_history() {
+        use tickwire_hub::auth::{mint, Caps, Claims, Subject};
+        const SECRET: &str = "0123456789abcdef0123456789abcdef";
+        let keys = Keys::new(Some(SECRET), None);
+        let jwt = |caps: serde_json::Value, exp: u64| {
+            let mut claims = Claims::new(Subject::parse("u").unwrap(), exp);
+            claims.caps = Caps::from_claim(&caps).unwrap();
+            format!("Bearer {}", mint(&claims, SECRET))
+        };
+        let private = Channel::parse("private-a").unwrap();
+        let check = |c: &Channel, h: Option<&str>| authorize(c, h, &keys, 100).map_err(|e| (e.status(), e.code()));
+        assert_eq!(check(&Channel::parse("news").unwrap(), None), Ok(()));
+        assert_eq!(check(&private, None), Err((401, "unauthorized")));
+        assert_eq!(check(&private, Some("Bearer nonsense")), Err((401, "unauthorized")));
+        assert_eq!(
+            check(&private, Some(&jwt(serde_json::json!({"private-a": ["subscribe"]}), 200))),
+            Err((403, "forbidden"))
+        );
+        assert_eq!(check(&private, Some(&jwt(serde_json::json!({"private-*": ["history"]}), 200))), Ok(()));
+        assert_eq!(
+            check(&private, Some(&jwt(serde_json::json!({"private-*": ["history"]}), 10))),
+            Err((401, "token_expired"))
+        );
+    }
 }

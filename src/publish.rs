@@ -153,4 +153,27 @@ mod tests {
             (401, "unauthorized")
         );
     }
+
+    #[test]
+    fn with_token_secrets_a_valid_token_may_publish_and_the_sequencer_checks_its_channel() {
+        use tickwire_hub::auth::{mint, Caps, Claims, Subject};
+        const SECRET: &str = "0123456789abcdef0123456789abcdef";
+        let keys = Keys::new(Some(SECRET), None);
+        let t = Token("server-token".into());
+        let mut claims = Claims::new(Subject::parse("app").unwrap(), 1_000);
+        claims.caps = Caps::from_claim(&serde_json::json!({"chat": ["publish"]})).unwrap();
+        let jwt = mint(&claims, SECRET);
+        let auth =
+            |h: &str, now: u64| authorize_publish(Some(h), Some(&t), &keys, now).map_err(|e| (e.status(), e.code()));
+        assert_eq!(auth("Bearer server-token", 0), Ok(()));
+        assert_eq!(auth(&format!("Bearer {jwt}"), 900), Ok(()));
+        assert_eq!(auth(&format!("Bearer {jwt}"), 2_000), Err((401, "token_expired")));
+        let foreign = mint(&claims, "another-secret-0123456789abcdef01");
+        assert_eq!(auth(&format!("Bearer {foreign}"), 900), Err((401, "unauthorized")));
+        // Not a token at all: the wrong-PUBLISH_TOKEN answer it always was.
+        assert_eq!(auth("Bearer guess", 900), Err((403, "forbidden")));
+        assert_eq!(authorize_publish(None, Some(&t), &keys, 0).map_err(|e| e.code()), Err("unauthorized"));
+        // With token secrets and no PUBLISH_TOKEN, tokens still publish.
+        assert_eq!(authorize_publish(Some(&format!("Bearer {jwt}")), None, &keys, 900).map_err(|e| e.code()), Ok(()));
+    }
 }

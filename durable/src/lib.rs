@@ -3,21 +3,24 @@
 //! Module map: one folder per layer, and a folder uses only those listed before it
 //! (`tests/structure.py` checks it: `LAYERS`, and no cycle between files).
 //! - `clock` (the one clock seam) and `settings` (typed wrangler vars, the hub's limits);
-//! - `wire/`, what clients decode: `protocol` (the socket's frames, channel names, seqs),
+//! - `wire/`, what clients decode: `protocol` (the server's frames, channel names, seqs),
+//!   `client_op` (the client's frames, decoded),
 //!   `merge_patch` (the `delta` frames' RFC 7386 patches), `frame_size` (a client frame judged
 //!   by its size before it is copied into wasm memory), `values` (the built-in channels'
 //!   values), `bodies` (JSON answers and what shards exchange: publish answers, snapshots,
 //!   history pages, updates with their epoch, digests, sync pages, positions) and `error_body`
 //!   (the API's JSON error body);
 //! - `auth/`, tokens: `jwt` (HS256 compact JWS, verified in constant time), `claims` (`sub`,
-//!   the time window with its leeway, `info`) and `caps` (what a token grants on which channels);
+//!   the time window with its leeway, `info`), `caps` (what a token grants on which channels)
+//!   and `access` (who may do what with a channel: a token's grant against its class);
 //! - `feeds/`, the upstreams: each one's parser (`alternative_me`, `coingecko`, the shared
 //!   checks in `mod.rs`), `settings` (the feeds' vars), `round` (what a round fetches), `guard`
 //!   (rate limits and breakers), `status` (what tickwire knows about its upstreams), `rsi`,
 //!   `kv` (the KV mirror), and wasm32 only `upstream` (HTTP to upstream APIs);
 //! - `core/`, the hub's state machine, plain Rust: `mod.rs` (`HubCore`, with `catchup`,
-//!   `counters`, `feeds` and `sync`), `socket` (one socket's attachment, limits and close
-//!   reasons), `channel` (one channel's sequence and history), `commit` (the group-commit
+//!   `counters`, `feeds`, `read` and `sync`), `socket` (one socket's attachment, limits and
+//!   close reasons), `grant` (a socket's token: the `auth` op, expiry), `channel` (one
+//!   channel's sequence and history), `commit` (the group-commit
 //!   queue), `catchup_cache` (catch-ups shared between sockets), `publish` (an app publish's
 //!   checks), `history_budget`, `replica_backoff`, `replica_sync` (when a replica vouches for
 //!   its state and heals), `btc_watch` (a replica's debounced `btc` watching), `upkeep` (what

@@ -53,21 +53,22 @@ impl Hub {
     /// A socket's publish, its access checked by the socket's core: sequenced here on the
     /// sequencer, or forwarded to it.
     pub(crate) async fn socket_publish(self: &Rc<Self>, publish: AppPublish) -> Result<SocketPublished> {
-        let outcome = if self.shard() == SEQUENCER {
-            self.sequence_publish(publish).await?
+        let answer = if self.shard() == SEQUENCER {
+            answer_of(self.sequence_publish(publish).await?)
         } else {
             let body = serde_json::to_string(&SocketPublish { publish })?;
             let mut resp = stub::send(&self.env, SEQUENCER, &HubRoute::Publish, Some(body)).await?;
             if resp.status_code() != 200 {
                 return Err(Error::RustError(format!("the sequencer answered a publish with {}", resp.status_code())));
             }
-            return resp.json::<SocketPublished>().await;
+            resp.json::<SocketPublished>().await?
         };
-        if outcome.is_ok() {
+        // Counted by the shard that holds the socket.
+        if matches!(answer, SocketPublished::Published(_)) {
             self.with_core(HubCore::count_socket_publish)?;
             self.counters_changed().await;
         }
-        Ok(answer_of(outcome))
+        Ok(answer)
     }
 
     /// `POST /publish` on the sequencer: a socket's publish a replica forwards.

@@ -17,10 +17,12 @@ mod browser;
 mod procs;
 mod prometheus;
 mod storage;
+mod tokens;
 mod ws;
 
 pub use browser::{Browser, HOLD_SOCKETS, RELEASE_SOCKETS};
 pub use prometheus::Prometheus;
+pub use tokens::{claims, jose, now_s, token, token_with, TOKEN_SECRET};
 pub use ws::{is_update, seqs, Client, Ws};
 
 pub fn root() -> PathBuf {
@@ -327,6 +329,9 @@ impl Wrangler {
             // Publishing off unless a test sets a token: a developer's .dev.vars (which
             // wrangler reads) must not leak into the tests.
             ("PUBLISH_TOKEN".to_owned(), String::new()),
+            // Token secrets likewise: private channels closed unless a test opens them.
+            ("TOKEN_SECRET".to_owned(), String::new()),
+            ("TOKEN_SECRET_PREVIOUS".to_owned(), String::new()),
         ];
         // A test's own value replaces the harness default.
         all.retain(|(k, _)| !vars.iter().any(|(t, _)| t == k));
@@ -494,6 +499,49 @@ impl Wrangler {
     pub fn try_get(&self, path: &str) -> Option<Reply> {
         let resp = agent().get(&format!("{}{path}", self.base)).call().ok()?;
         Some(read_reply(Ok(resp), path))
+    }
+
+    /// `GET path` with `Authorization: Bearer token`.
+    pub fn get_bearer(&self, path: &str, token: &str) -> Reply {
+        let req = agent().get(&format!("{}{path}", self.base)).header("authorization", format!("Bearer {token}"));
+        read_reply(req.call(), path)
+    }
+
+    /// A WebSocket connect the server refuses before the upgrade: its status and JSON body.
+    /// Panics if the socket opens. Spoken over a plain socket: WebSocket clients do not read
+    /// the body of a refused handshake.
+    pub fn ws_refused(&self, path_and_query: &str) -> (u16, Value) {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(self.authority()).expect("connect");
+        let _ = s.set_read_timeout(Some(Duration::from_secs(15)));
+        let request = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            self.authority()
+        );
+        s.write_all(request.as_bytes()).expect("send the handshake");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read the head, then the body its Content-Length announces (the connection may stay open).
+        loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let head = text[..end].to_ascii_lowercase();
+                let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status line");
+                assert_ne!(status, 101, "{path_and_query} was upgraded");
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
+                let body = &text[end + 4..];
+                if n == 0 || length.is_some_and(|l| body.len() >= l) {
+                    return (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())));
+                }
+            } else if n == 0 {
+                panic!("{path_and_query}: no answer: {text}");
+            }
+        }
     }
 
     pub fn get_json(&self, path: &str) -> (u16, Value) {
