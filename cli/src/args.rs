@@ -4,11 +4,11 @@
 use crate::endpoint::{Endpoint, DEFAULT_URL};
 use crate::errors::say;
 use crate::exit::{exit_codes_help, Exit};
-use crate::publish::{self, Outcome};
+use crate::publish::{self, Credential, Outcome};
 use crate::resume::Resume;
-use crate::session::Options;
+use crate::session::{Options, UserToken};
 use crate::terminal_text;
-use crate::{tail, watch};
+use crate::{tail, token, watch};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -29,7 +29,8 @@ use tickwire_hub::wire::protocol::Channel;
         "  tickwire watch\n",
         "  tickwire watch https://tickwire.example.workers.dev\n",
         "  tickwire tail btc market | jq -r 'select(.channel == \"btc\") | .data.price_usd'\n",
-        "  TICKWIRE_TOKEN=secret tickwire publish news '{\"headline\":\"hello\"}'\n\n",
+        "  TICKWIRE_TOKEN=secret tickwire publish news '{\"headline\":\"hello\"}'\n",
+        "  tickwire tail private-u42 --token \"$(tickwire token --sub u42 --cap private-u42:subscribe,history)\"\n\n",
         exit_codes_help!(),
     ),
 )]
@@ -76,6 +77,43 @@ enum Command {
         exit_codes_help!(),
     ))]
     Publish(PublishArgs),
+    /// Mint a token for a user, signed with $TICKWIRE_TOKEN_SECRET (the server's TOKEN_SECRET), and print it.
+    #[command(after_help = concat!(
+        "Prints the token (an HS256 JWT) on stdout. It opens private- channels as its --cap entries\n",
+        "grant: CHANNEL:CAP[,CAP...], where CHANNEL is a channel name, a prefix ending in * or * alone,\n",
+        "and CAP is subscribe, history, publish or presence (at most 16 entries). The secret is read\n",
+        "from the environment only and never printed.\n\n",
+        "Examples:\n",
+        "  tickwire token --sub u42 --cap 'private-u42:subscribe,history' --ttl 1h\n",
+        "  tickwire token --sub ann --cap 'private-room-*:subscribe,publish' --info '{\"name\":\"Ann\"}'\n",
+        "  export TICKWIRE_USER_TOKEN=\"$(tickwire token --sub u42 --cap 'private-u42:subscribe')\"",
+    ))]
+    Token(TokenArgs),
+}
+
+/// A user token for the commands that talk to the server.
+#[derive(Debug, Args)]
+struct TokenArg {
+    /// A user token (`tickwire token`), presented first on every connection (publish: sent as
+    /// Authorization: Bearer, instead of TICKWIRE_TOKEN) [env: TICKWIRE_USER_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The user id (the token's sub), 1-64 bytes.
+    #[arg(long, value_name = "ID")]
+    sub: String,
+    /// What the token grants: CHANNEL:CAP[,CAP...] (repeat for more channels).
+    #[arg(long = "cap", value_name = "CHANNEL:CAPS")]
+    caps: Vec<String>,
+    /// How long the token is valid: a whole number and s, m, h or d (at most 365d).
+    #[arg(long, value_name = "TTL", default_value = "1h")]
+    ttl: String,
+    /// A JSON object kept with the token for presence (at most 512 bytes).
+    #[arg(long, value_name = "JSON")]
+    info: Option<String>,
 }
 
 /// How a following command keeps its connection.
@@ -99,6 +137,8 @@ struct WatchArgs {
     url: Option<String>,
     #[command(flatten)]
     follow: FollowArgs,
+    #[command(flatten)]
+    token: TokenArg,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +157,8 @@ struct TailArgs {
     quiet: bool,
     #[command(flatten)]
     follow: FollowArgs,
+    #[command(flatten)]
+    token: TokenArg,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +170,8 @@ struct PublishArgs {
     /// The server [env: TICKWIRE_URL] [default: ws://127.0.0.1:8787/ws]
     #[arg(long, value_name = "URL")]
     url: Option<String>,
+    #[command(flatten)]
+    token: TokenArg,
 }
 
 /// The real clock, for ages.
@@ -146,9 +190,10 @@ pub fn run() -> Exit {
     // rustls picks ring (the only provider built in); installing it first makes that explicit.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
-        Command::Watch(a) => options(a.url, &a.follow).map(|opts| in_runtime(watch::run(opts, &WallClock))),
+        Command::Watch(a) => options(a.url, &a.follow, a.token).map(|opts| in_runtime(watch::run(opts, &WallClock))),
         Command::Tail(a) => tail_command(a),
         Command::Publish(a) => publish_command(a),
+        Command::Token(a) => token_command(a),
     };
     result.unwrap_or_else(|line| {
         say(&line);
@@ -162,12 +207,19 @@ fn endpoint(arg: Option<String>) -> Result<Endpoint, String> {
     Endpoint::parse(url.as_deref().unwrap_or(DEFAULT_URL)).map_err(|e| e.to_string())
 }
 
-fn options(url: Option<String>, f: &FollowArgs) -> Result<Options, String> {
+/// The user token: `--token`, else `TICKWIRE_USER_TOKEN`; empty is none.
+fn user_token(arg: TokenArg) -> Option<UserToken> {
+    let token = arg.token.or_else(|| std::env::var("TICKWIRE_USER_TOKEN").ok());
+    token.filter(|t| !t.trim().is_empty()).map(UserToken)
+}
+
+fn options(url: Option<String>, f: &FollowArgs, token: TokenArg) -> Result<Options, String> {
     Ok(Options {
         endpoint: endpoint(url)?,
         ping_every: Duration::from_secs(f.ping),
         retry_max: Duration::from_secs(f.retry_max),
         retries: f.retries,
+        token: user_token(token),
     })
 }
 
@@ -176,7 +228,10 @@ fn tail_command(a: TailArgs) -> Result<Exit, String> {
     let channels =
         a.channels.iter().map(|c| Channel::parse(c).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
     let resume = Resume::with_since(&channels, &a.since.join(","))?;
-    let opts = options(a.url, &a.follow)?;
+    let opts = options(a.url, &a.follow, a.token)?;
+    if let (None, Some(c)) = (&opts.token, channels.iter().find(|c| c.is_private())) {
+        return Err(format!("{c} is a private channel: give a token with --token or TICKWIRE_USER_TOKEN"));
+    }
     Ok(in_runtime(tail::run(opts, resume, a.quiet)))
 }
 
@@ -192,14 +247,18 @@ fn publish_command(a: PublishArgs) -> Result<Exit, String> {
         _ => a.json,
     };
     let data: Value = serde_json::from_str(&text).map_err(|e| format!("the value is not JSON: {e}"))?;
-    let token = std::env::var("TICKWIRE_TOKEN").ok().filter(|t| !t.is_empty());
+    // A user token, when given, is sent instead of the server's PUBLISH_TOKEN.
+    let (token, credential) = match user_token(a.token) {
+        Some(t) => (Some(t.0), Credential::UserToken),
+        None => (std::env::var("TICKWIRE_TOKEN").ok().filter(|t| !t.is_empty()), Credential::PublishToken),
+    };
     let url = endpoint.http_url(route::PUBLISH);
     let exit = match publish::send(&url, token.as_deref(), publish::body(&channel, &data)) {
         Err(line) => {
             say(&line);
             Exit::Failure
         }
-        Ok(answer) => match publish::outcome(&answer) {
+        Ok(answer) => match publish::outcome(&answer, credential) {
             Outcome::Published(line) => {
                 let _ = writeln!(std::io::stdout(), "{}", terminal_text::json(&line));
                 Exit::Ok
@@ -211,6 +270,18 @@ fn publish_command(a: PublishArgs) -> Result<Exit, String> {
         },
     };
     Ok(exit)
+}
+
+fn token_command(a: TokenArgs) -> Result<Exit, String> {
+    let ttl = token::parse_ttl(&a.ttl)?;
+    let now = WallClock.now_ms() / 1000;
+    let claims = token::claims(&a.sub, &a.caps, ttl, a.info.as_deref(), now)?;
+    let secret = std::env::var(token::SECRET_VAR).ok();
+    let jwt = token::mint(&claims, secret.as_deref())?;
+    Ok(match writeln!(std::io::stdout(), "{jwt}") {
+        Ok(()) => Exit::Ok,
+        Err(_) => Exit::Failure,
+    })
 }
 
 /// Runs a following command on a single-threaded runtime; a blocking read still in flight
@@ -244,7 +315,7 @@ mod tests {
         let mut cmd = Cli::command();
         let top = cmd.render_help().to_string();
         assert!(top.contains("Examples:") && top.contains("watch") && top.contains("publish"), "{top}");
-        for name in ["watch", "tail", "publish"] {
+        for name in ["watch", "tail", "publish", "token"] {
             let sub = cmd.find_subcommand_mut(name).unwrap().render_help().to_string();
             assert!(sub.contains("Examples:"), "{name}: {sub}");
         }
@@ -279,13 +350,90 @@ mod tests {
             url: None,
             quiet: false,
             follow: FollowArgs { ping: 20, retry_max: 15, retries: None },
+            token: TokenArg { token: None },
         };
         let e = tail_command(bad).unwrap_err();
         assert!(e.contains("invalid channel name") && !e.contains('\n'), "{e}");
         let e = endpoint(Some("ftp://x".into())).unwrap_err();
         assert!(e.starts_with("bad URL \"ftp://x\""), "{e}");
-        let p = PublishArgs { channel: "news".into(), json: "{nope".into(), url: Some("127.0.0.1:1".into()) };
+        let p = PublishArgs {
+            channel: "news".into(),
+            json: "{nope".into(),
+            url: Some("127.0.0.1:1".into()),
+            token: TokenArg { token: None },
+        };
         assert!(publish_command(p).unwrap_err().starts_with("the value is not JSON"));
+    }
+
+    #[test]
+    fn token_arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "tickwire",
+            "token",
+            "--sub",
+            "u42",
+            "--cap",
+            "private-u42:subscribe,history",
+            "--cap",
+            "private-room-*:publish",
+            "--ttl",
+            "15m",
+            "--info",
+            r#"{"name":"Ann"}"#,
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Token(a) => {
+                assert_eq!((a.sub.as_str(), a.ttl.as_str()), ("u42", "15m"));
+                assert_eq!(a.caps, ["private-u42:subscribe,history", "private-room-*:publish"]);
+                assert_eq!(a.info.as_deref(), Some(r#"{"name":"Ann"}"#));
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["tickwire", "token", "--sub", "u"]).unwrap();
+        assert!(matches!(cli.command, Command::Token(a) if a.ttl == "1h" && a.caps.is_empty()), "defaults");
+        assert!(Cli::try_parse_from(["tickwire", "token"]).is_err(), "--sub is required");
+        for cmd in
+            [&["watch", "--token", "T"][..], &["tail", "x", "--token", "T"], &["publish", "x", "1", "--token", "T"]]
+        {
+            let cli = Cli::try_parse_from([&["tickwire"], cmd].concat()).unwrap();
+            let token = match cli.command {
+                Command::Watch(a) => a.token.token,
+                Command::Tail(a) => a.token.token,
+                Command::Publish(a) => a.token.token,
+                Command::Token(_) => None,
+            };
+            assert_eq!(token.as_deref(), Some("T"), "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn a_private_channel_needs_a_token() {
+        let tail = |token: Option<&str>| TailArgs {
+            channels: vec!["btc".into(), "private-u42".into()],
+            since: vec![],
+            url: None,
+            quiet: false,
+            follow: FollowArgs { ping: 20, retry_max: 15, retries: None },
+            token: TokenArg { token: token.map(str::to_owned) },
+        };
+        if std::env::var_os("TICKWIRE_USER_TOKEN").is_none() {
+            let e = tail_command(tail(None)).unwrap_err();
+            assert!(e.contains("private-u42 is a private channel") && e.contains("--token"), "{e}");
+        }
+        assert_eq!(user_token(TokenArg { token: Some("t".into()) }), Some(UserToken("t".into())));
+        assert_eq!(format!("{:?}", UserToken("secret.token".into())), "UserToken(..)");
+    }
+
+    #[test]
+    fn token_without_its_secret_is_a_usage_error() {
+        if std::env::var_os(token::SECRET_VAR).is_some() {
+            return;
+        }
+        let a = TokenArgs { sub: "u".into(), caps: vec![], ttl: "1h".into(), info: None };
+        assert!(token_command(a).unwrap_err().contains(token::SECRET_VAR));
+        let a = TokenArgs { sub: "u".into(), caps: vec![], ttl: "1y".into(), info: None };
+        assert!(token_command(a).unwrap_err().starts_with("--ttl"));
     }
 
     #[test]

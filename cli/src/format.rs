@@ -109,6 +109,12 @@ pub fn utc(ms: u64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// The server's word that it accepted the token: whose, and until when (`exp`, Unix seconds;
+/// the server allows a little leeway past it).
+pub fn authed(sub: &str, exp: u64) -> String {
+    format!("authed as {sub} (token valid until {})", utc(exp.saturating_mul(1000)))
+}
+
 /// A duration in seconds with one decimal: `1.2 s`.
 pub fn secs(d: std::time::Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())

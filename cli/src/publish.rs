@@ -16,6 +16,15 @@ pub enum Outcome {
     Refused(Exit, String),
 }
 
+/// Which token the publish was sent with: what a refusal asks the user to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// The server's `PUBLISH_TOKEN`, from `TICKWIRE_TOKEN` (or none).
+    PublishToken,
+    /// A user token (`--token`, `TICKWIRE_USER_TOKEN`), which needs `publish` for the channel.
+    UserToken,
+}
+
 /// The API's error body: `{"error":{"code","message"}}`.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
@@ -33,8 +42,8 @@ pub fn body(channel: &Channel, data: &Value) -> String {
     json!({ "channel": channel, "data": data }).to_string()
 }
 
-/// What the answer to a publish means.
-pub fn outcome(a: &Answer) -> Outcome {
+/// What the answer to a publish sent with `credential` means.
+pub fn outcome(a: &Answer, credential: Credential) -> Outcome {
     if a.status == 202 {
         return match serde_json::from_str::<Published>(&a.body) {
             Ok(p) => Outcome::Published(json!({ "channel": p.channel, "seq": p.seq }).to_string()),
@@ -50,7 +59,15 @@ pub fn outcome(a: &Answer) -> Outcome {
         Some(s) => format!("{what}; retry after {s} s ({server})"),
         None => format!("{what}; retry later ({server})"),
     };
+    let user = credential == Credential::UserToken;
     let (exit, line) = match (a.status, code.as_str()) {
+        (401, "token_expired") if user => {
+            (Exit::Auth, format!("401: the user token expired: mint a new one ({server})"))
+        }
+        (401, _) if user => (Exit::Auth, format!("401: the user token was refused ({server})")),
+        (403, "forbidden") if user => {
+            (Exit::Auth, format!("403: the user token does not grant publish on this channel ({server})"))
+        }
         (401, _) => {
             (Exit::Auth, format!("401 unauthorized: set TICKWIRE_TOKEN to the server's PUBLISH_TOKEN ({server})"))
         }
@@ -92,7 +109,34 @@ mod tests {
     use super::*;
 
     fn a(status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
-        outcome(&Answer { status, retry_after: retry_after.map(str::to_owned), body: body.to_owned() })
+        outcome(
+            &Answer { status, retry_after: retry_after.map(str::to_owned), body: body.to_owned() },
+            Credential::PublishToken,
+        )
+    }
+
+    fn user(status: u16, body: &str) -> Outcome {
+        let answer = Answer { status, retry_after: None, body: body.to_owned() };
+        outcome(&answer, Credential::UserToken)
+    }
+
+    #[test]
+    fn a_user_token_refused_says_so() {
+        let cases = [
+            (user(401, &err("unauthorized", "token signature does not verify")), "user token was refused"),
+            (user(401, &err("token_expired", "token expired")), "expired: mint a new one"),
+            (user(403, &err("forbidden", "no publish on private-b")), "does not grant publish"),
+        ];
+        for (got, says) in cases {
+            match got {
+                Outcome::Refused(Exit::Auth, line) => {
+                    assert!(line.contains(says) && !line.contains("TICKWIRE_TOKEN"), "{line}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(user(403, &err("channel_reserved", "built-in")), Outcome::Refused(Exit::Refused, _)));
+        assert!(matches!(user(202, r#"{"seq":1,"channel":"private-a"}"#), Outcome::Published(_)));
     }
 
     fn err(code: &str, message: &str) -> String {

@@ -10,7 +10,7 @@
 
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
-use tickwire_hub::wire::protocol::{parse_since_param, Channel, Epoch, Seq, ServerFrame, Update};
+use tickwire_hub::wire::protocol::{parse_since_param, Channel, EndReason, Epoch, ErrorCode, Seq, ServerFrame, Update};
 
 /// The last seq seen of a channel, and the epoch it belongs to when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,28 @@ pub enum Output {
     Note(String),
     /// A client frame to send on the current connection.
     Send(String),
+    /// The server accepted the token (`--token`): whose it is and when it expires (Unix seconds).
+    Authed {
+        sub: String,
+        exp: u64,
+    },
+    /// The server refused the token, or a channel needs more than it grants. The client cannot
+    /// get another token, so this ends the command.
+    TokenRefused(String),
+}
+
+/// How a connection opens: the channels named in its URL with their positions (`since`), and
+/// the frames sent first, before anything is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    pub channels: Vec<Channel>,
+    pub since: String,
+    pub first: Vec<String>,
+}
+
+/// `{"op":"auth","token":...}`: presents a token on an open socket.
+pub fn auth_op(token: &str) -> String {
+    json!({ "op": "auth", "token": token }).to_string()
 }
 
 /// The most one channel holds before its `subscribed`, counted as the updates' JSON: twice the
@@ -89,9 +111,35 @@ impl Resume {
 
     /// The positions to resume from, in the URL form: `btc:41@9f2c...,orders:7`.
     pub fn since_param(&self) -> String {
-        let parts: Vec<String> =
-            self.channels.iter().filter_map(|(c, f)| f.position.as_ref().map(|p| format!("{c}:{}", at(p)))).collect();
+        self.since_of(|_| true)
+    }
+
+    fn since_of(&self, which: impl Fn(&Channel) -> bool) -> String {
+        let parts: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(c, _)| which(c))
+            .filter_map(|(c, f)| f.position.as_ref().map(|p| format!("{c}:{}", at(p))))
+            .collect();
         parts.join(",")
+    }
+
+    /// How the next connection opens. Without a token every channel is in the URL. With one,
+    /// the token goes first as an `auth` op (not in the URL, where logs keep it), and the private
+    /// channels follow in a `subscribe` op with their positions, so that the hub judges them
+    /// with the token in force; the public ones stay in the URL.
+    pub fn opening(&self, token: Option<&str>) -> Opening {
+        let Some(token) = token else {
+            return Opening { channels: self.channels(), since: self.since_param(), first: Vec::new() };
+        };
+        let channels = self.channels.keys().filter(|c| !c.is_private()).cloned().collect();
+        let mut first = vec![auth_op(token)];
+        let private: Vec<_> =
+            self.channels.iter().filter(|(c, _)| c.is_private()).map(|(c, f)| (c, f.position.as_ref())).collect();
+        if !private.is_empty() {
+            first.push(subscribe_op(&private));
+        }
+        Opening { channels, since: self.since_of(|c| !c.is_private()), first }
     }
 
     /// A new connection: every channel catches up again before its updates are passed on.
@@ -122,12 +170,13 @@ impl Resume {
                 Some(f) => subscribed(&channel, f, seq, epoch, recovered, out),
                 None => out.push(Output::Note(format!("ignored a subscription to {channel}, which was not asked for"))),
             },
+            // The hub ended a subscription: the token expired, or no longer grants the channel.
             ServerFrame::Unsubscribed { channel, reason: Some(reason) } => {
-                out.push(Output::Note(format!("the server ended {channel}: {reason:?}")))
-            }
-            ServerFrame::Authed { sub, exp } => out.push(Output::Note(format!("authed as {sub} until {exp}"))),
-            ServerFrame::Published { channel, seq, .. } => {
-                out.push(Output::Note(format!("published {channel} seq {seq}")))
+                let why = match reason {
+                    EndReason::TokenExpired => "the token expired",
+                    EndReason::Forbidden => "the token no longer grants it",
+                };
+                out.push(Output::TokenRefused(format!("the server ended {channel}: {why}")))
             }
             ServerFrame::Unsubscribed { channel, reason: None } => {
                 if let Some(f) = self.channels.get_mut(&channel) {
@@ -136,7 +185,7 @@ impl Resume {
                     out.push(Output::Note(format!(
                         "{channel} was deleted on the server; following it again from its next first update"
                     )));
-                    out.push(Output::Send(subscribe_op(&channel, &start)));
+                    out.push(Output::Send(subscribe_op(&[(&channel, Some(&start))])));
                     f.position = Some(start);
                     f.held = Some(Held::default());
                 }
@@ -144,8 +193,18 @@ impl Resume {
             ServerFrame::Delta { channel, seq, .. } => {
                 out.push(Output::Note(format!("ignored a delta of {channel} seq {seq}: this client asks for none")))
             }
-            ServerFrame::Error { code, message, .. } => {
-                out.push(Output::Note(format!("server error {}: {message}", code.label())))
+            ServerFrame::Error { code, message, channel, .. } => {
+                let about = channel.map(|c| format!(" ({c})")).unwrap_or_default();
+                out.push(match code {
+                    ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::TokenExpired => {
+                        Output::TokenRefused(format!("token refused: {}{about}: {message}", code.label()))
+                    }
+                    _ => Output::Note(format!("server error {}{about}: {message}", code.label())),
+                })
+            }
+            ServerFrame::Authed { sub, exp } => out.push(Output::Authed { sub, exp }),
+            ServerFrame::Published { channel, seq, .. } => {
+                out.push(Output::Note(format!("published to {channel}: seq {seq}")))
             }
             ServerFrame::Batch { frames } => {
                 for f in frames {
@@ -164,13 +223,22 @@ fn at(p: &Position) -> String {
     }
 }
 
-/// `{"op":"subscribe","channels":["c"],"since":{"c":...}}` resuming from `p`.
-fn subscribe_op(channel: &Channel, p: &Position) -> String {
-    let since = match &p.epoch {
-        Some(e) => json!({ "seq": p.seq, "epoch": e }),
-        None => json!(p.seq),
-    };
-    json!({ "op": "subscribe", "channels": [channel], "since": { channel.as_str(): since } }).to_string()
+/// `{"op":"subscribe","channels":["c",..],"since":{"c":...}}`: each channel resuming from its
+/// position, when it has one.
+fn subscribe_op(channels: &[(&Channel, Option<&Position>)]) -> String {
+    let names: Vec<&Channel> = channels.iter().map(|(c, _)| *c).collect();
+    let since: serde_json::Map<String, serde_json::Value> = channels
+        .iter()
+        .filter_map(|(c, p)| p.map(|p| (c, p)))
+        .map(|(c, p)| {
+            let at = match &p.epoch {
+                Some(e) => json!({ "seq": p.seq, "epoch": e }),
+                None => json!(p.seq),
+            };
+            (c.as_str().to_owned(), at)
+        })
+        .collect();
+    json!({ "op": "subscribe", "channels": names, "since": since }).to_string()
 }
 
 /// The end of a channel's catch-up (or, unasked, the server's word that updates before the last

@@ -11,6 +11,7 @@ use crate::backoff::{random_u64, Backoff};
 use crate::conn::{Link, Received};
 use crate::endpoint::Endpoint;
 use crate::resume::{Output, Resume};
+use std::fmt;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -31,6 +32,18 @@ pub struct Options {
     pub retry_max: Duration,
     /// Give up after this many failed attempts in a row beyond the first (None: never).
     pub retries: Option<u32>,
+    /// A token to present first on every connection (`--token`).
+    pub token: Option<UserToken>,
+}
+
+/// A user token (`--token`, `TICKWIRE_USER_TOKEN`); its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserToken(pub String);
+
+impl fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserToken(..)")
+    }
 }
 
 /// What happened, in order.
@@ -48,6 +61,12 @@ pub enum Event {
     },
     /// Gave up: the server refused the URL, or `retries` ran out.
     Fatal(String),
+    /// The server refused the token (or a channel needs more than it grants), so following
+    /// cannot go on: the connection was closed. `since` is where the client stood.
+    TokenRefused {
+        message: String,
+        since: String,
+    },
     /// Stopped on request; `echoed` when a connection was open and the server answered its
     /// close. `since` is where the client stood (`btc:41@epoch,...`).
     Stopped {
@@ -82,7 +101,8 @@ async fn run(opts: Options, mut resume: Resume, events: mpsc::Sender<Event>, mut
     let mut backoff = Backoff::new(BACKOFF_BASE, opts.retry_max, STABLE);
     let mut failures = 0u32;
     loop {
-        let url = opts.endpoint.socket_url(&resume.channels(), &resume.since_param());
+        let opening = resume.opening(opts.token.as_ref().map(|t| t.0.as_str()));
+        let url = opts.endpoint.socket_url(&opening.channels, &opening.since);
         emit(&events, Event::Connecting { url: url.clone() }).await;
         let opened = tokio::select! {
             r = Link::open(&url, opts.ping_every) => r,
@@ -103,15 +123,23 @@ async fn run(opts: Options, mut resume: Resume, events: mpsc::Sender<Event>, mut
                 resume.connected();
                 let up = Instant::now();
                 let ended = tokio::select! {
-                    reason = follow(&mut link, &mut resume, &events) => Some(reason),
+                    ended = follow(&mut link, opening.first, &mut resume, &events) => Some(ended),
                     _ = &mut stop => None,
                 };
-                let Some(reason) = ended else {
-                    let echoed = link.close().await;
-                    return emit(&events, Event::Stopped { echoed, since: resume.since_param() }).await;
-                };
-                backoff.connection_ended(up.elapsed());
-                reason
+                match ended {
+                    None => {
+                        let echoed = link.close().await;
+                        return emit(&events, Event::Stopped { echoed, since: resume.since_param() }).await;
+                    }
+                    Some(Ended::Refused(message)) => {
+                        link.close().await;
+                        return emit(&events, Event::TokenRefused { message, since: resume.since_param() }).await;
+                    }
+                    Some(Ended::Lost(reason)) => {
+                        backoff.connection_ended(up.elapsed());
+                        reason
+                    }
+                }
             }
         };
         let delay = backoff.next_delay(random_u64());
@@ -123,8 +151,22 @@ async fn run(opts: Options, mut resume: Resume, events: mpsc::Sender<Event>, mut
     }
 }
 
-/// Reads one connection until it ends; returns why.
-async fn follow(link: &mut Link, resume: &mut Resume, events: &mpsc::Sender<Event>) -> String {
+/// Why following one connection stopped.
+enum Ended {
+    /// The connection was lost (a reason to retry).
+    Lost(String),
+    /// The token was refused: retrying cannot help.
+    Refused(String),
+}
+
+/// Sends the `first` frames (the token, private subscriptions), then reads the connection until
+/// it ends.
+async fn follow(link: &mut Link, first: Vec<String>, resume: &mut Resume, events: &mpsc::Sender<Event>) -> Ended {
+    for text in first {
+        if let Err(reason) = link.send(text).await {
+            return Ended::Lost(reason);
+        }
+    }
     loop {
         match link.recv().await {
             Received::Frame(f) => {
@@ -132,9 +174,10 @@ async fn follow(link: &mut Link, resume: &mut Resume, events: &mpsc::Sender<Even
                     match out {
                         Output::Send(text) => {
                             if let Err(reason) = link.send(text).await {
-                                return reason;
+                                return Ended::Lost(reason);
                             }
                         }
+                        Output::TokenRefused(message) => return Ended::Refused(message),
                         other => emit(events, Event::Output(other)).await,
                     }
                 }
@@ -142,7 +185,7 @@ async fn follow(link: &mut Link, resume: &mut Resume, events: &mpsc::Sender<Even
             Received::Malformed(m) => {
                 emit(events, Event::Output(Output::Note(format!("skipped a message: {m}")))).await
             }
-            Received::Ended(reason) => return reason,
+            Received::Ended(reason) => return Ended::Lost(reason),
         }
     }
 }
@@ -152,7 +195,8 @@ mod tests {
     use super::*;
     use futures_util::{SinkExt, StreamExt};
     use serde_json::json;
-    use tickwire_hub::wire::protocol::{Channel, Epoch, Seq, ServerFrame, Update};
+    use serde_json::Value;
+    use tickwire_hub::wire::protocol::{Channel, Epoch, ErrorCode, Seq, ServerFrame, Update};
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::Message;
 
@@ -180,6 +224,7 @@ mod tests {
             ping_every: Duration::from_secs(60),
             retry_max: Duration::from_secs(1),
             retries: Some(0),
+            token: None,
         };
         let (mut events, stop) = spawn(opts, Resume::new(&[x]));
         // Nobody reads for a while: the session fills the queue and waits, it does not buffer N.
@@ -200,5 +245,88 @@ mod tests {
         }
         assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
         stop.stop();
+    }
+
+    /// Accepts one connection: its request's path and query, and its first two text messages;
+    /// then sends `frames` and, when `close`, closes.
+    async fn accept_one(listener: &TcpListener, frames: &[String], close: bool) -> (String, Vec<String>) {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut uri = String::new();
+        #[allow(clippy::result_large_err)] // tungstenite's handshake callback returns its Response as the error
+        let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+            uri = req.uri().to_string();
+            Ok(resp)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback).await.unwrap();
+        let mut first = Vec::new();
+        while first.len() < 2 {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.as_str() != "ping" => first.push(t.to_string()),
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        for f in frames {
+            ws.send(Message::text(f.clone())).await.unwrap();
+        }
+        if close {
+            ws.close(None).await.unwrap();
+        } else {
+            tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+        }
+        (uri, first)
+    }
+
+    #[tokio::test]
+    async fn a_token_goes_first_on_every_connection_and_a_refusal_ends_the_session() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let opts = Options {
+            endpoint: Endpoint::parse(&format!("ws://{}", listener.local_addr().unwrap())).unwrap(),
+            ping_every: Duration::from_secs(60),
+            retry_max: Duration::from_secs(1),
+            retries: Some(0),
+            token: Some(UserToken("t.o.k".into())),
+        };
+        let channels = [Channel::btc(), Channel::parse("private-u42").unwrap()];
+        let (mut events, _stop) = spawn(opts, Resume::with_since(&channels, "private-u42:3@e").unwrap());
+        let auth = json!({"op": "auth", "token": "t.o.k"});
+        let subscribe =
+            json!({"op": "subscribe", "channels": ["private-u42"], "since": {"private-u42": {"seq": 3, "epoch": "e"}}});
+        let authed = ServerFrame::Authed { sub: "u42".into(), exp: 1_765_000_000 }.to_json();
+        for _ in 0..2 {
+            // The first connection is dropped; the second opens the same way.
+            let (uri, first) = accept_one(&listener, std::slice::from_ref(&authed), true).await;
+            assert_eq!(uri, "/ws?channels=btc", "the token and the private channel stay out of the URL");
+            let first: Vec<Value> = first.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+            assert_eq!(first, [auth.clone(), subscribe.clone()]);
+        }
+        let refused = ServerFrame::error(ErrorCode::TokenExpired, "token expired").to_json();
+        let (_, first) = accept_one(&listener, &[refused], false).await;
+        assert_eq!(first.len(), 2);
+        let mut seen = Vec::new();
+        while let Some(e) = events.recv().await {
+            seen.push(match e {
+                Event::Connecting { url } => format!("connecting {url}"),
+                Event::Output(Output::Authed { sub, .. }) => format!("authed {sub}"),
+                Event::Retrying { .. } => "retrying".into(),
+                Event::TokenRefused { message, since } => format!("refused {message} {since}"),
+                other => format!("{other:?}"),
+            });
+        }
+        let url = format!("connecting ws://{}/ws?channels=btc", listener.local_addr().unwrap());
+        assert_eq!(
+            seen,
+            [
+                &url,
+                "authed u42",
+                "retrying",
+                &url,
+                "authed u42",
+                "retrying",
+                &url,
+                "refused token refused: token_expired: token expired private-u42:3@e",
+            ],
+            "the session ends after a refusal: no retry"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use crate::driver::{self, Step};
 use crate::errors::say;
 use crate::exit::Exit;
-use crate::format::secs;
+use crate::format::{authed, secs};
 use crate::resume::{Output, Resume};
 use crate::session::{Event, Options};
 use crate::terminal_text;
@@ -37,7 +37,11 @@ pub async fn run(opts: Options, resume: Resume, quiet: bool) -> Exit {
             say(&note);
             None
         }
-        Step::Event(Event::Output(Output::Send(_))) | Step::Extra(()) | Step::Tick => None,
+        Step::Event(Event::Output(Output::Authed { sub, exp })) => {
+            status(&authed(&sub, exp));
+            None
+        }
+        Step::Event(Event::Output(Output::Send(_) | Output::TokenRefused(_))) | Step::Extra(()) | Step::Tick => None,
         Step::Event(Event::Connecting { url }) => {
             status(&format!("connecting to {url}"));
             None
@@ -49,6 +53,13 @@ pub async fn run(opts: Options, resume: Resume, quiet: bool) -> Exit {
         Step::Event(Event::Fatal(message)) => {
             say(&message);
             Some(Exit::Failure)
+        }
+        Step::Event(Event::TokenRefused { message, since }) => {
+            say(&message);
+            if !since.is_empty() {
+                say(&format!("resume with a valid token and --since {since}"));
+            }
+            Some(Exit::Auth)
         }
         Step::Event(Event::Stopped { echoed, since }) => {
             let closed = if echoed { "closed (1000, echoed by the server)" } else { "stopped" };

@@ -5,7 +5,7 @@
 use crate::driver::{self, Step};
 use crate::errors::say;
 use crate::exit::Exit;
-use crate::format::secs;
+use crate::format::{authed, secs};
 use crate::http;
 use crate::resume::{Output, Resume};
 use crate::screen::Screen;
@@ -42,6 +42,10 @@ pub async fn run(opts: Options, clock: &dyn Clock) -> Exit {
             Step::Event(Event::Fatal(message)) => {
                 fatal = Some(message.clone());
                 Some(Exit::Failure)
+            }
+            Step::Event(Event::TokenRefused { message, .. }) => {
+                fatal = Some(message.clone());
+                Some(Exit::Auth)
             }
             Step::Event(Event::Stopped { .. }) => Some(Exit::Ok),
             _ => None,
@@ -87,6 +91,7 @@ impl Table {
             }
             Step::Event(Event::Output(Output::Update(u))) => view.update(&u),
             Step::Event(Event::Output(Output::Note(note))) => view.note(now, &note),
+            Step::Event(Event::Output(Output::Authed { sub, exp })) => view.note(now, &authed(&sub, exp)),
             Step::Event(Event::Retrying { reason, delay }) => {
                 let at_ms = now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
                 view.set_state(ConnState::Retrying { reason, at_ms });
@@ -95,7 +100,13 @@ impl Table {
             Step::Stopping => view.set_state(ConnState::Closing),
             // A failed snapshot read: the socket's state line tells what matters.
             Step::Extra(Err(_)) => {}
-            Step::Event(Event::Output(Output::Send(_)) | Event::Fatal(_) | Event::Stopped { .. }) | Step::Tick => {}
+            Step::Event(
+                Event::Output(Output::Send(_) | Output::TokenRefused(_))
+                | Event::Fatal(_)
+                | Event::TokenRefused { .. }
+                | Event::Stopped { .. },
+            )
+            | Step::Tick => {}
         }
         self.screen.draw(&view.render(now, true))
     }
@@ -111,10 +122,16 @@ fn plain(step: &Step<Snapshots>, base: &str) -> Option<String> {
             say(note);
             None
         }
+        Step::Event(Event::Output(Output::Authed { sub, exp })) => Some(authed(sub, *exp)),
         Step::Event(Event::Retrying { reason, delay }) => {
             Some(format!("disconnected: {reason}; reconnecting in {}", secs(*delay)))
         }
-        Step::Event(Event::Output(Output::Send(_)) | Event::Fatal(_) | Event::Stopped { .. })
+        Step::Event(
+            Event::Output(Output::Send(_) | Output::TokenRefused(_))
+            | Event::Fatal(_)
+            | Event::TokenRefused { .. }
+            | Event::Stopped { .. },
+        )
         | Step::Extra(_)
         | Step::Tick
         | Step::Stopping => None,

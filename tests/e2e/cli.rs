@@ -5,11 +5,14 @@
 //! - `watch` under tmux shows the fixture's price, coins, totals and Fear & Greed, and Ctrl-C
 //!   closes its socket (the hub counts a client close) and exits 0; without a terminal it
 //!   prints plain lines;
-//! - `publish` and the errors: exit codes for 401, 403, 413, a bad URL, an unreachable server.
+//! - `publish` and the errors: exit codes for 401, 403, 413, a bad URL, an unreachable server;
+//! - `token` mints what the hub accepts: `tail --token` follows the private channel it grants
+//!   (the token in the `auth` op, never the URL) and no other, and `publish --token` publishes
+//!   only where the token grants `publish`.
 
 mod support;
 
-use crate::harness::{Fixture, Wrangler, PUBLISH_TOKEN};
+use crate::harness::{Fixture, Wrangler, PUBLISH_TOKEN, TOKEN_SECRET};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::{Forwarder, Running, Tmux};
@@ -259,5 +262,63 @@ fn publish_and_the_errors_a_user_gets() {
         assert_eq!(o.status.code(), Some(0), "{args:?}");
         assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"), "{args:?}");
     }
+    w.assert_no_panic();
+}
+
+#[test]
+fn a_minted_token_opens_its_private_channel_to_tail_and_publish_and_no_other() {
+    support::bin(); // built before any server starts
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("TOKEN_SECRET", TOKEN_SECRET)]);
+    let url = w.base.clone();
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let secret = [("TICKWIRE_TOKEN_SECRET", TOKEN_SECRET)];
+    let mint = |caps: &str| {
+        let o = support::run(&["token", "--sub", "u42", "--cap", caps, "--ttl", "10m"], &secret, "");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "nothing but the token: {}", stderr(&o));
+        String::from_utf8(o.stdout).expect("ASCII").trim().to_owned()
+    };
+    let reader = mint("private-u42:subscribe,history");
+    let writer = mint("private-u42:publish");
+
+    // The latest value before tail starts, then live updates: each once, in order.
+    assert_eq!(w.publish_seq("private-u42", order(1)), 1);
+    assert_eq!(w.publish_seq("private-u43", order(1)), 1);
+    let tail = Running::spawn(&["tail", "private-u42", "--token", &reader, "--url", &url]);
+    tail.wait("private-u42 seq 1", Duration::from_secs(20), last_seq_is("private-u42", 1));
+    assert_eq!(tail.stderr_count("authed as u42"), 1, "{:?}", tail.stderr());
+    assert!(tail.stderr().iter().all(|l| !l.contains(&reader)), "the token is never shown: {:?}", tail.stderr());
+    assert_eq!(w.publish_seq("private-u42", order(2)), 2);
+    tail.wait("private-u42 seq 2", Duration::from_secs(10), last_seq_is("private-u42", 2));
+
+    // publish --token: only with `publish` for the channel.
+    let o = support::run(&["publish", "private-u42", "3", "--url", &url, "--token", &reader], &[], "");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not grant publish"), "{}", stderr(&o));
+    let o = support::run(&["publish", "private-u42", "3", "--url", &url, "--token", &writer], &[], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "{\"channel\":\"private-u42\",\"seq\":3}\n", "{}", stderr(&o));
+    tail.wait("private-u42 seq 3", Duration::from_secs(10), last_seq_is("private-u42", 3));
+    assert_eq!(seqs(&tail, "private-u42"), [1, 2, 3]);
+    assert!(seqs(&tail, "private-u43").is_empty());
+
+    // Another user's channel: refused, exit 3, nothing of it printed; none without a token.
+    let o = support::run(&["tail", "private-u43", "--token", &reader, "--url", &url], &[], "");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(stderr(&o).contains("token refused: forbidden (private-u43)"), "{}", stderr(&o));
+    let o = support::run(&["tail", "private-u43", "--url", &url], &[], "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A token signed with another secret: refused by the hub's auth op.
+    let forged = support::run(
+        &["token", "--sub", "u42", "--cap", "private-u43:subscribe"],
+        &[("TICKWIRE_TOKEN_SECRET", "not-the-servers-secret-0123456789abcdef")],
+        "",
+    );
+    let forged = String::from_utf8(forged.stdout).expect("ASCII").trim().to_owned();
+    let o = support::run(&["tail", "private-u43", "--token", &forged, "--url", &url], &[], "");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("token refused: unauthorized"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
     w.assert_no_panic();
 }

@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::{json, Value};
-use tickwire_hub::wire::protocol::ErrorCode;
+use tickwire_hub::wire::protocol::{EndReason, ErrorCode};
 
 fn ch(name: &str) -> Channel {
     Channel::parse(name).unwrap()
@@ -28,6 +28,8 @@ fn feed(r: &mut Resume, frames: Vec<ServerFrame>) -> Vec<String> {
             Output::Update(u) => format!("{}#{}", u.channel, u.seq),
             Output::Note(n) => format!("note: {n}"),
             Output::Send(s) => format!("send: {s}"),
+            Output::Authed { sub, exp } => format!("authed {sub} {exp}"),
+            Output::TokenRefused(why) => format!("refused: {why}"),
         })
         .collect()
 }
@@ -218,9 +220,11 @@ fn the_rest_becomes_notes() {
 
 #[test]
 fn a_subscribe_op_carries_the_epoch_when_known() {
-    let op: Value =
-        serde_json::from_str(&subscribe_op(&ch("x"), &Position { seq: Seq(4), epoch: Some(Epoch("e".into())) }))
-            .unwrap();
+    let op: Value = serde_json::from_str(&subscribe_op(&[(
+        &ch("x"),
+        Some(&Position { seq: Seq(4), epoch: Some(Epoch("e".into())) }),
+    )]))
+    .unwrap();
     assert_eq!(op["since"], json!({"x": {"seq": 4, "epoch": "e"}}));
     let since: tickwire_hub::wire::protocol::Since = serde_json::from_value(op["since"]["x"].clone()).unwrap();
     assert_eq!(
@@ -270,4 +274,72 @@ fn the_hold_keeps_its_newest_update_whatever_its_size_and_each_channel_has_its_o
     assert_eq!(out, ["note: news: more than 2 MiB of updates before its subscribed; dropping the oldest"]);
     let out = feed(&mut r, vec![subscribed("news", 2, "n", false), subscribed("btc", 1, "b", false)]);
     assert_eq!(out, ["news#2", "btc#1"], "a fresh follow has no position to report a gap from");
+}
+
+#[test]
+fn without_a_token_every_channel_is_in_the_url() {
+    let mut r = at("private-u42", 3, "e");
+    r.channels.insert(ch("btc"), Followed::default());
+    let o = r.opening(None);
+    assert_eq!(
+        o,
+        Opening { channels: vec![ch("btc"), ch("private-u42")], since: "private-u42:3@e".into(), first: vec![] }
+    );
+}
+
+#[test]
+fn with_a_token_it_goes_first_and_private_channels_follow_by_op() {
+    let mut r = at("private-u42", 3, "e");
+    for c in ["btc", "private-room-1", "orders"] {
+        r.channels.insert(ch(c), Followed::default());
+    }
+    r.channels.get_mut(&ch("orders")).unwrap().position = Some(Position { seq: Seq(7), epoch: None });
+    let o = r.opening(Some("t.o.k"));
+    assert_eq!(o.channels, [ch("btc"), ch("orders")], "public channels stay in the URL");
+    assert_eq!(o.since, "orders:7", "with their positions only");
+    assert_eq!(o.first.len(), 2);
+    assert_eq!(serde_json::from_str::<Value>(&o.first[0]).unwrap(), json!({"op": "auth", "token": "t.o.k"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&o.first[1]).unwrap(),
+        json!({"op": "subscribe", "channels": ["private-room-1", "private-u42"],
+               "since": {"private-u42": {"seq": 3, "epoch": "e"}}})
+    );
+    assert_eq!(r.since_param(), "orders:7,private-u42:3@e", "--since on stop still names every channel");
+    // Only public channels: the token alone goes first.
+    let o = Resume::new(&Channel::built_in()).opening(Some("t"));
+    assert_eq!((o.channels.len(), o.first.len()), (4, 1));
+}
+
+#[test]
+fn token_frames() {
+    let mut r = Resume::new(&[ch("private-a")]);
+    r.connected();
+    let out = feed(
+        &mut r,
+        vec![
+            ServerFrame::Authed { sub: "u42".into(), exp: 1_765_000_000 },
+            ServerFrame::Published { channel: ch("private-a"), seq: Seq(4), id: None },
+            ServerFrame::error(ErrorCode::Forbidden, "no subscribe on private-a"),
+            ServerFrame::error(ErrorCode::Unauthorized, "token signature does not verify"),
+            ServerFrame::error(ErrorCode::TokenExpired, "token expired"),
+            ServerFrame::refusal(ErrorCode::Forbidden, "no subscribe", &ch("private-b")),
+            ServerFrame::Unsubscribed { channel: ch("private-a"), reason: Some(EndReason::TokenExpired) },
+            ServerFrame::Unsubscribed { channel: ch("private-a"), reason: Some(EndReason::Forbidden) },
+            ServerFrame::refusal(ErrorCode::InvalidChannel, "bad", &ch("x")),
+        ],
+    );
+    assert_eq!(
+        out,
+        [
+            "authed u42 1765000000",
+            "note: published to private-a: seq 4",
+            "refused: token refused: forbidden: no subscribe on private-a",
+            "refused: token refused: unauthorized: token signature does not verify",
+            "refused: token refused: token_expired: token expired",
+            "refused: token refused: forbidden (private-b): no subscribe",
+            "refused: the server ended private-a: the token expired",
+            "refused: the server ended private-a: the token no longer grants it",
+            "note: server error invalid_channel (x): bad",
+        ]
+    );
 }

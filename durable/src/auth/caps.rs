@@ -147,7 +147,7 @@ impl Caps {
             }
             entries.push((pattern, bits));
         }
-        Ok(Caps(entries))
+        Ok(Caps::sorted(entries))
     }
 
     /// The `caps` claim a token carries for these (as [`Caps::from_claim`] reads it).
@@ -170,7 +170,13 @@ impl Caps {
         if merged.len() > MAX_CAPS {
             return Err(CapsError::TooMany);
         }
-        Ok(Caps(merged.into_iter().collect()))
+        Ok(Caps::sorted(merged.into_iter().collect()))
+    }
+
+    /// Entries in the order of their keys, so that equal grants are equal values.
+    fn sorted(mut entries: Vec<(Pattern, u8)>) -> Caps {
+        entries.sort_by_cached_key(|(p, _)| p.key());
+        Caps(entries)
     }
 
     /// Whether any entry covering `channel` grants `cap`.
@@ -207,7 +213,7 @@ impl<'de> Deserialize<'de> for Caps {
                 None => Err(D::Error::custom(CapsError::Key)),
             })
             .collect::<Result<_, _>>()
-            .map(Caps)
+            .map(Caps::sorted)
     }
 }
 
@@ -320,6 +326,11 @@ mod tests {
         let c = Caps::from_entries([("private-a", vec![Subscribe]), ("private-a", vec![History])]).unwrap();
         assert_eq!(c.len(), 1);
         assert!(c.allows("private-a", Subscribe) && c.allows("private-a", History));
+        let two = [("private-u42", vec![Subscribe]), ("private-room-*", vec![Publish])];
+        assert_eq!(
+            Caps::from_entries(two).unwrap(),
+            caps(json!({"private-room-*": ["publish"], "private-u42": ["subscribe"]}))
+        );
         assert_eq!(Caps::from_entries([("a b", vec![Subscribe])]), Err(CapsError::Key));
     }
 }

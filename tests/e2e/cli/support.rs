@@ -34,11 +34,12 @@ pub fn bin() -> &'static Path {
     })
 }
 
-/// `tickwire args` with `env` set, and TICKWIRE_URL and TICKWIRE_TOKEN cleared unless set there
-/// (the developer's own must not reach the tests), its output piped.
+/// `tickwire args` with `env` set, and TICKWIRE_URL and the tokens' variables cleared unless
+/// set there (the developer's own must not reach the tests), its output piped.
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args).env_remove("TICKWIRE_URL").env_remove("TICKWIRE_TOKEN");
+    cmd.env_remove("TICKWIRE_USER_TOKEN").env_remove("TICKWIRE_TOKEN_SECRET");
     cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
