@@ -221,8 +221,8 @@ mod tests {
         assert!(v.number("D", 1, 0, 50).unwrap_err().problem.contains("outside 0..=50"));
     }
 
-    /// The attachment of a socket at the ceiling, with the longest names and the widest
-    /// numbers, leaves 2 KiB of the runtime's 16 KiB (as JSON, which is a little larger than the
+    /// The attachment of a socket at the ceiling, with the longest names, the widest numbers
+    /// and the largest grant, leaves 1 KiB of the runtime's 16 KiB (as JSON, which is a little larger than the
     /// runtime's serialization of the same record: a name costs 35 bytes here, 34 there).
     #[test]
     fn the_largest_attachment_fits_the_runtime_cap_with_room() {
@@ -232,8 +232,15 @@ mod tests {
             meta.channels.push(crate::wire::protocol::Channel::parse(&name).unwrap());
         }
         (meta.window_start, meta.window_msgs, meta.closing, meta.delta) = (u64::MAX, u32::MAX, true, true);
+        // And the largest grant a token can carry: the longest sub, MAX_CAPS of the longest keys.
+        let caps: serde_json::Map<String, serde_json::Value> = (0..crate::auth::MAX_CAPS)
+            .map(|i| (format!("{i:x>32}*"), serde_json::json!(["subscribe", "history", "publish", "presence"])))
+            .collect();
+        let caps = crate::auth::Caps::from_claim(&serde_json::Value::Object(caps)).unwrap();
+        let sub = "s".repeat(crate::auth::MAX_SUB_BYTES);
+        meta.grant = Some(crate::auth::access::Grant { sub, exp: u64::MAX, caps });
         let bytes = serde_json::to_string(&meta).unwrap().len();
-        assert!(bytes <= 16 * 1024 - 2048, "{bytes} bytes");
+        assert!(bytes <= 16 * 1024 - 1024, "{bytes} bytes");
     }
 
     #[test]
