@@ -13,6 +13,9 @@ use tickwire_hub::auth::TokenError;
 use tickwire_hub::feeds::status::{Histogram, Outcome, Source, DURATION_BUCKETS};
 use tickwire_hub::wire::protocol::ErrorCode;
 
+/// The `channel` label of every private channel together (no channel name has parentheses).
+pub const PRIVATE_LABEL: &str = "(private)";
+
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Clone, Copy)]
@@ -184,11 +187,25 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
             |st, now| st.latest_ts.map(|ts| now.saturating_sub(ts) as f64 / 1000.0),
         ),
     ];
+    // Private channels' names are their users' business (they often hold a user id): they are
+    // counted together under one label value no channel can have.
+    let mut private = ChannelStats { latest_ts: None, ..ChannelStats::default() };
+    let mut any_private = false;
+    for st in s.channels.iter().filter(|(c, _)| c.is_private()).map(|(_, st)| st) {
+        any_private = true;
+        private.subscribers += st.subscribers;
+        private.published += st.published;
+        private.deliveries += st.deliveries;
+        private.failed_sends += st.failed_sends;
+        private.latest_ts = private.latest_ts.max(st.latest_ts);
+    }
+    let public = s.channels.iter().filter(|(c, _)| !c.is_private()).map(|(c, st)| (c.as_str(), st));
+    let rows: Vec<(&str, &ChannelStats)> = public.chain(any_private.then_some((PRIVATE_LABEL, &private))).collect();
     for (name, kind, help, value) in per_channel {
         let mut f = Family::new(&mut out, name, kind, help);
-        for (channel, st) in &s.channels {
+        for (channel, st) in &rows {
             if let Some(v) = value(st, now_ms) {
-                f.sample(&[("channel", channel.as_str())], v);
+                f.sample(&[("channel", channel)], v);
             }
         }
     }
@@ -316,5 +333,19 @@ mod tests {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(number(f64::INFINITY), "+Inf");
         assert_eq!(number(3.0), "3");
+    }
+
+    #[test]
+    fn private_channels_are_counted_together_and_never_named() {
+        let mut s = HubStats::default();
+        for (name, subscribers, published) in [("private-user-42", 2, 5), ("private-user-7", 1, 3), ("news", 4, 1)] {
+            let st = ChannelStats { subscribers, published, latest_ts: Some(1_000), ..ChannelStats::default() };
+            s.channels.insert(tickwire_hub::wire::protocol::Channel::parse(name).unwrap(), st);
+        }
+        let text = render("0.1.0", Some(&s), 2_000);
+        assert!(!text.contains("user-42") && !text.contains("user-7"), "a private name in a label:\n{text}");
+        assert!(text.contains("tickwire_channel_subscribers{channel=\"(private)\"} 3\n"), "{text}");
+        assert!(text.contains("tickwire_updates_published_total{channel=\"(private)\"} 8\n"), "{text}");
+        assert!(text.contains("tickwire_channel_subscribers{channel=\"news\"} 4\n"), "{text}");
     }
 }

@@ -63,10 +63,7 @@ pub fn authorize(authorization: Option<&str>, token: Option<&Token>) -> Result<(
             message: "publishing is disabled: set the PUBLISH_TOKEN secret",
         });
     };
-    let presented = authorization
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or(ApiError::Unauthorized)?;
+    let presented = bearer(authorization).ok_or(ApiError::Unauthorized)?;
     if !token.matches(presented) {
         return Err(ApiError::Forbidden { code: "forbidden", message: "wrong publish token" });
     }

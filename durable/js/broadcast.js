@@ -11,12 +11,13 @@ export class Subscribers {
     this.expiries = new Map();
   }
 
-  // expiry: 0 for a public channel's subscriber.
+  // expiry: -1 for a public channel's subscriber (anything else is a private channel's, and 0
+  // is long past: a private subscriber without a grant gets nothing).
   add(channel, conn, ws, expiry) {
     let m = this.subs.get(channel);
     if (m === undefined) this.subs.set(channel, (m = new Map()));
     m.set(conn, ws);
-    if (expiry > 0) {
+    if (expiry >= 0) {
       let e = this.expiries.get(channel);
       if (e === undefined) this.expiries.set(channel, (e = new Map()));
       e.set(conn, expiry);

@@ -126,11 +126,15 @@ test("a private channel's subscriber past its expiry gets nothing and is reporte
   const early = new FakeSocket("early"), late = new FakeSocket("late"), pub = new FakeSocket("pub");
   f.add("private-a", "early", early, 100);
   f.add("private-a", "late", late, 200);
-  f.add("news", "early", early, 0);
-  f.add("news", "pub", pub, 0);
+  f.add("news", "early", early, -1);
+  f.add("news", "pub", pub, -1);
+  // A private subscriber with expiry 0 (no grant) is expired, never public.
+  const none = new FakeSocket("none");
+  f.add("private-a", "none", none, 0);
   // At 100 both are in time (expired means strictly past the expiry).
   let [failed, reached, sent, expired] = f.sendOne("private-a", "p1", 100);
-  assert.deepEqual([failed, reached, sent, expired], [[], [2], 2, []]);
+  assert.deepEqual([failed, reached, sent, expired], [[], [2], 2, [none]]);
+  f.remove("private-a", "none");
   [failed, reached, sent, expired] = f.sendOne("private-a", "p2", 101);
   assert.deepEqual([failed, reached, sent, expired], [[], [1], 1, [early]]);
   assert.deepEqual([early.got, late.got], [["p1"], ["p1", "p2"]]);

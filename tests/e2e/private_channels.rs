@@ -91,6 +91,15 @@ fn private_channels_open_only_to_tokens_that_grant_them() {
     // Public channels stay public.
     publish_all(&w, "news", 1..=1);
     assert_eq!(w.get("/api/history?channel=news").status, 200);
+    // Presence channels follow the same rules.
+    anon.send_json(&json!({"op": "subscribe", "channels": ["presence-room"]}));
+    assert_eq!(anon.expect_error("unauthorized", FRAME_WAIT)["channel"], "presence-room");
+    // Nobody learns private channels' names: not from the channel list, not from /metrics.
+    let listed = w.get("/api/channels").body;
+    assert!(listed.contains("\"news\"") && !listed.contains("private-"), "{listed}");
+    let metrics = w.get("/metrics").body;
+    assert!(!metrics.contains("private-"), "a private channel's name in /metrics");
+    assert!(metrics.contains("tickwire_updates_published_total{channel=\"(private)\"} 10\n"), "{metrics}");
 
     let log = w.log();
     for t in [&reader, &b, &room, &historian] {

@@ -129,11 +129,11 @@ pub fn publisher(
 }
 
 /// The credentials of an `Authorization: Bearer ...` header.
+/// The scheme is case-insensitive (RFC 7235).
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
-    authorization
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let h = authorization?.trim_start();
+    let (scheme, rest) = h.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case("bearer ").then(|| rest.trim()).filter(|t| !t.is_empty())
 }
 
 /// The `error` frame of a refused token.
@@ -200,5 +200,22 @@ mod tests {
         let g = grant(json!({"*": ["subscribe"], "private-x": ["publish", "history"]}), 7);
         let text = serde_json::to_string(&g).unwrap();
         assert_eq!(serde_json::from_str::<Grant>(&text).unwrap(), g);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_credentials() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bEaReR  abc ")), Some("abc"));
+        for none in [None, Some("Basic abc"), Some("Bearer "), Some("Bearer"), Some("Bearerabc"), Some("")] {
+            assert_eq!(bearer(none), None, "{none:?}");
+        }
+    }
+
+    #[test]
+    fn presence_channels_follow_the_private_rules() {
+        assert_eq!(check(None, &ch("presence-room"), Capability::Subscribe, 0), Err(Denied::Unauthorized));
+        let g = grant(json!({"presence-*": ["subscribe"]}), 100);
+        assert_eq!(check(Some(&g), &ch("presence-room"), Capability::Subscribe, 50), Ok(()));
+        assert_eq!(check(Some(&g), &ch("presence-room"), Capability::History, 50), Err(Denied::Forbidden));
     }
 }

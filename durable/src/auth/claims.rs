@@ -86,6 +86,12 @@ impl fmt::Display for ClaimsError {
     }
 }
 
+/// A NumericDate (RFC 7519 §2): seconds since the epoch, possibly fractional (as `time.time()`
+/// gives them), floored; negative, infinite or non-numeric values are refused.
+fn numeric_date(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_f64().filter(|f| f.is_finite() && *f >= 0.0 && *f < 1.8e19).map(|f| f as u64))
+}
+
 impl Claims {
     /// Claims with no `nbf`, `iat`, `caps` or `info`.
     pub fn new(sub: Subject, exp: u64) -> Claims {
@@ -98,10 +104,10 @@ impl Claims {
             Some(Value::String(s)) => Subject::parse(s)?,
             _ => return Err(ClaimsError::Subject),
         };
-        let exp = payload.get("exp").and_then(Value::as_u64).ok_or(ClaimsError::Expiry)?;
+        let exp = payload.get("exp").and_then(numeric_date).ok_or(ClaimsError::Expiry)?;
         let seconds = |name: &str, err: ClaimsError| match payload.get(name) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or(err),
+            Some(v) => numeric_date(v).map(Some).ok_or(err),
         };
         let nbf = seconds("nbf", ClaimsError::NotBefore)?;
         let iat = seconds("iat", ClaimsError::IssuedAt)?;
@@ -196,8 +202,10 @@ mod tests {
     }
 
     #[test]
-    fn times_are_whole_seconds() {
-        for exp in [json!(null), json!("100"), json!(1.5), json!(-1), json!(1e3), json!(18446744073709551616.0)] {
+    fn times_are_numeric_dates() {
+        // RFC 7519 §2: seconds, possibly fractional (floored here).
+        assert_eq!(parse(json!({"sub": "u", "exp": 1.5, "nbf": 1e3})).map(|c| (c.exp, c.nbf)), Ok((1, Some(1000))));
+        for exp in [json!(null), json!("100"), json!(-1), json!(-0.5), json!(18446744073709551616.0)] {
             assert_eq!(parse(json!({"sub": "u", "exp": exp})), Err(ClaimsError::Expiry), "{exp}");
             assert_eq!(parse(json!({"sub": "u", "exp": 1, "nbf": exp})), Err(ClaimsError::NotBefore), "{exp}");
             assert_eq!(parse(json!({"sub": "u", "exp": 1, "iat": exp})), Err(ClaimsError::IssuedAt), "{exp}");

@@ -41,7 +41,8 @@ pub struct Keys {
 impl Keys {
     /// The keys from the two secrets as configured. An unset or empty secret counts as none;
     /// one shorter than [`MIN_SECRET_BYTES`] is ignored (and [`Keys::ignored_short`] says so).
-    /// The bytes are used as they are, with no trimming.
+    /// The bytes are used as they are (the settings reader, `Vars::text`, has already trimmed
+    /// surrounding whitespace, as for every var).
     pub fn new(current: Option<&str>, previous: Option<&str>) -> Keys {
         let mut keys = Keys::default();
         for secret in [current, previous].into_iter().flatten().filter(|s| !s.is_empty()) {

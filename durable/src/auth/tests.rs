@@ -164,3 +164,16 @@ fn reasons_are_the_listed_labels() {
     ];
     assert_eq!(all.map(|e| e.reason()), TokenError::REASONS);
 }
+
+#[test]
+fn fractional_times_are_numeric_dates_floored() {
+    let h = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let exp = NOW as f64 + 60.75;
+    let token = raw(h, &format!(r#"{{"sub":"u","exp":{exp},"iat":{}.5}}"#, NOW), SECRET);
+    let c = verify(&token, &keys(), NOW).unwrap();
+    assert_eq!((c.exp, c.iat), (NOW + 60, Some(NOW)));
+    for bad in ["-1.5", "1e300", "\"soon\"", "null"] {
+        let token = raw(h, &format!(r#"{{"sub":"u","exp":{bad}}}"#), SECRET);
+        assert!(matches!(verify(&token, &keys(), NOW), Err(TokenError::Claims(_))), "exp {bad}");
+    }
+}

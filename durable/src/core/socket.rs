@@ -154,6 +154,11 @@ impl SocketMeta {
                 actions.extend(self.on_auth(&token, keys, now_s));
                 FrameKind::Auth
             }
+            Ok(ClientOp::Publish { id, .. }) if text.len() > limits.max_publish_bytes => {
+                let msg = format!("a publish frame larger than {} bytes (MAX_PUBLISH_BYTES)", limits.max_publish_bytes);
+                actions.push(Action::Send(ServerFrame::error(ErrorCode::PayloadTooLarge, msg).with_id(id)));
+                FrameKind::Publish
+            }
             Ok(ClientOp::Publish { channel, data, id }) => {
                 actions.push(self.on_publish(&channel, data, id, now_ms));
                 FrameKind::Publish

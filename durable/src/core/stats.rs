@@ -149,8 +149,9 @@ impl HubStats {
     /// `GET /api/channels`: every built-in channel (published to yet or not) and every app
     /// channel that exists, by name. Subscriptions to names nobody has published to are not
     /// listed, so the list stays within `MAX_APP_CHANNELS` whatever clients subscribe to.
+    /// Private channels are not listed: their names are their users' business.
     pub fn channel_list(&self) -> Vec<ChannelListing> {
-        let mut names: Vec<Channel> = self.channels.keys().cloned().collect();
+        let mut names: Vec<Channel> = self.channels.keys().filter(|c| !c.is_private()).cloned().collect();
         names.extend(Channel::built_in().into_iter().filter(|c| !self.channels.contains_key(c)));
         names.sort();
         names
@@ -220,13 +221,14 @@ mod tests {
         let mut total = sample(0, 3, 5, 5, 15);
         let news = Channel::parse("news").unwrap();
         let app = ChannelStats { seq: Seq(2), latest_ts: Some(7), subscribers: 1, ..ChannelStats::default() };
+        total.channels.insert(Channel::parse("private-a").unwrap(), app.clone());
         total.channels.insert(news.clone(), app.clone());
         let mut replica = sample(1, 2, 4, 0, 8);
         replica.channels.insert(news, ChannelStats { published: 0, ..app });
         total.merge(replica);
         let list = total.channel_list();
         let names: Vec<&str> = list.iter().map(|l| l.channel.as_str()).collect();
-        assert_eq!(names, ["btc", "indicators", "market", "news", "sentiment"]);
+        assert_eq!(names, ["btc", "indicators", "market", "news", "sentiment"], "private-a is not listed");
         assert_eq!(
             (list[0].seq, list[0].updated_at, list[0].subscribers, list[0].built_in),
             (Seq(5), Some(50), 5, true)

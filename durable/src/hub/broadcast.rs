@@ -82,7 +82,8 @@ impl Subscribers {
     pub fn subscribe(&self, meta: &SocketMeta, channels: &[Channel], ws: &WebSocket) {
         let raw: &web_sys::WebSocket = ws.as_ref();
         for channel in channels {
-            let expiry = meta.expiry(channel).unwrap_or(0) as f64;
+            // -1: a public channel's subscriber, which never expires (0 is long past).
+            let expiry = meta.expiry(channel).map_or(-1.0, |e| e as f64);
             self.add(&key(channel, meta.delta), &meta.conn, raw, expiry);
         }
     }

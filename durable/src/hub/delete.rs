@@ -5,6 +5,7 @@
 use super::answer::answer;
 use super::broadcast::attachment;
 use super::Hub;
+use crate::clock::now_ms;
 use crate::core::publish::DeleteRefusal;
 use crate::core::{RemovedChannel, Undeletable};
 use crate::wire::protocol::{Channel, ServerFrame};
@@ -49,7 +50,9 @@ impl Hub {
             if let Err(e) = ws.serialize_attachment(&meta) {
                 console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
             }
-            for channel in gone {
+            // Nothing of a private channel reaches a socket whose token has expired, not even this.
+            let now_s = now_ms() / 1000;
+            for channel in gone.into_iter().filter(|c| meta.expiry(c).is_none_or(|until| until >= now_s)) {
                 if let Err(e) = ws.send_with_str(ServerFrame::Unsubscribed { channel, reason: None }.to_json()) {
                     console_warn!("hub: send to {} failed: {e:?}", meta.conn);
                 }

@@ -13,7 +13,9 @@ use crate::clock::now_ms;
 use crate::core::publish::{check_body, AppPublish, PublishRefusal};
 use crate::core::HubCore;
 use crate::wire::bodies::Published;
+use futures::future::Either;
 use std::rc::Rc;
+use std::time::Duration;
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::*;
 
@@ -56,12 +58,22 @@ impl Hub {
         let answer = if self.shard() == SEQUENCER {
             answer_of(self.sequence_publish(publish).await?)
         } else {
+            // Bounded like a fan-out: a sequencer that does not answer leaves the socket's
+            // publish unanswered no longer than FANOUT_TIMEOUT_MS.
+            let timeout = self.with_core(|core| core.limits.fanout_timeout_ms)?;
             let body = serde_json::to_string(&SocketPublish { publish })?;
-            let mut resp = stub::send(&self.env, SEQUENCER, &HubRoute::Publish, Some(body)).await?;
-            if resp.status_code() != 200 {
-                return Err(Error::RustError(format!("the sequencer answered a publish with {}", resp.status_code())));
+            let call = async {
+                let mut resp = stub::send(&self.env, SEQUENCER, &HubRoute::Publish, Some(body)).await?;
+                if resp.status_code() != 200 {
+                    return Err(Error::RustError(format!("the sequencer answered {}", resp.status_code())));
+                }
+                resp.json::<SocketPublished>().await
+            };
+            let delay = Delay::from(Duration::from_millis(timeout));
+            match futures::future::select(Box::pin(call), delay).await {
+                Either::Left((answer, _)) => answer?,
+                Either::Right(_) => return Err(Error::RustError(format!("no answer within {timeout} ms"))),
             }
-            resp.json::<SocketPublished>().await?
         };
         // Counted by the shard that holds the socket.
         if matches!(answer, SocketPublished::Published(_)) {

@@ -82,8 +82,8 @@ impl Hub {
             Ok(SocketPublished::Refused { code, message }) => ServerFrame::refusal(code, message, &channel).with_id(id),
             Err(e) => {
                 console_error!("hub: a socket's publish to {channel} failed: {e:?}");
-                let msg = "the publish could not be sequenced; retry later";
-                ServerFrame::refusal(ErrorCode::Overloaded, msg, &channel).with_id(id)
+                let msg = "the sequencer could not be reached or did not answer: the publish may or may not have been sequenced";
+                ServerFrame::refusal(ErrorCode::Unavailable, msg, &channel).with_id(id)
             }
         }
     }

@@ -37,8 +37,9 @@ impl fmt::Display for InvalidChannel {
 impl Channel {
     /// The channels tickwire fills from its own upstream feeds.
     pub const BUILT_IN: [&'static str; 4] = ["btc", "market", "sentiment", "indicators"];
-    /// The prefix of private channels' names.
-    pub const PRIVATE_PREFIX: &'static str = "private-";
+    /// The prefixes of private channels' names: `presence-` channels (who is here) follow the
+    /// same token rules as `private-` ones.
+    pub const PRIVATE_PREFIXES: [&'static str; 2] = ["private-", "presence-"];
 
     pub fn parse(name: &str) -> Result<Self, InvalidChannel> {
         let first_ok = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
@@ -61,9 +62,9 @@ impl Channel {
         Self::BUILT_IN.iter().map(|c| Channel((*c).to_owned())).collect()
     }
 
-    /// A `private-` channel: every use needs a token's capability (`auth`).
+    /// A `private-` or `presence-` channel: every use needs a token's capability (`auth`).
     pub fn is_private(&self) -> bool {
-        self.0.starts_with(Self::PRIVATE_PREFIX)
+        Self::PRIVATE_PREFIXES.iter().any(|p| self.0.starts_with(p))
     }
 
     pub fn is_built_in(&self) -> bool {
@@ -169,10 +170,13 @@ pub enum ErrorCode {
     TooManyChannels,
     /// A `publish` refused because too many updates wait to be sent or fanned out: retry later.
     Overloaded,
+    /// A `publish` whose outcome is unknown: the sequencer could not be reached or did not
+    /// answer in time, and it may have been sequenced (check the channel before retrying).
+    Unavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidChannel,
@@ -187,6 +191,7 @@ impl ErrorCode {
         ErrorCode::ChannelReserved,
         ErrorCode::TooManyChannels,
         ErrorCode::Overloaded,
+        ErrorCode::Unavailable,
     ];
 
     pub fn label(self) -> &'static str {
@@ -205,6 +210,7 @@ impl ErrorCode {
             ErrorCode::ChannelReserved => "channel_reserved",
             ErrorCode::TooManyChannels => "too_many_channels",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

@@ -159,3 +159,17 @@ fn a_socket_publishes_where_its_token_grants_publish_and_never_to_built_ins() {
     assert_eq!(frames(&publish(&mut c, &mut meta, "btc"))[0]["code"], "channel_reserved");
     assert_eq!(frames(&publish(&mut c, &mut meta, "Bad"))[0]["code"], "invalid_channel");
 }
+
+#[test]
+fn a_socket_publish_is_held_to_max_publish_bytes_too() {
+    let mut c = keyed();
+    c.limits.max_publish_bytes = 100;
+    let (mut meta, _) = c.connect("a".into(), ConnectParams { channels: Some(""), ..Default::default() }, None, 0);
+    let t = token(&[("chat", PUB)], NOW_S + 60);
+    c.message(&mut meta, &format!(r#"{{"op":"auth","token":"{t}"}}"#), NOW_S * 1000);
+    let big = format!(r#"{{"op":"publish","channel":"chat","data":"{}","id":"big"}}"#, "x".repeat(100));
+    let f = frames(&c.message(&mut meta, &big, NOW_S * 1000));
+    assert_eq!((f[0]["code"].as_str(), f[0]["id"].as_str()), (Some("payload_too_large"), Some("big")));
+    let small = r#"{"op":"publish","channel":"chat","data":1,"id":"s"}"#;
+    assert!(matches!(c.message(&mut meta, small, NOW_S * 1000).as_slice(), [Action::Publish(..)]));
+}
