@@ -60,7 +60,9 @@
 
 export const BUILTIN_CHANNELS = Object.freeze(["btc", "market", "sentiment", "indicators"]);
 const CHANNEL_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-const EVENTS = ["update", "status", "subscribed", "unsubscribed", "error", "stale", "welcome", "authed"];
+const EVENTS = ["update", "status", "subscribed", "unsubscribed", "error", "stale", "welcome", "authed", "presence"];
+/** The conflation intervals the server offers (ms): a channel is sent at most once per interval. */
+export const EVERY_MS = Object.freeze([250, 1000, 5000, 30000]);
 const DEFAULTS = {
   channels: [], delta: false, pollMs: 15000, refreshMs: 0, pingMs: 25000, pongTimeoutMs: 10000,
   backoffBaseMs: 500, backoffCapMs: 30000, connectTimeoutMs: 10000, WebSocket: null, fetch: null,
@@ -140,12 +142,15 @@ export function endpoints(url, origin) {
   return { ws: `${secure ? "wss" : "ws"}://${u.host}${path}/ws`, http: `${secure ? "https" : "http"}://${u.host}${path}` };
 }
 
-/** The connect URL: `/ws?channels=a,b&since=a:12@e&delta=merge` (`channels=` empty: none). */
-export function socketUrl(wsBase, channels, positions, delta) {
+/** The connect URL: `/ws?channels=a,b&since=a:12@e&delta=merge&every=a:1000` (`channels=`
+ *  empty: none); `every` maps a channel to its conflation interval (ms). */
+export function socketUrl(wsBase, channels, positions, delta, every = {}) {
   const q = new URLSearchParams({ channels: channels.join(",") });
   const since = formatSince(positions, channels);
   if (since) q.set("since", since);
   if (delta) q.set("delta", "merge");
+  const classes = channels.filter((c) => EVERY_MS.includes(every[c])).map((c) => `${c}:${every[c]}`);
+  if (classes.length) q.set("every", classes.join(","));
   return `${wsBase}?${q}`;
 }
 
@@ -183,6 +188,12 @@ export class TickwireClient {
     this._fetching = null; // the getToken() call in flight
     this._renewAttempt = 0; // renewals after errors back off like reconnects
     this._renewTroubleAt = 0;
+    this._every = { ...(this.options.every || {}) }; // channel -> conflation interval (ms)
+    for (const [c, ms] of Object.entries(this._every)) {
+      if (!EVERY_MS.includes(ms)) throw new TypeError(`tickwire: every for ${c} must be one of ${EVERY_MS.join(", ")} ms`);
+    }
+    this._reclass = new Set(); // channels unsubscribed to move them to another interval
+    this.presence = {}; // presence channel -> {members: Map(sub -> info), count}
     this._pubIds = 0;
     this._pubPrefix = Math.random().toString(36).slice(2, 10);
     if (typeof this.options.token === "string" && this.options.token) this._setToken(this.options.token);
@@ -209,7 +220,7 @@ export class TickwireClient {
     if (this._ws) return this;
     const WS = this.options.WebSocket || globalThis.WebSocket;
     const channels = this.channels.filter((c) => !isPrivateChannel(c)); // private ones: after `authed`
-    const url = socketUrl(this.endpoints.ws, channels, this.positions, this.options.delta);
+    const url = socketUrl(this.endpoints.ws, channels, this.positions, this.options.delta, this._every);
     this.lastUrl = url;
     this.stats.connects += 1;
     let ws;
@@ -483,6 +494,7 @@ export class TickwireClient {
       else if (f.type === "error") this._error(conn, f);
       else if (f.type === "authed") this._authed(conn, f);
       else if (f.type === "published") this._published(conn, f);
+      else if (f.type === "presence" || f.type === "join" || f.type === "leave") this._presence(f);
       // any other type: a newer frame, ignored
     } catch (e) {
       this._emit("error", e);
@@ -500,7 +512,10 @@ export class TickwireClient {
     const c = f.channel;
     if (!this._wanted.has(c) || this._sync.has(c) || !isSeq(f.seq)) return; // a catch-up replays it
     const pos = this.positions[c];
-    if (!pos || pos.seq !== f.seq - 1 || !(c in this.values)) return this._resync(c);
+    // The patch is against the value last received: seq - 1, or further back on a conflated
+    // channel, whose frame says how many updates it skipped.
+    const skipped = Number.isInteger(f.skipped) && f.skipped > 0 ? f.skipped : 0;
+    if (!pos || pos.seq !== f.seq - 1 - skipped || !(c in this.values)) return this._resync(c);
     this.stats.deltas += 1;
     this._apply({ ...f, data: mergePatch(this.values[c], f.patch) }, "socket", true);
   }
@@ -525,6 +540,7 @@ export class TickwireClient {
   _unsubscribed(f) {
     const c = f.channel;
     if (typeof c !== "string" || !this._wanted.has(c)) return; // one we asked for
+    if (!f.reason && this._reclass.delete(c)) return; // moved to another interval: resubscribed
     if (f.reason === "token_expired") return this._expired(c);
     this._drop(c, typeof f.reason === "string" ? f.reason : undefined); // deleted, or no longer granted
   }
@@ -588,7 +604,8 @@ export class TickwireClient {
     this.positions[c] = { seq: f.seq, epoch: (pos && pos.epoch) || "" };
     this._stale[c] = stale;
     const ts = Number.isFinite(f.ts) ? f.ts : Date.now();
-    this._emit("update", { channel: c, seq: f.seq, epoch: this.positions[c].epoch, ts, stale, data: f.data, delta, source });
+    const skipped = Number.isInteger(f.skipped) && f.skipped > 0 ? f.skipped : 0;
+    this._emit("update", { channel: c, seq: f.seq, epoch: this.positions[c].epoch, ts, stale, data: f.data, delta, source, skipped });
     return true;
   }
 
@@ -600,15 +617,62 @@ export class TickwireClient {
     this._sendSubscribe([c]);
   }
 
+  /** One `subscribe` op per conflation interval (`every_ms`), each with its channels' `since`. */
   _sendSubscribe(channels) {
     if (!this._ws?.live) return; // the next connect asks for them
-    const since = {};
+    const classes = new Map();
     for (const c of channels) {
-      const p = this.positions[c];
-      if (p && isSeq(p.seq)) since[c] = p.epoch ? { seq: p.seq, epoch: p.epoch } : p.seq;
-      if (!this._sync.has(c)) this._sync.set(c, []);
+      const ms = EVERY_MS.includes(this._every[c]) ? this._every[c] : 0;
+      if (!classes.has(ms)) classes.set(ms, []);
+      classes.get(ms).push(c);
     }
-    this._send({ op: "subscribe", channels, since });
+    for (const [ms, list] of classes) {
+      const since = {};
+      for (const c of list) {
+        const p = this.positions[c];
+        if (p && isSeq(p.seq)) since[c] = p.epoch ? { seq: p.seq, epoch: p.epoch } : p.seq;
+        if (!this._sync.has(c)) this._sync.set(c, []);
+      }
+      this._send(ms ? { op: "subscribe", channels: list, since, every_ms: ms } : { op: "subscribe", channels: list, since });
+    }
+  }
+
+  /** Sends `channel` at most once per `ms` (one of EVERY_MS; 0 or null: every update). On a live
+   *  socket the channel is unsubscribed and subscribed again with `since`: nothing is lost. */
+  setEvery(channel, ms) {
+    checkChannels([channel]);
+    if (ms && !EVERY_MS.includes(ms)) throw new TypeError(`tickwire: every must be one of ${EVERY_MS.join(", ")} ms`);
+    if ((this._every[channel] || 0) === (ms || 0)) return;
+    if (ms) this._every[channel] = ms;
+    else delete this._every[channel];
+    const conn = this._ws;
+    if (!this._wanted.has(channel) || !conn?.live) return; // the next connect or subscribe asks
+    if (isPrivateChannel(channel) && !conn.privSubs.has(channel)) return; // subscribed after `authed`
+    this._reclass.add(channel);
+    this._send({ op: "unsubscribe", channels: [channel] });
+    this._sendSubscribe([channel]);
+  }
+
+  // ---- Presence
+
+  /** `presence` (the member list, once per subscribe), `join`, `leave`: the live member set of a
+   *  presence channel. Past the server's bound the list is omitted and only `count` is kept. */
+  _presence(f) {
+    const c = f.channel;
+    if (typeof c !== "string" || !this._wanted.has(c)) return;
+    let p = this.presence[c];
+    if (f.type === "presence") {
+      p = this.presence[c] = { members: new Map(), count: 0, listed: Array.isArray(f.members) };
+      for (const m of Array.isArray(f.members) ? f.members : []) if (isObj(m) && typeof m.sub === "string") p.members.set(m.sub, m.info ?? null);
+    } else if (!p) {
+      return; // a join or leave before the list: the list that follows includes it
+    } else if (typeof f.sub === "string" && p.listed) {
+      if (f.type === "join") p.members.set(f.sub, f.info ?? null);
+      else p.members.delete(f.sub);
+    }
+    p.count = Number.isInteger(f.count) ? f.count : p.members.size;
+    const members = [...p.members].map(([sub, info]) => ({ sub, info }));
+    this._emit("presence", c, { members, count: p.count, listed: p.listed, change: { type: f.type, sub: f.sub } });
   }
 
   _send(op, conn = this._ws) {
@@ -622,6 +686,7 @@ export class TickwireClient {
   }
 
   _forget(c) {
+    delete this.presence[c];
     delete this.values[c];
     delete this.positions[c];
     delete this._stale[c];
@@ -680,6 +745,12 @@ export class TickwireClient {
     if (this._ws !== conn) return;
     this._ws = null;
     this._sync = new Map();
+    // Member lists are only true while the socket is: the next one brings fresh lists.
+    for (const c of Object.keys(this.presence)) {
+      delete this.presence[c];
+      this._emit("presence", c, { members: [], count: null, listed: false, change: { type: "reset" } });
+    }
+    this._reclass.clear();
     for (const k of ["welcome", "ping", "pong", "refresh", "gate"]) this._clear(k);
     this._failPublishes(conn);
     this._down(conn.live);

@@ -789,3 +789,81 @@ test("without a token a private channel is asked for by op and dropped when refu
   ]);
   fixed.c.close();
 });
+
+// ---- Conflated delivery and presence (issue 26)
+
+test("every: the connect URL names each channel's interval, subscribe ops carry every_ms per class", () => {
+  const url = new URL(socketUrl("ws://h/ws", ["market", "btc", "news"], {}, false, { market: 5000, btc: 1000, news: 7 }));
+  assert.equal(url.searchParams.get("every"), "market:5000,btc:1000", "only the offered intervals");
+  assert.throws(() => client({ channels: ["btc"], every: { btc: 1234 } }), TypeError);
+  const { c } = client({ channels: ["btc"], every: { btc: 1000 } });
+  c.connect();
+  const ws = last();
+  assert.ok(ws.url.endsWith("&every=btc%3A1000"), ws.url);
+  ws.recv({ type: "batch", frames: [welcome, sub("btc", 0, "")] });
+  c.subscribe(["news", "orders"]);
+  c.setEvery("trades", 250); // not followed yet: its subscribe will carry the interval
+  c.subscribe(["trades"]);
+  assert.deepEqual(ws.ops(), [
+    { op: "subscribe", channels: ["news", "orders"], since: {} },
+    { op: "subscribe", channels: ["trades"], since: {}, every_ms: 250 },
+  ]);
+  ws.recv({ type: "batch", frames: [sub("news", 0, ""), sub("orders", 2, "e")] });
+  ws.recv(up("orders", 2, { a: 1 }));
+  // Moving a live channel to another interval: unsubscribe, then subscribe with since and the
+  // new every_ms; the server's plain `unsubscribed` does not drop it.
+  c.setEvery("news", 5000);
+  const ops = ws.ops().slice(2);
+  assert.deepEqual(ops, [
+    { op: "unsubscribe", channels: ["news"] },
+    { op: "subscribe", channels: ["news"], since: { news: 0 }, every_ms: 5000 },
+  ]);
+  ws.recv({ type: "unsubscribed", channel: "news" });
+  assert.ok(c.channels.includes("news"), "still followed");
+  c.close();
+});
+
+test("a conflated update reports what it skipped, and its delta applies to the value last received", () => {
+  const { c, seen } = client({ channels: ["ticks"], delta: true, every: { ticks: 1000 } });
+  c.connect();
+  const ws = last();
+  ws.recv({ type: "batch", frames: [welcome, up("ticks", 10, { p: 1, q: 1 }), sub("ticks", 10, "e")] });
+  ws.recv(up("ticks", 60, { p: 50, q: 1 }, { skipped: 49 }));
+  const delta = { type: "delta", channel: "ticks", seq: 110, ts: 1, stale: false, patch: { p: 99 }, skipped: 49 };
+  ws.recv(delta);
+  assert.deepEqual(seen.map((u) => [u.seq, u.skipped, u.data.p]), [[10, 0, 1], [60, 49, 50], [110, 49, 99]]);
+  assert.equal(c.stats.resyncs, 0, "skipped updates are no gap");
+  // A delta whose base is not the value held (it says it skipped fewer) is never applied.
+  ws.recv({ ...delta, seq: 170, skipped: 10, patch: { p: -1 } });
+  assert.equal(c.values.ticks.p, 99);
+  assert.equal(c.stats.resyncs, 1);
+  c.close();
+});
+
+test("presence: the list once, then joins and leaves; a reconnect resets it until a fresh list", () => {
+  const events = [];
+  const { c } = client({ channels: ["presence-room"], token: "a.b.c", onPresence: (ch, p) => events.push([ch, p]) });
+  c.connect();
+  let ws = last();
+  ws.open();
+  ws.recv({ type: "batch", frames: [welcome, { type: "authed", sub: "me", exp: 4102444800 }] });
+  ws.recv({ type: "join", channel: "presence-room", sub: "early", count: 1 }); // before the list: ignored
+  ws.recv({ type: "presence", channel: "presence-room", members: [{ sub: "me", info: { n: "Me" } }, { sub: "ann", info: null }], count: 2 });
+  ws.recv({ type: "join", channel: "presence-room", sub: "bob", info: { n: "Bob" }, count: 3 });
+  ws.recv({ type: "leave", channel: "presence-room", sub: "ann", count: 2 });
+  assert.deepEqual([...c.presence["presence-room"].members.keys()], ["me", "bob"]);
+  assert.deepEqual(events.map(([, p]) => [p.change.type, p.count]), [["presence", 2], ["join", 3], ["leave", 2]]);
+  assert.deepEqual(events.at(-1)[1].members, [{ sub: "me", info: { n: "Me" } }, { sub: "bob", info: { n: "Bob" } }]);
+  ws.drop();
+  assert.equal(c.presence["presence-room"], undefined, "no stale list survives the socket");
+  assert.deepEqual(events.at(-1)[1], { members: [], count: null, listed: false, change: { type: "reset" } });
+  // Past the server's bound: counts only.
+  c.reconnect();
+  ws = last();
+  ws.open();
+  ws.recv({ type: "batch", frames: [welcome, { type: "authed", sub: "me", exp: 4102444800 }] });
+  ws.recv({ type: "presence", channel: "presence-room", count: 500 });
+  ws.recv({ type: "join", channel: "presence-room", sub: "zed", count: 501 });
+  assert.deepEqual([c.presence["presence-room"].count, c.presence["presence-room"].members.size], [501, 0]);
+  c.close();
+});
