@@ -12,6 +12,7 @@
 // Page URL options (for tests and debugging):
 //   ?poll_ms=N   the snapshot poll period while the socket is down (default 15000)
 //   ?delta=0     full updates only (default: merge-patch deltas)
+// While the page is hidden, `market` is conflated to one frame per 5 s (HIDDEN_EVERY).
 import { TickwireClient, BUILTIN_CHANNELS } from "/tickwire-client.js";
 
 const tw = (window.tickwire = window.tickwire || {});
@@ -80,6 +81,13 @@ async function seedChart() {
     console.warn("tickwire: history failed:", e.message);
   }
 }
+
+// A hidden page wants the market table at most every 5 s, not every update (conflated delivery;
+// switching back and forth resubscribes with `since`, so nothing is lost); btc keeps the chart live.
+const HIDDEN_EVERY = { market: 5000 };
+document.addEventListener("visibilitychange", () => {
+  for (const [channel, ms] of Object.entries(HIDDEN_EVERY)) client.setEvery(channel, document.hidden ? ms : 0);
+});
 
 view.setStatus("connecting");
 client.connect();
