@@ -100,6 +100,9 @@ pub struct HubLimits {
     /// `MAX_PRESENCE_MEMBERS`: members a presence channel's lists show; past it, presence
     /// frames and `/api/presence` carry the count only.
     pub max_presence_members: usize,
+    /// `PRESENCE_SILENT_SECONDS`: a socket on a presence channel with no frame and no `ping`
+    /// answered for this long is closed (4008) and leaves.
+    pub presence_silent_seconds: u64,
     /// `TEST_APPLY_DELAY_MS` (test only, the faults suite): how long the last shard waits
     /// before applying a fan-out; 0 in production.
     pub test_apply_delay_ms: u64,
@@ -122,6 +125,7 @@ impl Default for HubLimits {
             fanout_timeout_ms: 2000,
             max_app_channels: 1000,
             max_presence_members: 100,
+            presence_silent_seconds: 60,
             test_apply_delay_ms: 0,
         }
     }
@@ -175,6 +179,7 @@ impl HubLimits {
                 0,
                 MAX_PRESENCE_MEMBERS_CEILING as u64,
             )? as usize,
+            presence_silent_seconds: vars.number("PRESENCE_SILENT_SECONDS", d.presence_silent_seconds, 4, 3600)?,
             test_apply_delay_ms: vars.number("TEST_APPLY_DELAY_MS", d.test_apply_delay_ms, 0, 600_000)?,
         })
     }
@@ -276,5 +281,7 @@ mod tests {
         assert_eq!(l.max_presence_members, 2);
         let e = HubLimits::from_vars(&vars(&[("MAX_PRESENCE_MEMBERS", "1001")])).unwrap_err();
         assert_eq!(e.var, "MAX_PRESENCE_MEMBERS");
+        let e = HubLimits::from_vars(&vars(&[("PRESENCE_SILENT_SECONDS", "3")])).unwrap_err();
+        assert_eq!(e.var, "PRESENCE_SILENT_SECONDS");
     }
 }

@@ -45,13 +45,12 @@ struct Member {
     members: BTreeSet<String>,
     /// The join and leave frames it got, as "+sub" / "-sub".
     log: Vec<String>,
-    lists: usize,
 }
 
 impl Member {
     fn open(w: &Wrangler, token: &str, shard: u32) -> Member {
         let c = w.client(&format!("/ws?channels={ROOM}&token={token}&shard={shard}"));
-        let mut m = Member { c, members: BTreeSet::new(), log: Vec::new(), lists: 0 };
+        let mut m = Member { c, members: BTreeSet::new(), log: Vec::new() };
         m.c.expect("authed", FRAME_WAIT, |v| v["type"] == "authed");
         let list = m.c.expect("presence list", FRAME_WAIT, |v| v["type"] == "presence");
         m.apply(&list);
@@ -62,7 +61,6 @@ impl Member {
         let sub = f["sub"].as_str().map(str::to_owned);
         match f["type"].as_str() {
             Some("presence") => {
-                self.lists += 1;
                 let members = f["members"].as_array().expect("a list within the bound");
                 self.members = members.iter().map(|m| m["sub"].as_str().expect("sub").to_owned()).collect();
                 assert_eq!(f["count"], members.len(), "{f}");
@@ -247,6 +245,33 @@ fn past_the_bound_only_counts_and_only_the_presence_capability_reads_the_list() 
     let metrics = w.get("/metrics").body;
     assert!(metrics.contains("\ntickwire_presence_members 4\n"), "obs, by, ann and cat: {metrics}");
     assert!(!metrics.contains(ROOM));
+    w.assert_no_panic();
+}
+
+#[test]
+fn a_silent_socket_is_closed_and_leaves_while_one_that_pings_stays() {
+    let fixture = Fixture::start();
+    let mut v = vars("100");
+    v.push(("PRESENCE_SILENT_SECONDS", "6"));
+    let w = Wrangler::start(&fixture, &v);
+    let mut watcher = Member::open(&w, &seer("obs"), 0);
+    // zed's client vanished without a word (no frame, no ping); pip's pings are answered by
+    // the runtime alone, which never wakes the hub: only their timestamps keep pip here.
+    let mut zed = Member::open(&w, &seer("zed"), 1);
+    let mut pip = Member::open(&w, &seer("pip"), 1);
+    watcher.until(&["obs", "pip", "zed"]);
+    watcher.log.clear();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(18) {
+        pip.c.ping(FRAME_WAIT);
+        watcher.c.send_text("ping");
+        if let Some(f) = watcher.c.take(Duration::from_secs(2), is_presence) {
+            watcher.apply(&f);
+        }
+    }
+    assert_eq!(watcher.log, ["-zed"], "zed left once, pip stayed");
+    assert_eq!(watcher.members, BTreeSet::from(["obs".to_owned(), "pip".to_owned()]));
+    assert_eq!(zed.c.expect_close(FRAME_WAIT), Some(4008), "closed as silent");
     w.assert_no_panic();
 }
 

@@ -25,13 +25,16 @@ pub type Frame = PresenceFrame<Channel>;
 pub type Info = Option<serde_json::Map<String, serde_json::Value>>;
 
 /// A presence socket silent (no client frame, no `ping` answered by the runtime) for longer
-/// than this is closed and leaves: the client library pings every 25 s, so this is two missed
-/// pings and some slack.
+/// than this (`PRESENCE_SILENT_SECONDS`) is closed and leaves: the client library pings every
+/// 25 s, so the default is two missed pings and some slack.
 pub const SILENT_MS: u64 = 60_000;
 
-/// How often a shard with presence members looks for silent sockets (the alarm). A socket that
-/// vanishes without a close leaves at most `SILENT_MS + CHECK_MS` after its last sign of life.
-pub const CHECK_MS: u64 = 15_000;
+/// How often a shard with presence members looks for silent sockets (the alarm), given the
+/// silence limit: a quarter of it. A socket that vanishes without a close leaves at most
+/// `silent + silent / 4` after its last sign of life (75 s by default).
+pub fn check_ms(silent_ms: u64) -> u64 {
+    silent_ms / 4
+}
 
 /// What one socket contributes to presence: its token's sub and info, its presence channels,
 /// and the last second its grant is honoured in.
@@ -80,19 +83,36 @@ pub enum Verdict {
     Keep,
     /// Its token expired: its private channels end (and it leaves).
     Expired,
-    /// Silent past [`SILENT_MS`]: closed (and it leaves).
+    /// Silent past the limit ([`SILENT_MS`] by default): closed (and it leaves).
     Silent,
 }
 
 /// This shard's members: per presence channel, each sub's info and how many sockets it has
 /// here; per socket, what it contributes and when this object first saw it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LocalPresence {
     sockets: HashMap<String, (Presence, u64)>,
     members: BTreeMap<Channel, BTreeMap<String, (Info, usize)>>,
+    /// The silence limit (ms).
+    silent_ms: u64,
+}
+
+impl Default for LocalPresence {
+    fn default() -> Self {
+        LocalPresence::new(SILENT_MS)
+    }
 }
 
 impl LocalPresence {
+    pub fn new(silent_ms: u64) -> LocalPresence {
+        LocalPresence { sockets: HashMap::new(), members: BTreeMap::new(), silent_ms }
+    }
+
+    /// How often the alarm looks at this shard's presence sockets.
+    pub fn check_ms(&self) -> u64 {
+        check_ms(self.silent_ms)
+    }
+
     /// Socket `conn` now contributes `now` (None: nothing, it closed or left every presence
     /// channel). Returns this shard's transitions, each (channel, sub) at most once: a socket
     /// that keeps its channels changes nothing.
@@ -175,7 +195,7 @@ impl LocalPresence {
     /// None when there is no presence socket.
     pub fn next_check(&self, last_check_ms: u64) -> Option<u64> {
         let expiry = self.sockets.values().map(|(p, _)| p.until.saturating_add(1).saturating_mul(1000)).min()?;
-        Some(last_check_ms.saturating_add(CHECK_MS).min(expiry))
+        Some(last_check_ms.saturating_add(self.check_ms()).min(expiry))
     }
 
     /// What the alarm does with socket `conn` at `now_ms`, given when the runtime last
@@ -186,7 +206,7 @@ impl LocalPresence {
             return Verdict::Expired;
         }
         let alive = pinged_ms.unwrap_or(0).max(last_frame_ms).max(*seen);
-        if now_ms.saturating_sub(alive) > SILENT_MS {
+        if now_ms.saturating_sub(alive) > self.silent_ms {
             Verdict::Silent
         } else {
             Verdict::Keep

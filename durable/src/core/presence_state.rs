@@ -2,7 +2,7 @@
 //! mirror of the list and, on shard 0, the global table and the batches on their way to the
 //! other shards. Rebuilt from the sockets' attachments when the object wakes (`hub/presence.rs`).
 
-use crate::core::presence::{Batch, LocalPresence, Reporter, CHECK_MS};
+use crate::core::presence::{Batch, LocalPresence, Reporter};
 use crate::core::presence_mirror::Mirror;
 use crate::core::presence_table::Table;
 use std::collections::{BTreeSet, VecDeque};
@@ -25,13 +25,17 @@ pub struct PresenceState {
     pub last_check: u64,
 }
 
+/// How soon the alarm retries presence work that is owed (a report or batch that failed, a
+/// table to fetch).
+pub const RETRY_MS: u64 = 5_000;
+
 impl PresenceState {
     /// When the alarm next looks at presence sockets: while this shard has some, or (shard 0)
     /// while any shard has members, whose state it then re-reads.
     pub fn check_at(&self) -> Option<u64> {
         let holders = self.table.as_ref().is_some_and(|t| !t.holders().is_empty());
         match self.local.next_check(self.last_check) {
-            None if holders => Some(self.last_check.saturating_add(CHECK_MS)),
+            None if holders => Some(self.last_check.saturating_add(self.local.check_ms())),
             other => other,
         }
     }

@@ -25,7 +25,7 @@ pub fn close_frame(reason: CloseReason) -> (u16, &'static str) {
         CloseReason::SendFailed | CloseReason::Error => (1011, "send failed"),
         // The client's own close is echoed with its code; this is the fallback.
         CloseReason::Client => (1000, "bye"),
-        // A presence socket that answered no `ping` for `presence::SILENT_MS`.
+        // A presence socket that answered no `ping` for `PRESENCE_SILENT_SECONDS`.
         CloseReason::Silent => (4008, "silent"),
     }
 }
@@ -366,7 +366,7 @@ pub enum CloseReason {
     RateLimited,
     /// The hub closed it: a send to it failed.
     SendFailed,
-    /// The hub closed it: a presence socket silent for too long (`presence::SILENT_MS`).
+    /// The hub closed it: a presence socket silent for too long (`PRESENCE_SILENT_SECONDS`).
     Silent,
 }
 

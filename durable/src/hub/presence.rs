@@ -7,9 +7,9 @@
 use super::broadcast::attachment;
 use super::{random_hex, Hub};
 use crate::clock::now_ms;
-use crate::core::presence::{may_see, Frame, LocalPresence, Presence, Reporter, Verdict, CHECK_MS};
+use crate::core::presence::{may_see, Frame, LocalPresence, Presence, Reporter, Verdict};
 use crate::core::presence_mirror::Mirror;
-use crate::core::presence_state::PresenceState;
+use crate::core::presence_state::{PresenceState, RETRY_MS};
 use crate::core::presence_table::Table;
 use crate::core::socket::{CloseReason, SocketMeta};
 use crate::wire::presence::is_presence;
@@ -35,7 +35,8 @@ impl Hub {
         let mut guard = self.presence.borrow_mut();
         let state = guard.get_or_insert_with(|| {
             let now = now_ms();
-            let mut local = LocalPresence::default();
+            let silent_s = self.with_core(|core| core.limits.presence_silent_seconds).unwrap_or(60);
+            let mut local = LocalPresence::new(silent_s.saturating_mul(1000));
             for ws in self.state.get_websockets() {
                 if let Some(meta) = attachment(&ws) {
                     local.set(&meta.conn, Presence::of(&meta), now);
@@ -135,7 +136,7 @@ impl Hub {
             let owed = replica && p.reporter.owed() || !p.outgoing.is_empty() || !p.behind.is_empty() || p.want_table;
             let check = p.check_at();
             if owed {
-                let soon = now_ms().saturating_add(CHECK_MS / 3);
+                let soon = now_ms().saturating_add(RETRY_MS);
                 Some(check.map_or(soon, |c| c.min(soon)))
             } else {
                 check

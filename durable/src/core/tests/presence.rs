@@ -70,7 +70,9 @@ fn silent_and_expired_sockets_are_found_by_the_alarm() {
     let until = 1_000 + crate::auth::LEEWAY_SECONDS;
     assert_eq!(local.verdict("s", Some(until * 1000), 0, (until + 1) * 1000), Verdict::Expired);
     assert_eq!(local.verdict("other", None, 0, u64::MAX), Verdict::Keep, "not a presence socket");
-    assert_eq!(local.next_check(0), Some(CHECK_MS));
+    assert_eq!(local.next_check(0), Some(check_ms(SILENT_MS)));
+    let short = LocalPresence::new(8_000);
+    assert_eq!((short.check_ms(), short.next_check(0)), (2_000, None), "a quarter of the limit; no socket, no look");
     local.set("t", Presence::of(&socket("t", "bob", &["presence-room"], 3)), 0);
     assert_eq!(local.next_check(30_000), Some((3 + crate::auth::LEEWAY_SECONDS + 1) * 1000), "the first expiry");
     assert_eq!(LocalPresence::default().next_check(0), None, "no presence socket: no alarm");
