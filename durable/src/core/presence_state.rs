@@ -33,7 +33,7 @@ impl PresenceState {
     /// When the alarm next looks at presence sockets: while this shard has some, or (shard 0)
     /// while any shard has members, whose state it then re-reads.
     pub fn check_at(&self) -> Option<u64> {
-        let holders = self.table.as_ref().is_some_and(|t| !t.holders().is_empty());
+        let holders = self.table.as_ref().is_some_and(Table::has_holders);
         match self.local.next_check(self.last_check) {
             None if holders => Some(self.last_check.saturating_add(self.local.check_ms())),
             other => other,

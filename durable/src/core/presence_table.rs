@@ -64,6 +64,11 @@ impl Table {
         shards
     }
 
+    /// Whether any shard but shard 0 has members here (stops at the first).
+    pub fn has_holders(&self) -> bool {
+        self.members.values().any(|subs| subs.values().any(|by| by.keys().any(|&k| k != SELF)))
+    }
+
     /// Shard 0's own transitions.
     pub fn local(&mut self, changes: &[Change]) -> Vec<Event> {
         self.apply(SELF, changes, false)

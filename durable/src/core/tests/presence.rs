@@ -126,6 +126,7 @@ fn a_member_on_two_shards_leaves_when_its_last_shard_does() {
     let info = json!({"name": "Ann"}).as_object().cloned();
     table.report(&full(1, vec![Change { info: info.clone(), ..change("ann", true) }]));
     assert_eq!(table.holders(), [1]);
+    assert!(table.has_holders());
     assert_eq!(table.local(&[change("ann", true)]), [], "ann is already a member");
     let partial = |rev, changes| Report { shard: 1, run: "k".into(), rev, full: false, changes };
     assert_eq!(table.report(&partial(2, vec![change("ann", false)])), Reported::Applied(Vec::new()));
@@ -133,6 +134,7 @@ fn a_member_on_two_shards_leaves_when_its_last_shard_does() {
     assert_eq!(table.local(&[change("ann", false)]), [Event::Leave { channel: room(), sub: "ann".into() }]);
     assert_eq!(table.total(), Some(0));
     assert_eq!(table.holders(), Vec::<u32>::new());
+    assert!(!table.has_holders());
 }
 
 #[test]
@@ -236,4 +238,26 @@ fn two_shards_show_one_list() {
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert!(kinds[0].contains(r#""type":"join","channel":"presence-room","sub":"ann""#), "{kinds:?}");
     assert!(kinds[1].contains(r#""sub":"bob""#) && kinds[2].contains(r#""type":"leave""#), "{kinds:?}");
+}
+
+#[test]
+fn the_alarm_looks_while_this_shard_or_any_replica_has_members() {
+    use crate::core::presence_state::PresenceState;
+    let mut table = Table::new(2, "r".into());
+    table.report(&Report { shard: 1, run: "k".into(), rev: 1, full: true, changes: vec![] });
+    let mut state = PresenceState {
+        local: LocalPresence::new(8_000),
+        reporter: Reporter::new("k0".into()),
+        mirror: Mirror::default(),
+        table: Some(table),
+        outgoing: Default::default(),
+        sending: false,
+        behind: Default::default(),
+        want_table: false,
+        last_check: 1_000,
+    };
+    assert_eq!(state.check_at(), None, "no member anywhere: no alarm");
+    let r = Report { shard: 1, run: "k".into(), rev: 2, full: false, changes: vec![change("ann", true)] };
+    state.table.as_mut().unwrap().report(&r);
+    assert_eq!(state.check_at(), Some(3_000), "a replica's members are re-read every quarter of the limit");
 }
