@@ -61,6 +61,11 @@ impl Presence {
     }
 }
 
+/// Whether a socket's attachment holds a presence channel under a grant (closing or not).
+pub fn holds_presence(meta: &SocketMeta) -> bool {
+    meta.grant.is_some() && meta.channels.iter().any(|c| is_presence(c.as_str()))
+}
+
 /// Whether a socket may see `channel`'s member list: its grant has `presence` on it (expiry is
 /// the send loop's to enforce, as for every private frame).
 pub fn may_see(meta: &SocketMeta, channel: &Channel) -> bool {

@@ -88,6 +88,17 @@ impl Hub {
         }
     }
 
+    /// [`Hub::presence_socket`] for a socket whose attachment held a presence channel before
+    /// (`had`) or not: while no presence state was built in this object's lifetime, a socket
+    /// that held none and holds none is nobody's member, and nothing is built for it (so a hub
+    /// without presence never reads every attachment for it).
+    pub(crate) fn presence_socket_if(&self, had: bool, conn: &str, meta: Option<&SocketMeta>) {
+        if !had && self.presence.borrow().is_none() && meta.and_then(Presence::of).is_none() {
+            return;
+        }
+        self.presence_socket(conn, meta);
+    }
+
     /// The `presence` frame for a socket that just subscribed to `channel`, if it may see the
     /// list and this shard's mirror can serve it (otherwise the table is fetched, and the
     /// socket gets the list with every other one when it is loaded).

@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::core::catchup::{CatchupFrames, CatchupStep};
 use crate::core::channel::Catchup;
 use crate::core::history_budget::CatchupBudget;
+use crate::core::presence::holds_presence;
 use crate::core::publish::AppPublish;
 use crate::core::socket::CloseReason;
 use crate::core::socket::{close_frame, close_reply, Action, SocketMeta};
@@ -53,8 +54,9 @@ impl Hub {
         let (publishes, actions): (Vec<Action>, Vec<Action>) =
             actions.into_iter().partition(|a| matches!(a, Action::Publish(..)));
         let before = self.btc_watchers();
+        let had = holds_presence(&meta);
         self.run(&ws, &mut meta, actions, vouched).await;
-        self.presence_socket(&meta.conn, Some(&meta));
+        self.presence_socket_if(had, &meta.conn, Some(&meta));
         // Saved before anything below awaits (which lets other events for this socket run and
         // save theirs).
         if let Err(e) = ws.serialize_attachment(&meta) {
@@ -256,7 +258,7 @@ impl Hub {
         meta.closing = true;
         let _ = self.with_core(|core| core.closed(reason));
         self.with_subscribers(|f| f.unsubscribe(meta, &meta.channels));
-        self.presence_socket(&meta.conn, None);
+        self.presence_socket_if(holds_presence(meta), &meta.conn, None);
         let (code, text) = close_frame(reason);
         let _ = ws.serialize_attachment(&*meta);
         let _ = ws.close(Some(code), Some(text));
@@ -271,7 +273,7 @@ impl Hub {
         if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
             self.with_subscribers(|f| f.unsubscribe(&meta, &meta.channels));
-            self.presence_socket(&meta.conn, None);
+            self.presence_socket_if(holds_presence(&meta), &meta.conn, None);
             let counted = meta.closing; // by the hub's close or an earlier error
             if !counted && reason == CloseReason::Error {
                 meta.closing = true;

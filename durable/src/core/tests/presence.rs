@@ -46,6 +46,8 @@ fn a_member_is_a_sub_however_many_sockets_it_has() {
     let mut closing = socket("z", "zed", &["presence-room"], 100);
     closing.closing = true;
     assert_eq!(Presence::of(&closing), None);
+    assert!(holds_presence(&closing), "what it held, closing or not");
+    assert!(!holds_presence(&anon) && !holds_presence(&socket("x", "x", &["private-a"], 100)));
 }
 
 #[test]
