@@ -91,6 +91,11 @@ pub async fn forward_to_sequencer(
     forward(env, SEQUENCER, req).await
 }
 
+/// A presence channel's members and count (`GET /api/presence`), from the sequencer.
+pub async fn presence(env: &Env, channel: Channel) -> std::result::Result<serde_json::Value, ApiError> {
+    call(env, SEQUENCER, &HubRoute::Presence { channel }).await
+}
+
 /// Every shard's stats, fetched in parallel and merged. Any shard failing fails the whole read:
 /// a partial sum would under-report sockets without saying so.
 pub async fn stats(env: &Env, shards: u32) -> std::result::Result<HubStats, ApiError> {

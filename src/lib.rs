@@ -21,6 +21,7 @@ pub mod error;
 pub mod health;
 pub mod history;
 pub mod metrics;
+pub mod presence;
 pub mod public_route;
 pub mod publish;
 pub mod settings;

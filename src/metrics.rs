@@ -160,6 +160,9 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     let help = "Publishes refused with 503 overloaded: too many updates were waiting to be sent or fanned out.";
     Family::new(&mut out, "tickwire_publishes_overloaded_total", Kind::Counter, help)
         .sample(&[], c.publishes_overloaded as f64);
+    // Summed over presence channels, with no channel label: their names are their users'.
+    let help = "Presence members (distinct token subs) summed over presence channels, across shards.";
+    Family::new(&mut out, "tickwire_presence_members", Kind::Gauge, help).sample(&[], s.presence_members as f64);
 
     let per_channel: [(&'static str, Kind, &str, ChannelValue); 5] = [
         (

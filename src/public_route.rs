@@ -23,6 +23,8 @@ pub enum PublicRoute<'a> {
     Publish,
     /// `GET /api/channels`
     Channels,
+    /// `GET /api/presence`
+    Presence,
     /// `DELETE /api/channels/<name>`, with the name as sent
     Channel(&'a str),
     /// Anything else: a dashboard file, or 404.
@@ -37,6 +39,7 @@ impl<'a> PublicRoute<'a> {
             route::SNAPSHOT => PublicRoute::Snapshot,
             "/api/history" => PublicRoute::History,
             "/api/channels" => PublicRoute::Channels,
+            "/api/presence" => PublicRoute::Presence,
             route::WS => PublicRoute::Ws,
             route::PUBLISH => PublicRoute::Publish,
             p => p.strip_prefix(route::CHANNELS).map_or(PublicRoute::Other, PublicRoute::Channel),
@@ -47,7 +50,9 @@ impl<'a> PublicRoute<'a> {
     /// socket, health or metrics).
     pub fn api(self) -> Option<ApiRoute> {
         match self {
-            PublicRoute::Snapshot | PublicRoute::History | PublicRoute::Channels => Some(ApiRoute::Read),
+            PublicRoute::Snapshot | PublicRoute::History | PublicRoute::Channels | PublicRoute::Presence => {
+                Some(ApiRoute::Read)
+            }
             PublicRoute::Publish => Some(ApiRoute::Publish),
             PublicRoute::Channel(_) => Some(ApiRoute::Manage),
             _ => None,
@@ -78,6 +83,7 @@ mod tests {
             ("/ws", PublicRoute::Ws, Some("GET")),
             ("/api/publish", PublicRoute::Publish, Some("POST, OPTIONS")),
             ("/api/channels", PublicRoute::Channels, Some("GET, OPTIONS")),
+            ("/api/presence", PublicRoute::Presence, Some("GET, OPTIONS")),
             ("/api/channels/news", PublicRoute::Channel("news"), Some("DELETE, OPTIONS")),
             ("/api/channels/", PublicRoute::Channel(""), Some("DELETE, OPTIONS")),
             ("/", PublicRoute::Other, None),

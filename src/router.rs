@@ -88,6 +88,7 @@ async fn cold(req: Request, env: &Env, settings: &Settings, path: &str, target: 
         (PublicRoute::Snapshot, Method::Get) => snapshot(env, settings).await,
         (PublicRoute::History, Method::Get) => history(&req, env, settings).await,
         (PublicRoute::Channels, Method::Get) => channels(env, settings).await,
+        (PublicRoute::Presence, Method::Get) => presence(&req, env, settings).await,
         _ => Err(target.allow().map_or(ApiError::NotFound, |allow| ApiError::MethodNotAllowed { allow })),
     }
 }
@@ -341,6 +342,26 @@ async fn channels(env: &Env, settings: &Settings) -> Answer {
     let stats = hub_client::stats(env, settings.hub.shards).await?;
     let time = crate::snapshot::rfc3339(SystemClock.now_ms());
     json_response(&json!({ "time": time, "channels": stats.channel_list() }), 200)
+}
+
+/// `GET /api/presence?channel=C`: the members of presence channel C and their count, for the
+/// server (`PUBLISH_TOKEN`) or a token granting `presence` on C; shard 0 keeps the list.
+async fn presence(req: &Request, env: &Env, settings: &Settings) -> Answer {
+    let url = req.url().map_err(|_| ApiError::BadRequest {
+        code: "bad_request",
+        message: "the request URL could not be read".to_owned(),
+    })?;
+    let channel = crate::presence::channel(url.query_pairs())?;
+    let authorization = req.headers().get("authorization").ok().flatten();
+    let now_s = SystemClock.now_ms() / 1000;
+    crate::presence::authorize(
+        &channel,
+        authorization.as_deref(),
+        settings.publish_token.as_ref(),
+        &settings.keys,
+        now_s,
+    )?;
+    json_response(&hub_client::presence(env, channel).await?, 200)
 }
 
 /// `GET /api/history?channel=C&since=N&limit=M`: retained updates of C after seq N (default 0),

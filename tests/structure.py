@@ -51,6 +51,9 @@ SAME = {
     "publish.rs": ("an app publish: the Worker's checks, the hub's checks and glue, the CLI's command",
                    {"src/publish.rs", "durable/src/core/publish.rs", "durable/src/hub/publish.rs",
                     "cli/src/publish.rs"}),
+    "presence.rs": ("presence channels: their frames, the core's state, the hub's glue, the Worker's `/api/presence` checks",
+                    {"src/presence.rs", "durable/src/wire/presence.rs", "durable/src/core/presence.rs",
+                     "durable/src/hub/presence.rs"}),
     "snapshot.rs": ("`/api/snapshot`: the Worker's answer and the CLI's reading of it",
                     {"src/snapshot.rs", "cli/src/snapshot.rs"}),
 }

@@ -211,6 +211,8 @@ impl Resume {
                     self.handle(f, out);
                 }
             }
+            // A presence channel's member list and its changes: nothing to resume from.
+            ServerFrame::Presence(_) => {}
         }
     }
 }

@@ -58,6 +58,10 @@ impl Default for CommitLimits {
 /// `tests/e2e/frames.rs` a socket holding 400 such names on the pinned runtime).
 pub const MAX_SUBSCRIPTIONS_CEILING: usize = 400;
 
+/// The largest `MAX_PRESENCE_MEMBERS`: a full list of members of 64-byte subs and 512-byte
+/// infos is then about 600 KB, within the runtime's 1 MiB WebSocket message.
+pub const MAX_PRESENCE_MEMBERS_CEILING: usize = 1000;
+
 /// The hub's limits (README documents each var).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubLimits {
@@ -93,6 +97,12 @@ pub struct HubLimits {
     /// `MAX_APP_CHANNELS`: app channels that may exist at once; a publish that would create one
     /// more is refused with 409 `too_many_channels` until one is deleted.
     pub max_app_channels: usize,
+    /// `MAX_PRESENCE_MEMBERS`: members a presence channel's lists show; past it, presence
+    /// frames and `/api/presence` carry the count only.
+    pub max_presence_members: usize,
+    /// `PRESENCE_SILENT_SECONDS`: a socket on a presence channel with no frame and no `ping`
+    /// answered for this long is closed (4008) and leaves.
+    pub presence_silent_seconds: u64,
     /// `TEST_APPLY_DELAY_MS` (test only, the faults suite): how long the last shard waits
     /// before applying a fan-out; 0 in production.
     pub test_apply_delay_ms: u64,
@@ -114,6 +124,8 @@ impl Default for HubLimits {
             replay_bytes_per_10s: 1 << 20,
             fanout_timeout_ms: 2000,
             max_app_channels: 1000,
+            max_presence_members: 100,
+            presence_silent_seconds: 60,
             test_apply_delay_ms: 0,
         }
     }
@@ -161,6 +173,13 @@ impl HubLimits {
                 as usize,
             fanout_timeout_ms: vars.number("FANOUT_TIMEOUT_MS", d.fanout_timeout_ms, 50, 60_000)?,
             max_app_channels: vars.number("MAX_APP_CHANNELS", d.max_app_channels as u64, 1, 100_000)? as usize,
+            max_presence_members: vars.number(
+                "MAX_PRESENCE_MEMBERS",
+                d.max_presence_members as u64,
+                0,
+                MAX_PRESENCE_MEMBERS_CEILING as u64,
+            )? as usize,
+            presence_silent_seconds: vars.number("PRESENCE_SILENT_SECONDS", d.presence_silent_seconds, 4, 3600)?,
             test_apply_delay_ms: vars.number("TEST_APPLY_DELAY_MS", d.test_apply_delay_ms, 0, 600_000)?,
         })
     }
@@ -222,8 +241,9 @@ mod tests {
     }
 
     /// The attachment of a socket at the ceiling, with the longest names, the widest numbers
-    /// and the largest grant, leaves 1 KiB of the runtime's 16 KiB (as JSON, which is a little larger than the
-    /// runtime's serialization of the same record: a name costs 35 bytes here, 34 there).
+    /// and the largest grant (its presence `info` included), leaves 768 bytes of the runtime's
+    /// 16 KiB (as JSON, which is a little larger than the runtime's serialization of the same
+    /// record: a name costs 35 bytes here, 34 there).
     #[test]
     fn the_largest_attachment_fits_the_runtime_cap_with_room() {
         let mut meta = crate::core::socket::SocketMeta::new("f".repeat(16));
@@ -238,9 +258,12 @@ mod tests {
             .collect();
         let caps = crate::auth::Caps::from_claim(&serde_json::Value::Object(caps)).unwrap();
         let sub = "s".repeat(crate::auth::MAX_SUB_BYTES);
-        meta.grant = Some(crate::auth::access::Grant { sub, exp: u64::MAX, caps });
+        // `info` at its bound: a one-field object whose compact JSON is MAX_INFO_BYTES.
+        let text = "i".repeat(crate::auth::MAX_INFO_BYTES - 8);
+        let info = serde_json::json!({ "n": text }).as_object().cloned();
+        meta.grant = Some(crate::auth::access::Grant { sub, exp: u64::MAX, caps, info });
         let bytes = serde_json::to_string(&meta).unwrap().len();
-        assert!(bytes <= 16 * 1024 - 1024, "{bytes} bytes");
+        assert!(bytes <= 16 * 1024 - 768, "{bytes} bytes");
     }
 
     #[test]
@@ -253,5 +276,12 @@ mod tests {
         assert_eq!(l.replay_bytes_per_10s, 4096);
         let e = HubLimits::from_vars(&vars(&[("REPLAY_BYTES_PER_10S", "1023")])).unwrap_err();
         assert_eq!(e.var, "REPLAY_BYTES_PER_10S");
+        assert_eq!(HubLimits::default().max_presence_members, 100);
+        let l = HubLimits::from_vars(&vars(&[("MAX_PRESENCE_MEMBERS", "2")])).unwrap();
+        assert_eq!(l.max_presence_members, 2);
+        let e = HubLimits::from_vars(&vars(&[("MAX_PRESENCE_MEMBERS", "1001")])).unwrap_err();
+        assert_eq!(e.var, "MAX_PRESENCE_MEMBERS");
+        let e = HubLimits::from_vars(&vars(&[("PRESENCE_SILENT_SECONDS", "3")])).unwrap_err();
+        assert_eq!(e.var, "PRESENCE_SILENT_SECONDS");
     }
 }

@@ -21,6 +21,7 @@ mod hub;
 mod live_path;
 mod metrics;
 mod monitoring;
+mod presence;
 mod private_channels;
 mod replays;
 mod shard_load;

@@ -14,6 +14,7 @@ pub mod stub;
 
 use crate::core::publish::AppPublish;
 use crate::wire::bodies::{Have, Published};
+use crate::wire::presence::is_presence;
 use crate::wire::protocol::{Channel, ErrorCode, Seq};
 
 use crate::api::route::query_param;
@@ -79,6 +80,19 @@ pub enum HubRoute {
     /// `POST /publish` (sequencer): a socket's publish from a replica, its access already
     /// checked there; a [`SocketPublish`] answered with a [`SocketPublished`].
     Publish,
+    /// `POST /presence-report` (sequencer): a replica's presence `Report`; 409 asks for its
+    /// full state (`core/presence.rs`).
+    PresenceReport,
+    /// `GET /presence-local` (replicas): the shard's full presence state, as a full `Report`.
+    PresenceLocal,
+    /// `GET /presence-table` (sequencer): the global member table (`TableView`), 503 while it
+    /// is incomplete.
+    PresenceTable,
+    /// `POST /presence-events` (replicas): a numbered `Batch` of joins and leaves.
+    PresenceEvents,
+    /// `GET /presence?channel=` (sequencer): a presence channel's members, the body of
+    /// `GET /api/presence` (the Worker has checked the caller).
+    Presence { channel: Channel },
 }
 
 /// A socket's publish, forwarded by the replica that holds the socket to the sequencer.
@@ -142,12 +156,29 @@ const APPLY: &str = "/apply";
 const SYNC: &str = "/sync";
 const STATS: &str = "/stats";
 const PUBLISH: &str = "/publish";
+const PRESENCE_REPORT: &str = "/presence-report";
+const PRESENCE_LOCAL: &str = "/presence-local";
+const PRESENCE_TABLE: &str = "/presence-table";
+const PRESENCE_EVENTS: &str = "/presence-events";
+const PRESENCE: &str = "/presence";
 
 impl HubRoute {
     pub fn verb(&self) -> Verb {
         match self {
-            HubRoute::Refresh | HubRoute::Watch | HubRoute::Apply | HubRoute::Sync | HubRoute::Publish => Verb::Post,
-            HubRoute::Snapshot | HubRoute::History { .. } | HubRoute::Watching | HubRoute::Stats { .. } => Verb::Get,
+            HubRoute::Refresh
+            | HubRoute::Watch
+            | HubRoute::Apply
+            | HubRoute::Sync
+            | HubRoute::Publish
+            | HubRoute::PresenceReport
+            | HubRoute::PresenceEvents => Verb::Post,
+            HubRoute::Snapshot
+            | HubRoute::History { .. }
+            | HubRoute::Watching
+            | HubRoute::Stats { .. }
+            | HubRoute::PresenceLocal
+            | HubRoute::PresenceTable
+            | HubRoute::Presence { .. } => Verb::Get,
         }
     }
 
@@ -162,6 +193,11 @@ impl HubRoute {
             HubRoute::Sync => SYNC,
             HubRoute::Stats { .. } => STATS,
             HubRoute::Publish => PUBLISH,
+            HubRoute::PresenceReport => PRESENCE_REPORT,
+            HubRoute::PresenceLocal => PRESENCE_LOCAL,
+            HubRoute::PresenceTable => PRESENCE_TABLE,
+            HubRoute::PresenceEvents => PRESENCE_EVENTS,
+            HubRoute::Presence { .. } => PRESENCE,
         }
     }
 
@@ -173,6 +209,7 @@ impl HubRoute {
                 format!("{BASE}{path}?channel={channel}&since={since}&limit={limit}")
             }
             HubRoute::Stats { shard } => format!("{BASE}{path}?shard={shard}"),
+            HubRoute::Presence { channel } => format!("{BASE}{path}?channel={channel}"),
             _ => format!("{BASE}{path}"),
         }
     }
@@ -195,6 +232,14 @@ impl HubRoute {
             APPLY => HubRoute::Apply,
             SYNC => HubRoute::Sync,
             PUBLISH => HubRoute::Publish,
+            PRESENCE_REPORT => HubRoute::PresenceReport,
+            PRESENCE_LOCAL => HubRoute::PresenceLocal,
+            PRESENCE_TABLE => HubRoute::PresenceTable,
+            PRESENCE_EVENTS => HubRoute::PresenceEvents,
+            PRESENCE => match query_param(query, "channel").and_then(|c| Channel::parse(&c).ok()) {
+                Some(channel) if is_presence(channel.as_str()) => HubRoute::Presence { channel },
+                _ => return Err(RouteError::BadQuery("presence needs a presence channel")),
+            },
             STATS => match number("shard").and_then(|k| u32::try_from(k).ok()) {
                 Some(shard) => HubRoute::Stats { shard },
                 None => return Err(RouteError::BadQuery("stats needs shard")),
@@ -327,6 +372,11 @@ mod tests {
             HubRoute::Sync,
             HubRoute::Stats { shard: 3 },
             HubRoute::Publish,
+            HubRoute::PresenceReport,
+            HubRoute::PresenceLocal,
+            HubRoute::PresenceTable,
+            HubRoute::PresenceEvents,
+            HubRoute::Presence { channel: Channel::parse("presence-room").unwrap() },
         ];
         for route in routes {
             assert_eq!(round_trip(route.clone()), Ok(route));

@@ -19,6 +19,9 @@ pub struct Grant {
     /// The token's `exp` (Unix seconds); it is honoured until `exp + LEEWAY_SECONDS`.
     pub exp: u64,
     pub caps: Caps,
+    /// The token's `info` (at most `MAX_INFO_BYTES`), shown beside `sub` in presence lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Why a use of a channel was refused.
@@ -61,7 +64,12 @@ impl Denied {
 
 impl Grant {
     pub fn from_claims(claims: &Claims) -> Grant {
-        Grant { sub: claims.sub.as_str().to_owned(), exp: claims.exp, caps: claims.caps.clone() }
+        Grant {
+            sub: claims.sub.as_str().to_owned(),
+            exp: claims.exp,
+            caps: claims.caps.clone(),
+            info: claims.info.clone(),
+        }
     }
 
     /// The last second the grant is honoured in.
@@ -152,7 +160,7 @@ mod tests {
     use serde_json::json;
 
     fn grant(caps: serde_json::Value, exp: u64) -> Grant {
-        Grant { sub: "u42".into(), exp, caps: Caps::from_claim(&caps).unwrap() }
+        Grant { sub: "u42".into(), exp, caps: Caps::from_claim(&caps).unwrap(), info: None }
     }
 
     fn ch(name: &str) -> Channel {

@@ -147,6 +147,7 @@ impl HubCore {
             channels,
             upstreams: self.upstreams.clone(),
             providers: self.providers.clone(),
+            presence_members: 0, // the glue knows it (shard 0's table)
         }
     }
 }

@@ -25,6 +25,8 @@ pub fn close_frame(reason: CloseReason) -> (u16, &'static str) {
         CloseReason::SendFailed | CloseReason::Error => (1011, "send failed"),
         // The client's own close is echoed with its code; this is the fallback.
         CloseReason::Client => (1000, "bye"),
+        // A presence socket that answered no `ping` for `PRESENCE_SILENT_SECONDS`.
+        CloseReason::Silent => (4008, "silent"),
     }
 }
 /// Length of the rate-limit window.
@@ -364,15 +366,18 @@ pub enum CloseReason {
     RateLimited,
     /// The hub closed it: a send to it failed.
     SendFailed,
+    /// The hub closed it: a presence socket silent for too long (`PRESENCE_SILENT_SECONDS`).
+    Silent,
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 5] = [
+    pub const ALL: [CloseReason; 6] = [
         CloseReason::Client,
         CloseReason::Error,
         CloseReason::TooBig,
         CloseReason::RateLimited,
         CloseReason::SendFailed,
+        CloseReason::Silent,
     ];
 
     pub fn label(self) -> &'static str {
@@ -382,6 +387,7 @@ impl CloseReason {
             CloseReason::TooBig => "too_big",
             CloseReason::RateLimited => "rate_limited",
             CloseReason::SendFailed => "send_failed",
+            CloseReason::Silent => "silent",
         }
     }
 }

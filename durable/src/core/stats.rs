@@ -95,6 +95,10 @@ pub struct HubStats {
     pub upstreams: BTreeMap<Source, UpstreamStatus>,
     #[serde(default)]
     pub providers: BTreeMap<Provider, ProviderLimit>,
+    /// Presence members summed over presence channels (shard 0's global table; 0 from the
+    /// other shards, so the merge's sum is the global count).
+    #[serde(default)]
+    pub presence_members: u64,
 }
 
 fn add<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
@@ -111,6 +115,7 @@ impl HubStats {
     /// Folds another shard's stats in: counts add up, sequence positions take the furthest.
     pub fn merge(&mut self, other: HubStats) {
         add(&mut self.sockets, &other.sockets);
+        self.presence_members += other.presence_members;
         self.counters.connections_opened += other.counters.connections_opened;
         add(&mut self.counters.connections_closed, &other.counters.connections_closed);
         add(&mut self.counters.frames, &other.counters.frames);

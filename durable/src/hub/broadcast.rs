@@ -5,6 +5,7 @@
 
 use crate::core::commit::ChannelFrames;
 use crate::core::socket::SocketMeta;
+use crate::wire::presence::is_presence;
 use crate::wire::protocol::{Channel, BATCH_PREFIX, BATCH_SUFFIX};
 use wasm_bindgen::prelude::*;
 use worker::js_sys::Array;
@@ -53,6 +54,12 @@ fn key(channel: &Channel, delta: bool) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The key of a presence channel's sockets that may see its member list (`+presence`: no
+/// channel name holds a `+`); they get its `presence`, `join` and `leave` frames.
+fn presence_key(channel: &Channel) -> String {
+    format!("{channel}+presence")
+}
+
 /// What a flush did: sockets whose send failed (to be closed), per flushed channel how many
 /// sockets it reached, how many messages it sent, and the sockets skipped because their token
 /// had expired (their private channels are to be ended).
@@ -85,13 +92,35 @@ impl Subscribers {
             // -1: a public channel's subscriber, which never expires (0 is long past).
             let expiry = meta.expiry(channel).map_or(-1.0, |e| e as f64);
             self.add(&key(channel, meta.delta), &meta.conn, raw, expiry);
+            if is_presence(channel.as_str()) {
+                // Indexed again (or no longer, after an `auth` without it) under the key of
+                // the sockets that may see the member list.
+                if crate::core::presence::may_see(meta, channel) {
+                    self.add(&presence_key(channel), &meta.conn, raw, expiry);
+                } else {
+                    self.remove(&presence_key(channel), &meta.conn);
+                }
+            }
         }
     }
 
     pub fn unsubscribe(&self, meta: &SocketMeta, channels: &[Channel]) {
         for channel in channels {
             self.remove(&key(channel, meta.delta), &meta.conn);
+            if is_presence(channel.as_str()) {
+                self.remove(&presence_key(channel), &meta.conn);
+            }
         }
+    }
+
+    /// Sends a presence frame of `channel` to its sockets that may see the member list;
+    /// returns the sockets skipped because their token had expired.
+    pub fn send_presence(&self, channel: &Channel, message: &str, now_s: u64) -> Vec<WebSocket> {
+        let result = self.send_one(&presence_key(channel), message, now_s as f64);
+        Array::from(&result.get(3))
+            .iter()
+            .filter_map(|v| v.dyn_into::<web_sys::WebSocket>().ok().map(WebSocket::from))
+            .collect()
     }
 
     pub fn subscribers(&self, channel: &Channel) -> usize {

@@ -33,6 +33,7 @@ impl Hub {
         self.state.accept_web_socket(&pair.server);
         let (mut meta, actions) = self.with_core(|core| core.connect(random_hex(), params, grant, now_ms()))?;
         self.run(&pair.server, &mut meta, actions, vouched).await;
+        self.presence_socket_if(false, &meta.conn, Some(&meta));
         // A connect that fails from here on must not leave the socket counted and subscribed.
         let answered = pair.server.serialize_attachment(&meta).and_then(|()| Response::from_websocket(pair.client));
         if answered.is_err() && !meta.closing {
@@ -40,6 +41,7 @@ impl Hub {
         }
         self.btc_watchers_changed(before).await;
         self.counters_changed().await;
+        self.presence_flush().await;
         answered.map(Into::into)
     }
 }

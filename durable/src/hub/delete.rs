@@ -47,6 +47,7 @@ impl Hub {
                 std::mem::take(&mut meta.channels).into_iter().partition(|c| channels.contains(c));
             meta.channels = kept;
             self.with_subscribers(|f| f.unsubscribe(&meta, &gone));
+            self.presence_socket(&meta.conn, Some(&meta));
             if let Err(e) = ws.serialize_attachment(&meta) {
                 console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
             }

@@ -25,6 +25,8 @@ mod feeds;
 mod heal;
 mod load;
 pub(crate) mod object;
+mod presence;
+mod presence_sync;
 mod publish;
 mod read;
 mod router;
@@ -59,6 +61,9 @@ pub(crate) struct Hub {
     /// How far this replica follows shard 0, and the pull in progress if any (`heal.rs`).
     pub(crate) follow: RefCell<Follow>,
     pub(crate) healing: RefCell<Option<Shared<oneshot::Receiver<bool>>>>,
+    /// Presence: this shard's members, its mirror of the list and (shard 0) the global table
+    /// (`presence.rs`); rebuilt lazily from the attachments after a wake.
+    pub(crate) presence: RefCell<Option<crate::core::presence_state::PresenceState>>,
 }
 
 /// What the write path (`write.rs`) keeps between events: the group-commit queue and, on shard
@@ -96,6 +101,7 @@ impl Hub {
             alarm_at: Cell::new(None),
             follow: RefCell::new(Follow::default()),
             healing: RefCell::new(None),
+            presence: RefCell::new(None),
         }
     }
 }

@@ -69,12 +69,18 @@ impl Hub {
             Ok(HubRoute::Apply) => self.apply(req).await,
             Ok(HubRoute::Sync) => self.sync(req).await,
             Ok(HubRoute::Publish) => self.forwarded_publish(req).await,
+            Ok(HubRoute::PresenceReport) => self.presence_report(req).await,
+            Ok(HubRoute::PresenceLocal) => self.presence_local(),
+            Ok(HubRoute::PresenceTable) => self.presence_table().await,
+            Ok(HubRoute::PresenceEvents) => self.presence_events(req).await,
+            Ok(HubRoute::Presence { channel }) => self.presence_read(&channel).await,
             Ok(HubRoute::Stats { shard }) => {
                 let sockets = self.state.get_websockets().len() as u64;
                 let subscribers = |c: &Channel| self.with_subscribers(|f| f.subscribers(c)) as u64;
                 let mut stats = self.with_core(|core| core.stats(shard, sockets, subscribers))?;
                 let pages = core::arch::wasm32::memory_size(0) as u64;
                 stats.wasm_memory_bytes.insert(shard, pages * WASM_PAGE_BYTES);
+                stats.presence_members = self.presence_total();
                 Response::from_json(&stats)
             }
             Err(e) => refuse(&e.refusal()),

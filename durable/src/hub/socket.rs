@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::core::catchup::{CatchupFrames, CatchupStep};
 use crate::core::channel::Catchup;
 use crate::core::history_budget::CatchupBudget;
+use crate::core::presence::holds_presence;
 use crate::core::publish::AppPublish;
 use crate::core::socket::CloseReason;
 use crate::core::socket::{close_frame, close_reply, Action, SocketMeta};
@@ -53,7 +54,9 @@ impl Hub {
         let (publishes, actions): (Vec<Action>, Vec<Action>) =
             actions.into_iter().partition(|a| matches!(a, Action::Publish(..)));
         let before = self.btc_watchers();
+        let had = holds_presence(&meta);
         self.run(&ws, &mut meta, actions, vouched).await;
+        self.presence_socket_if(had, &meta.conn, Some(&meta));
         // Saved before anything below awaits (which lets other events for this socket run and
         // save theirs).
         if let Err(e) = ws.serialize_attachment(&meta) {
@@ -71,6 +74,7 @@ impl Hub {
         }
         self.btc_watchers_changed(before).await;
         self.counters_changed().await;
+        self.presence_flush().await;
         Ok(())
     }
 
@@ -96,12 +100,16 @@ impl Hub {
         if let Some(reply) = close_reply(code) {
             let _ = ws.close(Some(reply), Some("bye"));
         }
-        self.gone(&ws, CloseReason::Client).await
+        let gone = self.gone(&ws, CloseReason::Client).await;
+        self.presence_flush().await;
+        gone
     }
 
     pub(crate) async fn websocket_error(&self, ws: WebSocket, error: wasm_bindgen::JsValue) -> Result<()> {
         console_warn!("hub: socket error: {error:?}");
-        self.gone(&ws, CloseReason::Error).await
+        let gone = self.gone(&ws, CloseReason::Error).await;
+        self.presence_flush().await;
+        gone
     }
 
     /// Carries out a socket's actions in order. Its frames go out as one message where they
@@ -167,6 +175,9 @@ impl Hub {
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
                     outbox.push_catchup(frames);
                     self.with_subscribers(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
+                    if let Some(list) = self.presence_list(meta, &channel) {
+                        outbox.push(&list);
+                    }
                 }
                 Action::Held(channel) => {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
@@ -193,6 +204,8 @@ impl Hub {
                 Action::Regrant => {
                     let private: Vec<Channel> = meta.private_channels().cloned().collect();
                     self.with_subscribers(|f| f.subscribe(meta, &private, ws));
+                    // A fresh member list where the new token lets it see one.
+                    private.iter().filter_map(|c| self.presence_list(meta, c)).for_each(|l| outbox.push(&l));
                 }
                 // Counted by the core; carried out after the attachment is saved.
                 Action::TokenRefused(_) | Action::Publish(..) => {}
@@ -232,6 +245,8 @@ impl Hub {
                 _ => {}
             }
         }
+        // Before the save: a presence state first built now must see the socket as it was.
+        self.presence_socket(&meta.conn, Some(&meta));
         if let Err(e) = ws.serialize_attachment(&meta) {
             console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
         }
@@ -243,6 +258,7 @@ impl Hub {
         meta.closing = true;
         let _ = self.with_core(|core| core.closed(reason));
         self.with_subscribers(|f| f.unsubscribe(meta, &meta.channels));
+        self.presence_socket_if(holds_presence(meta), &meta.conn, None);
         let (code, text) = close_frame(reason);
         let _ = ws.serialize_attachment(&*meta);
         let _ = ws.close(Some(code), Some(text));
@@ -257,6 +273,7 @@ impl Hub {
         if let Some(mut meta) = attachment(ws) {
             let before = self.btc_watchers();
             self.with_subscribers(|f| f.unsubscribe(&meta, &meta.channels));
+            self.presence_socket_if(holds_presence(&meta), &meta.conn, None);
             let counted = meta.closing; // by the hub's close or an earlier error
             if !counted && reason == CloseReason::Error {
                 meta.closing = true;

@@ -38,6 +38,7 @@ impl Hub {
         let watchers = self.btc_watchers();
         let shard0 = self.shard() == 0;
         let retry = if shard0 { self.write.replicas.borrow().retry_due() } else { None };
+        let retry = earliest(retry, self.presence_due());
         let Ok(want) = self.with_core(|core| {
             let poll = if shard0 { core.poll_due(watchers) } else { None };
             core.upkeep.next_alarm(earliest(poll, retry))
@@ -84,6 +85,7 @@ impl Hub {
         } else {
             self.report_watch_stop().await;
         }
+        self.presence_upkeep().await;
         self.arm().await;
     }
 }

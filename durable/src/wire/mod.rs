@@ -9,5 +9,6 @@ pub mod client_op;
 pub mod error_body;
 pub mod frame_size;
 pub mod merge_patch;
+pub mod presence;
 pub mod protocol;
 pub mod values;

@@ -289,6 +289,8 @@ pub enum ServerFrame {
     Batch {
         frames: Vec<ServerFrame>,
     },
+    #[serde(untagged)] // a presence channel's `presence`, `join` and `leave` (`presence.rs`)
+    Presence(super::presence::PresenceFrame<Channel>),
 }
 
 /// A `batch` frame built from frames that are already serialised (each is JSON text of one

@@ -149,6 +149,13 @@ impl Ws {
         self.socket.send(Message::text(text)).is_ok()
     }
 
+    /// Cuts the TCP connection without a close frame, as a client that vanished does.
+    pub fn cut(&mut self) {
+        if let MaybeTlsStream::Plain(s) = self.socket.get_mut() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
     /// Sends a close frame and returns at once, without waiting for the server's answer.
     pub fn close_now(&mut self) {
         let _ = self.socket.close(None);

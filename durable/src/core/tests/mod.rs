@@ -6,6 +6,7 @@ mod catchup;
 mod channels;
 mod feeds;
 mod grant;
+mod presence;
 
 use super::*;
 use crate::core::socket::CloseReason;
