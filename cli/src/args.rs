@@ -155,6 +155,10 @@ struct TailArgs {
     /// No connection status on stderr (gaps and errors are still reported).
     #[arg(short, long)]
     quiet: bool,
+    /// Also print presence channels' member lists, joins and leaves as JSON lines (the token
+    /// needs the `presence` capability).
+    #[arg(long)]
+    presence: bool,
     #[command(flatten)]
     follow: FollowArgs,
     #[command(flatten)]
@@ -232,7 +236,7 @@ fn tail_command(a: TailArgs) -> Result<Exit, String> {
     if let (None, Some(c)) = (&opts.token, channels.iter().find(|c| c.is_private())) {
         return Err(format!("{c} is a private channel: give a token with --token or TICKWIRE_USER_TOKEN"));
     }
-    Ok(in_runtime(tail::run(opts, resume, a.quiet)))
+    Ok(in_runtime(tail::run(opts, resume, a.quiet, a.presence)))
 }
 
 fn publish_command(a: PublishArgs) -> Result<Exit, String> {
@@ -349,6 +353,7 @@ mod tests {
             since: vec![],
             url: None,
             quiet: false,
+            presence: false,
             follow: FollowArgs { ping: 20, retry_max: 15, retries: None },
             token: TokenArg { token: None },
         };
@@ -414,6 +419,7 @@ mod tests {
             since: vec![],
             url: None,
             quiet: false,
+            presence: false,
             follow: FollowArgs { ping: 20, retry_max: 15, retries: None },
             token: TokenArg { token: token.map(str::to_owned) },
         };

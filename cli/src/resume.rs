@@ -10,6 +10,7 @@
 
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
+use tickwire_hub::wire::presence::PresenceFrame;
 use tickwire_hub::wire::protocol::{parse_since_param, Channel, EndReason, Epoch, ErrorCode, Seq, ServerFrame, Update};
 
 /// The last seq seen of a channel, and the epoch it belongs to when known.
@@ -40,6 +41,9 @@ pub enum Output {
     /// The server refused the token, or a channel needs more than it grants. The client cannot
     /// get another token, so this ends the command.
     TokenRefused(String),
+    /// A followed presence channel's member list, or a member's join or leave (the frame as the
+    /// server sent it): a fresh list after every reconnect, never a stale one.
+    Presence(PresenceFrame<Channel>),
 }
 
 /// How a connection opens: the channels named in its URL with their positions (`since`), and
@@ -211,8 +215,13 @@ impl Resume {
                     self.handle(f, out);
                 }
             }
-            // A presence channel's member list and its changes: nothing to resume from.
-            ServerFrame::Presence(_) => {}
+            // A presence channel's member list and its changes: passed on for the channels
+            // followed, with nothing to resume from.
+            ServerFrame::Presence(f) => {
+                if self.channels.contains_key(f.channel()) {
+                    out.push(Output::Presence(f));
+                }
+            }
         }
     }
 }

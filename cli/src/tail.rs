@@ -12,8 +12,9 @@ use crate::terminal_text;
 use std::io::Write;
 use tickwire_hub::wire::protocol::ServerFrame;
 
-/// Follows `resume`'s channels until stopped, `--retries` runs out, or stdout is closed.
-pub async fn run(opts: Options, resume: Resume, quiet: bool) -> Exit {
+/// Follows `resume`'s channels until stopped, `--retries` runs out, or stdout is closed. With
+/// `presence`, a presence channel's member list and every join and leave are JSON lines too.
+pub async fn run(opts: Options, resume: Resume, quiet: bool, presence: bool) -> Exit {
     let status = |line: &str| {
         if !quiet {
             say(line);
@@ -29,6 +30,13 @@ pub async fn run(opts: Options, resume: Resume, quiet: bool) -> Exit {
             // The reader went away (`| head -1`): done, like any filter.
             written.is_err().then_some(Exit::Ok)
         }
+        Step::Event(Event::Output(Output::Presence(f))) if presence => {
+            let mut out = std::io::stdout().lock();
+            let line = ServerFrame::Presence(f).to_json();
+            let written = writeln!(out, "{}", terminal_text::json(&line)).and_then(|_| out.flush());
+            written.is_err().then_some(Exit::Ok)
+        }
+        Step::Event(Event::Output(Output::Presence(_))) => None,
         Step::Event(Event::Output(Output::Welcome { conn, .. })) => {
             status(&format!("connected (conn {conn})"));
             None

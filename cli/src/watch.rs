@@ -101,7 +101,7 @@ impl Table {
             // A failed snapshot read: the socket's state line tells what matters.
             Step::Extra(Err(_)) => {}
             Step::Event(
-                Event::Output(Output::Send(_) | Output::TokenRefused(_))
+                Event::Output(Output::Send(_) | Output::TokenRefused(_) | Output::Presence(_))
                 | Event::Fatal(_)
                 | Event::TokenRefused { .. }
                 | Event::Stopped { .. },
@@ -127,7 +127,7 @@ fn plain(step: &Step<Snapshots>, base: &str) -> Option<String> {
             Some(format!("disconnected: {reason}; reconnecting in {}", secs(*delay)))
         }
         Step::Event(
-            Event::Output(Output::Send(_) | Output::TokenRefused(_))
+            Event::Output(Output::Send(_) | Output::TokenRefused(_) | Output::Presence(_))
             | Event::Fatal(_)
             | Event::TokenRefused { .. }
             | Event::Stopped { .. },

@@ -12,7 +12,7 @@
 
 mod support;
 
-use crate::harness::{Fixture, Wrangler, PUBLISH_TOKEN, TOKEN_SECRET};
+use crate::harness::{token, Fixture, Wrangler, PUBLISH_TOKEN, TOKEN_SECRET};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::{Forwarder, Running, Tmux};
@@ -320,5 +320,43 @@ fn a_minted_token_opens_its_private_channel_to_tail_and_publish_and_no_other() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("token refused: unauthorized"), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
+    w.assert_no_panic();
+}
+
+/// `tail --presence` prints a presence channel's member list, then each join and leave, as JSON
+/// lines; without `--presence` it prints none of them.
+#[test]
+fn tail_presence_prints_the_list_then_joins_and_leaves() {
+    support::bin(); // built before any server starts
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("TOKEN_SECRET", TOKEN_SECRET)]);
+    let url = w.base.clone();
+    let caps = json!({"presence-room": ["subscribe", "presence"]});
+    let mut ann = w.client(&format!("/ws?channels=presence-room&token={}", token("ann", caps.clone(), 600)));
+    ann.expect("ann's list", Duration::from_secs(10), |v| v["type"] == "presence");
+    let watcher = token("watcher", caps.clone(), 600);
+    let tail = Running::spawn(&["tail", "presence-room", "--presence", "--token", &watcher, "--url", &url]);
+    let plain = Running::spawn(&["tail", "presence-room", "--token", &watcher, "--url", &url]);
+    let has = |r: &Running, ty: &str, sub: &str| r.json_lines().iter().any(|l| l["type"] == ty && l["sub"] == sub);
+    let listed = |r: &Running, sub: &str| {
+        r.json_lines().iter().any(|l| {
+            l["type"] == "presence" && l["members"].as_array().is_some_and(|m| m.iter().any(|m| m["sub"] == sub))
+        })
+    };
+    tail.wait("the member list with ann", Duration::from_secs(20), |r| listed(r, "ann"));
+    let mut bob = w.client(&format!("/ws?channels=presence-room&token={}", token("bob", caps, 600)));
+    bob.expect("bob's list", Duration::from_secs(10), |v| v["type"] == "presence");
+    tail.wait("bob's join", Duration::from_secs(10), |r| has(r, "join", "bob"));
+    bob.close();
+    tail.wait("bob's leave", Duration::from_secs(10), |r| has(r, "leave", "bob"));
+    let kinds: Vec<Value> = tail.json_lines().iter().map(|l| l["type"].clone()).collect();
+    let (join, leave) = (kinds.iter().position(|k| k == "join"), kinds.iter().position(|k| k == "leave"));
+    assert!(join < leave, "in order: {kinds:?}");
+    assert!(
+        plain.json_lines().iter().all(|l| l["type"] == "update"),
+        "no presence lines without --presence: {:?}",
+        plain.json_lines()
+    );
+    ann.close();
     w.assert_no_panic();
 }

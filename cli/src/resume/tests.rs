@@ -30,6 +30,7 @@ fn feed(r: &mut Resume, frames: Vec<ServerFrame>) -> Vec<String> {
             Output::Send(s) => format!("send: {s}"),
             Output::Authed { sub, exp } => format!("authed {sub} {exp}"),
             Output::TokenRefused(why) => format!("refused: {why}"),
+            Output::Presence(f) => format!("presence: {}", ServerFrame::Presence(f).to_json()),
         })
         .collect()
 }
@@ -342,4 +343,22 @@ fn token_frames() {
             "note: server error invalid_channel (x): bad",
         ]
     );
+}
+
+#[test]
+fn presence_frames_of_followed_channels_are_passed_on_and_others_ignored() {
+    let mut r = Resume::new(&[ch("presence-room")]);
+    r.connected();
+    let frame = |text: &str| serde_json::from_str::<ServerFrame>(text).unwrap();
+    let out = feed(
+        &mut r,
+        vec![
+            frame(r#"{"type":"presence","channel":"presence-room","members":[{"sub":"ann"}],"count":1}"#),
+            frame(r#"{"type":"join","channel":"presence-room","sub":"bob","count":2}"#),
+            frame(r#"{"type":"leave","channel":"presence-other","sub":"cy","count":0}"#),
+        ],
+    );
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[0].contains(r#""type":"presence""#) && out[0].contains(r#""sub":"ann""#), "{out:?}");
+    assert!(out[1].contains(r#""type":"join""#) && out[1].contains(r#""sub":"bob""#), "{out:?}");
 }
