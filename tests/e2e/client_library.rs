@@ -158,3 +158,26 @@ fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes() {
     assert!(!w.log().contains(&first), "a token in the log");
     w.assert_no_panic();
 }
+
+/// The example page on a presence channel in Chromium: the library's member set follows joins
+/// and leaves of other members (sockets on another shard included).
+#[test]
+fn example_page_shows_who_is_here_on_a_presence_channel() {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[("TOKEN_SECRET", TOKEN_SECRET), ("HUB_SHARDS", "2")]);
+    let caps = json!({"presence-lobby": ["subscribe", "presence"]});
+    fixture.set_route(json!({"path": "/token", "status": 200, "body": {"token": token("page", caps.clone(), 3600)},
+        "headers": {"Access-Control-Allow-Origin": "*"}}));
+    let mut b = Browser::launch();
+    b.open(&format!("{}/example-private-channel.html?channel=presence-lobby&token_url={}/token", w.base, fixture.base));
+    b.wait("JSON.stringify(window.members) === '[\"page\"]'", Duration::from_secs(15));
+    let mut ann = w.client(&format!("/ws?channels=presence-lobby&shard=1&token={}", token("ann", caps.clone(), 3600)));
+    ann.expect("ann's list", Duration::from_secs(10), |v| v["type"] == "presence");
+    b.wait("JSON.stringify(window.members) === '[\"ann\",\"page\"]'", Duration::from_secs(10));
+    assert_eq!(b.eval("document.getElementById('count').textContent"), json!("2"));
+    ann.close();
+    b.wait("JSON.stringify(window.members) === '[\"page\"]'", Duration::from_secs(10));
+    let errors: Vec<String> = b.console().into_iter().filter(|m| m.starts_with("[pageerror]")).collect();
+    assert!(errors.is_empty(), "page errors: {errors:#?}");
+    w.assert_no_panic();
+}
