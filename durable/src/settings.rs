@@ -221,9 +221,10 @@ mod tests {
         assert!(v.number("D", 1, 0, 50).unwrap_err().problem.contains("outside 0..=50"));
     }
 
-    /// The attachment of a socket at the ceiling, with the longest names, the widest numbers
-    /// and the largest grant, leaves 1 KiB of the runtime's 16 KiB (as JSON, which is a little larger than the
-    /// runtime's serialization of the same record: a name costs 35 bytes here, 34 there).
+    /// The attachment of a socket at the ceiling, with the longest names, the widest numbers,
+    /// the largest grant and every subscription conflated, leaves 1 KiB of the runtime's 16 KiB
+    /// (as JSON, which is a little larger than the runtime's serialization of the same record: a
+    /// name costs 35 bytes here, 34 there). It is 15,114 bytes of JSON.
     #[test]
     fn the_largest_attachment_fits_the_runtime_cap_with_room() {
         let mut meta = crate::core::socket::SocketMeta::new("f".repeat(16));
@@ -232,6 +233,8 @@ mod tests {
             meta.channels.push(crate::wire::protocol::Channel::parse(&name).unwrap());
         }
         (meta.window_start, meta.window_msgs, meta.closing, meta.delta) = (u64::MAX, u32::MAX, true, true);
+        // Every subscription conflated (`every`: two channels' intervals per character).
+        meta.every = "y".repeat(MAX_SUBSCRIPTIONS_CEILING / 2);
         // And the largest grant a token can carry: the longest sub, MAX_CAPS of the longest keys.
         let caps: serde_json::Map<String, serde_json::Value> = (0..crate::auth::MAX_CAPS)
             .map(|i| (format!("{i:x>32}*"), serde_json::json!(["subscribe", "history", "publish", "presence"])))

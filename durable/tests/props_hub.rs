@@ -139,7 +139,8 @@ fn check_connect(
     channels: Option<&str>,
     since: Option<&str>,
 ) -> Result<SocketMeta, TestCaseError> {
-    let (meta, actions) = hub.connect("c0".to_owned(), ConnectParams { channels, since, delta: None }, None, 0);
+    let (meta, actions) =
+        hub.connect("c0".to_owned(), ConnectParams { channels, since, delta: None, every: None }, None, 0);
     let inputs = [channels.unwrap_or_default(), since.unwrap_or_default()];
     let Some(Action::Send(welcome @ ServerFrame::Welcome { conn, channels: listed, .. })) = actions.first() else {
         return Err(TestCaseError::fail(format!("connect does not start with welcome: {actions:?}")));

@@ -10,6 +10,7 @@ use crate::core::history_budget::ReplayWindow;
 use crate::core::publish::AppPublish;
 use crate::settings::HubLimits;
 use crate::wire::client_op::{parse_client_frame, ClientOp};
+use crate::wire::every::Every;
 use crate::wire::protocol::{parse_since_param, truncate, Channel, EndReason, ErrorCode, ServerFrame, Since};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -54,17 +55,21 @@ pub struct SocketMeta {
     /// What its token grants (connect `?token=` or the `auth` op), if it presented one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<Grant>,
+    /// The `every` interval of each entry of `channels`, packed (`core/conflation.rs`); or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub every: String,
 }
 
 /// The one delta mode: RFC 7386 JSON merge patches (`/ws?delta=merge`).
 pub const DELTA_MERGE: &str = "merge";
 
-/// What a connect URL asks for (`/ws?channels=..&since=..&delta=..`), as sent.
+/// What a connect URL asks for (`/ws?channels=..&since=..&delta=..&every=..`), as sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectParams<'a> {
     pub channels: Option<&'a str>,
     pub since: Option<&'a str>,
     pub delta: Option<&'a str>,
+    pub every: Option<&'a str>,
 }
 
 /// What the shell must do for a socket, in order.
@@ -126,6 +131,7 @@ impl SocketMeta {
             delta: false,
             replay: ReplayWindow::default(),
             grant: None,
+            every: String::new(),
         }
     }
 
@@ -142,8 +148,9 @@ impl SocketMeta {
                 actions.push(Action::Send(frame));
                 FrameKind::Invalid
             }
-            Ok(ClientOp::Subscribe { channels, since }) => {
-                actions.extend(self.subscribe(&channels, since, limits, now_s));
+            Ok(ClientOp::Subscribe { channels, since, every }) => {
+                let every = Self::op_interval(every, &mut actions);
+                actions.extend(self.subscribe(&channels, since, &|_: &str| every, limits, now_s));
                 FrameKind::Subscribe
             }
             Ok(ClientOp::Unsubscribe { channels }) => {
@@ -194,7 +201,7 @@ impl SocketMeta {
 
     /// Ends the subscriptions in `ended` with an `unsubscribed` frame saying why.
     pub(crate) fn end(&mut self, ended: Vec<Channel>, reason: EndReason) -> Vec<Action> {
-        self.channels.retain(|c| !ended.contains(c));
+        self.retain_channels(|c| !ended.contains(c));
         let mut actions = Vec::with_capacity(ended.len() * 2);
         for channel in ended {
             actions.push(Action::Unsubscribe(channel.clone()));
@@ -237,7 +244,7 @@ impl SocketMeta {
     /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel),
     /// `since` and `delta`. Invalid parts get `error` frames; the connection is still accepted.
     pub fn on_connect(&mut self, params: ConnectParams<'_>, limits: &HubLimits, now_s: u64) -> Vec<Action> {
-        let ConnectParams { channels: channels_param, since: since_param, delta } = params;
+        let ConnectParams { channels: channels_param, since: since_param, delta, every } = params;
         let mut errors = Vec::new();
         match delta {
             None => {}
@@ -256,7 +263,9 @@ impl SocketMeta {
             Some(Ok(s)) => (s, Vec::new()),
             Some(Err(frame)) => (Vec::new(), vec![Action::Send(frame)]),
         };
-        actions.extend(self.subscribe(&channels, since, limits, now_s));
+        let (intervals, every_errors) = Self::connect_intervals(every, &channels);
+        actions.extend(every_errors);
+        actions.extend(self.subscribe(&channels, since, &|name: &str| intervals.get(name).copied(), limits, now_s));
         errors.extend(actions);
         errors
     }
@@ -265,10 +274,12 @@ impl SocketMeta {
     /// never scanned per name, and each name is handled once however often it repeats.
     /// A private channel needs `subscribe`, and `history` for its `since` to replay anything:
     /// without it the socket gets the latest value, as if it had sent no `since`.
+    /// `every` is the interval asked for a name, if any; a channel already held keeps its own.
     fn subscribe(
         &mut self,
         names: &[String],
         since: Vec<(String, Since)>,
+        every: &dyn Fn(&str) -> Option<Every>,
         limits: &HubLimits,
         now_s: u64,
     ) -> Vec<Action> {
@@ -308,6 +319,7 @@ impl SocketMeta {
                 continue;
             }
             self.channels.push(channel.clone());
+            self.note_every(every(name));
             held.insert(channel.clone());
             let replayable = check(self.grant.as_ref(), &channel, Capability::History, now_s).is_ok();
             let since = from.get(name.as_str()).filter(|_| replayable).map(|s| (*s).clone());
@@ -331,7 +343,7 @@ impl SocketMeta {
                 Err(e) => actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0))),
             }
         }
-        self.channels.retain(|c| !gone.contains(c));
+        self.retain_channels(|c| !gone.contains(c));
         actions
     }
 }
@@ -426,20 +438,26 @@ mod tests {
     #[test]
     fn connect_defaults_to_built_ins_and_honours_params() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(ConnectParams { channels: None, since: None, delta: None }, &HubLimits::default(), 0);
+        let a = m.on_connect(
+            ConnectParams { channels: None, since: None, delta: None, every: None },
+            &HubLimits::default(),
+            0,
+        );
         assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "sub indicators None"]);
         let mut m = SocketMeta::new("c".into());
         let a = m.on_connect(
-            ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None },
+            ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None, every: None },
             &limits(),
             0,
         );
         assert_eq!(codes(&a), ["sub btc None", "sub news Some(Seq(4))"]);
         assert_eq!(m.channels, vec![Channel::btc(), Channel::parse("news").unwrap()]);
         let mut m = SocketMeta::new("c".into());
-        assert!(m.on_connect(ConnectParams { channels: Some(""), since: None, delta: None }, &limits(), 0).is_empty());
+        assert!(m
+            .on_connect(ConnectParams { channels: Some(""), since: None, delta: None, every: None }, &limits(), 0)
+            .is_empty());
         let a = m.on_connect(
-            ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None },
+            ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None, every: None },
             &limits(),
             0,
         );
@@ -449,11 +467,11 @@ mod tests {
     #[test]
     fn delta_mode_is_asked_for_on_the_url() {
         let mut m = SocketMeta::new("c".into());
-        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some(DELTA_MERGE) };
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some(DELTA_MERGE), every: None };
         assert_eq!(codes(&m.on_connect(params, &limits(), 0)), ["sub btc None"]);
         assert!(m.delta);
         let mut m = SocketMeta::new("c".into());
-        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some("vcdiff") };
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some("vcdiff"), every: None };
         assert_eq!(codes(&m.on_connect(params, &limits(), 0)), ["InvalidDelta", "sub btc None"], "still connected");
         assert!(!m.delta);
         let old: SocketMeta = serde_json::from_str(r#"{"conn":"c","channels":["btc"]}"#).unwrap();
@@ -528,7 +546,8 @@ mod tests {
     #[test]
     fn errors_quote_names_as_written() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None }, &limits(), 0);
+        let a =
+            m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None, every: None }, &limits(), 0);
         let [Action::Send(ServerFrame::Error { message, .. })] = a.as_slice() else { panic!("{a:?}") };
         assert!(message.starts_with("invalid channel name \"Zzz\""), "{message}");
         assert!(!message.contains("Channel("), "no Rust types in client-facing text: {message}");
@@ -548,8 +567,11 @@ mod tests {
         names.extend((0..20_000).map(|i| format!("app{i}")));
         let since = format!("btc:1,{}", (0..20_000).map(|i| format!("app{i}:1")).collect::<Vec<_>>().join(","));
         let mut m = SocketMeta::new("c".into());
-        let a =
-            m.on_connect(ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None }, &l, 0);
+        let a = m.on_connect(
+            ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None, every: None },
+            &l,
+            0,
+        );
         assert_eq!(
             a.len(),
             2 + 20_000,
@@ -592,7 +614,7 @@ mod tests {
     #[test]
     fn attachment_round_trips() {
         let mut m = SocketMeta::new("abc".into());
-        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None }, &limits(), 0);
+        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None, every: None }, &limits(), 0);
         m.on_text("{}", 42, &limits(), &Keys::default());
         let back: SocketMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);

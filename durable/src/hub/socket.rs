@@ -3,6 +3,7 @@
 //! hibernation.
 
 use super::broadcast::attachment;
+use super::conflation::held_seq;
 use super::Hub;
 use crate::api::SocketPublished;
 use crate::clock::now_ms;
@@ -165,12 +166,17 @@ impl Hub {
                     // Updates written but not sent yet go out to the current subscribers first:
                     // the catch-up above includes them, so this socket must not get them again.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
+                    let held = held_seq(&frames.subscribed);
                     outbox.push_catchup(frames);
-                    self.with_subscribers(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
+                    self.index_subscription(meta, &channel, ws, held);
                 }
                 Action::Held(channel) => {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
+                    if let Some(frames) = self.held_conflated(meta, &channel, ws) {
+                        frames.iter().for_each(|f| outbox.push(f));
+                        continue;
+                    }
                     let now = now_ms();
                     let Ok(mut frames) =
                         self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now))
@@ -192,7 +198,7 @@ impl Hub {
                 // Re-indexed under the new grant's expiry (the index replaces the old entry).
                 Action::Regrant => {
                     let private: Vec<Channel> = meta.private_channels().cloned().collect();
-                    self.with_subscribers(|f| f.subscribe(meta, &private, ws));
+                    self.with_subscribers(|f| f.regrant(meta, &private, ws));
                 }
                 // Counted by the core; carried out after the attachment is saved.
                 Action::TokenRefused(_) | Action::Publish(..) => {}

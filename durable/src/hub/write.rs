@@ -234,6 +234,7 @@ impl Hub {
         for ws in &sent.expired {
             self.end_expired(ws);
         }
+        self.arm_ticks(&flush);
     }
 
     /// Takes this event's place in the fan-out line, and its number (None: no other shards).

@@ -155,6 +155,7 @@ pub enum ErrorCode {
     TooManySubscriptions,
     InvalidSince,
     InvalidDelta,
+    InvalidEvery,
     RateLimited,
     /// No token, or one that does not verify (bad signature, malformed, not yet valid, ...).
     Unauthorized,
@@ -176,13 +177,14 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidChannel,
         ErrorCode::TooManySubscriptions,
         ErrorCode::InvalidSince,
         ErrorCode::InvalidDelta,
+        ErrorCode::InvalidEvery,
         ErrorCode::RateLimited,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -202,6 +204,7 @@ impl ErrorCode {
             ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::InvalidSince => "invalid_since",
             ErrorCode::InvalidDelta => "invalid_delta",
+            ErrorCode::InvalidEvery => "invalid_every",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
@@ -267,8 +270,7 @@ pub enum ServerFrame {
         sub: String,
         exp: u64,
     },
-    /// A socket's `publish` was sequenced: the channel's new seq, and the client's `id` if it
-    /// sent one.
+    /// A socket's `publish` was sequenced: the channel's new seq, and the client's `id` if it sent one.
     Published {
         channel: Channel,
         seq: Seq,
