@@ -17,11 +17,11 @@ const FRAME_WAIT: Duration = Duration::from_secs(10);
 /// The value published as update `i`: a small moving part and a large fixed one, so a patch is
 /// much smaller than the full value.
 fn data(i: u64) -> Value {
-    json!({ "i": i, "price": 100.0 + i as f64 / 8.0, "note": "x".repeat(300) })
+    json!({ "i": i, "price": 1000 + 3 * i, "note": "x".repeat(300) })
 }
 
-fn start(fixture: &Fixture) -> Wrangler {
-    let w = Wrangler::start(fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
+fn start(fixture: &Fixture, shards: &str) -> Wrangler {
+    let w = Wrangler::start(fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("HUB_SHARDS", shards)]);
     assert_eq!(w.publish_seq(CH, data(0)), 1);
     w
 }
@@ -117,7 +117,7 @@ fn frames_until(c: &mut Client, seq: u64) -> Vec<Value> {
 #[test]
 fn a_conflated_socket_gets_the_latest_value_about_once_a_second_and_resumes_without_loss() {
     let fixture = Fixture::start();
-    let w = start(&fixture);
+    let w = start(&fixture, "1");
     let mut full = w.client(&format!("/ws?channels={CH}&every={CH}:1000"));
     let mut delta = w.client(&format!("/ws?channels={CH}&every={CH}:1000&delta=merge"));
     for c in [&mut full, &mut delta] {
@@ -167,8 +167,9 @@ fn a_conflated_socket_gets_the_latest_value_about_once_a_second_and_resumes_with
 
 #[test]
 fn sockets_that_join_or_resubscribe_between_ticks_never_go_back_nor_get_a_foreign_patch() {
+    // Two shards: the replica's classes tick from the fan-outs it applies.
     let fixture = Fixture::start();
-    let w = start(&fixture);
+    let w = start(&fixture, "2");
     let mut first = w.client(&format!("/ws?channels={CH}&every={CH}:1000&delta=merge"));
     let stop = AtomicBool::new(false);
     let (mut clients, published) = std::thread::scope(|s| {
@@ -176,12 +177,12 @@ fn sockets_that_join_or_resubscribe_between_ticks_never_go_back_nor_get_a_foreig
         let pause = |ms| std::thread::sleep(Duration::from_millis(ms));
         pause(1300);
         // Joins between the class's ticks, holding newer values than the class's sockets.
-        let late = w.client(&format!("/ws?channels={CH}&every={CH}:1000&delta=merge"));
+        let late = w.client(&format!("/ws?channels={CH}&every={CH}:1000&delta=merge&shard=1"));
         pause(700);
         let mut by_op = w.client("/ws?channels=&delta=merge");
         by_op.send_json(&json!({"op": "subscribe", "channels": [CH], "every_ms": 1000}));
         pause(400);
-        let quick = w.client(&format!("/ws?channels={CH}&every={CH}:250"));
+        let quick = w.client(&format!("/ws?channels={CH}&every={CH}:250&shard=1"));
         pause(500);
         // A re-subscribe: the latest value now, and `subscribed` with recovered: false.
         first.send_json(&json!({"op": "subscribe", "channels": [CH]}));
