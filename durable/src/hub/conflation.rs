@@ -1,6 +1,6 @@
 //! Conflated delivery's glue (wasm): placing a subscribing socket in its class, arming a class's
 //! tick when a flush changes its channel, and the tick itself. What a tick sends is decided in
-//! `core/conflation.rs`; the send loop is `broadcast.js` (`tick`).
+//! `core/classes.rs`; the send loop is `broadcast.js` (`tick`).
 //!
 //! The timer: one `Delay` per class, armed by the flush that first changed the class's channel
 //! since its last tick and run as a future the runtime waits for (`waitUntil`). No timer runs
