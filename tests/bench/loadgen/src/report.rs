@@ -192,6 +192,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn conflated_runs_count_sockets_holding_the_last_value_and_messages_per_tick() {
+        let args = crate::cli::parse_args(
+            "--url http://h:1 --token t --sockets 2 --mode rate --every 1000".split(' ').map(String::from),
+        )
+        .unwrap();
+        let mut r = Report { connected: 2, delivered: 90, expected: 400, last_holders: 2, ..Default::default() };
+        let before = "tickwire_conflation_ticks_total 3\ntickwire_conflation_frames_built_total 3\n";
+        let after = "tickwire_conflation_ticks_total 7\ntickwire_conflation_frames_built_total 9\n";
+        r.conflation(&args, Some(before), Some(after));
+        assert_eq!((r.conflation_ticks, r.frames_per_tick), (Some(4.0), Some(1.5)));
+        assert_eq!((r.expected, r.delivered), (2, 2), "every socket ended with the last value");
+        r.conflation(&args, None, Some(after));
+        assert_eq!(r.frames_per_tick, None, "no reading before: nothing to say");
+    }
+
+    #[test]
     fn nearest_rank_percentiles() {
         let mut v: Vec<u32> = (1..=100).rev().map(|i| i * 1000).collect();
         assert_eq!(percentiles(&mut v), json!({ "p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0 }));
