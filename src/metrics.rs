@@ -157,6 +157,12 @@ pub fn render(version: &str, hub: Option<&HubStats>, now_ms: u64) -> String {
     let help = "Publishes from sockets (the publish op) sequenced.";
     Family::new(&mut out, "tickwire_socket_publishes_total", Kind::Counter, help)
         .sample(&[], c.socket_publishes as f64);
+    let help = "Ticks of conflated classes (a channel at one every interval with a pending change).";
+    Family::new(&mut out, "tickwire_conflation_ticks_total", Kind::Counter, help)
+        .sample(&[], c.conflation_ticks as f64);
+    let help = "Messages conflated ticks built, each shared by every socket it went to.";
+    Family::new(&mut out, "tickwire_conflation_frames_built_total", Kind::Counter, help)
+        .sample(&[], c.conflation_frames_built as f64);
     let help = "Publishes refused with 503 overloaded: too many updates were waiting to be sent or fanned out.";
     Family::new(&mut out, "tickwire_publishes_overloaded_total", Kind::Counter, help)
         .sample(&[], c.publishes_overloaded as f64);

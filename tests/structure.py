@@ -42,6 +42,8 @@ SAME = {
                   {"durable/src/core/upkeep.rs", "durable/src/hub/upkeep.rs"}),
     "socket.rs": ("one socket's life: the core's decisions and the hub's glue for them",
                   {"durable/src/core/socket.rs", "durable/src/hub/socket.rs"}),
+    "conflation.rs": ("conflated delivery: the core's side (intervals, classes) and the hub's ticks",
+                      {"durable/src/core/conflation.rs", "durable/src/hub/conflation.rs"}),
     "settings.rs": ("typed wrangler vars: the shared parser and hub limits, the feeds' vars, the Worker's",
                     {"durable/src/settings.rs", "durable/src/feeds/settings.rs", "src/settings.rs"}),
     "read.rs": ("the read routes (`/snapshot`, `/history`): the core's pages and the hub's glue",

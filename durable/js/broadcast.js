@@ -9,6 +9,10 @@ export class Subscribers {
   constructor() {
     this.subs = new Map();
     this.expiries = new Map();
+    // Conflated delivery (see below): channel -> Set of its class keys in use, and per class
+    // the bases of its fresh sockets (fresh key -> conn -> [base seq, delta]).
+    this.classes = new Map();
+    this.bases = new Map();
   }
 
   // expiry: -1 for a public channel's subscriber (anything else is a private channel's, and 0
@@ -27,6 +31,11 @@ export class Subscribers {
   remove(channel, conn) {
     const m = this.subs.get(channel);
     if (m !== undefined && m.delete(conn) && m.size === 0) this.subs.delete(channel);
+    // A conflated subscription is left through its channel's keys too (see addConflated).
+    if (this.classes.size !== 0) {
+      const name = channel.endsWith("+delta") ? channel.slice(0, -6) : channel;
+      if (this.classes.has(name)) this.removeConflated(name, conn);
+    }
     if (this.expiries.size === 0) return; // no private channel is held: nothing to look up
     const e = this.expiries.get(channel);
     if (e !== undefined && e.delete(conn) && e.size === 0) this.expiries.delete(channel);
@@ -117,5 +126,130 @@ export class Subscribers {
       }
     }
     return [failed, reached, sent, expired];
+  }
+
+  // Conflated delivery (durable/src/core/conflation.rs decides, durable/src/hub/conflation.rs
+  // ticks). A class is a channel at one interval, keyed `channel@ms`; its sockets in step sit
+  // under that key (`+delta` for delta sockets), those that joined since its last tick under
+  // `channel@ms~` with the seq they hold (their base). base < 0: the socket is in step.
+  addConflated(channel, cls, conn, ws, expiry, delta, base) {
+    let set = this.classes.get(channel);
+    if (set === undefined) this.classes.set(channel, (set = new Set()));
+    set.add(cls);
+    if (base < 0) {
+      this.add(delta ? cls + "+delta" : cls, conn, ws, expiry);
+      return;
+    }
+    const fresh = cls + "~";
+    this.add(fresh, conn, ws, expiry);
+    let b = this.bases.get(fresh);
+    if (b === undefined) this.bases.set(fresh, (b = new Map()));
+    b.set(conn, [base, delta]);
+  }
+
+  // A socket leaves every class of `channel` it is in.
+  removeConflated(channel, conn) {
+    const set = this.classes.get(channel);
+    if (set === undefined) return;
+    for (const cls of set) {
+      this.remove(cls, conn);
+      this.remove(cls + "+delta", conn);
+      const fresh = cls + "~";
+      this.remove(fresh, conn);
+      const b = this.bases.get(fresh);
+      if (b !== undefined && b.delete(conn) && b.size === 0) this.bases.delete(fresh);
+      if (this.classSize(cls) === 0) set.delete(cls);
+    }
+    if (set.size === 0) this.classes.delete(channel);
+  }
+
+  // A new grant's expiry for a socket's conflated subscription of `channel`, wherever it sits.
+  reexpire(channel, conn, expiry) {
+    const set = this.classes.get(channel);
+    if (set === undefined) return;
+    for (const cls of set) {
+      for (const key of [cls, cls + "+delta", cls + "~"]) {
+        const m = this.subs.get(key);
+        if (m === undefined || !m.has(conn)) continue;
+        let e = this.expiries.get(key);
+        if (e === undefined) this.expiries.set(key, (e = new Map()));
+        e.set(conn, expiry);
+      }
+    }
+  }
+
+  classSize(cls) {
+    return this.count(cls) + this.count(cls + "+delta") + this.count(cls + "~");
+  }
+
+  // Every subscriber of `channel`: unconflated, delta and in each class.
+  total(channel) {
+    let n = this.count(channel) + this.count(channel + "+delta");
+    const set = this.classes.get(channel);
+    if (set !== undefined) for (const cls of set) n += this.classSize(cls);
+    return n;
+  }
+
+  // The class keys of these (flushed) channels, whose ticks the flush may have to arm.
+  classesOf(channels) {
+    const out = [];
+    if (this.classes.size === 0) return out;
+    for (const c of channels) {
+      const set = this.classes.get(c);
+      if (set !== undefined) for (const cls of set) out.push(cls);
+    }
+    return out;
+  }
+
+  // One class's tick. full/delta: the in-step sockets' messages ("" when the channel has not
+  // moved; delta "" when delta sockets get full). Fresh sockets whose base is below seq get the
+  // full update with their own skipped count (head + count + tail, built once per base), then
+  // are in step. Returns [failed sockets, sockets reached, messages built here, expired
+  // sockets, sockets left in the class].
+  tick(cls, full, delta, head, tail, seq, now) {
+    const failed = [];
+    const expired = [];
+    let reached = 0;
+    const send = (key, conn, ws, message) => {
+      const e = this.expiries.get(key);
+      const until = e === undefined ? undefined : e.get(conn);
+      if (until !== undefined && until < now) {
+        expired.push(ws);
+        return;
+      }
+      try {
+        ws.send(message);
+        reached++;
+      } catch {
+        failed.push(ws);
+      }
+    };
+    if (full !== "") {
+      for (const [key, message] of [[cls, full], [cls + "+delta", delta === "" ? full : delta]]) {
+        const m = this.subs.get(key);
+        if (m !== undefined) for (const [conn, ws] of m) send(key, conn, ws, message);
+      }
+    }
+    const fresh = cls + "~";
+    const m = this.subs.get(fresh);
+    const b = this.bases.get(fresh);
+    const built = new Map();
+    if (m !== undefined) {
+      const e = this.expiries.get(fresh);
+      for (const [conn, ws] of m) {
+        const [base, isDelta] = b === undefined ? [-1, false] : b.get(conn) || [-1, false];
+        if (base >= 0 && base < seq) {
+          let message = built.get(base);
+          if (message === undefined) built.set(base, (message = head + (seq - base - 1) + tail));
+          send(fresh, conn, ws, message);
+        }
+        const until = e === undefined ? undefined : e.get(conn);
+        this.add(isDelta ? cls + "+delta" : cls, conn, ws, until === undefined ? -1 : until);
+      }
+      this.subs.delete(fresh);
+      this.expiries.delete(fresh);
+      this.bases.delete(fresh);
+    }
+    return [failed, reached, built.size, expired, this.classSize(cls)];
   }
 }

@@ -152,3 +152,45 @@ test("a private channel's subscriber past its expiry gets nothing and is reporte
   f.remove("private-a", "early"); f.remove("private-a", "late");
   assert.equal(f.expiries.size, 0);
 });
+
+test("a conflated class's tick: one message for the class, fresh sockets their own count, then in step", () => {
+  const s = new Subscribers();
+  const [a, d, f1, f2, f3, plain] = [1, 2, 3, 4, 5, 6].map((i) => new FakeSocket(i));
+  s.add("news", "p", plain, -1);
+  s.addConflated("news", "news@1000", "a", a, -1, false, -1);
+  s.addConflated("news", "news@1000", "d", d, -1, true, -1);
+  s.addConflated("news", "news@1000", "f1", f1, -1, false, 7);
+  s.addConflated("news", "news@1000", "f2", f2, -1, true, 7);
+  s.addConflated("news", "news@1000", "f3", f3, -1, false, 10);
+  assert.deepEqual(s.classesOf(["news", "btc"]), ["news@1000"]);
+  assert.equal(s.total("news"), 6);
+  const [failed, reached, built, expired, left] = s.tick("news@1000", "FULL", "DELTA", "{\"s\":", "}", 10, 0);
+  assert.deepEqual([failed.length, reached, built, expired.length, left], [0, 4, 1, 0, 5]);
+  assert.deepEqual([a.got, d.got, f1.got, f2.got, f3.got, plain.got], [["FULL"], ["DELTA"], ['{"s":2}'], ['{"s":2}'], [], []]);
+  // Now all in step: delta sockets get the patch, full ones the update.
+  s.tick("news@1000", "F2", "", "", "", 11, 0);
+  assert.deepEqual([d.got.at(-1), f2.got.at(-1), f1.got.at(-1), f3.got.at(-1)], ["F2", "F2", "F2", "F2"]);
+  s.tick("news@1000", "F3", "D3", "", "", 12, 0);
+  assert.deepEqual([d.got.at(-1), f2.got.at(-1), f1.got.at(-1), a.got.at(-1)], ["D3", "D3", "F3", "F3"]);
+  // Leaving: from wherever the socket sits; the class goes with its last socket.
+  // (a close or unsubscribe removes the channel's own key, which finds the class too)
+  for (const c of ["a", "f1"]) s.remove("news", c);
+  for (const c of ["d", "f2"]) s.remove("news+delta", c);
+  assert.equal(s.total("news"), 2);
+  s.removeConflated("news", "f3");
+  assert.deepEqual(s.classesOf(["news"]), []);
+  assert.equal(s.tick("news@1000", "X", "", "", "", 13, 0)[4], 0);
+});
+
+test("a conflated private subscription past its expiry gets nothing, wherever it sits", () => {
+  const s = new Subscribers();
+  const [old, fresh, ok] = [1, 2, 3].map((i) => new FakeSocket(i));
+  s.addConflated("private-x", "private-x@250", "old", old, 100, false, -1);
+  s.addConflated("private-x", "private-x@250", "fresh", fresh, 100, false, 3);
+  s.addConflated("private-x", "private-x@250", "ok", ok, 100, false, -1);
+  s.reexpire("private-x", "ok", 500);
+  const [, reached, , expired] = s.tick("private-x@250", "F", "", "{\"s\":", "}", 5, 200);
+  assert.equal(reached, 1);
+  assert.deepEqual(expired.map((w) => w.id).sort(), [1, 2]);
+  assert.deepEqual([old.got, fresh.got, ok.got], [[], [], ["F"]]);
+});

@@ -5,7 +5,8 @@
 //! - `clock` (the one clock seam) and `settings` (typed wrangler vars, the hub's limits);
 //! - `wire/`, what clients decode: `protocol` (the server's frames, channel names, seqs),
 //!   `client_op` (the client's frames, decoded),
-//!   `merge_patch` (the `delta` frames' RFC 7386 patches), `frame_size` (a client frame judged
+//!   `merge_patch` (the `delta` frames' RFC 7386 patches), `every` (conflated delivery's
+//!   intervals and `skipped` count), `frame_size` (a client frame judged
 //!   by its size before it is copied into wasm memory), `values` (the built-in channels'
 //!   values), `bodies` (JSON answers and what shards exchange: publish answers, snapshots,
 //!   history pages, updates with their epoch, digests, sync pages, positions) and `error_body`
@@ -21,7 +22,8 @@
 //!   `counters`, `feeds`, `read` and `sync`), `socket` (one socket's attachment, limits and
 //!   close reasons), `grant` (a socket's token: the `auth` op, expiry), `channel` (one
 //!   channel's sequence and history), `commit` (the group-commit
-//!   queue), `catchup_cache` (catch-ups shared between sockets), `publish` (an app publish's
+//!   queue), `classes` (conflated delivery's classes: what a tick sends), `conflation` (a
+//!   socket's `every` intervals and the core's side of the classes), `catchup_cache` (catch-ups shared between sockets), `publish` (an app publish's
 //!   checks), `history_budget`, `replica_backoff`, `replica_sync` (when a replica vouches for
 //!   its state and heals), `btc_watch` (a replica's debounced `btc` watching), `upkeep` (what
 //!   the alarm does), `storage_key` (the storage schema), `stats` (what `/stats` reports);
@@ -35,7 +37,8 @@
 //!   `apply` (a replica's `/apply`), `read` (`/snapshot`, `/history` and history reads), `feeds`
 //!   (rounds and the KV mirror), `upkeep` (the alarm), `heal` (a replica's pull from shard 0); then `write` (the write path: an event's writes, group commit's flush,
 //!   fan-out to the other shards), `answer` (HTTP answers) and `broadcast` (the
-//!   subscriber index and send loop in `js/broadcast.js`).
+//!   subscriber index and send loop in `js/broadcast.js`), `conflation` (conflated delivery's
+//!   placement of a socket in its class, and the classes' ticks).
 //!
 //! Words: "broadcast" is sending to this object's sockets, "fan-out" is replicating to the
 //! other shards, "commit" is the group-commit queue, "write path" is `hub/write.rs`.

@@ -14,8 +14,8 @@ use proptest::sample::{select, Index};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use tickwire_hub::core::channel::Catchup;
+use tickwire_hub::core::close::CloseReason;
 use tickwire_hub::core::publish::AppPublish;
-use tickwire_hub::core::socket::CloseReason;
 use tickwire_hub::core::socket::{Action, ConnectParams, SocketMeta};
 use tickwire_hub::core::HubCore;
 use tickwire_hub::feeds::settings::FeedSettings;
@@ -139,7 +139,8 @@ fn check_connect(
     channels: Option<&str>,
     since: Option<&str>,
 ) -> Result<SocketMeta, TestCaseError> {
-    let (meta, actions) = hub.connect("c0".to_owned(), ConnectParams { channels, since, delta: None }, None, 0);
+    let (meta, actions) =
+        hub.connect("c0".to_owned(), ConnectParams { channels, since, delta: None, every: None }, None, 0);
     let inputs = [channels.unwrap_or_default(), since.unwrap_or_default()];
     let Some(Action::Send(welcome @ ServerFrame::Welcome { conn, channels: listed, .. })) = actions.first() else {
         return Err(TestCaseError::fail(format!("connect does not start with welcome: {actions:?}")));

@@ -85,7 +85,7 @@ fn check_client_frame(text: &str) -> Result<(), TestCaseError> {
                     .collect()
             };
             match parsed {
-                ClientOp::Subscribe { channels, since } => {
+                ClientOp::Subscribe { channels, since, .. } => {
                     prop_assert_eq!(op, Some("subscribe"));
                     prop_assert_eq!(channels, want_channels());
                     let want_names: Vec<&String> =

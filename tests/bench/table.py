@@ -53,6 +53,21 @@ STORM_METRICS = [
 ]
 STORM_TARGET, STORM_TARGET_SOCKETS = 1.2, 5000
 
+# Conflated delivery (mode conflate): tickwire-conflated's sockets ask for every=1000 while the
+# others get every update; "last value held" counts the sockets that ended with the last publish.
+CONFLATE_METRICS = [
+    ("bytes/socket/s", lambda r: r.get("bytes_per_socket_s"), lambda n: True),
+    ("messages/socket/s", lambda r: r.get("messages_per_socket_s"), lambda n: True),
+    ("messages built per tick", lambda r: r.get("frames_per_tick"), lambda n: True),
+    ("ticks", lambda r: r.get("conflation_ticks"), lambda n: True),
+    ("server CPU s", lambda r: (r["server"] or {}).get("cpu_s"), lambda n: True),
+    ("server CPU %", lambda r: (r["server"] or {}).get("cpu_pct"), lambda n: True),
+    ("last value held (sockets)", lambda r: r["delivered"] if r.get("every_ms") else None, lambda n: True),
+    ("lost", lambda r: r["lost"], lambda n: True),
+    ("publishes failed", lambda r: r["publish_failed"], lambda n: True),
+    ("client CPU %", lambda r: r["client"]["cpu_pct"], lambda n: True),
+]
+
 
 def none_sum(*xs):
     return None if any(x is None for x in xs) else sum(xs)
@@ -89,7 +104,7 @@ def main(path):
     for key in order:
         n, mode, via = key
         name = f"{n:,} sockets, {mode}, {via}"
-        table = {"churn": CHURN_METRICS, "storm": STORM_METRICS}.get(mode, METRICS)
+        table = {"churn": CHURN_METRICS, "storm": STORM_METRICS, "conflate": CONFLATE_METRICS}.get(mode, METRICS)
         for metric, get, shown in table:
             if not shown(n):
                 continue

@@ -8,6 +8,7 @@ mod channel_list;
 mod churn;
 mod cli;
 mod client_library;
+mod conflation;
 mod dashboard;
 mod deltas;
 mod fast_stream;

@@ -18,10 +18,11 @@ use crate::wire::presence::is_presence;
 use crate::wire::protocol::{Channel, ErrorCode, Seq};
 
 use crate::api::route::query_param;
+pub use crate::core::close::CloseReason;
 /// The body of `GET /stats` as the Worker merges the shards' answers, and the bounded label sets
 /// it counts by: the core does the counting, this route carries it.
 pub use crate::core::history_budget::CatchupOutcome;
-pub use crate::core::socket::{CloseReason, FrameKind};
+pub use crate::core::socket::FrameKind;
 pub use crate::core::stats::{ChannelStats, HubStats};
 use crate::feeds::status::{Outcome, Source};
 use serde::{Deserialize, Serialize};

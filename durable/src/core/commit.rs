@@ -11,8 +11,9 @@
 
 use crate::core::publish::PublishRefusal;
 use crate::settings::CommitLimits;
+use crate::wire::batch::batch_json;
 use crate::wire::merge_patch;
-use crate::wire::protocol::{batch_json, Channel, ServerFrame, Update};
+use crate::wire::protocol::{Channel, ServerFrame, Update};
 
 /// Frames sequenced and written but not yet sent, and whether an event has claimed the flush.
 #[derive(Debug, Default)]
@@ -237,7 +238,7 @@ impl ChannelFrames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::protocol::{BATCH_PREFIX, BATCH_SUFFIX};
+    use crate::wire::batch::{BATCH_PREFIX, BATCH_SUFFIX};
 
     fn ch(name: &str) -> Channel {
         Channel::parse(name).unwrap()

@@ -2,8 +2,8 @@
 //! they are due to be written, and the stats `/metrics` and `/health` read.
 
 use super::HubCore;
+use crate::core::close::CloseReason;
 use crate::core::socket::Action;
-use crate::core::socket::CloseReason;
 use crate::core::stats::{ChannelStats, HubStats, Internal};
 use crate::core::storage_key::StorageKey;
 use crate::wire::protocol::{Channel, ServerFrame};

@@ -10,6 +10,7 @@ use crate::auth::access::{grant_of, Grant};
 use crate::auth::{Keys, TokenError};
 use crate::core::catchup_cache::CatchupCache;
 use crate::core::channel::{Catchup, ChannelMeta, HistoryWrite};
+use crate::core::classes::Classes;
 use crate::core::commit::Broadcast;
 use crate::core::publish::AppPublish;
 use crate::core::publish::PublishRefusal;
@@ -32,7 +33,10 @@ pub mod btc_watch;
 pub mod catchup;
 pub mod catchup_cache;
 pub mod channel;
+pub mod classes;
+pub mod close;
 pub mod commit;
+pub mod conflation;
 mod counters;
 mod feeds;
 pub mod grant;
@@ -105,6 +109,8 @@ pub struct HubCore {
     deliveries_unsaved: BTreeSet<Channel>,
     /// Catch-ups built for sockets, shared while their channel has not moved (memory only).
     catchups: CatchupCache,
+    /// Conflated delivery's classes (memory only; `classes.rs`, `conflation.rs`).
+    classes: Classes,
     /// When counters must be written and when the fast poll last ran (memory only).
     pub upkeep: Upkeep,
     pub limits: HubLimits,
@@ -125,6 +131,7 @@ impl HubCore {
             watchers: BTreeSet::new(),
             deliveries_unsaved: BTreeSet::new(),
             catchups: CatchupCache::default(),
+            classes: Classes::default(),
             upkeep: Upkeep::default(),
             limits,
             feeds,
@@ -145,6 +152,7 @@ impl HubCore {
                 Err(e) => corrupt.push(CorruptEntry { key, error: e.to_string() }),
             }
         }
+        self.note_loaded_seqs();
         corrupt
     }
 
@@ -324,6 +332,7 @@ impl HubCore {
     fn remove(&mut self, channel: &Channel, fx: &mut Effects) -> Option<Seq> {
         let meta = self.channels.remove(channel)?;
         self.deliveries_unsaved.remove(channel);
+        self.classes.forget(channel);
         fx.removed.push(RemovedChannel { channel: channel.clone(), history: meta.retained() });
         Some(meta.seq)
     }

@@ -6,29 +6,16 @@
 
 use crate::auth::access::{check, Grant};
 use crate::auth::{Capability, Keys};
+use crate::core::close::CloseReason;
 use crate::core::history_budget::ReplayWindow;
 use crate::core::publish::AppPublish;
 use crate::settings::HubLimits;
 use crate::wire::client_op::{parse_client_frame, ClientOp};
+use crate::wire::every::Every;
 use crate::wire::protocol::{parse_since_param, truncate, Channel, EndReason, ErrorCode, ServerFrame, Since};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-/// The close code and reason text the hub sends when it ends a connection (README lists them).
-pub fn close_frame(reason: CloseReason) -> (u16, &'static str) {
-    match reason {
-        // RFC 6455 "message too big": a frame over MAX_CLIENT_FRAME_BYTES.
-        CloseReason::TooBig => (1009, "frame too large"),
-        // Over CLIENT_MSGS_PER_10S; an `error` frame `rate_limited` comes first.
-        CloseReason::RateLimited => (4029, "rate limited"),
-        // The hub could not send to the socket, or the socket errored.
-        CloseReason::SendFailed | CloseReason::Error => (1011, "send failed"),
-        // The client's own close is echoed with its code; this is the fallback.
-        CloseReason::Client => (1000, "bye"),
-        // A presence socket that answered no `ping` for `PRESENCE_SILENT_SECONDS`.
-        CloseReason::Silent => (4008, "silent"),
-    }
-}
 /// Length of the rate-limit window.
 const WINDOW_MS: u64 = 10_000;
 
@@ -56,17 +43,21 @@ pub struct SocketMeta {
     /// What its token grants (connect `?token=` or the `auth` op), if it presented one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<Grant>,
+    /// The `every` interval of each entry of `channels`, packed (`core/conflation.rs`); or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub every: String,
 }
 
 /// The one delta mode: RFC 7386 JSON merge patches (`/ws?delta=merge`).
 pub const DELTA_MERGE: &str = "merge";
 
-/// What a connect URL asks for (`/ws?channels=..&since=..&delta=..`), as sent.
+/// What a connect URL asks for (`/ws?channels=..&since=..&delta=..&every=..`), as sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectParams<'a> {
     pub channels: Option<&'a str>,
     pub since: Option<&'a str>,
     pub delta: Option<&'a str>,
+    pub every: Option<&'a str>,
 }
 
 /// What the shell must do for a socket, in order.
@@ -128,6 +119,7 @@ impl SocketMeta {
             delta: false,
             replay: ReplayWindow::default(),
             grant: None,
+            every: String::new(),
         }
     }
 
@@ -144,8 +136,9 @@ impl SocketMeta {
                 actions.push(Action::Send(frame));
                 FrameKind::Invalid
             }
-            Ok(ClientOp::Subscribe { channels, since }) => {
-                actions.extend(self.subscribe(&channels, since, limits, now_s));
+            Ok(ClientOp::Subscribe { channels, since, every }) => {
+                let every = Self::op_interval(every, &mut actions);
+                actions.extend(self.subscribe(&channels, since, &|_: &str| every, limits, now_s));
                 FrameKind::Subscribe
             }
             Ok(ClientOp::Unsubscribe { channels }) => {
@@ -196,7 +189,7 @@ impl SocketMeta {
 
     /// Ends the subscriptions in `ended` with an `unsubscribed` frame saying why.
     pub(crate) fn end(&mut self, ended: Vec<Channel>, reason: EndReason) -> Vec<Action> {
-        self.channels.retain(|c| !ended.contains(c));
+        self.retain_channels(|c| !ended.contains(c));
         let mut actions = Vec::with_capacity(ended.len() * 2);
         for channel in ended {
             actions.push(Action::Unsubscribe(channel.clone()));
@@ -239,7 +232,7 @@ impl SocketMeta {
     /// The subscriptions a connect URL asks for: `channels` (absent: every built-in channel),
     /// `since` and `delta`. Invalid parts get `error` frames; the connection is still accepted.
     pub fn on_connect(&mut self, params: ConnectParams<'_>, limits: &HubLimits, now_s: u64) -> Vec<Action> {
-        let ConnectParams { channels: channels_param, since: since_param, delta } = params;
+        let ConnectParams { channels: channels_param, since: since_param, delta, every } = params;
         let mut errors = Vec::new();
         match delta {
             None => {}
@@ -258,7 +251,9 @@ impl SocketMeta {
             Some(Ok(s)) => (s, Vec::new()),
             Some(Err(frame)) => (Vec::new(), vec![Action::Send(frame)]),
         };
-        actions.extend(self.subscribe(&channels, since, limits, now_s));
+        let (intervals, every_errors) = Self::connect_intervals(every, &channels);
+        actions.extend(every_errors);
+        actions.extend(self.subscribe(&channels, since, &|name: &str| intervals.get(name).copied(), limits, now_s));
         errors.extend(actions);
         errors
     }
@@ -267,10 +262,12 @@ impl SocketMeta {
     /// never scanned per name, and each name is handled once however often it repeats.
     /// A private channel needs `subscribe`, and `history` for its `since` to replay anything:
     /// without it the socket gets the latest value, as if it had sent no `since`.
+    /// `every` is the interval asked for a name, if any; a channel already held keeps its own.
     fn subscribe(
         &mut self,
         names: &[String],
         since: Vec<(String, Since)>,
+        every: &dyn Fn(&str) -> Option<Every>,
         limits: &HubLimits,
         now_s: u64,
     ) -> Vec<Action> {
@@ -310,6 +307,7 @@ impl SocketMeta {
                 continue;
             }
             self.channels.push(channel.clone());
+            self.note_every(every(name));
             held.insert(channel.clone());
             let replayable = check(self.grant.as_ref(), &channel, Capability::History, now_s).is_ok();
             let since = from.get(name.as_str()).filter(|_| replayable).map(|s| (*s).clone());
@@ -333,76 +331,15 @@ impl SocketMeta {
                 Err(e) => actions.push(Action::Send(ServerFrame::error(ErrorCode::InvalidChannel, e.0))),
             }
         }
-        self.channels.retain(|c| !gone.contains(c));
+        self.retain_channels(|c| !gone.contains(c));
         actions
-    }
-}
-
-/// How the hub answers a client's close frame with `code`: `None` for 1006 (the connection
-/// dropped without a close frame: nobody is left to answer, and a close costs the runtime about
-/// 0.1 ms per socket, which a network drop of thousands of sockets would pay for nothing); the
-/// code itself when it may be sent; 1000 for 1005 (a close frame without a code: reserved, it
-/// cannot be sent back) and anything outside 1000..5000.
-pub fn close_reply(code: usize) -> Option<u16> {
-    match code {
-        1006 => None,
-        1005 => Some(1000),
-        1000..=4999 => u16::try_from(code).ok(),
-        _ => Some(1000),
-    }
-}
-
-/// Why a connection ended (bounded, for metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    /// The client closed it.
-    Client,
-    /// The socket errored.
-    Error,
-    /// The hub closed it: frame over the size limit.
-    TooBig,
-    /// The hub closed it: too many messages.
-    RateLimited,
-    /// The hub closed it: a send to it failed.
-    SendFailed,
-    /// The hub closed it: a presence socket silent for too long (`PRESENCE_SILENT_SECONDS`).
-    Silent,
-}
-
-impl CloseReason {
-    pub const ALL: [CloseReason; 6] = [
-        CloseReason::Client,
-        CloseReason::Error,
-        CloseReason::TooBig,
-        CloseReason::RateLimited,
-        CloseReason::SendFailed,
-        CloseReason::Silent,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            CloseReason::Client => "client",
-            CloseReason::Error => "error",
-            CloseReason::TooBig => "too_big",
-            CloseReason::RateLimited => "rate_limited",
-            CloseReason::SendFailed => "send_failed",
-            CloseReason::Silent => "silent",
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_close_is_echoed_unless_it_cannot_be() {
-        let cases = [(1000, Some(1000)), (1001, Some(1001)), (4000, Some(4000)), (1005, Some(1000))];
-        for (code, reply) in cases.into_iter().chain([(1006, None), (999, Some(1000)), (5000, Some(1000))]) {
-            assert_eq!(close_reply(code), reply, "{code}");
-        }
-    }
+    use crate::core::close::close_frame;
 
     fn limits() -> HubLimits {
         HubLimits { max_subscriptions: 3, client_msgs_per_10s: 5, max_client_frame_bytes: 100, ..HubLimits::default() }
@@ -432,20 +369,26 @@ mod tests {
     #[test]
     fn connect_defaults_to_built_ins_and_honours_params() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(ConnectParams { channels: None, since: None, delta: None }, &HubLimits::default(), 0);
+        let a = m.on_connect(
+            ConnectParams { channels: None, since: None, delta: None, every: None },
+            &HubLimits::default(),
+            0,
+        );
         assert_eq!(codes(&a), ["sub btc None", "sub market None", "sub sentiment None", "sub indicators None"]);
         let mut m = SocketMeta::new("c".into());
         let a = m.on_connect(
-            ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None },
+            ConnectParams { channels: Some("btc,news"), since: Some("news:4"), delta: None, every: None },
             &limits(),
             0,
         );
         assert_eq!(codes(&a), ["sub btc None", "sub news Some(Seq(4))"]);
         assert_eq!(m.channels, vec![Channel::btc(), Channel::parse("news").unwrap()]);
         let mut m = SocketMeta::new("c".into());
-        assert!(m.on_connect(ConnectParams { channels: Some(""), since: None, delta: None }, &limits(), 0).is_empty());
+        assert!(m
+            .on_connect(ConnectParams { channels: Some(""), since: None, delta: None, every: None }, &limits(), 0)
+            .is_empty());
         let a = m.on_connect(
-            ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None },
+            ConnectParams { channels: Some("btc,Nope,zzz"), since: Some("btc:x"), delta: None, every: None },
             &limits(),
             0,
         );
@@ -455,11 +398,11 @@ mod tests {
     #[test]
     fn delta_mode_is_asked_for_on_the_url() {
         let mut m = SocketMeta::new("c".into());
-        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some(DELTA_MERGE) };
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some(DELTA_MERGE), every: None };
         assert_eq!(codes(&m.on_connect(params, &limits(), 0)), ["sub btc None"]);
         assert!(m.delta);
         let mut m = SocketMeta::new("c".into());
-        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some("vcdiff") };
+        let params = ConnectParams { channels: Some("btc"), since: None, delta: Some("vcdiff"), every: None };
         assert_eq!(codes(&m.on_connect(params, &limits(), 0)), ["InvalidDelta", "sub btc None"], "still connected");
         assert!(!m.delta);
         let old: SocketMeta = serde_json::from_str(r#"{"conn":"c","channels":["btc"]}"#).unwrap();
@@ -534,7 +477,8 @@ mod tests {
     #[test]
     fn errors_quote_names_as_written() {
         let mut m = SocketMeta::new("c".into());
-        let a = m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None }, &limits(), 0);
+        let a =
+            m.on_connect(ConnectParams { channels: Some("Zzz"), since: None, delta: None, every: None }, &limits(), 0);
         let [Action::Send(ServerFrame::Error { message, .. })] = a.as_slice() else { panic!("{a:?}") };
         assert!(message.starts_with("invalid channel name \"Zzz\""), "{message}");
         assert!(!message.contains("Channel("), "no Rust types in client-facing text: {message}");
@@ -554,8 +498,11 @@ mod tests {
         names.extend((0..20_000).map(|i| format!("app{i}")));
         let since = format!("btc:1,{}", (0..20_000).map(|i| format!("app{i}:1")).collect::<Vec<_>>().join(","));
         let mut m = SocketMeta::new("c".into());
-        let a =
-            m.on_connect(ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None }, &l, 0);
+        let a = m.on_connect(
+            ConnectParams { channels: Some(&names.join(",")), since: Some(&since), delta: None, every: None },
+            &l,
+            0,
+        );
         assert_eq!(
             a.len(),
             2 + 20_000,
@@ -598,7 +545,7 @@ mod tests {
     #[test]
     fn attachment_round_trips() {
         let mut m = SocketMeta::new("abc".into());
-        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None }, &limits(), 0);
+        m.on_connect(ConnectParams { channels: Some("btc,news"), since: None, delta: None, every: None }, &limits(), 0);
         m.on_text("{}", 42, &limits(), &Keys::default());
         let back: SocketMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);

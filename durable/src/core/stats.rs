@@ -1,8 +1,9 @@
 //! What one hub object counts and reports (`GET /stats`), and how the Worker merges the shards'
 //! reports for `/health` and `/metrics`.
 
+use crate::core::close::CloseReason;
 use crate::core::history_budget::CatchupOutcome;
-use crate::core::socket::{CloseReason, FrameKind};
+use crate::core::socket::FrameKind;
 use crate::feeds::guard::ProviderLimit;
 use crate::feeds::status::{Histogram, Provider, Source, UpstreamStatus};
 use crate::wire::protocol::{Channel, ErrorCode, Seq};
@@ -67,6 +68,12 @@ pub struct Counters {
     /// Socket publishes sequenced (counted by the shard the socket is on).
     #[serde(default)]
     pub socket_publishes: u64,
+    /// Conflated classes' ticks (`core/conflation.rs`), and the messages they built: one or
+    /// two per class that changed (full, delta), plus one per distinct base of fresh sockets.
+    #[serde(default)]
+    pub conflation_ticks: u64,
+    #[serde(default)]
+    pub conflation_frames_built: u64,
 }
 
 /// Internal requests counted in [`Counters`].
@@ -130,6 +137,8 @@ impl HubStats {
         add(&mut self.counters.catchups, &other.counters.catchups);
         add(&mut self.counters.auth_failures, &other.counters.auth_failures);
         self.counters.socket_publishes += other.counters.socket_publishes;
+        self.counters.conflation_ticks += other.counters.conflation_ticks;
+        self.counters.conflation_frames_built += other.counters.conflation_frames_built;
         add(&mut self.reads, &other.reads);
         add(&mut self.wasm_memory_bytes, &other.wasm_memory_bytes);
         for (c, s) in other.channels {

@@ -3,10 +3,12 @@
 //! the wasm boundary once, not once per socket (each crossing also copied the socket handle).
 //! What the loop sends is planned in Rust (`core/commit.rs`, `plan`).
 
+use crate::core::classes::class_key;
 use crate::core::commit::ChannelFrames;
 use crate::core::socket::SocketMeta;
+use crate::wire::batch::{BATCH_PREFIX, BATCH_SUFFIX};
 use crate::wire::presence::is_presence;
-use crate::wire::protocol::{Channel, BATCH_PREFIX, BATCH_SUFFIX};
+use crate::wire::protocol::Channel;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::Array;
 use worker::web_sys;
@@ -40,6 +42,44 @@ extern "C" {
         parts: Array,
         prefix: &str,
         suffix: &str,
+        now: f64,
+    ) -> Array;
+
+    #[wasm_bindgen(method, js_name = addConflated)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add_conflated(
+        this: &Subscribers,
+        channel: &str,
+        class: &str,
+        conn: &str,
+        ws: &JsValue,
+        expiry: f64,
+        delta: bool,
+        base: f64,
+    );
+
+    #[wasm_bindgen(method)]
+    fn reexpire(this: &Subscribers, channel: &str, conn: &str, expiry: f64);
+
+    #[wasm_bindgen(method)]
+    fn total(this: &Subscribers, channel: &str) -> u32;
+
+    #[wasm_bindgen(method, js_name = classSize)]
+    pub(crate) fn class_size(this: &Subscribers, class: &str) -> u32;
+
+    #[wasm_bindgen(method, js_name = classesOf)]
+    pub(crate) fn classes_of(this: &Subscribers, channels: Array) -> Array;
+
+    #[wasm_bindgen(method)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn tick(
+        this: &Subscribers,
+        class: &str,
+        full: &str,
+        delta: &str,
+        head: &str,
+        tail: &str,
+        seq: f64,
         now: f64,
     ) -> Array;
 }
@@ -86,19 +126,47 @@ impl Subscribers {
         subscribers
     }
 
+    /// Indexes the socket's `channels`; a conflated one in step with its class (as a socket
+    /// rebuilt after a wake is; a live subscribe places it with `hub/conflation.rs`).
     pub fn subscribe(&self, meta: &SocketMeta, channels: &[Channel], ws: &WebSocket) {
         let raw: &web_sys::WebSocket = ws.as_ref();
+        let conflated = meta.conflated();
         for channel in channels {
             // -1: a public channel's subscriber, which never expires (0 is long past).
             let expiry = meta.expiry(channel).map_or(-1.0, |e| e as f64);
-            self.add(&key(channel, meta.delta), &meta.conn, raw, expiry);
-            if is_presence(channel.as_str()) {
-                // Indexed again (or no longer, after an `auth` without it) under the key of
-                // the sockets that may see the member list.
-                if crate::core::presence::may_see(meta, channel) {
-                    self.add(&presence_key(channel), &meta.conn, raw, expiry);
-                } else {
-                    self.remove(&presence_key(channel), &meta.conn);
+            match conflated.get(channel).copied() {
+                None => self.add(&key(channel, meta.delta), &meta.conn, raw, expiry),
+                Some(every) => {
+                    let class = class_key(channel, every);
+                    self.add_conflated(channel.as_str(), &class, &meta.conn, raw, expiry, meta.delta, -1.0)
+                }
+            }
+            self.index_presence(meta, channel, raw, expiry);
+        }
+    }
+
+    /// A presence channel's socket, indexed again (or no longer, after an `auth` without the
+    /// capability) under the key of the sockets that may see the member list.
+    pub fn index_presence(&self, meta: &SocketMeta, channel: &Channel, raw: &web_sys::WebSocket, expiry: f64) {
+        if is_presence(channel.as_str()) {
+            if crate::core::presence::may_see(meta, channel) {
+                self.add(&presence_key(channel), &meta.conn, raw, expiry);
+            } else {
+                self.remove(&presence_key(channel), &meta.conn);
+            }
+        }
+    }
+
+    /// The socket's private `channels` expire at its new grant's time.
+    pub fn regrant(&self, meta: &SocketMeta, channels: &[Channel], ws: &WebSocket) {
+        let conflated = meta.conflated();
+        for channel in channels {
+            match conflated.get(channel) {
+                None => self.subscribe(meta, std::slice::from_ref(channel), ws),
+                Some(_) => {
+                    let expiry = meta.expiry(channel).map_or(-1.0, |e| e as f64);
+                    self.reexpire(channel.as_str(), &meta.conn, expiry);
+                    self.index_presence(meta, channel, ws.as_ref(), expiry);
                 }
             }
         }
@@ -106,6 +174,7 @@ impl Subscribers {
 
     pub fn unsubscribe(&self, meta: &SocketMeta, channels: &[Channel]) {
         for channel in channels {
+            // Also takes it out of the channel's classes (`broadcast.js`, `remove`).
             self.remove(&key(channel, meta.delta), &meta.conn);
             if is_presence(channel.as_str()) {
                 self.remove(&presence_key(channel), &meta.conn);
@@ -123,8 +192,9 @@ impl Subscribers {
             .collect()
     }
 
+    /// Every socket of `channel`, conflated ones included.
     pub fn subscribers(&self, channel: &Channel) -> usize {
-        (self.count(channel.as_str()) + self.count(&key(channel, true))) as usize
+        self.total(channel.as_str()) as usize
     }
 
     /// Whether any socket of `channel` asked for delta frames.

@@ -7,7 +7,8 @@ use super::answer::answer;
 use super::{random_hex, Hub};
 use crate::auth::access::token_refusal_body;
 use crate::clock::now_ms;
-use crate::core::socket::{CloseReason, ConnectParams};
+use crate::core::close::CloseReason;
+use crate::core::socket::ConnectParams;
 use worker::worker_sys::web_sys;
 use worker::*;
 

@@ -43,9 +43,7 @@ impl Hub {
             if meta.closing || !meta.channels.iter().any(|c| channels.contains(c)) {
                 continue;
             }
-            let (gone, kept): (Vec<Channel>, Vec<Channel>) =
-                std::mem::take(&mut meta.channels).into_iter().partition(|c| channels.contains(c));
-            meta.channels = kept;
+            let gone = meta.retain_channels(|c| !channels.contains(c));
             self.with_subscribers(|f| f.unsubscribe(&meta, &gone));
             self.presence_socket(&meta.conn, Some(&meta));
             if let Err(e) = ws.serialize_attachment(&meta) {

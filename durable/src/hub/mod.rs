@@ -6,7 +6,8 @@
 //! `socket.rs` (a socket's frames and close), `delete.rs` (app channel deletes), `apply.rs` (a
 //! replica's `/apply`), `read.rs` (`/snapshot`, `/history` and history reads), `feeds.rs`,
 //! `upkeep.rs` (the alarm), `heal.rs` (healing replicas). Writing, group commit's flush and
-//! fan-out are the write path, `write.rs`; sending to this object's sockets is `broadcast.rs`;
+//! fan-out are the write path, `write.rs`; sending to this object's sockets is `broadcast.rs`, and
+//! conflated delivery's ticks `conflation.rs`;
 //! the class the runtime calls is `object.rs`.
 //! Client requests the Worker forwards unchanged (`api/route.rs`): `GET /ws` and, on shard 0 (the
 //! sequencer), `POST /api/publish` and `DELETE /api/channels/<name>`. The internal routes are
@@ -19,6 +20,7 @@
 mod answer;
 mod apply;
 mod broadcast;
+mod conflation;
 mod connect;
 mod delete;
 mod feeds;
@@ -45,6 +47,7 @@ use crate::wire::protocol::{Epoch, PING, PONG};
 use futures::channel::oneshot;
 use futures::future::Shared;
 use std::cell::{Cell, RefCell};
+use std::rc::Weak;
 use worker::*;
 
 pub(crate) struct Hub {
@@ -64,6 +67,9 @@ pub(crate) struct Hub {
     /// Presence: this shard's members, its mirror of the list and (shard 0) the global table
     /// (`presence.rs`); rebuilt lazily from the attachments after a wake.
     pub(crate) presence: RefCell<Option<crate::core::presence_state::PresenceState>>,
+    /// The hub itself, for work that outlives the event that starts it (conflated delivery's
+    /// ticks, `conflation.rs`); set once the hub is behind its `Rc` (`object.rs`).
+    pub(crate) me: RefCell<Weak<Hub>>,
 }
 
 /// What the write path (`write.rs`) keeps between events: the group-commit queue and, on shard
@@ -102,6 +108,7 @@ impl Hub {
             follow: RefCell::new(Follow::default()),
             healing: RefCell::new(None),
             presence: RefCell::new(None),
+            me: RefCell::new(Weak::new()),
         }
     }
 }

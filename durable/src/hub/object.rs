@@ -22,7 +22,9 @@ pub struct HubObject(Rc<Hub>);
 impl HubObject {
     #[wasm_bindgen(constructor)]
     pub fn new(state: worker::worker_sys::DurableObjectState, env: Env) -> HubObject {
-        HubObject(Rc::new(Hub::new(State::from(state), env)))
+        let hub = Rc::new(Hub::new(State::from(state), env));
+        *hub.me.borrow_mut() = Rc::downgrade(&hub);
+        HubObject(hub)
     }
 
     pub fn fetch(&self, req: web_sys::Request) -> Promise {

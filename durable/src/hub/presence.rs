@@ -7,11 +7,12 @@
 use super::broadcast::attachment;
 use super::{random_hex, Hub};
 use crate::clock::now_ms;
+use crate::core::close::CloseReason;
 use crate::core::presence::{may_see, Frame, LocalPresence, Presence, Reporter, Verdict};
 use crate::core::presence_mirror::Mirror;
 use crate::core::presence_state::{PresenceState, RETRY_MS};
 use crate::core::presence_table::Table;
-use crate::core::socket::{CloseReason, SocketMeta};
+use crate::core::socket::SocketMeta;
 use crate::wire::presence::is_presence;
 use crate::wire::protocol::{Channel, ServerFrame};
 use std::collections::{BTreeSet, VecDeque};

@@ -29,8 +29,13 @@ impl Hub {
             ("GET", route::WS) => {
                 let param = |name| route::query_param(query, name);
                 let (channels, since, delta) = (param("channels"), param("since"), param("delta"));
-                let params =
-                    ConnectParams { channels: channels.as_deref(), since: since.as_deref(), delta: delta.as_deref() };
+                let every = param("every");
+                let params = ConnectParams {
+                    channels: channels.as_deref(),
+                    since: since.as_deref(),
+                    delta: delta.as_deref(),
+                    every: every.as_deref(),
+                };
                 self.accept(params, param(route::TOKEN_PARAM).as_deref()).await
             }
             ("POST", route::PUBLISH) => {

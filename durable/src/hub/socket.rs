@@ -3,18 +3,21 @@
 //! hibernation.
 
 use super::broadcast::attachment;
+use super::conflation::held_seq;
 use super::Hub;
 use crate::api::SocketPublished;
 use crate::clock::now_ms;
 use crate::core::catchup::{CatchupFrames, CatchupStep};
 use crate::core::channel::Catchup;
+use crate::core::close::CloseReason;
+use crate::core::close::{close_frame, close_reply};
 use crate::core::history_budget::CatchupBudget;
 use crate::core::presence::holds_presence;
 use crate::core::publish::AppPublish;
-use crate::core::socket::CloseReason;
-use crate::core::socket::{close_frame, close_reply, Action, SocketMeta};
+use crate::core::socket::{Action, SocketMeta};
+use crate::wire::batch::batch_json;
 use crate::wire::frame_size::ClientMessage;
-use crate::wire::protocol::{batch_json, Channel, ErrorCode, ServerFrame};
+use crate::wire::protocol::{Channel, ErrorCode, ServerFrame};
 use std::rc::Rc;
 use worker::*;
 
@@ -173,8 +176,9 @@ impl Hub {
                     // Updates written but not sent yet go out to the current subscribers first:
                     // the catch-up above includes them, so this socket must not get them again.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
+                    let held = held_seq(&frames.subscribed);
                     outbox.push_catchup(frames);
-                    self.with_subscribers(|f| f.subscribe(meta, std::slice::from_ref(&channel), ws));
+                    self.index_subscription(meta, &channel, ws, held);
                     if let Some(list) = self.presence_list(meta, &channel) {
                         outbox.push(&list);
                     }
@@ -182,6 +186,10 @@ impl Hub {
                 Action::Held(channel) => {
                     // Its pending updates go out first, so `subscribed` names the seq it has.
                     self.send_pending_after(ws, &meta.conn, &mut outbox);
+                    if let Some(frames) = self.held_conflated(meta, &channel, ws) {
+                        frames.iter().for_each(|f| outbox.push(f));
+                        continue;
+                    }
                     let now = now_ms();
                     let Ok(mut frames) =
                         self.with_core(|core| core.catchup_frames(&channel, &Catchup::UpToDate, Vec::new(), now))
@@ -203,7 +211,7 @@ impl Hub {
                 // Re-indexed under the new grant's expiry (the index replaces the old entry).
                 Action::Regrant => {
                     let private: Vec<Channel> = meta.private_channels().cloned().collect();
-                    self.with_subscribers(|f| f.subscribe(meta, &private, ws));
+                    self.with_subscribers(|f| f.regrant(meta, &private, ws));
                     // A fresh member list where the new token lets it see one.
                     private.iter().filter_map(|c| self.presence_list(meta, c)).for_each(|l| outbox.push(&l));
                 }

@@ -12,9 +12,9 @@ use super::Hub;
 use crate::api::stub;
 use crate::api::{Applied, HubRoute};
 use crate::clock::now_ms;
+use crate::core::close::CloseReason;
 use crate::core::commit::FlushWait;
 use crate::core::replica_backoff::ApplyOutcome;
-use crate::core::socket::CloseReason;
 use crate::core::storage_key::{StorageKey, Stored};
 use crate::core::Effects;
 use crate::wire::bodies::Apply;
@@ -234,6 +234,7 @@ impl Hub {
         for ws in &sent.expired {
             self.end_expired(ws);
         }
+        self.arm_ticks(&flush);
     }
 
     /// Takes this event's place in the fan-out line, and its number (None: no other shards).

@@ -1,6 +1,7 @@
 //! The frames a client sends over `/ws`, decoded: each op with its fields checked, or the
 //! `error` frame it deserves.
 
+use crate::wire::every::{every_of_ms, invalid_every, Every};
 use crate::wire::protocol::{truncate, ErrorCode, ServerFrame, Since};
 use serde_json::Value;
 
@@ -11,8 +12,10 @@ pub const MAX_PUBLISH_ID_LEN: usize = 64;
 /// own `error` without failing the others.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientOp {
-    /// `{"op":"subscribe","channels":[..],"since":{..}}`
-    Subscribe { channels: Vec<String>, since: Vec<(String, Since)> },
+    /// `{"op":"subscribe","channels":[..],"since":{..},"every_ms":1000}`; `every` applies to
+    /// every channel of the op, and an interval outside the set is the `error` frame it gets
+    /// (its channels are then subscribed unconflated).
+    Subscribe { channels: Vec<String>, since: Vec<(String, Since)>, every: Option<Result<Every, ServerFrame>> },
     /// `{"op":"unsubscribe","channels":[..]}`
     Unsubscribe { channels: Vec<String> },
     /// `{"op":"auth","token":"<jwt>"}`: present a token, or replace the socket's (a refresh).
@@ -54,7 +57,11 @@ pub fn parse_client_frame(text: &str) -> Result<ClientOp, ServerFrame> {
                     .collect::<Result<_, _>>()?,
                 Some(_) => return Err(ServerFrame::error(ErrorCode::InvalidSince, "\"since\" must be an object")),
             };
-            Ok(ClientOp::Subscribe { channels: channels(&value)?, since })
+            let every = match value.get("every_ms") {
+                None | Some(Value::Null) => None,
+                Some(ms) => Some(ms.as_u64().ok_or_else(|| invalid_every(&ms.to_string())).and_then(every_of_ms)),
+            };
+            Ok(ClientOp::Subscribe { channels: channels(&value)?, since, every })
         }
         "unsubscribe" => Ok(ClientOp::Unsubscribe { channels: channels(&value)? }),
         "auth" => match string(&value, "token") {
@@ -107,6 +114,7 @@ mod tests {
                     ("btc".into(), Since::Seq(41)),
                     ("x".into(), Since::At { seq: 2, epoch: Some(Epoch("ab".into())) })
                 ],
+                every: None,
             })
         );
         assert_eq!(
@@ -124,6 +132,21 @@ mod tests {
         assert_eq!(code(r#"{"op":"subscribe","channels":[1]}"#), ErrorCode::BadJson);
         assert_eq!(code(r#"{"op":"subscribe","channels":["btc"],"since":{"btc":-1}}"#), ErrorCode::InvalidSince);
         assert_eq!(code(r#"{"op":"subscribe","channels":["btc"],"since":[1]}"#), ErrorCode::InvalidSince);
+    }
+
+    #[test]
+    fn subscribe_may_ask_for_an_interval() {
+        let every = |t: &str| match parse_client_frame(t) {
+            Ok(ClientOp::Subscribe { every, .. }) => every,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(every(r#"{"op":"subscribe","channels":["btc"],"every_ms":1000}"#), Some(Ok(Every::S1)));
+        assert_eq!(every(r#"{"op":"subscribe","channels":["btc"],"every_ms":null}"#), None);
+        for bad in ["7", "\"1s\"", "-250", "250.5"] {
+            let t = format!(r#"{{"op":"subscribe","channels":["btc"],"every_ms":{bad}}}"#);
+            let e = every(&t).and_then(Result::err).map(|f| f.to_json()).unwrap_or_default();
+            assert!(e.contains("invalid_every"), "{t}: {e}");
+        }
     }
 
     #[test]

@@ -155,6 +155,7 @@ pub enum ErrorCode {
     TooManySubscriptions,
     InvalidSince,
     InvalidDelta,
+    InvalidEvery,
     RateLimited,
     /// No token, or one that does not verify (bad signature, malformed, not yet valid, ...).
     Unauthorized,
@@ -176,13 +177,14 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownOp,
         ErrorCode::InvalidChannel,
         ErrorCode::TooManySubscriptions,
         ErrorCode::InvalidSince,
         ErrorCode::InvalidDelta,
+        ErrorCode::InvalidEvery,
         ErrorCode::RateLimited,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -202,6 +204,7 @@ impl ErrorCode {
             ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::InvalidSince => "invalid_since",
             ErrorCode::InvalidDelta => "invalid_delta",
+            ErrorCode::InvalidEvery => "invalid_every",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
@@ -267,8 +270,7 @@ pub enum ServerFrame {
         sub: String,
         exp: u64,
     },
-    /// A socket's `publish` was sequenced: the channel's new seq, and the client's `id` if it
-    /// sent one.
+    /// A socket's `publish` was sequenced: the channel's new seq, and the client's `id` if it sent one.
     Published {
         channel: Channel,
         seq: Seq,
@@ -292,26 +294,6 @@ pub enum ServerFrame {
     #[serde(untagged)] // a presence channel's `presence`, `join` and `leave` (`presence.rs`)
     Presence(super::presence::PresenceFrame<Channel>),
 }
-
-/// A `batch` frame built from frames that are already serialised (each is JSON text of one
-/// frame), so a broadcast never serialises an update twice.
-pub fn batch_json(frames: &[&str]) -> String {
-    let mut out = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum::<usize>() + 28);
-    out.push_str(BATCH_PREFIX);
-    for (i, f) in frames.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(f);
-    }
-    out.push_str(BATCH_SUFFIX);
-    out
-}
-
-/// A `batch` frame is this, the frames' JSON joined by commas, and [`BATCH_SUFFIX`]; the hub's
-/// JavaScript send loop is handed both, so the shape is written down once.
-pub const BATCH_PREFIX: &str = r#"{"type":"batch","frames":["#;
-pub const BATCH_SUFFIX: &str = "]}";
 
 impl ServerFrame {
     pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerFrame {
@@ -493,21 +475,6 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Value>(&f.to_json()).unwrap(),
             json!({"type":"subscribed","channel":"btc","seq":3,"epoch":"e","recovered":true})
-        );
-    }
-
-    #[test]
-    fn batch_json_is_a_batch_frame() {
-        let a = ServerFrame::Unsubscribed { channel: Channel::btc(), reason: None };
-        let b = ServerFrame::error(ErrorCode::BadJson, "x");
-        let text = batch_json(&[&a.to_json(), &b.to_json()]);
-        assert_eq!(
-            serde_json::from_str::<ServerFrame>(&text).unwrap(),
-            ServerFrame::Batch { frames: vec![a.clone(), b] }
-        );
-        assert_eq!(
-            text,
-            ServerFrame::Batch { frames: vec![a.clone(), ServerFrame::error(ErrorCode::BadJson, "x")] }.to_json()
         );
     }
 }

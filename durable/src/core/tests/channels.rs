@@ -45,7 +45,7 @@ fn connect_sends_welcome_then_catchup_actions() {
     app(&mut c, 1);
     let (meta, actions) = c.connect(
         "conn1".into(),
-        ConnectParams { channels: Some("news,btc,nope"), since: Some("news:0"), delta: None },
+        ConnectParams { channels: Some("news,btc,nope"), since: Some("news:0"), delta: None, every: None },
         None,
         0,
     );
@@ -169,7 +169,8 @@ fn an_update_goes_to_delta_sockets_as_a_merge_patch_when_that_is_smaller() {
 #[test]
 fn counters_and_stats() {
     let mut c = core();
-    let (mut meta, _) = c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None }, None, 0);
+    let (mut meta, _) =
+        c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None, every: None }, None, 0);
     c.message(&mut meta, "{", 1);
     c.message(&mut meta, r#"{"op":"unsubscribe","channels":["btc"]}"#, 2);
     c.closed(CloseReason::Client);
@@ -190,7 +191,7 @@ fn state_survives_a_storage_round_trip() {
     let mut c = core();
     round_btc(&mut c, 1, 100.0);
     app(&mut c, 1);
-    c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None }, None, 0);
+    c.connect("a".into(), ConnectParams { channels: None, since: None, delta: None, every: None }, None, 0);
     c.set_watcher(2, true);
     let keys = [
         StorageKey::Meta(Channel::btc()),
@@ -256,7 +257,8 @@ fn app_channels_are_bounded_and_the_welcome_stays_small() {
     assert_eq!((refused.status(), refused.code()), (409, "too_many_channels"));
     assert!(refused.message().contains("MAX_APP_CHANNELS"), "{}", refused.message());
     assert_eq!(publish(&mut c, "a"), Ok(Seq(2)), "existing channels go on");
-    let (_, actions) = c.connect("x".into(), ConnectParams { channels: None, since: None, delta: None }, None, 0);
+    let (_, actions) =
+        c.connect("x".into(), ConnectParams { channels: None, since: None, delta: None, every: None }, None, 0);
     assert_eq!(sent(&actions)[0]["channels"], json!(["btc", "market", "sentiment", "indicators"]));
     // Deleting one makes room.
     assert_eq!(c.delete_app(&Channel::parse("b").unwrap()).map(|(seq, _)| seq), Ok(Seq(1)));

@@ -9,7 +9,7 @@ mod grant;
 mod presence;
 
 use super::*;
-use crate::core::socket::CloseReason;
+use crate::core::close::CloseReason;
 use crate::feeds::round::{Fetched, RoundKind};
 use crate::feeds::status::Outcome;
 use crate::feeds::FeedError;

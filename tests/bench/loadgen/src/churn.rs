@@ -16,9 +16,14 @@ use tokio::sync::oneshot;
 /// The closes counted so far in a `/metrics` exposition: every sample of
 /// `tickwire_connections_closed_total`, whatever its labels.
 pub fn closes_counted(exposition: &str) -> Option<f64> {
+    metric_sum(exposition, "tickwire_connections_closed_total")
+}
+
+/// The sum of every sample of the family `name` in a `/metrics` exposition, whatever its labels.
+pub fn metric_sum(exposition: &str, name: &str) -> Option<f64> {
     let mut found = None;
     for line in exposition.lines() {
-        let Some(rest) = line.strip_prefix("tickwire_connections_closed_total") else { continue };
+        let Some(rest) = line.strip_prefix(name) else { continue };
         if !(rest.starts_with('{') || rest.starts_with(' ')) {
             continue; // another family with this prefix
         }
@@ -48,6 +53,17 @@ pub(crate) async fn closes(authority: &str, conn: &mut Option<Conn>, deadline: I
     };
     let body = tokio::time::timeout_at(deadline.into(), read).await.ok().flatten()?;
     closes_counted(&body)
+}
+
+/// One `GET /metrics` on a connection of its own: the exposition, or None (no answer by
+/// `deadline`, not a 200: the baseline has no `/metrics`).
+pub(crate) async fn read_metrics(authority: &str, deadline: Instant) -> Option<String> {
+    let req = format!("GET /metrics HTTP/1.1\r\nhost: {authority}\r\n\r\n");
+    let read = async {
+        let answer = Conn::open(authority).await.ok()?.request(req.as_bytes()).await.ok()?;
+        (answer.status == 200).then(|| String::from_utf8_lossy(&answer.body).into_owned())
+    };
+    tokio::time::timeout_at(deadline.into(), read).await.ok().flatten()
 }
 
 pub async fn run(args: &Args, nonce: &str, threads: usize) -> i32 {

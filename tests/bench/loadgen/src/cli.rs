@@ -9,6 +9,7 @@ const USAGE: &str =
   [--token-secret S (each socket connects with its own token for --channel, minted with S)]
   [--publishes M (200; storm: the updates missed while away)] [--reconnect-only (storm: no since, no catch-up)] [--rate R per second (50)] [--bytes B (200)] [--channel bench]
   [--duration-secs 600 (soak)] [--churn C connects per second (100, soak)]
+  [--every MS (rate: sockets ask for conflated delivery, every=CHANNEL:MS)]
   [--connect-concurrency 200] [--server-pid PID]... [--proxy-pid PID]... [--label TEXT] [--timeout-secs 60]";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,6 +51,9 @@ pub struct Args {
     /// Each socket connects with `?token=`, its own token (sub `bench-<i>`, `subscribe` on the
     /// channel) minted with this secret: the private-channel case.
     pub token_secret: Option<String>,
+    /// Rate mode: each socket connects with `every=<channel>:<ms>` (conflated delivery), and
+    /// the run waits until every socket holds the last value rather than every update.
+    pub every: Option<u64>,
 }
 
 pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -72,6 +76,7 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, S
         churn: 100.0,
         reconnect_only: false,
         token_secret: None,
+        every: None,
     };
     fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
         v.parse().map_err(|_| format!("{flag}: not a valid number: {v}"))
@@ -105,6 +110,7 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, S
             "--bytes" => a.bytes = num(&flag, v)?,
             "--channel" => a.channel = v,
             "--token-secret" => a.token_secret = Some(v),
+            "--every" => a.every = Some(num(&flag, v)?),
             "--connect-concurrency" => a.connect_concurrency = num(&flag, v)?,
             "--server-pid" => a.server_pids.push(num(&flag, v)?),
             "--proxy-pid" => a.proxy_pids.push(num(&flag, v)?),
@@ -199,6 +205,7 @@ async fn run(args: Args, threads: usize) -> i32 {
     }
     tokio::time::sleep(Duration::from_secs(1)).await; // catch-up frames (welcome, subscribed) pass
 
+    let metrics_before = crate::churn::read_metrics(&args.authority, Instant::now() + args.timeout).await;
     let server = procstat::CpuWindow::start(&args.server_pids, true);
     let proxy = procstat::CpuWindow::start(&args.proxy_pids, false);
     let client = procstat::self_ticks();
@@ -218,6 +225,8 @@ async fn run(args: Args, threads: usize) -> i32 {
     }
     out.rss_peak_kb = rss.stop();
     out.finish(&tracker, &published, per_socket, t0, wall);
+    let metrics_after = crate::churn::read_metrics(&args.authority, Instant::now() + args.timeout).await;
+    out.conflation(&args, metrics_before.as_deref(), metrics_after.as_deref());
     eprintln!(
         "[{}] delivered {}/{} in {:.2} s, {} failed publishes",
         args.label, out.delivered, out.expected, out.seconds, out.publish_failed

@@ -143,7 +143,11 @@ pub async fn run(args: &Args, nonce: &str, tracker: &Arc<Tracker>, start: Instan
                 }
             }
             eprintln!("[{}] rate: {m} published, waiting for deliveries", args.label);
-            let ks: Vec<usize> = (1..=m).filter(|&k| p.ok[k]).collect();
+            let mut ks: Vec<usize> = (1..=m).filter(|&k| p.ok[k]).collect();
+            if args.every.is_some() {
+                // Conflated sockets skip updates by design: each must end with the last value.
+                ks = ks.last().copied().into_iter().collect();
+            }
             p.timed_out = !tracker.wait_all(&ks, args.timeout).await;
         }
         // The soak has its own broadcaster (soak.rs), the churn run publishes nothing

@@ -31,6 +31,8 @@ pub struct Report {
     duplicates: u64,
     closed_early: usize,
     pub seconds: f64,
+    /// Sockets that received the last successful publish.
+    last_holders: u64,
     latency_ms: Value,
     last_client_ms: Value,
     pub rss_peak_kb: u64,
@@ -40,6 +42,13 @@ pub struct Report {
     pub proxy_cpu: Option<Cpu>,
     pub client_cpu_s: f64,
     client_wall: f64,
+    /// Bytes and messages of updates each socket received per second of the publish phase.
+    bytes_per_socket_s: f64,
+    messages_per_socket_s: f64,
+    /// `--every`: the interval asked for, and what the server's `/metrics` counted meanwhile.
+    every_ms: Option<u64>,
+    conflation_ticks: Option<f64>,
+    frames_per_tick: Option<f64>,
 }
 
 /// Nearest-rank percentiles of microsecond values, in milliseconds (null when empty).
@@ -87,6 +96,9 @@ impl Report {
         self.timed_out = p.timed_out;
         self.expected = (self.connected * self.publish_ok) as u64;
         let mut last_client = Vec::new();
+        if let Some(last) = p.ok.iter().rposition(|ok| *ok).filter(|k| *k > 0) {
+            self.last_holders = t.count[last].load(Acquire) as u64;
+        }
         for (k, ok) in p.ok.iter().enumerate().skip(1) {
             let n = t.count[k].load(Acquire) as u64;
             if !ok {
@@ -99,7 +111,10 @@ impl Report {
             }
         }
         let mut lat = Vec::with_capacity(self.delivered as usize);
+        let (mut bytes, mut messages) = (0, 0);
         for s in &sockets {
+            bytes += s.bytes;
+            messages += s.messages;
             self.duplicates += s.duplicates;
             self.closed_early += s.closed_early as usize;
             lat.extend(s.latencies.iter().filter(|(k, _)| p.ok[*k as usize]).map(|&(_, l)| l));
@@ -114,6 +129,28 @@ impl Report {
         self.seconds = end.as_secs_f64();
         self.client_wall = wall.as_secs_f64();
         self.rss_peak_kb = self.rss_peak_kb.max(self.rss_end_kb);
+        let per_socket_s = (self.connected as f64 * self.client_wall).max(1e-9);
+        self.bytes_per_socket_s = bytes as f64 / per_socket_s;
+        self.messages_per_socket_s = messages as f64 / per_socket_s;
+    }
+
+    /// Conflated delivery (`--every`): each socket skips updates by design, so what counts is
+    /// that each ends with the last value (delivered: sockets holding it); and the server's
+    /// ticks and the messages they built, from `/metrics` before and after (tickwire only).
+    pub fn conflation(&mut self, args: &Args, before: Option<&str>, after: Option<&str>) {
+        use crate::churn::metric_sum;
+        let delta = |name: &str| Some(metric_sum(after?, name)? - metric_sum(before?, name).unwrap_or(0.0));
+        self.every_ms = args.every;
+        self.conflation_ticks = delta("tickwire_conflation_ticks_total");
+        let built = delta("tickwire_conflation_frames_built_total");
+        self.frames_per_tick = match (built, self.conflation_ticks) {
+            (Some(b), Some(t)) if t > 0.0 => Some(round(b / t, 2)),
+            _ => None,
+        };
+        if args.every.is_some() {
+            self.expected = self.connected as u64;
+            self.delivered = self.last_holders;
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -138,6 +175,10 @@ impl Report {
             "seconds": round(self.seconds, 3),
             "deliveries_per_s": round(self.delivered as f64 / self.seconds.max(1e-9), 0),
             "latency_ms": self.latency_ms, "last_client_ms": self.last_client_ms,
+            "bytes_per_socket_s": round(self.bytes_per_socket_s, 1),
+            "messages_per_socket_s": round(self.messages_per_socket_s, 2),
+            "every_ms": self.every_ms, "conflation_ticks": self.conflation_ticks,
+            "frames_per_tick": self.frames_per_tick,
             "server": server, "proxy": cpu(self.proxy_cpu),
             "client": { "cpu_s": round(self.client_cpu_s, 2), "cpu_pct": round(client_pct, 1),
                         "connect_cpu_s": round(self.connect_cpu_s, 2), "threads": self.threads },
@@ -149,6 +190,22 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conflated_runs_count_sockets_holding_the_last_value_and_messages_per_tick() {
+        let args = crate::cli::parse_args(
+            "--url http://h:1 --token t --sockets 2 --mode rate --every 1000".split(' ').map(String::from),
+        )
+        .unwrap();
+        let mut r = Report { connected: 2, delivered: 90, expected: 400, last_holders: 2, ..Default::default() };
+        let before = "tickwire_conflation_ticks_total 3\ntickwire_conflation_frames_built_total 3\n";
+        let after = "tickwire_conflation_ticks_total 7\ntickwire_conflation_frames_built_total 9\n";
+        r.conflation(&args, Some(before), Some(after));
+        assert_eq!((r.conflation_ticks, r.frames_per_tick), (Some(4.0), Some(1.5)));
+        assert_eq!((r.expected, r.delivered), (2, 2), "every socket ended with the last value");
+        r.conflation(&args, None, Some(after));
+        assert_eq!(r.frames_per_tick, None, "no reading before: nothing to say");
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -122,6 +122,9 @@ pub struct SocketResult {
     /// (K, latency in microseconds) of each first receipt.
     pub latencies: Vec<(u32, u32)>,
     pub closed_early: bool,
+    /// Text messages that carried an update of this run, and their bytes.
+    pub messages: u64,
+    pub bytes: u64,
 }
 
 pub struct Connected {
@@ -140,7 +143,11 @@ pub async fn connect_all(
     tracker: &Arc<Tracker>,
     shutdown: watch::Receiver<bool>,
 ) -> Connected {
-    let url = Arc::new(format!("ws://{}/ws?channels={}", args.authority, args.channel));
+    let mut url = format!("ws://{}/ws?channels={}", args.authority, args.channel);
+    if let Some(ms) = args.every {
+        url.push_str(&format!("&every={}:{ms}", args.channel));
+    }
+    let url = Arc::new(url);
     let marker: Arc<str> = format!("\"bench\":\"{nonce}:").into();
     let sem = Arc::new(Semaphore::new(args.connect_concurrency));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -172,7 +179,13 @@ pub async fn connect_all(
                     biased;
                     _ = shutdown.changed() => break,
                     msg = ws.next() => match msg {
-                        Some(Ok(Message::Text(t))) => tracker.on_text(&mut st, t.as_str(), &marker),
+                        Some(Ok(Message::Text(t))) => {
+                            if t.as_str().contains(&*marker) {
+                                st.messages += 1;
+                                st.bytes += t.len() as u64;
+                            }
+                            tracker.on_text(&mut st, t.as_str(), &marker)
+                        }
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                             st.closed_early = true;
                             break;
