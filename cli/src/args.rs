@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 use tickwire_hub::api::route;
 use tickwire_hub::clock::Clock;
+use tickwire_hub::wire::every::Every;
 use tickwire_hub::wire::protocol::Channel;
 
 #[derive(Debug, Parser)]
@@ -135,6 +136,9 @@ struct WatchArgs {
     /// The server [env: TICKWIRE_URL] [default: ws://127.0.0.1:8787/ws]
     #[arg(value_name = "URL")]
     url: Option<String>,
+    /// At most one update per channel per interval, the latest (conflated delivery): 250ms, 1s, 5s or 30s.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_every)]
+    every: Option<Every>,
     #[command(flatten)]
     follow: FollowArgs,
     #[command(flatten)]
@@ -194,7 +198,9 @@ pub fn run() -> Exit {
     // rustls picks ring (the only provider built in); installing it first makes that explicit.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
-        Command::Watch(a) => options(a.url, &a.follow, a.token).map(|opts| in_runtime(watch::run(opts, &WallClock))),
+        Command::Watch(a) => options(a.url, &a.follow, a.token)
+            .map(|opts| Options { every: a.every, ..opts })
+            .map(|opts| in_runtime(watch::run(opts, &WallClock))),
         Command::Tail(a) => tail_command(a),
         Command::Publish(a) => publish_command(a),
         Command::Token(a) => token_command(a),
@@ -224,7 +230,17 @@ fn options(url: Option<String>, f: &FollowArgs, token: TokenArg) -> Result<Optio
         retry_max: Duration::from_secs(f.retry_max),
         retries: f.retries,
         token: user_token(token),
+        every: None,
     })
+}
+
+/// `--every`: one of the server's conflation intervals, as `250ms`, `1s`, `5s` or `30s`.
+fn parse_every(s: &str) -> Result<Every, String> {
+    let ms = match s.strip_suffix("ms") {
+        Some(n) => n.parse::<u64>().ok(),
+        None => s.strip_suffix('s').and_then(|n| n.parse::<u64>().ok()).and_then(|n| n.checked_mul(1000)),
+    };
+    ms.and_then(Every::from_ms).ok_or_else(|| "use 250ms, 1s, 5s or 30s".to_owned())
 }
 
 fn tail_command(a: TailArgs) -> Result<Exit, String> {

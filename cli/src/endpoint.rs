@@ -7,6 +7,7 @@
 
 use std::fmt;
 use tickwire_hub::api::route;
+use tickwire_hub::wire::every::Every;
 use tickwire_hub::wire::protocol::{parse_digits, Channel};
 
 /// Where commands connect when neither the argument nor `TICKWIRE_URL` says otherwise:
@@ -72,14 +73,20 @@ impl Endpoint {
     }
 
     /// The URL to connect with: these channels (none: an empty list, so nothing is subscribed),
-    /// resuming from `since` (`btc:41@epoch,...`, empty for none).
-    pub fn socket_url(&self, channels: &[Channel], since: &str) -> String {
+    /// resuming from `since` (`btc:41@epoch,...`, empty for none), each at most once per `every`
+    /// (conflated delivery) when given.
+    pub fn socket_url(&self, channels: &[Channel], since: &str, every: Option<Every>) -> String {
         // Channel names are checked to need no encoding; `since` may hold an epoch typed by hand.
         let names: Vec<&str> = channels.iter().map(Channel::as_str).collect();
         let mut url = format!("{}?channels={}", self.socket_base(), names.join(","));
         if !since.is_empty() {
             url.push_str("&since=");
             url.push_str(&query_value(since));
+        }
+        if let Some(every) = every.filter(|_| !channels.is_empty()) {
+            let classes: Vec<String> = names.iter().map(|n| format!("{n}:{}", every.ms())).collect();
+            url.push_str("&every=");
+            url.push_str(&classes.join(","));
         }
         url
     }
@@ -194,19 +201,19 @@ mod tests {
     fn the_socket_url_names_channels_and_positions() {
         let e = ep("127.0.0.1:8787");
         let chans = [Channel::btc(), Channel::parse("orders").unwrap()];
-        assert_eq!(e.socket_url(&chans, ""), "ws://127.0.0.1:8787/ws?channels=btc,orders");
+        assert_eq!(e.socket_url(&chans, "", None), "ws://127.0.0.1:8787/ws?channels=btc,orders");
         assert_eq!(
-            e.socket_url(&chans, "btc:41@9f2c,orders:3"),
+            e.socket_url(&chans, "btc:41@9f2c,orders:3", None),
             "ws://127.0.0.1:8787/ws?channels=btc,orders&since=btc:41@9f2c,orders:3"
         );
-        assert_eq!(e.socket_url(&[], ""), "ws://127.0.0.1:8787/ws?channels=");
+        assert_eq!(e.socket_url(&[], "", None), "ws://127.0.0.1:8787/ws?channels=");
     }
 
     #[test]
     fn a_typed_epoch_reaches_the_server_as_typed() {
         let e = ep("127.0.0.1:8787");
         let since = "btc:4@a+b%c&d#e f/é";
-        let url = e.socket_url(&[Channel::btc()], since);
+        let url = e.socket_url(&[Channel::btc()], since, None);
         assert_eq!(url, "ws://127.0.0.1:8787/ws?channels=btc&since=btc:4@a%2Bb%25c%26d%23e%20f%2F%C3%A9");
         let query = url.split_once('?').map(|(_, q)| q).unwrap();
         assert_eq!(route::query_param(query, "since").as_deref(), Some(since), "the server's own decoding");
@@ -244,5 +251,14 @@ mod tests {
         }
         assert!(Endpoint::parse("ws://h\n").is_ok(), "surrounding whitespace is trimmed");
         assert!(Endpoint::parse("ws://h\u{7}x").is_err());
+    }
+
+    #[test]
+    fn every_asks_for_each_channel_at_the_interval() {
+        let e = Endpoint::parse("127.0.0.1:8787").unwrap();
+        let chans = [Channel::btc(), Channel::parse("market").unwrap()];
+        let url = e.socket_url(&chans, "", Every::from_ms(1000));
+        assert_eq!(url, "ws://127.0.0.1:8787/ws?channels=btc,market&every=btc:1000,market:1000");
+        assert_eq!(e.socket_url(&[], "", Every::from_ms(1000)), "ws://127.0.0.1:8787/ws?channels=");
     }
 }

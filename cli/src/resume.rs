@@ -85,11 +85,20 @@ struct Followed {
 #[derive(Debug, Default)]
 pub struct Resume {
     channels: BTreeMap<Channel, Followed>,
+    /// The channels come conflated (`watch --every`): a jump in seq is the updates the server
+    /// skipped on purpose, not a gap.
+    conflated: bool,
 }
 
 impl Resume {
     pub fn new(channels: &[Channel]) -> Resume {
-        Resume { channels: channels.iter().map(|c| (c.clone(), Followed::default())).collect() }
+        Resume { channels: channels.iter().map(|c| (c.clone(), Followed::default())).collect(), conflated: false }
+    }
+
+    /// The same, for channels delivered at most once per interval (`watch --every`).
+    pub fn conflated(mut self) -> Resume {
+        self.conflated = true;
+        self
     }
 
     /// Starts from the positions of a `--since` argument (`btc:41@epoch,orders:7`), each of
@@ -167,7 +176,7 @@ impl Resume {
             }
             ServerFrame::Update(u) => match self.channels.get_mut(&u.channel) {
                 Some(Followed { held: Some(held), .. }) => hold(held, u, out),
-                Some(f) => pass_on(f, u, false, out),
+                Some(f) => pass_on(f, u, false, !self.conflated, out),
                 None => out.push(Output::Note(format!("ignored an update of {}, which was not asked for", u.channel))),
             },
             ServerFrame::Subscribed { channel, seq, epoch, recovered } => match self.channels.get_mut(&channel) {
@@ -273,7 +282,7 @@ fn subscribed(c: &Channel, f: &mut Followed, seq: Seq, epoch: Epoch, recovered: 
     // it does not know (ahead of the channel, from a reset storage): its latest value is news.
     let trust_server = !recovered && !same_epoch;
     for (_, u) in f.held.take().unwrap_or_default().updates {
-        pass_on(f, u, trust_server, out);
+        pass_on(f, u, trust_server, true, out);
     }
     match f.position.as_ref().map(|p| p.seq) {
         Some(last) if seq > last => out
@@ -324,8 +333,9 @@ fn encoded_len(u: &Update) -> usize {
     count.0 + u.channel.as_str().len() + 64
 }
 
-/// Passes an update on unless it was seen; reports a jump over seqs never received.
-fn pass_on(f: &mut Followed, u: Update, trust_server: bool, out: &mut Vec<Output>) {
+/// Passes an update on unless it was seen; reports a jump over seqs never received (with `gaps`:
+/// a conflated channel's jumps are updates skipped on purpose).
+fn pass_on(f: &mut Followed, u: Update, trust_server: bool, gaps: bool, out: &mut Vec<Output>) {
     if let Some(p) = &f.position {
         if u.seq <= p.seq {
             if !trust_server {
@@ -335,7 +345,7 @@ fn pass_on(f: &mut Followed, u: Update, trust_server: bool, out: &mut Vec<Output
                 "{}: could not resume from seq {}; the server's latest is seq {}",
                 u.channel, p.seq, u.seq
             )));
-        } else if u.seq > p.seq.next() {
+        } else if gaps && u.seq > p.seq.next() {
             let (from, to) = (p.seq.next(), Seq(u.seq.0 - 1));
             let missing = if from == to { format!("seq {from}") } else { format!("seqs {from}..{to}") };
             out.push(Output::Note(format!("gap in {}: {missing} not received", u.channel)));

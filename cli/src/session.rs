@@ -13,6 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::resume::{Output, Resume};
 use std::fmt;
 use std::time::Duration;
+use tickwire_hub::wire::every::Every;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -34,6 +35,8 @@ pub struct Options {
     pub retries: Option<u32>,
     /// A token to present first on every connection (`--token`).
     pub token: Option<UserToken>,
+    /// Each channel at most once per this interval (`watch --every`): conflated delivery.
+    pub every: Option<Every>,
 }
 
 /// A user token (`--token`, `TICKWIRE_USER_TOKEN`); its `Debug` does not show it.
@@ -102,7 +105,7 @@ async fn run(opts: Options, mut resume: Resume, events: mpsc::Sender<Event>, mut
     let mut failures = 0u32;
     loop {
         let opening = resume.opening(opts.token.as_ref().map(|t| t.0.as_str()));
-        let url = opts.endpoint.socket_url(&opening.channels, &opening.since);
+        let url = opts.endpoint.socket_url(&opening.channels, &opening.since, opts.every);
         emit(&events, Event::Connecting { url: url.clone() }).await;
         let opened = tokio::select! {
             r = Link::open(&url, opts.ping_every) => r,
@@ -225,6 +228,7 @@ mod tests {
             retry_max: Duration::from_secs(1),
             retries: Some(0),
             token: None,
+            every: None,
         };
         let (mut events, stop) = spawn(opts, Resume::new(&[x]));
         // Nobody reads for a while: the session fills the queue and waits, it does not buffer N.
@@ -286,6 +290,7 @@ mod tests {
             retry_max: Duration::from_secs(1),
             retries: Some(0),
             token: Some(UserToken("t.o.k".into())),
+            every: None,
         };
         let channels = [Channel::btc(), Channel::parse("private-u42").unwrap()];
         let (mut events, _stop) = spawn(opts, Resume::with_since(&channels, "private-u42:3@e").unwrap());

@@ -37,7 +37,9 @@ pub async fn run(opts: Options, clock: &dyn Clock) -> Exit {
     let reader = tty.then(|| tokio::spawn(read_snapshots(opts.endpoint.http_url(route::SNAPSHOT), snap_tx)));
     let mut table = tty.then(|| Table { screen: Screen::enter(), view: View::new(&base) });
     let mut fatal = None;
-    let exit = driver::run(opts, Resume::new(&Channel::built_in()), tty, snaps, |step| {
+    let resume = Resume::new(&Channel::built_in());
+    let resume = if opts.every.is_some() { resume.conflated() } else { resume };
+    let exit = driver::run(opts, resume, tty, snaps, |step| {
         let exit = match &step {
             Step::Event(Event::Fatal(message)) => {
                 fatal = Some(message.clone());

@@ -362,3 +362,13 @@ fn presence_frames_of_followed_channels_are_passed_on_and_others_ignored() {
     assert!(out[0].contains(r#""type":"presence""#) && out[0].contains(r#""sub":"ann""#), "{out:?}");
     assert!(out[1].contains(r#""type":"join""#) && out[1].contains(r#""sub":"bob""#), "{out:?}");
 }
+
+#[test]
+fn conflated_channels_jump_without_a_gap_note_but_plain_ones_report_it() {
+    let mut plain = at("btc", 5, "e");
+    assert_eq!(feed(&mut plain, vec![update("btc", 9)]), ["note: gap in btc: seqs 6..8 not received", "btc#9"]);
+    let mut conflated = Resume::new(&[ch("btc")]).conflated();
+    conflated.connected();
+    feed(&mut conflated, vec![update("btc", 5), subscribed("btc", 5, "e", false)]);
+    assert_eq!(feed(&mut conflated, vec![update("btc", 9), update("btc", 9), update("btc", 20)]), ["btc#9", "btc#20"]);
+}
