@@ -132,7 +132,8 @@ impl Classes {
     }
 
     /// A class's tick: what it sends (see [`Tick`]); the class then holds the latest value.
-    pub fn tick(&mut self, channel: &Channel, every: Every, latest: Option<Update>) -> Tick {
+    /// The patch is built only for a class with delta sockets in step (`deltas`).
+    pub fn tick(&mut self, channel: &Channel, every: Every, latest: Option<Update>, deltas: bool) -> Tick {
         let class = self.class(channel, every, latest.as_ref());
         class.armed = false;
         let Some(latest) = latest else {
@@ -144,7 +145,8 @@ impl Classes {
         if latest.seq != class.sent {
             let skipped = latest.seq.0.saturating_sub(class.sent.0 + 1);
             let full = with_skipped(&full, skipped);
-            let delta = class.value.as_ref().and_then(|held| delta_frame(held, &latest, skipped));
+            let held = class.value.as_ref().filter(|_| deltas);
+            let delta = held.and_then(|held| delta_frame(held, &latest, skipped));
             tick.frames = Some(TickFrames { delta: delta.filter(|d| d.len() < full.len()), full });
             class.sent = latest.seq;
             class.value = Some(latest);

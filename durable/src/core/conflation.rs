@@ -141,10 +141,11 @@ impl HubCore {
         armed
     }
 
-    /// A class's tick: what it sends; the class then holds the channel's latest value.
-    pub fn tick_class(&mut self, channel: &Channel, every: Every) -> Tick {
+    /// A class's tick: what it sends (a patch only if `deltas`: it has delta sockets in step);
+    /// the class then holds the channel's latest value.
+    pub fn tick_class(&mut self, channel: &Channel, every: Every, deltas: bool) -> Tick {
         let latest = self.channels.get(channel).and_then(|m| m.latest.clone());
-        self.classes.tick(channel, every, latest)
+        self.classes.tick(channel, every, latest, deltas)
     }
 
     /// A tick ran, building `built` messages.

@@ -192,6 +192,11 @@ impl Subscribers {
             .collect()
     }
 
+    /// Whether the class `channel@ms` has delta sockets in step (its patch is worth building).
+    pub fn class_has_delta(&self, class: &str) -> bool {
+        self.count(&format!("{class}+delta")) > 0
+    }
+
     /// Every socket of `channel`, conflated ones included.
     pub fn subscribers(&self, channel: &Channel) -> usize {
         self.total(channel.as_str()) as usize

@@ -101,12 +101,13 @@ impl Hub {
 
     /// A class's tick: the latest value to its sockets if the channel moved (`core/conflation.rs`).
     async fn tick(&self, channel: &Channel, every: Every) {
-        let Ok(tick) = self.with_core(|core| core.tick_class(channel, every)) else { return };
+        let class = class_key(channel, every);
+        let deltas = self.with_subscribers(|f| f.class_has_delta(&class));
+        let Ok(tick) = self.with_core(|core| core.tick_class(channel, every, deltas)) else { return };
         let (full, delta) = match &tick.frames {
             Some(f) => (f.full.as_str(), f.delta.as_deref().unwrap_or("")),
             None => ("", ""),
         };
-        let class = class_key(channel, every);
         let (seq, now) = (tick.seq.0 as f64, (now_ms() / 1000) as f64);
         let r = self.with_subscribers(|f| f.tick(&class, full, delta, &tick.fresh_head, tick.fresh_tail, seq, now));
         let sockets = |v: JsValue| -> Vec<WebSocket> {

@@ -122,7 +122,7 @@ fn a_tick_sends_the_latest_value_with_the_skipped_count_and_a_patch_against_the_
         Placement::Fresh(Seq(5)),
         "joined since the last tick"
     );
-    let tick = c.tick_class(&ch("news"), Every::S1);
+    let tick = c.tick_class(&ch("news"), Every::S1, true);
     let frames = tick.frames.clone().unwrap();
     let full = parse(&frames.full);
     assert_eq!(
@@ -142,8 +142,12 @@ fn a_tick_sends_the_latest_value_with_the_skipped_count_and_a_patch_against_the_
     let fresh = parse(&format!("{}{}{}", tick.fresh_head, 0, tick.fresh_tail));
     assert_eq!((fresh["seq"].as_u64(), fresh["skipped"].as_u64()), (Some(5), Some(0)), "a fresh socket's own count");
     // Nothing changed since: the next tick sends nothing, and the class is then in step at 5.
-    assert_eq!(c.tick_class(&ch("news"), Every::S1).frames, None);
+    assert_eq!(c.tick_class(&ch("news"), Every::S1, true).frames, None);
     assert_eq!(c.join_class(&ch("news"), Every::S1, Seq(5), false), Placement::InStep);
+    // A class without delta sockets builds no patch.
+    publish(&mut c, "news", json!({"p": 1, "v": 6}));
+    let frames = c.tick_class(&ch("news"), Every::S1, false).frames.unwrap();
+    assert_eq!((frames.built(), frames.delta), (1, None));
 }
 
 #[test]
@@ -161,7 +165,7 @@ fn a_class_after_a_wake_starts_from_the_stored_seq_and_sends_full_updates_first(
     publish(&mut woken, "news", json!({"v": 3}));
     // The socket rebuilt from its attachment holds seq 2, the stored latest value.
     assert_eq!(woken.arm_classes([(ch("news"), Every::S1)]).len(), 1);
-    let frames = woken.tick_class(&ch("news"), Every::S1).frames.unwrap();
+    let frames = woken.tick_class(&ch("news"), Every::S1, true).frames.unwrap();
     assert_eq!(parse(&frames.full)["skipped"].as_u64(), Some(0));
     assert_eq!(frames.delta, None, "the patch's base was not in memory: delta sockets get the full update");
 }
@@ -179,7 +183,7 @@ fn a_deleted_channel_forgets_its_classes_and_an_empty_class_goes() {
     // a wake, say) holds nothing of it: the class starts from nothing.
     assert_eq!(c.join_class(&ch("news"), Every::Ms250, Seq(1), false), Placement::Fresh(Seq(1)));
     c.arm_classes([(ch("news"), Every::Ms250)]);
-    let full = parse(&c.tick_class(&ch("news"), Every::Ms250).frames.unwrap().full);
+    let full = parse(&c.tick_class(&ch("news"), Every::Ms250, false).frames.unwrap().full);
     assert_eq!((full["seq"].as_u64(), full["skipped"].as_u64()), (Some(1), Some(0)));
     c.drop_class(&ch("news"), Every::Ms250);
     assert!(c.classes.is_empty());

@@ -42,7 +42,9 @@ pub struct Report {
     pub proxy_cpu: Option<Cpu>,
     pub client_cpu_s: f64,
     client_wall: f64,
-    /// Bytes and messages of updates each socket received per second of the publish phase.
+    /// Bytes and messages of updates each socket received per second of publishing (the
+    /// publishes over the rate: the same window for every server, however fast it delivers).
+    publish_window_s: f64,
     bytes_per_socket_s: f64,
     messages_per_socket_s: f64,
     /// `--every`: the interval asked for, and what the server's `/metrics` counted meanwhile.
@@ -83,6 +85,7 @@ impl Report {
             connect_seconds: c.seconds,
             connect_cpu_s: ticks_to_secs(connect_cpu_ticks),
             has_server: !args.server_pids.is_empty(),
+            publish_window_s: args.publishes as f64 / args.rate,
             ..Default::default()
         }
     }
@@ -129,7 +132,7 @@ impl Report {
         self.seconds = end.as_secs_f64();
         self.client_wall = wall.as_secs_f64();
         self.rss_peak_kb = self.rss_peak_kb.max(self.rss_end_kb);
-        let per_socket_s = (self.connected as f64 * self.client_wall).max(1e-9);
+        let per_socket_s = (self.connected as f64 * self.publish_window_s).max(1e-9);
         self.bytes_per_socket_s = bytes as f64 / per_socket_s;
         self.messages_per_socket_s = messages as f64 / per_socket_s;
     }
