@@ -238,9 +238,12 @@ export class Subscribers {
       const e = this.expiries.get(fresh);
       for (const [conn, ws] of m) {
         const [base, isDelta] = b === undefined ? [-1, false] : b.get(conn) || [-1, false];
-        if (base >= 0 && base < seq) {
+        // Any other seq than the tick's gets the full value: an older one, or one from before the
+        // channel's epoch reset (then higher), which a patch against the class's value would
+        // corrupt.
+        if (base >= 0 && base !== seq) {
           let message = built.get(base);
-          if (message === undefined) built.set(base, (message = head + (seq - base - 1) + tail));
+          if (message === undefined) built.set(base, (message = head + Math.max(0, seq - base - 1) + tail));
           send(fresh, conn, ws, message);
         }
         const until = e === undefined ? undefined : e.get(conn);

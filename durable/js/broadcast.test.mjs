@@ -194,3 +194,14 @@ test("a conflated private subscription past its expiry gets nothing, wherever it
   assert.deepEqual(expired.map((w) => w.id).sort(), [1, 2]);
   assert.deepEqual([old.got, fresh.got, ok.got], [[], [], ["F"]]);
 });
+
+test("a fresh conflated socket holding a seq from before an epoch reset gets the full value, not a patch", () => {
+  const s = new Subscribers();
+  const [inStep, stale] = [1, 2].map((i) => new FakeSocket(i));
+  s.addConflated("news", "news@1000", "i", inStep, -1, true, -1);
+  s.addConflated("news", "news@1000", "old", stale, -1, true, 100); // held seq 100 of the old epoch
+  s.tick("news@1000", "FULL", "DELTA", "{\"s\":", "}", 5, 0);
+  assert.deepEqual([inStep.got, stale.got], [["DELTA"], ['{"s":0}']]);
+  s.tick("news@1000", "F6", "D6", "", "", 6, 0);
+  assert.deepEqual(stale.got.at(-1), "D6", "in step from there: it holds the tick's value");
+});

@@ -67,6 +67,8 @@ pub(crate) struct Hub {
     /// Presence: this shard's members, its mirror of the list and (shard 0) the global table
     /// (`presence.rs`); rebuilt lazily from the attachments after a wake.
     pub(crate) presence: RefCell<Option<crate::core::presence_state::PresenceState>>,
+    /// Whether the alarm has looked for presence sockets since the object woke (`presence.rs`).
+    pub(crate) presence_scanned: Cell<bool>,
     /// The hub itself, for work that outlives the event that starts it (conflated delivery's
     /// ticks, `conflation.rs`); set once the hub is behind its `Rc` (`object.rs`).
     pub(crate) me: RefCell<Weak<Hub>>,
@@ -108,6 +110,7 @@ impl Hub {
             follow: RefCell::new(Follow::default()),
             healing: RefCell::new(None),
             presence: RefCell::new(None),
+            presence_scanned: Cell::new(false),
             me: RefCell::new(Weak::new()),
         }
     }

@@ -8,7 +8,7 @@ use super::broadcast::attachment;
 use super::{random_hex, Hub};
 use crate::clock::now_ms;
 use crate::core::close::CloseReason;
-use crate::core::presence::{may_see, Frame, LocalPresence, Presence, Reporter, Verdict};
+use crate::core::presence::{holds_presence, may_see, Frame, LocalPresence, Presence, Reporter, Verdict};
 use crate::core::presence_mirror::Mirror;
 use crate::core::presence_state::{PresenceState, RETRY_MS};
 use crate::core::presence_table::Table;
@@ -117,14 +117,17 @@ impl Hub {
 
     /// Sends presence frames to the sockets of their channels that may see them; a socket
     /// whose token expired is skipped and its private channels end.
+    /// The expired sockets are ended after every frame is sent: ending one sends its own
+    /// leave at once, which must not overtake the frames of this batch (their counts).
     pub(crate) fn presence_frames(&self, frames: &[Frame]) {
         let now_s = now_ms() / 1000;
+        let mut expired = Vec::new();
         for frame in frames {
             let json = ServerFrame::Presence(frame.clone()).to_json();
-            let expired = self.with_subscribers(|f| f.send_presence(frame.channel(), &json, now_s));
-            for ws in &expired {
-                self.end_expired(ws); // which ends its presence too
-            }
+            expired.extend(self.with_subscribers(|f| f.send_presence(frame.channel(), &json, now_s)));
+        }
+        for ws in &expired {
+            self.end_expired(ws); // which ends its presence too
         }
     }
 
@@ -159,6 +162,15 @@ impl Hub {
     /// The alarm's presence work: presence sockets whose token expired lose their private
     /// channels, silent ones are closed (both leave), and what is owed is sent.
     pub(crate) async fn presence_upkeep(&self) {
+        // After a wake the state is rebuilt lazily, by socket, report and request events; the
+        // alarm must rebuild it too (once per object lifetime, like the subscriber index), or a
+        // member who vanished or whose token expired while the hub slept would never leave.
+        if self.presence.borrow().is_none() && !self.presence_scanned.replace(true) {
+            let held = self.state.get_websockets().iter().any(|ws| attachment(ws).is_some_and(|m| holds_presence(&m)));
+            if held {
+                self.with_presence(|_| ());
+            }
+        }
         if self.presence.borrow().is_none() {
             return;
         }
