@@ -21,6 +21,8 @@ use crate::core::presence_table::{answer as list_answer, Reported, Table};
 use crate::wire::protocol::Channel;
 use futures::future::{select, Either};
 use std::time::Duration;
+use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::future_to_promise;
 use worker::*;
 
 /// How long one presence call between shards may take.
@@ -261,8 +263,26 @@ impl Hub {
         if refused {
             return Ok(answer(409, r#"{"need":"full"}"#, None)?.into());
         }
-        self.complete_table().await;
-        self.presence_flush().await;
+        // Answered as soon as the report is applied: pulling missing shards and sending the
+        // batches to every replica may take longer than the reporter waits (one slow shard
+        // would make every report time out and turn into a full one), so they go on after.
+        let me = self.me.borrow().upgrade();
+        match me {
+            Some(hub) => {
+                let rest = future_to_promise(async move {
+                    hub.complete_table().await;
+                    hub.presence_flush().await;
+                    Ok(JsValue::UNDEFINED)
+                });
+                if let Err(e) = self.state.as_raw().wait_until(&rest) {
+                    console_warn!("hub: waitUntil refused a presence flush: {e:?}");
+                }
+            }
+            None => {
+                self.complete_table().await;
+                self.presence_flush().await;
+            }
+        }
         Response::ok("ok")
     }
 
