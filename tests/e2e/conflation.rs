@@ -5,7 +5,7 @@
 //! that join, re-subscribe or ask through the `subscribe` op between ticks never get an older
 //! value after a newer one, nor a patch against a value they do not hold.
 
-use crate::harness::{Client, Fixture, Wrangler, PUBLISH_TOKEN};
+use crate::harness::{merge_patch, Client, Fixture, Wrangler, PUBLISH_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,24 +40,6 @@ fn publish_at_50_per_s(w: &Wrangler, stop: &AtomicBool) -> BTreeMap<u64, Value> 
     published
 }
 
-/// RFC 7386, as a client applies a `delta` frame's patch.
-fn merge(target: &mut Value, patch: &Value) {
-    let Value::Object(members) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
-    }
-    for (key, value) in members {
-        if value.is_null() {
-            target.as_object_mut().map(|m| m.remove(key));
-        } else {
-            merge(&mut target[key.as_str()], value);
-        }
-    }
-}
-
 /// What a socket holds of `ticks`, followed frame by frame.
 #[derive(Default)]
 struct Held {
@@ -89,7 +71,7 @@ impl Held {
             }
             if kind == "delta" {
                 assert_eq!(self.seq, seq - f["skipped"].as_u64().unwrap_or(0) - 1, "{who}: a patch against its value");
-                merge(&mut self.value, &f["patch"]);
+                merge_patch(&mut self.value, &f["patch"]);
             } else {
                 self.value = f["data"].clone();
             }

@@ -3,29 +3,11 @@
 //! of the full frame, and ends with values identical to a full socket's, also after it resumed
 //! (catch-up and resume send full values).
 
-use crate::harness::{Client, Fixture, Wrangler};
+use crate::harness::{merge_patch, Client, Fixture, Wrangler};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const FRAME_WAIT: Duration = Duration::from_secs(10);
-
-/// RFC 7386, as a client applies a `delta` frame's patch.
-fn merge(target: &mut Value, patch: &Value) {
-    let Value::Object(members) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
-    }
-    for (key, value) in members {
-        if value.is_null() {
-            target.as_object_mut().map(|m| m.remove(key));
-        } else {
-            merge(&mut target[key.as_str()], value);
-        }
-    }
-}
 
 /// The fixture's `--walk` step, made deterministic: every coin's price and 24 h change move.
 fn walk(fixture: &Fixture, step: u32) {
@@ -78,7 +60,7 @@ impl Follower {
             self.bytes += f.to_string().len();
             if f["type"] == "delta" {
                 self.deltas += 1;
-                merge(&mut self.value, &f["patch"]);
+                merge_patch(&mut self.value, &f["patch"]);
             } else {
                 self.value = f["data"].clone();
             }

@@ -23,7 +23,7 @@ mod ws;
 pub use browser::{Browser, HOLD_SOCKETS, RELEASE_SOCKETS};
 pub use prometheus::Prometheus;
 pub use tokens::{claims, jose, now_s, token, token_with, TOKEN_SECRET};
-pub use ws::{is_update, seqs, Client, Ws};
+pub use ws::{is_update, merge_patch, seqs, Client, Ws};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -346,3 +346,22 @@ impl Client {
 pub fn seqs(frames: &[Value]) -> Vec<u64> {
     frames.iter().map(|f| f["seq"].as_u64().unwrap_or(0)).collect()
 }
+
+/// RFC 7386, as a client applies a `delta` frame's patch: written here, not taken from the hub's
+/// `merge_patch`, so the tests check the hub's patches against an independent reading.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(members) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::json!({});
+    }
+    for (key, value) in members {
+        if value.is_null() {
+            target.as_object_mut().map(|m| m.remove(key));
+        } else {
+            merge_patch(&mut target[key.as_str()], value);
+        }
+    }
+}
