@@ -5,6 +5,7 @@ use tickwire_hub::api::route;
 use tickwire_hub::api::stub;
 use tickwire_hub::api::HubStats;
 use tickwire_hub::api::{HubRefusal, HubRoute, RoundReport, SEQUENCER};
+use tickwire_hub::log::{self, Event, Level};
 use tickwire_hub::wire::bodies::ChannelSnapshot;
 use tickwire_hub::wire::bodies::HistoryPage;
 use tickwire_hub::wire::protocol::Channel;
@@ -75,7 +76,11 @@ async fn spread_read<T: serde::de::DeserializeOwned>(
         match call_or_missing::<T>(env, shard, route).await {
             Ok(Some(answer)) if good(&answer) => return Ok(Some(answer)),
             Ok(_) => {}
-            Err(e) => console_warn!("{route:?}: {}; asking the sequencer", e.detail().unwrap_or(e.code())),
+            Err(e) => log::worker(Level::Warn, Event::ReadFallback)
+                .shard(shard)
+                .kind(e.code())
+                .detail(format_args!("{route:?}: {}; asking the sequencer", e.detail().unwrap_or(e.code())))
+                .emit(),
         }
     }
     call_or_missing(env, SEQUENCER, route).await

@@ -9,7 +9,7 @@
 //! `publish` (a publish request's headers), `history` (the `/api/history` query), `snapshot`
 //! (how `/api/snapshot` presents a value, live or from KV), `health`, `metrics` (Prometheus
 //! text), `assets` (the embedded dashboard). Workers glue, wasm32 only: `router`,
-//! `hub_client` (the typed calls to the hub's shards), `cron` (the scheduled event),
+//! `answer` (its HTTP answers and the log lines of API errors), `hub_client` (the typed calls to the hub's shards), `cron` (the scheduled event),
 //! `bindings` (settings and KV from the environment).
 
 pub mod assets;
@@ -28,6 +28,8 @@ pub mod settings;
 pub mod snapshot;
 
 #[cfg(target_arch = "wasm32")]
+mod answer;
+#[cfg(target_arch = "wasm32")]
 mod cron;
 #[cfg(target_arch = "wasm32")]
 mod hub_client;
@@ -44,7 +46,7 @@ mod entry {
 
     #[event(start)]
     fn start() {
-        console_error_panic_hook::set_once();
+        tickwire_hub::log::install_panic_hook();
     }
 
     // The runtime's request as is: `router` converts it only for the routes that need more.

@@ -1,7 +1,8 @@
 //! HTTP routes of the Worker: the API, sockets, health, metrics and the dashboard's files
-//! (`assets.rs`).
+//! (`assets.rs`); their answers are built in `answer.rs`.
 
-use crate::assets::{self, StaticFile};
+use crate::answer::{error_response, hub_unreachable, json_response, static_file, Answer, ORIGIN_NOT_ALLOWED};
+use crate::assets;
 use crate::bindings;
 use crate::connect_limit;
 use crate::cors::{self, AllowedOrigins};
@@ -18,15 +19,13 @@ use tickwire_hub::api::body::{read_capped, Capped};
 use tickwire_hub::api::route;
 use tickwire_hub::clock::{Clock, SystemClock};
 use tickwire_hub::feeds::kv::KvKey;
+use tickwire_hub::log::{self, Event, Level};
 use tickwire_hub::wire::protocol::Channel;
 use worker::worker_sys::web_sys;
 use worker::*;
 
 /// The version `/health` and `tickwire_build_info` report.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// What a cold route answers: a response, or the API error it becomes.
-type Answer = std::result::Result<Response, ApiError>;
 
 /// Sockets and publishes (the hot routes) are handled on the runtime's request and forwarded
 /// to the hub unchanged; every other route goes through `worker::Request`. Reading a request
@@ -52,7 +51,7 @@ pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response
     };
     let resp = match result {
         Ok(resp) => resp,
-        Err(e) => error_response(path, &e)?.into(),
+        Err(e) => error_response(path, origin.as_deref(), &e)?.into(),
     };
     // CORS headers on every API answer, errors included, so browsers can read the error body.
     let Some(route) = api else { return Ok(resp) };
@@ -83,65 +82,14 @@ async fn cold(req: Request, env: &Env, settings: &Settings, path: &str, target: 
             let resp = Response::empty().map_err(|e| ApiError::Internal(format!("response: {e}")))?.with_status(204);
             Ok(resp)
         }
-        (PublicRoute::Health, Method::Get) => health(env, settings).await,
-        (PublicRoute::Metrics, Method::Get) => metrics_text(env, settings).await,
-        (PublicRoute::Snapshot, Method::Get) => snapshot(env, settings).await,
+        (PublicRoute::Health, Method::Get) => health(env, settings, path).await,
+        (PublicRoute::Metrics, Method::Get) => metrics_text(env, settings, path).await,
+        (PublicRoute::Snapshot, Method::Get) => snapshot(env, settings, path).await,
         (PublicRoute::History, Method::Get) => history(&req, env, settings).await,
         (PublicRoute::Channels, Method::Get) => channels(env, settings).await,
         (PublicRoute::Presence, Method::Get) => presence(&req, env, settings).await,
         _ => Err(target.allow().map_or(ApiError::NotFound, |allow| ApiError::MethodNotAllowed { allow })),
     }
-}
-
-/// A dashboard file: revalidated on every load (`no-cache` with its ETag), so a deploy shows at
-/// once and an unchanged file costs a 304.
-fn static_file(req: &Request, file: &StaticFile, head: bool) -> Answer {
-    let if_none_match = req.headers().get("if-none-match").ok().flatten();
-    let build = || -> Result<Response> {
-        let resp = if assets::not_modified(file, if_none_match.as_deref()) {
-            Response::empty()?.with_status(304)
-        } else if head {
-            Response::empty()?
-        } else {
-            Response::from_bytes(file.body.to_vec())?
-        };
-        let headers = resp.headers();
-        headers.set("content-type", file.content_type)?;
-        headers.set("etag", file.etag)?;
-        headers.set("cache-control", "no-cache")?;
-        Ok(resp)
-    };
-    build().map_err(|e| ApiError::Internal(format!("response: {e}")))
-}
-
-fn error_response(path: &str, e: &ApiError) -> Result<Response> {
-    match e.detail() {
-        Some(d) => console_error!("{path}: {}: {d}", e.code()),
-        None if e.status() >= 500 => console_error!("{path}: {}: {}", e.code(), e.message()),
-        None => {}
-    }
-    let resp = Response::ok(e.body())?.with_status(e.status());
-    let headers = resp.headers();
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", "no-store")?;
-    match e {
-        ApiError::MethodNotAllowed { allow } => headers.set("allow", allow)?,
-        ApiError::UpgradeRequired => headers.set("upgrade", "websocket")?,
-        ApiError::RateLimited { retry_after_secs } => headers.set("retry-after", &retry_after_secs.to_string())?,
-        _ => {}
-    }
-    Ok(resp)
-}
-
-fn json_response(body: &impl serde::Serialize, status: u16) -> Answer {
-    let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(format!("encode: {e}")))?;
-    let build = || -> Result<Response> {
-        let resp = Response::ok(text)?.with_status(status);
-        resp.headers().set("content-type", "application/json")?;
-        resp.headers().set("cache-control", "no-store")?;
-        Ok(resp)
-    };
-    build().map_err(|e| ApiError::Internal(format!("response: {e}")))
 }
 
 async fn ws(
@@ -159,11 +107,7 @@ async fn ws(
         return Err(ApiError::UpgradeRequired);
     }
     if !settings.allowed_origins.allows(origin) {
-        console_warn!("/ws: refused origin {:?}", origin.unwrap_or_default());
-        return Err(ApiError::Forbidden {
-            code: "origin_not_allowed",
-            message: "this origin may not open sockets here",
-        });
+        return Err(ApiError::Forbidden { code: ORIGIN_NOT_ALLOWED, message: "this origin may not open sockets here" });
     }
     admit_connect(req, env).await?;
     let requested = route::query_param(query, "shard").and_then(|v| v.parse::<u32>().ok());
@@ -197,10 +141,13 @@ async fn admit_connect(req: &web_sys::Request, env: &Env) -> std::result::Result
             // binding that is missing (or failing) stays so, so this isolate says it once, not
             // once per connect.
             if !LIMITER_FAILURE_LOGGED.replace(true) {
-                console_error!(
-                    "/ws: the connect limiter {} failed: {e}; connects are let through",
-                    connect_limit::BINDING
-                );
+                log::worker(Level::Error, Event::ConnectLimiterFailed)
+                    .path(route::WS)
+                    .detail(format_args!(
+                        "the connect limiter {} failed: {e}; connects are let through",
+                        connect_limit::BINDING
+                    ))
+                    .emit();
             }
             Ok(())
         }
@@ -243,7 +190,11 @@ async fn publish(
     // forwarded as a stream, the runtime would go on pumping it into the hub after the hub had
     // refused it, and fail (uncaught) once the answer was sent.
     let unreadable = |e: Error| {
-        console_warn!("/api/publish: reading a chunked body: {e}");
+        log::worker(Level::Warn, Event::RequestFailed)
+            .path(route::PUBLISH)
+            .kind("bad_request")
+            .detail(format_args!("reading a chunked body: {e}"))
+            .emit();
         ApiError::BadRequest { code: "bad_request", message: "the request body could not be read".to_owned() }
     };
     match read_capped(req, max).await.map_err(unreadable)? {
@@ -277,11 +228,11 @@ fn buffered(req: &web_sys::Request, body: &[u8]) -> Result<web_sys::Request> {
     Ok(web_sys::Request::new_with_str_and_init(&req.url(), &init)?)
 }
 
-async fn health(env: &Env, settings: &Settings) -> Answer {
+async fn health(env: &Env, settings: &Settings, path: &str) -> Answer {
     let kv = bindings::read(env, &KvKey::Latest(Channel::btc())).await.map(|_| ()).map_err(|e| e.message());
     let hub = hub_client::stats(env, settings.hub.shards).await;
     if let Err(e) = &hub {
-        console_error!("/health: {}", e.detail().unwrap_or(e.code()));
+        hub_unreachable(path, e, "reporting it");
     }
     let mut report =
         health::assess(kv, hub.as_ref().map_err(|e| e.message()), SystemClock.now_ms(), &settings.feeds, VERSION);
@@ -289,11 +240,11 @@ async fn health(env: &Env, settings: &Settings) -> Answer {
     json_response(&report, report.http_status())
 }
 
-async fn metrics_text(env: &Env, settings: &Settings) -> Answer {
+async fn metrics_text(env: &Env, settings: &Settings, path: &str) -> Answer {
     let stats = match hub_client::stats(env, settings.hub.shards).await {
         Ok(s) => Some(s),
         Err(e) => {
-            console_error!("/metrics: {}", e.detail().unwrap_or(e.code()));
+            hub_unreachable(path, &e, "serving the Worker's own series");
             None
         }
     };
@@ -309,7 +260,7 @@ async fn metrics_text(env: &Env, settings: &Settings) -> Answer {
 
 /// Latest values from the hub; if the hub cannot be reached, from their KV copies (which may
 /// lag by up to `KV_MIN_WRITE_SECONDS`, and say so with `"source": "kv"`).
-async fn snapshot(env: &Env, settings: &Settings) -> Answer {
+async fn snapshot(env: &Env, settings: &Settings, path: &str) -> Answer {
     let stale_after = |c: &Channel| settings.feeds.channel_stale_after_seconds(c);
     let mut entries: Vec<SnapshotEntry> = match hub_client::snapshot(env, settings.hub.shards, random_u32()).await {
         Ok(values) => {
@@ -317,7 +268,7 @@ async fn snapshot(env: &Env, settings: &Settings) -> Answer {
             values.into_iter().map(|v| SnapshotEntry::from_hub(stale_after(&v.channel), v, now)).collect()
         }
         Err(e) => {
-            console_error!("/api/snapshot: hub unreachable, serving KV: {}", e.detail().unwrap_or(e.code()));
+            hub_unreachable(path, &e, "serving KV");
             let keys: Vec<KvKey> = Channel::built_in().into_iter().map(KvKey::Latest).collect();
             let values = futures::future::join_all(keys.iter().map(|k| bindings::read(env, k))).await;
             let now = SystemClock.now_ms();

@@ -27,10 +27,10 @@ ONCE = ['"HUB"', "hub.internal"]
 # a file path with a dot, which static assets are).
 ROUTE = re.compile(r'"(/[a-z_]+(?:/[a-z_]+)*/?)(?=["?{])')
 # The hub crate's top-level modules, lowest first (durable/src/lib.rs's module map).
-LAYERS = ["clock", "settings", "wire", "auth", "feeds", "core", "api", "hub"]
+LAYERS = ["clock", "settings", "log", "wire", "auth", "feeds", "core", "api", "hub"]
 # What the Worker and the CLI may name in the hub crate: its contract and value types, shared
 # settings and the clock, never the core's state machine.
-CONTRACT = {"wire", "auth", "api", "feeds", "settings", "clock", "HubObject"}
+CONTRACT = {"wire", "auth", "api", "feeds", "settings", "clock", "log", "HubObject"}
 # File names that are a role, not a concept.
 ROLES = {"mod.rs", "lib.rs", "main.rs", "tests.rs"}
 # A file name in more than one place, with the one concept it names in each of them. A new file
@@ -48,6 +48,8 @@ SAME = {
                     {"durable/src/settings.rs", "durable/src/feeds/settings.rs", "src/settings.rs"}),
     "read.rs": ("the read routes (`/snapshot`, `/history`): the core's pages and the hub's glue",
                 {"durable/src/core/read.rs", "durable/src/hub/read.rs"}),
+    "answer.rs": ("HTTP answers as the API documents them: the Worker's and the hub's",
+                  {"src/answer.rs", "durable/src/hub/answer.rs"}),
     "router.rs": ("which route a request names, and the dispatch to it: the Worker's and the hub's",
                   {"src/router.rs", "durable/src/hub/router.rs"}),
     "publish.rs": ("an app publish: the Worker's checks, the hub's checks and glue, the CLI's command",

@@ -2,7 +2,8 @@
 //!
 //! Module map: one folder per layer, and a folder uses only those listed before it
 //! (`tests/structure.py` checks it: `LAYERS`, and no cycle between files).
-//! - `clock` (the one clock seam) and `settings` (typed wrangler vars, the hub's limits);
+//! - `clock` (the one clock seam), `settings` (typed wrangler vars, the hub's limits) and `log`
+//!   (one log line as one JSON object, for the Worker and the hub);
 //! - `wire/`, what clients decode: `protocol` (the server's frames, channel names, seqs),
 //!   `client_op` (the client's frames, decoded), `batch` (a `batch` frame from frames already
 //!   serialised), `merge_patch` (the `delta` frames' RFC 7386 patches), `every` (conflated
@@ -52,6 +53,7 @@ pub mod auth;
 pub mod clock;
 pub mod core;
 pub mod feeds;
+pub mod log;
 pub mod settings;
 pub mod wire;
 

@@ -20,6 +20,7 @@ mod group_commit;
 mod harness;
 mod hub;
 mod live_path;
+mod logs;
 mod metrics;
 mod monitoring;
 mod presence;

@@ -17,6 +17,7 @@ use crate::core::classes::{class_key, parse_class_key, Placement};
 use crate::core::close::CloseReason;
 use crate::core::commit::ChannelFrames;
 use crate::core::socket::SocketMeta;
+use crate::log::{Event, Level};
 use crate::wire::every::Every;
 use crate::wire::protocol::{Channel, Seq, ServerFrame};
 use std::rc::Rc;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::Array;
 use worker::wasm_bindgen_futures::future_to_promise;
-use worker::{console_warn, web_sys, Delay, WebSocket};
+use worker::{web_sys, Delay, WebSocket};
 
 /// The seq a catch-up left the socket at (its `subscribed` frame's).
 pub(crate) fn held_seq(subscribed: &ServerFrame) -> Seq {
@@ -94,7 +95,7 @@ impl Hub {
                 Ok(JsValue::UNDEFINED)
             });
             if let Err(e) = self.state.as_raw().wait_until(&tick) {
-                console_warn!("hub: waitUntil refused a conflation tick: {e:?}");
+                self.line(Level::Warn, Event::WaitUntilRefused).detail(format_args!("a conflation tick: {e:?}")).emit();
             }
         }
     }
@@ -129,7 +130,7 @@ impl Hub {
         });
         for ws in &failed {
             if let Some(mut meta) = attachment(ws) {
-                console_warn!("hub: send to {} failed; closing it", meta.conn);
+                self.line(Level::Warn, Event::SendFailed).conn(&meta.conn).detail("closing it").emit();
                 self.close(ws, &mut meta, CloseReason::SendFailed);
             }
         }

@@ -5,10 +5,12 @@
 
 use super::answer::answer;
 use super::{random_hex, Hub};
+use crate::api::route;
 use crate::auth::access::token_refusal_body;
 use crate::clock::now_ms;
 use crate::core::close::CloseReason;
 use crate::core::socket::ConnectParams;
+use crate::log::{Event, Level};
 use worker::worker_sys::web_sys;
 use worker::*;
 
@@ -21,6 +23,8 @@ impl Hub {
             Some(token) => match self.with_core(|core| core.check_token(token, now_ms()))? {
                 Ok(grant) => Some(grant),
                 Err(e) => {
+                    // The reason and what it means, never the token.
+                    self.line(Level::Warn, Event::RequestRefused).path(route::WS).kind(e.reason()).detail(&e).emit();
                     self.counters_changed().await;
                     return answer(401, &token_refusal_body(&e), None);
                 }

@@ -8,6 +8,7 @@ use super::Hub;
 use crate::clock::now_ms;
 use crate::core::publish::DeleteRefusal;
 use crate::core::{RemovedChannel, Undeletable};
+use crate::log::{Event, Level};
 use crate::wire::protocol::{Channel, ServerFrame};
 use worker::worker_sys::web_sys;
 use worker::*;
@@ -47,13 +48,13 @@ impl Hub {
             self.with_subscribers(|f| f.unsubscribe(&meta, &gone));
             self.presence_socket(&meta.conn, Some(&meta));
             if let Err(e) = ws.serialize_attachment(&meta) {
-                console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
+                self.line(Level::Warn, Event::AttachmentFailed).conn(&meta.conn).detail(format_args!("{e:?}")).emit();
             }
             // Nothing of a private channel reaches a socket whose token has expired, not even this.
             let now_s = now_ms() / 1000;
             for channel in gone.into_iter().filter(|c| meta.expiry(c).is_none_or(|until| until >= now_s)) {
                 if let Err(e) = ws.send_with_str(ServerFrame::Unsubscribed { channel, reason: None }.to_json()) {
-                    console_warn!("hub: send to {} failed: {e:?}", meta.conn);
+                    self.line(Level::Warn, Event::SendFailed).conn(&meta.conn).detail(format_args!("{e:?}")).emit();
                 }
             }
         }

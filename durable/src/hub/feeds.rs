@@ -10,6 +10,7 @@ use crate::feeds::kv::{KvKey, StoredValue, KV_BINDING};
 use crate::feeds::round::{self, Fetched, RoundKind};
 use crate::feeds::status::Provider;
 use crate::feeds::upstream;
+use crate::log::{self, Event, Level};
 use crate::wire::protocol::Channel;
 use wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::future_to_promise;
@@ -43,7 +44,11 @@ impl Hub {
                 let result = upstream::get_text(&url, cfg.timeout_ms, &headers).await;
                 if let Err(e) = &result {
                     // The URL holds no secret (the key travels in a header).
-                    console_error!("feeds: {source}: {e} ({url})");
+                    self.line(Level::Error, Event::UpstreamFailed)
+                        .upstream(source)
+                        .kind(e.outcome().label())
+                        .detail(format_args!("{e} ({url})"))
+                        .emit();
                 }
                 let at = now_ms();
                 Fetched { source, result, duration_ms: at.saturating_sub(started), at }
@@ -65,7 +70,10 @@ impl Hub {
         let kv = match self.env.kv(KV_BINDING) {
             Ok(kv) => kv,
             Err(e) => {
-                console_error!("feeds: no KV binding {KV_BINDING}: {e:?}");
+                self.line(Level::Error, Event::KvFailed)
+                    .kind("binding")
+                    .detail(format_args!("no KV binding {KV_BINDING}: {e:?}"))
+                    .emit();
                 let failed: Vec<Channel> = values.into_iter().map(|v| v.channel).collect();
                 let _ = self.with_core(|core| core.kv_writes_done(0, &failed));
                 return;
@@ -84,7 +92,10 @@ impl Hub {
             match result {
                 Ok(()) => ok += 1,
                 Err(e) => {
-                    console_error!("feeds: KV write of {key} failed: {e}");
+                    self.line(Level::Error, Event::KvFailed)
+                        .kind("write")
+                        .detail(format_args!("KV write of {key} failed: {e}"))
+                        .emit();
                     failed.push(v.channel);
                 }
             }
@@ -92,7 +103,7 @@ impl Hub {
         // A failed copy is due again next round, so KV is never left behind for long.
         let Ok(dirty) = self.with_core(|core| core.kv_writes_done(ok, &failed)) else { return };
         if let Err(e) = self.persist_keys(&dirty).await {
-            console_error!("feeds: {e:?}");
+            self.line(Level::Error, Event::FeedRoundFailed).detail(format_args!("{e:?}")).emit();
         }
     }
 
@@ -108,7 +119,7 @@ impl Hub {
         }
         let _ = self.with_core(|core| core.upkeep.last_poll = now);
         if let Err(e) = self.run_round(RoundKind::Fast).await {
-            console_error!("feeds: fast round failed: {e:?}");
+            self.line(Level::Error, Event::FeedRoundFailed).kind("fast").detail(format_args!("{e:?}")).emit();
         }
     }
 
@@ -160,7 +171,9 @@ impl Hub {
         }
         let shard = self.shard();
         if let Err(e) = report_watch(&self.env, &Watch { shard, watching: false }).await {
-            console_error!("feeds: shard {shard} could not report that it stopped watching btc: {e:?}");
+            self.line(Level::Error, Event::WatchReportFailed)
+                .detail(format_args!("could not report that it stopped watching btc: {e:?}"))
+                .emit();
         }
     }
 
@@ -168,12 +181,15 @@ impl Hub {
         let env = self.env.clone();
         let report = future_to_promise(async move {
             if let Err(e) = report_watch(&env, &Watch { shard, watching: true }).await {
-                console_error!("feeds: shard {shard} could not report btc watchers: {e:?}");
+                log::hub(Level::Error, Event::WatchReportFailed)
+                    .shard(shard)
+                    .detail(format_args!("could not report btc watchers: {e:?}"))
+                    .emit();
             }
             Ok(JsValue::UNDEFINED)
         });
         if let Err(e) = self.state.as_raw().wait_until(&report) {
-            console_warn!("hub: waitUntil refused a watch report: {e:?}");
+            self.line(Level::Warn, Event::WaitUntilRefused).detail(format_args!("a watch report: {e:?}")).emit();
         }
     }
 
@@ -203,13 +219,16 @@ impl Hub {
                 Ok(Ok(0)) => changed |= matches!(self.with_core(|core| core.set_watcher(k, false)), Ok(true)),
                 Ok(Ok(_)) => {}
                 // Unreachable or odd answer: keep polling rather than starve a watcher.
-                other => console_warn!("feeds: shard {k} watcher check: {other:?}"),
+                other => log::hub(Level::Warn, Event::WatchReportFailed)
+                    .shard(k)
+                    .detail(format_args!("watcher check: {other:?}"))
+                    .emit(),
             }
         }
         // Written only when a watcher was dropped: this runs before every poll.
         if changed {
             if let Err(e) = self.persist_keys(&[crate::core::storage_key::StorageKey::Watchers]).await {
-                console_error!("feeds: {e:?}");
+                self.line(Level::Error, Event::FeedRoundFailed).detail(format_args!("{e:?}")).emit();
             }
         }
     }

@@ -9,6 +9,7 @@ use crate::api::stub;
 use crate::api::{HubRefusal, HubRoute, SyncRequest, SEQUENCER};
 use crate::clock::now_ms;
 use crate::core::replica_sync::{Step, Vouch, PULL_TIMEOUT_MS};
+use crate::log::{Event, Level};
 use crate::wire::bodies::{Apply, SyncPage};
 use futures::channel::oneshot;
 use futures::future::{Either, FutureExt};
@@ -85,7 +86,7 @@ impl Hub {
                 Ok(JsValue::UNDEFINED)
             });
             if let Err(e) = self.state.as_raw().wait_until(&pull) {
-                console_warn!("hub: waitUntil refused a pull: {e:?}");
+                self.line(Level::Warn, Event::WaitUntilRefused).detail(format_args!("a pull: {e:?}")).emit();
             }
         }
         Ok(())
@@ -114,7 +115,9 @@ impl Hub {
         let healed = match self.pull().await {
             Ok(healed) => healed,
             Err(e) => {
-                console_error!("hub: shard {} could not pull from the sequencer: {e:?}", self.shard());
+                self.line(Level::Error, Event::HealFailed)
+                    .detail(format_args!("could not pull from the sequencer: {e:?}"))
+                    .emit();
                 false
             }
         };
@@ -140,7 +143,9 @@ impl Hub {
             let fx = self.with_core(|core| core.apply(apply))?;
             self.execute(fx).await?;
             if healed > 0 {
-                console_log!("hub: shard {} healed {healed} channel(s) from the sequencer", self.shard());
+                self.line(Level::Info, Event::Healed)
+                    .detail(format_args!("healed {healed} channel(s) from the sequencer"))
+                    .emit();
             }
             if !more && self.follow.borrow_mut().synced(at, now_ms()) {
                 return Ok(true);

@@ -7,6 +7,7 @@ use crate::auth::{Keys, MIN_SECRET_BYTES};
 use crate::core::storage_key::StorageKey;
 use crate::core::HubCore;
 use crate::feeds::settings::FeedSettings;
+use crate::log::{Event, Level};
 use crate::settings::{HubLimits, Secret, Vars};
 use crate::wire::protocol::Channel;
 use worker::*;
@@ -30,22 +31,29 @@ impl Hub {
         }
         let vars = Vars(|name: &str| self.env.var(name).ok().map(|v| v.to_string()));
         let limits = HubLimits::from_vars(&vars).unwrap_or_else(|e| {
-            console_error!("hub: {e}; using default limits");
+            self.line(Level::Error, Event::SettingsInvalid).detail(format_args!("{e}; using default limits")).emit();
             HubLimits::default()
         });
         let feeds = FeedSettings::from_vars(&vars).unwrap_or_else(|e| {
-            console_error!("hub: {e}; using default feed settings");
+            self.line(Level::Error, Event::SettingsInvalid)
+                .detail(format_args!("{e}; using default feed settings"))
+                .emit();
             FeedSettings::default()
         });
         let mut core = HubCore::new(limits, feeds);
         let (current, previous) = (vars.text("TOKEN_SECRET"), vars.text("TOKEN_SECRET_PREVIOUS"));
         core.keys = Keys::new(current.as_deref(), previous.as_deref());
         if core.keys.ignored_short() {
-            console_error!("hub: a token secret shorter than {MIN_SECRET_BYTES} bytes is ignored");
+            self.line(Level::Error, Event::SettingsInvalid)
+                .kind("token_secret")
+                .detail(format_args!("a token secret shorter than {MIN_SECRET_BYTES} bytes is ignored"))
+                .emit();
         }
         core.publish_token = vars.text("PUBLISH_TOKEN").map(Secret);
         for c in core.load(entries) {
-            console_error!("hub: stored {} is unreadable ({}); starting it afresh", c.key, c.error);
+            self.line(Level::Error, Event::StorageUnreadable)
+                .detail(format_args!("stored {} is unreadable ({}); starting it afresh", c.key, c.error))
+                .emit();
         }
         // Another event may have loaded it while we awaited storage; keep the first.
         self.core.borrow_mut().get_or_insert(core);
@@ -63,7 +71,7 @@ impl Hub {
         match self.core.borrow_mut().as_mut() {
             Some(core) => Ok(f(core)),
             None => {
-                console_error!("hub: the core was used before it was loaded");
+                self.line(Level::Error, Event::SetupFailed).detail("the core was used before it was loaded").emit();
                 Err(Error::RustError("hub: the core was used before it was loaded".into()))
             }
         }

@@ -42,6 +42,7 @@ use crate::core::replica_backoff::ReplicaBackoff;
 use crate::core::replica_sync::Follow;
 use crate::core::HubCore;
 use crate::hub::broadcast::Subscribers;
+use crate::log::{self, Event, Level, Line};
 use crate::wire::bodies::Position;
 use crate::wire::protocol::{Epoch, PING, PONG};
 use futures::channel::oneshot;
@@ -89,11 +90,18 @@ pub(crate) struct WritePath {
 }
 
 impl Hub {
+    /// A log line from this shard (`log.rs`: one JSON object with the shard in it).
+    pub(crate) fn line(&self, level: Level, event: Event) -> Line {
+        log::hub(level, event).shard(self.shard())
+    }
+
     pub(crate) fn new(state: State, env: Env) -> Self {
         // The runtime answers `ping` with `pong` itself, without waking a hibernating object.
         match WebSocketRequestResponsePair::new(PING, PONG) {
             Ok(pair) => state.set_websocket_auto_response(&pair),
-            Err(e) => console_error!("hub: could not set the ping auto-response: {e:?}"),
+            Err(e) => log::hub(Level::Error, Event::SetupFailed)
+                .detail(format_args!("could not set the ping auto-response: {e:?}"))
+                .emit(),
         }
         Self {
             state,

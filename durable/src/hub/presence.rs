@@ -13,6 +13,7 @@ use crate::core::presence_mirror::Mirror;
 use crate::core::presence_state::{PresenceState, RETRY_MS};
 use crate::core::presence_table::Table;
 use crate::core::socket::SocketMeta;
+use crate::log::{Event, Level};
 use crate::wire::presence::is_presence;
 use crate::wire::protocol::{Channel, ServerFrame};
 use std::collections::{BTreeSet, VecDeque};
@@ -192,7 +193,10 @@ impl Hub {
                         self.presence_socket(&meta.conn, None); // its presence channels ended
                     }
                     Verdict::Silent if !meta.closing => {
-                        console_log!("hub: closing {}: silent for too long", meta.conn);
+                        self.line(Level::Info, Event::SocketSilent)
+                            .conn(&meta.conn)
+                            .detail("closing it: silent for too long")
+                            .emit();
                         self.close(&ws, &mut meta, CloseReason::Silent);
                     }
                     Verdict::Silent => {}

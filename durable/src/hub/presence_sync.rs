@@ -18,6 +18,7 @@ use crate::api::{HubRefusal, HubRoute, SEQUENCER};
 use crate::core::presence::{Batch, Event, Report, TableView};
 use crate::core::presence_mirror::Step;
 use crate::core::presence_table::{answer as list_answer, Reported, Table};
+use crate::log::{self, Level};
 use crate::wire::protocol::Channel;
 use futures::future::{select, Either};
 use std::time::Duration;
@@ -145,11 +146,19 @@ impl Hub {
             match self.presence_call(k, &HubRoute::PresenceLocal, None).await {
                 Ok((200, body)) => serde_json::from_str::<Report>(&body).ok(),
                 Ok((status, _)) => {
-                    console_warn!("hub: shard {k} answered {status} to a presence pull");
+                    log::hub(Level::Warn, log::Event::PresenceSyncFailed)
+                        .shard(k)
+                        .kind("pull")
+                        .detail(format_args!("shard {k} answered {status} to a presence pull"))
+                        .emit();
                     None
                 }
                 Err(e) => {
-                    console_warn!("hub: presence pull from shard {k}: {e:?}");
+                    log::hub(Level::Warn, log::Event::PresenceSyncFailed)
+                        .shard(k)
+                        .kind("pull")
+                        .detail(format_args!("{e:?}"))
+                        .emit();
                     None
                 }
             }
@@ -208,7 +217,10 @@ impl Hub {
                 }
                 other => {
                     if let Err(e) = other {
-                        console_warn!("hub: presence report to shard 0: {e:?}");
+                        self.line(Level::Warn, log::Event::PresenceSyncFailed)
+                            .kind("report")
+                            .detail(format_args!("presence report to shard 0: {e:?}"))
+                            .emit();
                     }
                     self.with_presence(|p| p.reporter.failed());
                     break;
@@ -275,7 +287,9 @@ impl Hub {
                     Ok(JsValue::UNDEFINED)
                 });
                 if let Err(e) = self.state.as_raw().wait_until(&rest) {
-                    console_warn!("hub: waitUntil refused a presence flush: {e:?}");
+                    self.line(Level::Warn, log::Event::WaitUntilRefused)
+                        .detail(format_args!("a presence flush: {e:?}"))
+                        .emit();
                 }
             }
             None => {

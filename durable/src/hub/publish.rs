@@ -6,12 +6,13 @@
 
 use super::answer::refuse;
 use super::{new_epoch, Hub};
-use crate::api::{stub, HubRefusal, HubRoute, SocketPublish, SocketPublished, SEQUENCER};
+use crate::api::{route, stub, HubRefusal, HubRoute, SocketPublish, SocketPublished, SEQUENCER};
 use crate::auth::access::{check, publisher, Publisher};
 use crate::auth::Capability;
 use crate::clock::now_ms;
 use crate::core::publish::{check_body, AppPublish, PublishRefusal};
 use crate::core::HubCore;
+use crate::log::{Event, Level};
 use crate::wire::bodies::Published;
 use futures::future::Either;
 use std::rc::Rc;
@@ -35,6 +36,7 @@ impl Hub {
         let who = match who {
             Ok(who) => who,
             Err(e) => {
+                self.line(Level::Warn, Event::RequestRefused).path(route::PUBLISH).kind(e.reason()).detail(&e).emit();
                 self.with_core(|core| core.count_token_refused(e.reason()))?;
                 self.counters_changed().await;
                 return Ok(Err(PublishRefusal::Token(e)));
@@ -46,7 +48,10 @@ impl Hub {
         };
         if let Publisher::Holder(grant) = &who {
             if let Err(denied) = check(Some(grant), &publish.channel, Capability::Publish, now / 1000) {
-                return Ok(Err(PublishRefusal::Denied(denied, publish.channel)));
+                let refusal = PublishRefusal::Denied(denied, publish.channel.clone());
+                let line = self.line(Level::Warn, Event::RequestRefused).path(route::PUBLISH).channel(&publish.channel);
+                line.kind(refusal.code()).detail(refusal.message()).emit();
+                return Ok(Err(refusal));
             }
         }
         self.sequence_publish(publish).await
@@ -110,12 +115,16 @@ impl Hub {
                 let hub = Rc::clone(self);
                 let rest = future_to_promise(async move {
                     if let Err(e) = hub.finish(begun).await {
-                        console_error!("hub: finishing a publish: {e:?}");
+                        hub.line(Level::Error, Event::PublishFailed)
+                            .detail(format_args!("finishing a publish: {e:?}"))
+                            .emit();
                     }
                     Ok(wasm_bindgen::JsValue::UNDEFINED)
                 });
                 if let Err(e) = self.state.as_raw().wait_until(&rest) {
-                    console_warn!("hub: waitUntil refused a publish's flush: {e:?}");
+                    self.line(Level::Warn, Event::WaitUntilRefused)
+                        .detail(format_args!("a publish's flush: {e:?}"))
+                        .emit();
                 }
                 Ok(Ok(published))
             }

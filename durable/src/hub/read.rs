@@ -8,6 +8,7 @@ use crate::core::catchup::{ReplayEntries, ReplayRead};
 use crate::core::history_budget::HistoryRead;
 use crate::core::stats::Internal;
 use crate::core::storage_key::{StorageKey, Stored, StoredUpdate};
+use crate::log::{Event, Level};
 use crate::wire::protocol::{Channel, Seq, Update};
 use worker::*;
 
@@ -47,7 +48,11 @@ impl Hub {
             match StorageKey::History(channel.clone(), stored.seq).decode(&stored.json) {
                 Ok(Stored::History(u)) => updates.push(u),
                 Ok(_) => {}
-                Err(e) => console_error!("hub: unreadable history entry of {channel}: {e}"),
+                Err(e) => self
+                    .line(Level::Error, Event::HistoryFailed)
+                    .channel(channel)
+                    .detail(format_args!("unreadable history entry: {e}"))
+                    .emit(),
             }
         })
         .await?;

@@ -15,6 +15,7 @@ use crate::core::history_budget::CatchupBudget;
 use crate::core::presence::holds_presence;
 use crate::core::publish::AppPublish;
 use crate::core::socket::{Action, SocketMeta};
+use crate::log::{self, Event, Level};
 use crate::wire::batch::batch_json;
 use crate::wire::frame_size::ClientMessage;
 use crate::wire::protocol::{Channel, ErrorCode, ServerFrame};
@@ -63,7 +64,7 @@ impl Hub {
         // Saved before anything below awaits (which lets other events for this socket run and
         // save theirs).
         if let Err(e) = ws.serialize_attachment(&meta) {
-            console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
+            self.line(Level::Warn, Event::AttachmentFailed).conn(&meta.conn).detail(format_args!("{e:?}")).emit();
         }
         // Publishes change nothing of the socket's, so they may await (a replica's reaches
         // the sequencer) after its attachment is saved.
@@ -71,7 +72,7 @@ impl Hub {
             if let Action::Publish(publish, id) = action {
                 let answer = self.answer_publish(publish, id).await;
                 if let Err(e) = ws.send_with_str(answer.to_json()) {
-                    console_warn!("hub: send to {} failed: {e:?}", meta.conn);
+                    self.line(Level::Warn, Event::SendFailed).conn(&meta.conn).detail(format_args!("{e:?}")).emit();
                 }
             }
         }
@@ -88,7 +89,10 @@ impl Hub {
             Ok(SocketPublished::Published(p)) => ServerFrame::Published { channel: p.channel, seq: p.seq, id },
             Ok(SocketPublished::Refused { code, message }) => ServerFrame::refusal(code, message, &channel).with_id(id),
             Err(e) => {
-                console_error!("hub: a socket's publish to {channel} failed: {e:?}");
+                self.line(Level::Error, Event::PublishFailed)
+                    .channel(&channel)
+                    .detail(format_args!("a socket's publish: {e:?}"))
+                    .emit();
                 let msg = "the sequencer could not be reached or did not answer: the publish may or may not have been sequenced";
                 ServerFrame::refusal(ErrorCode::Unavailable, msg, &channel).with_id(id)
             }
@@ -109,7 +113,7 @@ impl Hub {
     }
 
     pub(crate) async fn websocket_error(&self, ws: WebSocket, error: wasm_bindgen::JsValue) -> Result<()> {
-        console_warn!("hub: socket error: {error:?}");
+        self.line(Level::Warn, Event::SocketError).detail(format_args!("{error:?}")).emit();
         let gone = self.gone(&ws, CloseReason::Error).await;
         self.presence_flush().await;
         gone
@@ -161,7 +165,10 @@ impl Hub {
                             let fetched = match self.replay_read(&channel, read).await {
                                 Ok(fetched) => Some(fetched),
                                 Err(e) => {
-                                    console_error!("hub: history read of {channel} failed: {e:?}");
+                                    self.line(Level::Error, Event::HistoryFailed)
+                                        .channel(&channel)
+                                        .detail(format_args!("{e:?}"))
+                                        .emit();
                                     None // the core then answers recovered: false
                                 }
                             };
@@ -256,7 +263,7 @@ impl Hub {
         // Before the save: a presence state first built now must see the socket as it was.
         self.presence_socket(&meta.conn, Some(&meta));
         if let Err(e) = ws.serialize_attachment(&meta) {
-            console_warn!("hub: could not save the attachment of {}: {e:?}", meta.conn);
+            self.line(Level::Warn, Event::AttachmentFailed).conn(&meta.conn).detail(format_args!("{e:?}")).emit();
         }
         send_frames(ws, &meta.conn, &mut outbox);
     }
@@ -286,7 +293,10 @@ impl Hub {
             if !counted && reason == CloseReason::Error {
                 meta.closing = true;
                 if let Err(e) = ws.serialize_attachment(&meta) {
-                    console_warn!("hub: could not mark {} as closed: {e:?}", meta.conn);
+                    self.line(Level::Warn, Event::AttachmentFailed)
+                        .conn(&meta.conn)
+                        .detail(format_args!("marking it closed: {e:?}"))
+                        .emit();
                 }
             }
             self.btc_watchers_changed(before).await;
@@ -333,6 +343,6 @@ fn send_frames(ws: &WebSocket, conn: &str, outbox: &mut Outbox) {
     outbox.pieces.clear();
     outbox.frames = 0;
     if let Err(e) = sent {
-        console_warn!("hub: send to {conn} failed: {e:?}");
+        log::hub(Level::Warn, Event::SendFailed).conn(conn).detail(format_args!("{e:?}")).emit();
     }
 }

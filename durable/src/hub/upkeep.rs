@@ -7,6 +7,7 @@ use super::Hub;
 use crate::clock::now_ms;
 use crate::core::stats::Internal;
 use crate::core::upkeep::{earliest, must_arm};
+use crate::log::{Event, Level};
 use worker::*;
 
 impl Hub {
@@ -54,7 +55,7 @@ impl Hub {
                     at
                 }
                 Err(e) => {
-                    console_error!("hub: could not read the alarm: {e:?}");
+                    self.line(Level::Error, Event::AlarmFailed).kind("read").detail(format_args!("{e:?}")).emit();
                     None
                 }
             },
@@ -66,7 +67,7 @@ impl Hub {
         let offset = at.saturating_sub(now_ms()) as i64;
         match self.state.storage().set_alarm(offset).await {
             Ok(()) => self.alarm_at.set(Some(Some(at))),
-            Err(e) => console_error!("hub: could not set the alarm: {e:?}"),
+            Err(e) => self.line(Level::Error, Event::AlarmFailed).kind("set").detail(format_args!("{e:?}")).emit(),
         }
     }
 
@@ -75,7 +76,7 @@ impl Hub {
     pub(crate) async fn upkeep(&self) {
         let Ok(keys) = self.with_core(|core| core.take_unsaved_counters()) else { return };
         if let Err(e) = self.persist_keys(&keys).await {
-            console_error!("hub: could not write counters: {e:?}");
+            self.line(Level::Error, Event::StorageFailed).kind("counters").detail(format_args!("{e:?}")).emit();
             let now = now_ms();
             let _ = self.with_core(|core| core.counters_changed(now)); // try again next time
         }

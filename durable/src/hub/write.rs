@@ -17,6 +17,7 @@ use crate::core::commit::FlushWait;
 use crate::core::replica_backoff::ApplyOutcome;
 use crate::core::storage_key::{StorageKey, Stored};
 use crate::core::Effects;
+use crate::log::{self, Event, Level};
 use crate::wire::bodies::Apply;
 use crate::wire::protocol::Seq;
 use futures::channel::oneshot;
@@ -104,7 +105,7 @@ impl Hub {
         let mut failed = None;
         for w in writes {
             if let Err(e) = JsFuture::from(w).await {
-                console_error!("hub: storage write failed: {e:?}");
+                self.line(Level::Error, Event::StorageFailed).kind("write").detail(format_args!("{e:?}")).emit();
                 failed = Some(Error::from(e));
             }
         }
@@ -146,7 +147,9 @@ impl Hub {
                 match value.encode() {
                     Ok(json) => Some((key.as_string(), json)),
                     Err(e) => {
-                        console_error!("hub: encoding {}: {e}", key.as_string());
+                        self.line(Level::Error, Event::EncodeFailed)
+                            .detail(format_args!("{}: {e}", key.as_string()))
+                            .emit();
                         None
                     }
                 }
@@ -196,7 +199,7 @@ impl Hub {
         match wait {
             FlushWait::UntilDurable => {
                 if let Err(e) = self.state.storage().sync().await {
-                    console_error!("hub: storage sync failed: {e:?}");
+                    self.line(Level::Error, Event::StorageFailed).kind("sync").detail(format_args!("{e:?}")).emit();
                 }
             }
             FlushWait::For(ms) => Delay::from(Duration::from_millis(ms)).await,
@@ -222,7 +225,7 @@ impl Hub {
         });
         for ws in &sent.failed {
             if let Some(mut meta) = attachment(ws) {
-                console_warn!("hub: send to {} failed; closing it", meta.conn);
+                self.line(Level::Warn, Event::SendFailed).conn(&meta.conn).detail("closing it").emit();
                 let _ = self.with_core(|core| {
                     for c in flush.iter().filter(|c| c.delta == meta.delta && meta.channels.contains(&c.channel)) {
                         core.record_delivery(&c.channel, 0, c.frames);
@@ -249,7 +252,7 @@ impl Hub {
         let body = match serde_json::to_string(&apply) {
             Ok(body) => body,
             Err(e) => {
-                console_error!("hub: could not encode a fan-out: {e}");
+                self.line(Level::Error, Event::EncodeFailed).detail(format_args!("a fan-out: {e}")).emit();
                 return None;
             }
         };
@@ -296,11 +299,17 @@ impl Hub {
                     Either::Right(_) => ApplyOutcome::TimedOut { after_ms: timeout },
                 };
                 if let Some(problem) = self.write.replicas.borrow_mut().record(k, &outcome, now_ms()) {
-                    console_error!("hub: fan-out to shard {k} {problem}; leaving it out for a while");
+                    log::hub(Level::Error, Event::FanoutFailed)
+                        .shard(k)
+                        .detail(format_args!("fan-out to shard {k} {problem}; leaving it out for a while"))
+                        .emit();
                 }
                 if let Some(watching) = outcome.btc_watching() {
                     if let Err(e) = self.note_watcher(k, watching).await {
-                        console_error!("hub: recording shard {k}'s btc watchers: {e:?}");
+                        log::hub(Level::Error, Event::StorageFailed)
+                            .shard(k)
+                            .detail(format_args!("recording shard {k}'s btc watchers: {e:?}"))
+                            .emit();
                     }
                 }
             }
