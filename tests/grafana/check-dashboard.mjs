@@ -25,7 +25,8 @@ for (const file of files) {
     continue;
   }
   failed += 1;
-  console.error(`${file}: ${problems.length} problem(s) against @grafana/schema ${VERSIONS.grafanaSchema}'s Dashboard:`);
+  const against = `@grafana/schema ${VERSIONS.grafanaSchema}'s Dashboard`;
+  console.error(`${file}: ${problems.length} problem(s) against ${against}:`);
   for (const p of problems) console.error(`  ${p}`);
 }
 process.exit(failed === 0 ? 0 : 1);

@@ -37,7 +37,7 @@ const GENERATOR_CONFIG = {
   topRef: true,
   // Descriptions are not needed to validate, and keep the cached file small.
   jsDoc: "none",
-  // The generator's default, said out loud: an interface without an index signature is closed
+  // The generator's default, said out loud: an object type without an index signature is closed
   // (additionalProperties false), so an unknown or misspelled key is an error. Index signatures
   // (`Record<string, unknown>`: a panel's `options`, its `targets`, fieldConfig's `custom`) stay
   // open, as Grafana leaves those to each plugin.
@@ -79,7 +79,7 @@ const EXPORT_KEYS = {
     items: {
       type: "object",
       properties: {
-        name: { type: "string", pattern: "^[A-Z][A-Z0-9_-]*$" },
+        name: { type: "string", minLength: 1 },
         label: { type: "string" },
         description: { type: "string" },
         type: { enum: ["datasource", "constant"] },
@@ -113,7 +113,12 @@ const EXPORT_KEYS = {
     type: "object",
     additionalProperties: {
       type: "object",
-      properties: { name: { type: "string" }, uid: { type: "string" }, kind: { type: "number" }, model: { type: "object" } },
+      properties: {
+        name: { type: "string" },
+        uid: { type: "string" },
+        kind: { type: "number" },
+        model: { type: "object" },
+      },
       required: ["name", "uid", "kind", "model"],
       additionalProperties: false,
     },
@@ -121,7 +126,8 @@ const EXPORT_KEYS = {
 };
 
 function shapeError(what) {
-  return new Error(`@grafana/schema ${VERSIONS.grafanaSchema}: the generated schema changed shape (${what}); revisit tighten()`);
+  const from = `@grafana/schema ${VERSIONS.grafanaSchema}`;
+  return new Error(`${from}: the generated schema changed shape (${what}); revisit tighten()`);
 }
 
 // Our additions to Grafana's schema, each on purpose. Works on a copy.
@@ -141,16 +147,17 @@ export function tighten(generated) {
   Object.assign(dashboard.properties, EXPORT_KEYS);
 
   // gridPos is optional in Grafana's type, but a panel without it gets PanelModel's default (6
-  // columns by 3 rows at the top left) and the grid pushes the other panels down around it: the
-  // dashboard no longer looks as designed, and rows no longer hold what they should. Rows, and the
-  // panels inside collapsed rows, too.
+  // columns by 3 rows at the top left): it lands above the first row, outside any row, and the
+  // grid pushes everything else down, so the imported dashboard is not the one we designed. The
+  // same for rows (a row is placed by its gridPos too) and for the panels inside collapsed rows.
   for (const p of [panel, row, nested]) p.required = [...new Set([...(p.required ?? []), "gridPos"])];
   // Grafana's classic model has no row inside a row; the type only says `type: string`.
   nested.properties.type = { ...nested.properties.type, not: { const: "row" } };
 
   // A panel is a row when its type is "row" (that is how Grafana tells them apart); choosing the
   // branch by it keeps errors to the one that applies, instead of anyOf's report of both.
-  dashboard.properties.panels.items = { type: "object", if: { properties: { type: { const: "row" } } }, then: row, else: panel };
+  const isRow = { properties: { type: { const: "row" } } };
+  dashboard.properties.panels.items = { type: "object", if: isRow, then: row, else: panel };
 
   // `definition` (the query as text, shown in Grafana's variables list) is written by Grafana's
   // query variable editor and is in the same package's v2 model (QueryVariableSpec.definition in
@@ -190,7 +197,10 @@ export function describe(errors, dashboard) {
     if (e.keyword === "additionalProperties") what = `unknown key "${e.params.additionalProperty}"`;
     else if (e.keyword === "required") what = `missing required key "${e.params.missingProperty}"`;
     else if (e.keyword === "type") what = `must be ${e.params.type}, got ${JSON.stringify(e.data)}`;
-    else if (e.keyword === "enum") what = `must be one of ${JSON.stringify(e.params.allowedValues)}, got ${JSON.stringify(e.data)}`;
+    else if (e.keyword === "not" && "const" in e.schema) what = `must not be ${JSON.stringify(e.schema.const)}`;
+    else if (e.keyword === "enum") {
+      what = `must be one of ${JSON.stringify(e.params.allowedValues)}, got ${JSON.stringify(e.data)}`;
+    }
     else what = `${e.message}, got ${JSON.stringify(e.data)}`;
     lines.push(`${at}: ${what}`);
   }
