@@ -47,7 +47,7 @@ const GENERATOR_CONFIG = {
 };
 
 // Grafana's schema as the generator gives it, cached under target/ by the versions it depends on
-// (about 2 s to generate on this machine; a check run spawns the checker several times).
+// (3-4 s of CPU to generate on this machine; a check run spawns the checker more than once).
 export function generatedSchema() {
   const key = createHash("sha256").update(JSON.stringify({ VERSIONS, GENERATOR_CONFIG })).digest("hex").slice(0, 12);
   const dir = join(ROOT, "target/grafana-schema");
