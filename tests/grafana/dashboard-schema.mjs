@@ -161,7 +161,8 @@ export function tighten(generated) {
 
   // `definition` (the query as text, shown in Grafana's variables list) is written by Grafana's
   // query variable editor and is in the same package's v2 model (QueryVariableSpec.definition in
-  // dist/types/schema/dashboard/v2/types.spec.gen.d.ts), but not in the v1 VariableModel.
+  // dist/types/schema/dashboard/v2/types.spec.gen.d.ts), but not in the v1 VariableModel. The v1
+  // model has one shape for every variable type, so it is allowed on any variable, as a string.
   variable.properties.definition = { type: "string" };
   return schema;
 }
