@@ -309,6 +309,8 @@ tw.subscribe("news");
 tw.unsubscribe(["news"]);
 tw.setToken(TOKEN);
 check(json(ws.last()) === json({ op: "auth", token: TOKEN }), "setToken sends auth");
+tw.reconnect(); // a socket is open: nothing to do
+check(sockets.length === 1 && tw.options.delta === true && tw.options.pollMs === 0, "reconnect() while live, options");
 const off = tw.on("status", () => {});
 off();
 
