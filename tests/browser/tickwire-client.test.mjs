@@ -1,4 +1,4 @@
-// Host tests of static/tickwire-client.js (scripts/test runs `node --test` on this file): its
+// Host tests of static/client/tickwire-client.js (scripts/test runs `node --test` on this file): its
 // pure parts (merge patch, backoff, the resume URL, token expiry and refresh points) and the
 // client's frame handling, tokens and publishing, driven through a stand-in for the browser's
 // WebSocket and fetch (and node's fake timers where time matters). The real server is exercised by the
@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import {
   TickwireClient, backoffDelay, endpoints, formatSince, mergePatch, socketUrl, checkChannels,
   isPrivateChannel, refreshDelay, tokenExpiry,
-} from "../../static/tickwire-client.js";
+} from "../../static/client/tickwire-client.js";
 
 // ---- Pure parts
 

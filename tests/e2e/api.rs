@@ -167,6 +167,8 @@ fn dashboard_files_are_served_with_types_and_etags() {
     let library = request(&w, "GET", "/tickwire-client.js", &[], None);
     assert_eq!(library.status, 200);
     assert_eq!(library.headers.get("content-type").map(String::as_str), Some("text/javascript; charset=utf-8"));
+    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/client/tickwire-client.js"));
+    assert_eq!(library.body, module.unwrap(), "the client package's module, byte for byte, at its old URL");
     let head = request(&w, "HEAD", "/style.css", &[], None);
     assert_eq!((head.status, head.body.as_str()), (200, ""));
     assert_eq!(head.headers.get("content-type").map(String::as_str), Some("text/css; charset=utf-8"));

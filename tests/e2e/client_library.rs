@@ -1,5 +1,5 @@
-//! The client library (static/tickwire-client.js) in headless Chromium, through its example page
-//! (static/example-app-channel.html, which lists every update it gets): an app channel followed
+//! The client library (static/client/tickwire-client.js) in headless Chromium, through its
+//! example page (static/example-app-channel.html, which lists every update it gets): an app channel followed
 //! across two wrangler restarts, once resumed by the socket and once filled in by HTTP polling
 //! while the socket could not connect, with every seq seen exactly once, in order.
 

@@ -1,6 +1,6 @@
 //! RFC 7386 JSON merge patches: the `patch` of a `delta` frame, built from a channel's previous
 //! value and its new one, and applied the way a client applies it (used by the tests, and the
-//! reference for `static/tickwire-client.js`).
+//! reference for `static/client/tickwire-client.js`).
 //!
 //! A merge patch cannot say "set this member to null" (null means "remove it"), so a new value
 //! holding null inside an object that changed has no patch: [`diff`] returns `None` and the

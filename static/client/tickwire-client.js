@@ -1,7 +1,8 @@
 // tickwire-client.js: a dependency-free ES module for apps that follow tickwire channels.
 // Speaks wire protocol v1 (README.md), resumes without gaps, and polls over HTTP while the
 // socket is down. No build step: import it from a copy on the app's origin (tickwire serves
-// it at /tickwire-client.js, without CORS headers, so a cross-origin import is refused).
+// it at /tickwire-client.js, without CORS headers, so a cross-origin import is refused), or
+// install this folder as the npm package @tickwire/client (typed: tickwire-client.d.ts).
 //
 //   const tw = new TickwireClient("https://tickwire.example.workers.dev", {
 //     channels: ["btc", "orders"],       // built-in or app channels (an app channel may not exist yet)
@@ -46,7 +47,7 @@
 //                   resumed (new token, `auth`, `subscribe` with since); renewals that keep failing
 //                   back off like reconnects. A fixed `token` is never refreshed: `setToken(t)`.
 // Publishing: `tw.publish(channel, data)` resolves to the seq the hub gave the update, rejects
-// with an Error carrying `.code` (the server's `forbidden`, `unauthorized`, `too_large`,
+// with an Error carrying `.code` (the server's `forbidden`, `unauthorized`, `payload_too_large`,
 // `rate_limited`, `overloaded`...; `not_connected` when no socket is live: publishes are never
 // queued; `disconnected` when the socket closed before the answer: never re-sent, since the
 // publish may have been applied; the app decides whether to retry).
