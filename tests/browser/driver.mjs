@@ -16,8 +16,11 @@ import { createInterface } from "node:readline";
 
 // Nothing on this machine may reach the internet, and nothing should try: a browser waiting on
 // an absent network (an update check, telemetry, a blocklist) stalls or slows a test. Puppeteer's
-// own Firefox profile defaults already point updates, safe browsing and remote settings at a dummy
-// host; these close the rest. Each run gets a fresh temporary profile (puppeteer removes it).
+// own Firefox profile defaults turn off updates, safe browsing and most reporting; these close the
+// rest, and a proxy that is not there catches whatever is left. Under strace, a test's Firefox
+// with these connects to 127.0.0.1 only and sends no DNS query (without them it looks up
+// firefox.settings.services.mozilla.com). Each run gets a fresh temporary profile, which
+// puppeteer removes.
 const FIREFOX_PREFS = {
   "app.update.auto": false,
   "app.update.enabled": false,
@@ -55,11 +58,26 @@ const FIREFOX_PREFS = {
   "network.captive-portal-service.enabled": false,
   "network.connectivity-service.enabled": false,
   "network.dns.disablePrefetch": true,
+  // The catch-all: anything not on loopback goes to a proxy that is not there, refused at once
+  // and never looked up in DNS (Firefox never proxies localhost or 127.0.0.1). Remote settings
+  // need it: a release build ignores a services.settings.server override.
+  "network.proxy.type": 1,
+  "network.proxy.http": "127.0.0.1",
+  "network.proxy.http_port": 9,
+  "network.proxy.ssl": "127.0.0.1",
+  "network.proxy.ssl_port": 9,
+  "network.proxy.socks": "127.0.0.1",
+  "network.proxy.socks_port": 9,
+  "network.proxy.socks_remote_dns": true,
+  "network.proxy.no_proxies_on": "",
+  // Firefox's own requests would otherwise go direct when the proxy refuses them.
+  "network.proxy.failover_direct": false,
   "network.prefetch-next": false,
   "network.trr.mode": 5,
   "security.OCSP.enabled": 0,
   "security.remote_settings.crlite_filters.enabled": false,
   "security.remote_settings.intermediates.enabled": false,
+  // Remote settings (blocklists, certificate data) from nowhere; needs MOZ_REMOTE_SETTINGS_DEVTOOLS.
   "services.settings.server": "http://127.0.0.1:9/",
   "toolkit.telemetry.enabled": false,
   "toolkit.telemetry.unified": false,
@@ -85,6 +103,8 @@ const LAUNCH = {
     executablePath: "/usr/bin/firefox-esr",
     headless: true,
     extraPrefsFirefox: FIREFOX_PREFS,
+    // A release build ignores services.settings.server unless this is set.
+    env: { ...process.env, MOZ_REMOTE_SETTINGS_DEVTOOLS: "1" },
   },
 };
 
