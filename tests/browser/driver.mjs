@@ -58,9 +58,9 @@ const FIREFOX_PREFS = {
   "network.captive-portal-service.enabled": false,
   "network.connectivity-service.enabled": false,
   "network.dns.disablePrefetch": true,
-  // The catch-all: anything not on loopback goes to a proxy that is not there, refused at once
-  // and never looked up in DNS (Firefox never proxies localhost or 127.0.0.1). Remote settings
-  // need it: a release build ignores a services.settings.server override.
+  // The catch-all for whatever the other prefs miss: anything not on loopback goes to a proxy
+  // that is not there, refused at once and never looked up in DNS (Firefox never proxies
+  // localhost or 127.0.0.1).
   "network.proxy.type": 1,
   "network.proxy.http": "127.0.0.1",
   "network.proxy.http_port": 9,
