@@ -1,5 +1,6 @@
-// A line-oriented driver for Debian's headless Chromium (playwright-core), used by the Rust
-// end-to-end tests (tests/e2e/harness.rs, `Browser`).
+// A line-oriented driver for Debian's headless Chromium or Firefox ESR (puppeteer-core: CDP for
+// Chromium, WebDriver BiDi for Firefox), used by the Rust end-to-end tests
+// (tests/e2e/harness/browser.rs, `Browser`). Same commands and answers for both browsers.
 //
 // Reads one JSON command per line on stdin and answers each with one JSON line on stdout,
 // `{"ok":true,"value":...}` or `{"ok":false,"error":"..."}`, in order:
@@ -7,32 +8,150 @@
 //   {"cmd":"eval","js":"document.title"}                 the expression's value, as JSON
 //   {"cmd":"wait","js":"expr","timeout_ms":5000}         until the expression is truthy
 //   {"cmd":"screenshot","path":"/tmp/x.png","full_page":true}
-//   {"cmd":"console"}                                    console messages and page errors so far
-//   {"cmd":"close"}                                      closes Chromium and exits
-// Exits (closing Chromium) when stdin closes. Usage: node driver.mjs
-import { chromium } from "playwright-core";
+//   {"cmd":"console"}                                    console messages, page errors, failed requests so far
+//   {"cmd":"close"}                                      closes the browser and exits
+// Exits (closing the browser) when stdin closes. Usage: node driver.mjs [chromium|firefox]
+import puppeteer from "puppeteer-core";
 import { createInterface } from "node:readline";
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic"],
-});
+// Nothing on this machine may reach the internet, and nothing should try: a browser waiting on
+// an absent network (an update check, telemetry, a blocklist) stalls or slows a test. Puppeteer's
+// own Firefox profile defaults turn off updates, safe browsing and most reporting; these close the
+// rest, and a proxy that is not there catches whatever is left. Under strace, a test's Firefox
+// with these connects to 127.0.0.1 only and sends no DNS query (without them it looks up
+// firefox.settings.services.mozilla.com). Each run gets a fresh temporary profile, which
+// puppeteer removes.
+const FIREFOX_PREFS = {
+  "app.update.auto": false,
+  "app.update.enabled": false,
+  "app.update.staging.enabled": false,
+  "app.normandy.enabled": false,
+  "app.shield.optoutstudies.enabled": false,
+  "browser.discovery.enabled": false,
+  "browser.newtabpage.activity-stream.feeds.telemetry": false,
+  "browser.newtabpage.activity-stream.telemetry": false,
+  "browser.newtabpage.activity-stream.feeds.snippets": false,
+  "browser.newtabpage.activity-stream.showSponsored": false,
+  "browser.newtabpage.activity-stream.showSponsoredTopSites": false,
+  "browser.ping-centre.telemetry": false,
+  "browser.region.network.url": "",
+  "browser.region.update.enabled": false,
+  "browser.safebrowsing.provider.google.updateURL": "",
+  "browser.safebrowsing.provider.google4.updateURL": "",
+  "browser.safebrowsing.provider.mozilla.updateURL": "",
+  "browser.safebrowsing.provider.mozilla.gethashURL": "",
+  "browser.safebrowsing.update.enabled": false,
+  "browser.search.geoip.url": "",
+  "browser.topsites.contile.enabled": false,
+  "captivedetect.canonicalURL": "",
+  "datareporting.policy.dataSubmissionEnabled": false,
+  "dom.push.connection.enabled": false,
+  "dom.push.serverURL": "",
+  "extensions.blocklist.enabled": false,
+  "extensions.getAddons.discovery.api_url": "",
+  "extensions.systemAddon.update.enabled": false,
+  "extensions.systemAddon.update.url": "",
+  "geo.provider.network.url": "",
+  "identity.fxaccounts.enabled": false,
+  "media.gmp-gmpopenh264.enabled": false,
+  "messaging-system.rsexperimentloader.enabled": false,
+  "network.captive-portal-service.enabled": false,
+  "network.connectivity-service.enabled": false,
+  "network.dns.disablePrefetch": true,
+  // The catch-all for whatever the other prefs miss: anything not on loopback goes to a proxy
+  // that is not there, refused at once and never looked up in DNS (Firefox never proxies
+  // localhost or 127.0.0.1).
+  "network.proxy.type": 1,
+  "network.proxy.http": "127.0.0.1",
+  "network.proxy.http_port": 9,
+  "network.proxy.ssl": "127.0.0.1",
+  "network.proxy.ssl_port": 9,
+  "network.proxy.socks": "127.0.0.1",
+  "network.proxy.socks_port": 9,
+  "network.proxy.socks_remote_dns": true,
+  "network.proxy.no_proxies_on": "",
+  // Firefox's own requests would otherwise go direct when the proxy refuses them.
+  "network.proxy.failover_direct": false,
+  "network.prefetch-next": false,
+  "network.trr.mode": 5,
+  "security.OCSP.enabled": 0,
+  "security.remote_settings.crlite_filters.enabled": false,
+  "security.remote_settings.intermediates.enabled": false,
+  // Remote settings (blocklists, certificate data) from nowhere; needs MOZ_REMOTE_SETTINGS_DEVTOOLS.
+  "services.settings.server": "http://127.0.0.1:9/",
+  "toolkit.telemetry.enabled": false,
+  "toolkit.telemetry.unified": false,
+  "toolkit.telemetry.archive.enabled": false,
+  "toolkit.telemetry.server": "",
+  "toolkit.telemetry.updatePing.enabled": false,
+  "toolkit.telemetry.shutdownPingSender.enabled": false,
+  "toolkit.telemetry.firstShutdownPing.enabled": false,
+  "toolkit.telemetry.newProfilePing.enabled": false,
+  "toolkit.telemetry.bhrPing.enabled": false,
+};
+
+const LAUNCH = {
+  chromium: {
+    browser: "chrome",
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--no-first-run", "--disable-sync", "--disable-quic",
+      // Even so, strace shows lookups of Google's account and update hosts: no name but
+      // localhost resolves here (the tests use 127.0.0.1), so none goes out.
+      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"],
+  },
+  firefox: {
+    browser: "firefox",
+    executablePath: "/usr/bin/firefox-esr",
+    headless: true,
+    extraPrefsFirefox: FIREFOX_PREFS,
+    // A release build ignores services.settings.server unless this is set.
+    env: { ...process.env, MOZ_REMOTE_SETTINGS_DEVTOOLS: "1" },
+  },
+};
+
+const engine = process.argv[2] ?? "chromium";
+if (!LAUNCH[engine]) {
+  process.stderr.write(`driver.mjs: unknown browser ${JSON.stringify(engine)} (chromium or firefox)\n`);
+  process.exit(2);
+}
+// The viewport is set per page by `open`; none from the launch.
+const browser = await puppeteer.launch({ ...LAUNCH[engine], defaultViewport: null, timeout: 60000 });
+
+// Runs in every document before its scripts (Firefox): uncaught exceptions, script syntax
+// errors and unhandled rejections, as Chromium's page errors.
+const REPORT_PAGE_ERRORS = `(() => {
+  const report = (m) => { try { window.__driverPageError(String(m)); } catch {} };
+  window.addEventListener("error", (e) => report(e.error && e.error.message !== undefined
+    ? (e.error.name ? e.error.name + ": " : "") + e.error.message : e.message));
+  window.addEventListener("unhandledrejection", (e) =>
+    report("Uncaught (in promise) " + (e.reason && e.reason.message !== undefined ? e.reason.message : e.reason)));
+})()`;
 
 const logs = [];
-let context = null;
 let page = null;
 
 async function open({ url, width = 1280, height = 800 }) {
   if (!page) {
-    context = await browser.newContext({ viewport: { width, height } });
-    page = await context.newPage();
+    page = await browser.newPage();
+    // Every open loads afresh: a reload is a 200, never a 304 from the cache.
+    await page.setCacheEnabled(false);
     page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
-    page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+    if (engine === "firefox") {
+      // Firefox reports the browser's own complaints (a refused WebSocket, a failed CORS fetch)
+      // through the same channel as uncaught exceptions, and puppeteer calls all of them page
+      // errors; Chromium reports those as console errors. So here they are console errors, and
+      // page errors come from the page's own `error` and `unhandledrejection` events.
+      page.on("pageerror", (e) => logs.push(`[error] ${e && e.message ? e.message : e}`));
+      await page.exposeFunction("__driverPageError", (m) => { logs.push(`[pageerror] ${m}`); });
+      await page.evaluateOnNewDocument(REPORT_PAGE_ERRORS);
+    } else {
+      page.on("pageerror", (e) => logs.push(`[pageerror] ${e && e.message ? e.message : e}`));
+    }
     page.on("requestfailed", (r) => logs.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText ?? ""}`));
-  } else {
-    await page.setViewportSize({ width, height });
   }
+  await page.setViewport({ width, height });
   const resp = await page.goto(url, { waitUntil: "load", timeout: 15000 });
   return resp ? resp.status() : null;
 }
@@ -49,7 +168,7 @@ const commands = {
     return v === undefined ? null : v;
   },
   wait: async ({ js, timeout_ms = 5000 }) => {
-    await needPage().waitForFunction(js, null, { timeout: timeout_ms, polling: 100 });
+    await needPage().waitForFunction(js, { timeout: timeout_ms, polling: 100 });
     return true;
   },
   screenshot: async ({ path, full_page = true }) => {

@@ -1,9 +1,14 @@
-//! The client library (static/client/tickwire-client.js) in headless Chromium, through its
-//! example page (static/example-app-channel.html, which lists every update it gets): an app channel followed
-//! across two wrangler restarts, once resumed by the socket and once filled in by HTTP polling
-//! while the socket could not connect, with every seq seen exactly once, in order.
+//! The client library (static/client/tickwire-client.js) in headless Chromium and Firefox ESR (each
+//! scenario runs in both), through its example pages: an app channel followed across two
+//! wrangler restarts (static/example-app-channel.html, which lists every update it gets), once
+//! resumed by the socket and once filled in by HTTP polling while the socket could not connect,
+//! with every seq seen exactly once, in order; a private channel and a presence channel
+//! (static/example-private-channel.html).
 
-use crate::harness::{token, Browser, Fixture, Wrangler, HOLD_SOCKETS, PUBLISH_TOKEN, RELEASE_SOCKETS, TOKEN_SECRET};
+use crate::harness::{
+    in_each_browser, token, Browser, Engine, Fixture, Wrangler, HOLD_SOCKETS, PUBLISH_TOKEN, RELEASE_SOCKETS,
+    TOKEN_SECRET,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -24,8 +29,7 @@ fn last_seq_is(seq: u64) -> String {
 /// Makes the page try its socket now (the browser's `online` event), rather than after its backoff.
 const ONLINE: &str = "(window.dispatchEvent(new Event('online')), true)";
 
-#[test]
-fn example_page_follows_an_app_channel_across_restarts() {
+fn example_page_follows_an_app_channel_across_restarts(engine: Engine) {
     let fixture = Fixture::start();
     let mut w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN)]);
     // Published before the page subscribes, so the channel exists when it does.
@@ -34,7 +38,7 @@ fn example_page_follows_an_app_channel_across_restarts() {
         w.get_json(&format!("/api/history?channel={CHANNEL}")).1["epoch"].as_str().unwrap_or_default().to_owned();
     assert!(!epoch.is_empty());
 
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     // HTTP polling is 10 minutes away: until the test shortens it, only the socket delivers.
     b.open(&format!("{}/example-app-channel.html?channel={CHANNEL}&poll_ms=600000", w.base));
     b.wait(&format!("{} && {}", state_is("live"), last_seq_is(1)), Duration::from_secs(10));
@@ -95,13 +99,12 @@ fn example_page_follows_an_app_channel_across_restarts() {
     w.assert_no_panic();
 }
 
-/// The private-channel example page (static/example-private-channel.html) in Chromium: it gets
+/// The private-channel example page (static/example-private-channel.html): it gets
 /// its tokens from an app backend (the fixture server stands in for one), follows a private
 /// channel, refreshes its short-lived token on its own while updates keep coming (every one
 /// arrives, once, in order, from the socket), and publishes from the page where its token
 /// allows it and is refused where not.
-#[test]
-fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes() {
+fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes(engine: Engine) {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("TOKEN_SECRET", TOKEN_SECRET)]);
     let caps = json!({"private-demo": ["subscribe", "history", "publish"]});
@@ -112,7 +115,7 @@ fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes() {
     // 20 s to live: the library refreshes it 12-17 s in (60-85% of its lifetime).
     let first = token("page", caps.clone(), 20);
     serve(&first);
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     let page = format!("{}/example-private-channel.html?channel=private-demo&token_url={}/token", w.base, fixture.base);
     b.open(&page);
     b.wait(&format!("window.authed.length === 1 && {}", state_is("live")), Duration::from_secs(10));
@@ -159,16 +162,15 @@ fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes() {
     w.assert_no_panic();
 }
 
-/// The example page on a presence channel in Chromium: the library's member set follows joins
+/// The example page on a presence channel: the library's member set follows joins
 /// and leaves of other members (sockets on another shard included).
-#[test]
-fn example_page_shows_who_is_here_on_a_presence_channel() {
+fn example_page_shows_who_is_here_on_a_presence_channel(engine: Engine) {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[("TOKEN_SECRET", TOKEN_SECRET), ("HUB_SHARDS", "2")]);
     let caps = json!({"presence-lobby": ["subscribe", "presence"]});
     fixture.set_route(json!({"path": "/token", "status": 200, "body": {"token": token("page", caps.clone(), 3600)},
         "headers": {"Access-Control-Allow-Origin": "*"}}));
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     b.open(&format!("{}/example-private-channel.html?channel=presence-lobby&token_url={}/token", w.base, fixture.base));
     b.wait("JSON.stringify(window.members) === '[\"page\"]'", Duration::from_secs(15));
     let mut ann = w.client(&format!("/ws?channels=presence-lobby&shard=1&token={}", token("ann", caps.clone(), 3600)));
@@ -181,3 +183,9 @@ fn example_page_shows_who_is_here_on_a_presence_channel() {
     assert!(errors.is_empty(), "page errors: {errors:#?}");
     w.assert_no_panic();
 }
+
+in_each_browser!(
+    example_page_follows_an_app_channel_across_restarts,
+    example_page_follows_a_private_channel_refreshes_its_token_and_publishes,
+    example_page_shows_who_is_here_on_a_presence_channel,
+);

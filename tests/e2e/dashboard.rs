@@ -1,8 +1,9 @@
-//! The dashboard in headless Chromium: live values, formatting, the sparkline, the connection
-//! indicator, polling when the socket is refused, resuming after a restart, and stale badges.
+//! The dashboard in headless Chromium and Firefox ESR (each scenario runs in both): live values,
+//! formatting, the sparkline, the connection indicator, polling when the socket is refused,
+//! resuming after a restart, and stale badges.
 //! The page's DOM hooks are listed at the top of static/index.html.
 
-use crate::harness::{root, Browser, Fixture, Wrangler, HOLD_SOCKETS, RELEASE_SOCKETS};
+use crate::harness::{in_each_browser, root, Browser, Engine, Fixture, Wrangler, HOLD_SOCKETS, RELEASE_SOCKETS};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -42,8 +43,9 @@ const CARDS: &str = r#"Object.fromEntries([...document.querySelectorAll('.card[d
 /// hourly closes of `indicators` are counted apart (see `dashboard_chart_starts_with_48_hours`).
 const SPARK_POINTS: &str = "Number(document.getElementById('sparkline').dataset.livePoints)";
 
-fn artifact(name: &str) -> std::path::PathBuf {
-    root().join("tests/artifacts").join(name)
+/// Where this browser's screenshot `name` goes (Chromium's keep their plain names).
+fn artifact(b: &Browser, name: &str) -> std::path::PathBuf {
+    root().join("tests/artifacts").join(b.engine().artifact(name))
 }
 
 /// Asserts the fixture's default values in every card, formatted for people.
@@ -76,11 +78,10 @@ fn assert_default_cards(b: &mut Browser) {
     assert_eq!(b.eval(&format!("{}.className", el("btc-change"))), "change up");
 }
 
-#[test]
-fn dashboard_shows_live_values_on_phone_and_desktop() {
+fn dashboard_shows_live_values_on_phone_and_desktop(engine: Engine) {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[]);
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     b.set_viewport(Browser::PHONE);
     // Nothing fetched yet: the page goes live with empty cards (and no btc history: a 404).
     b.open(&format!("{}/", w.base));
@@ -126,12 +127,12 @@ fn dashboard_shows_live_values_on_phone_and_desktop() {
     assert_eq!(text(&mut b, "btc-change"), "+2.20%");
     // Let the meters and the pulse settle before the pictures.
     std::thread::sleep(Duration::from_millis(1200));
-    b.screenshot(&artifact("dashboard-phone.png"));
+    b.screenshot(&artifact(&b, "dashboard-phone"));
     b.set_viewport(Browser::DESKTOP);
     b.open(&format!("{}/", w.base));
     b.wait(&format!("{} && {} === 9", state_is("live"), SPARK_POINTS), Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(1200));
-    b.screenshot(&artifact("dashboard-desktop.png"));
+    b.screenshot(&artifact(&b, "dashboard-desktop"));
     let errors: Vec<String> = b
         .console()
         .into_iter()
@@ -141,13 +142,12 @@ fn dashboard_shows_live_values_on_phone_and_desktop() {
     w.assert_no_panic();
 }
 
-#[test]
-fn dashboard_polls_the_snapshot_when_the_socket_is_refused() {
+fn dashboard_polls_the_snapshot_when_the_socket_is_refused(engine: Engine) {
     let fixture = Fixture::start();
     // The page's own origin is not allowed: /ws answers 403, HTTP works.
     let w = Wrangler::start(&fixture, &[("ALLOWED_ORIGINS", "http://example.invalid")]);
     w.fire_cron();
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     b.open(&format!("{}/?poll_ms=1000", w.base));
     b.wait(&state_is("offline-polling"), Duration::from_secs(5));
     assert_eq!(text(&mut b, "status"), "offline-polling");
@@ -168,12 +168,11 @@ fn dashboard_polls_the_snapshot_when_the_socket_is_refused() {
     w.assert_no_panic();
 }
 
-#[test]
-fn dashboard_reconnects_and_resumes_after_a_restart() {
+fn dashboard_reconnects_and_resumes_after_a_restart(engine: Engine) {
     let fixture = Fixture::start();
     let mut w = Wrangler::start(&fixture, &[]);
     w.fire_cron();
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     // No snapshot poll while the page is down (the first is 10 min away): the missed price
     // must come through the socket's resume, not through polling.
     b.open(&format!("{}/?poll_ms=600000", w.base));
@@ -210,11 +209,10 @@ fn dashboard_reconnects_and_resumes_after_a_restart() {
     w.assert_no_panic();
 }
 
-#[test]
-fn dashboard_marks_a_stale_value() {
+fn dashboard_marks_a_stale_value(engine: Engine) {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[("STALE_AFTER_SECONDS", "2")]);
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     let page = format!("{}/", w.base);
     b.open(&page);
     b.wait(&state_is("live"), Duration::from_secs(10));
@@ -260,12 +258,11 @@ fn row(cells: [&str; 7]) -> Vec<String> {
 /// The coin table shows every coin of `market.coins` (the fixture's bitcoin, ethereum and
 /// solana under the default `COINS`) with price, 24 h change, market cap and volume, largest
 /// first, and follows a live change of one coin without a reload.
-#[test]
-fn dashboard_shows_every_tracked_coin() {
+fn dashboard_shows_every_tracked_coin(engine: Engine) {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[]);
     w.fire_cron();
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     b.open(&format!("{}/", w.base));
     b.wait(
         &format!("{} && document.querySelectorAll('#coins .coin').length === 3", state_is("live")),
@@ -324,7 +321,7 @@ fn dashboard_shows_every_tracked_coin() {
     let overflow = b.eval("document.documentElement.scrollWidth <= window.innerWidth");
     assert_eq!(overflow, true, "the page scrolls sideways on a phone");
     std::thread::sleep(Duration::from_millis(1200));
-    b.screenshot(&artifact("dashboard-coins-phone.png"));
+    b.screenshot(&artifact(&b, "dashboard-coins-phone"));
     w.assert_no_panic();
 }
 
@@ -342,12 +339,11 @@ const ALL_POINTS: &str = "Number(document.getElementById('sparkline').dataset.po
 
 /// Right after a fresh start (one refresh round), the BTC chart's first paint already holds the
 /// last 48 hourly closes from `indicators.hourly_closes`, and live updates extend it.
-#[test]
-fn dashboard_chart_starts_with_48_hours() {
+fn dashboard_chart_starts_with_48_hours(engine: Engine) {
     let fixture = Fixture::start();
     let w = Wrangler::start(&fixture, &[]);
     w.fire_cron();
-    let mut b = Browser::launch();
+    let mut b = Browser::launch(engine);
     b.open(&format!("{}/", w.base));
     b.wait(&format!("{} && {HOURLY_POINTS} === 48", state_is("live")), Duration::from_secs(10));
     let closes = b.eval("window.tickwire.client.values.indicators.hourly_closes");
@@ -361,6 +357,15 @@ fn dashboard_chart_starts_with_48_hours() {
     fixture.set_btc(65_432.1, -3.0);
     w.fire_cron();
     b.wait(&format!("{ALL_POINTS} === 50 && {SPARK_POINTS} === 2"), Duration::from_secs(5));
-    b.screenshot(&artifact("dashboard-chart-48h.png"));
+    b.screenshot(&artifact(&b, "dashboard-chart-48h"));
     w.assert_no_panic();
 }
+
+in_each_browser!(
+    dashboard_shows_live_values_on_phone_and_desktop,
+    dashboard_polls_the_snapshot_when_the_socket_is_refused,
+    dashboard_reconnects_and_resumes_after_a_restart,
+    dashboard_marks_a_stale_value,
+    dashboard_shows_every_tracked_coin,
+    dashboard_chart_starts_with_48_hours,
+);

@@ -1,4 +1,5 @@
-//! Headless Chromium for the dashboard tests, driven over tests/browser/driver.mjs.
+//! Headless Chromium or Firefox ESR for the browser tests, driven over tests/browser/driver.mjs,
+//! and [`in_each_browser!`], which runs one scenario in both.
 
 use super::{node_path, root, spawn_group, stop_group};
 use serde_json::Value;
@@ -7,11 +8,63 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-// ---- A headless Chromium driven over tests/browser/driver.mjs (one JSON command per line).
+// ---- A headless browser driven over tests/browser/driver.mjs (one JSON command per line).
 
-/// Headless Chromium through `node tests/browser/driver.mjs`, one page. The driver runs in its
-/// own process group and is stopped by PID on drop (after being asked to close Chromium).
+/// Which browser a [`Browser`] is: Debian's `chromium` or `firefox-esr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
+}
+
+impl Engine {
+    /// The driver's argument, and the suffix of this browser's test names and screenshots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+        }
+    }
+
+    /// A screenshot's file name in tests/artifacts/: Chromium's keep the plain `name.png`,
+    /// Firefox's are `name-firefox.png` beside them.
+    pub fn artifact(self, name: &str) -> String {
+        match self {
+            Engine::Chromium => format!("{name}.png"),
+            other => format!("{name}-{}.png", other.name()),
+        }
+    }
+}
+
+/// Generates, for each named scenario `fn name(engine: Engine)` of the calling module, the tests
+/// `name::chromium` and `name::firefox`: every browser scenario runs in both browsers.
+macro_rules! in_each_browser {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                use crate::harness::Engine;
+
+                #[test]
+                fn chromium() {
+                    super::$scenario(Engine::Chromium)
+                }
+
+                #[test]
+                fn firefox() {
+                    super::$scenario(Engine::Firefox)
+                }
+            }
+        )+
+    };
+}
+pub(crate) use in_each_browser;
+
+/// A headless browser through `node tests/browser/driver.mjs`, one page. The driver runs in its
+/// own process group and is stopped by PID on drop (after being asked to close the browser).
 pub struct Browser {
+    engine: Engine,
+    /// Whether a page has shown this is the browser it was asked for.
+    checked: bool,
     child: Child,
     stdin: Option<std::process::ChildStdin>,
     replies: std::sync::mpsc::Receiver<String>,
@@ -25,10 +78,12 @@ impl Browser {
     /// A phone-sized screen.
     pub const PHONE: (u32, u32) = (390, 844);
 
-    pub fn launch() -> Browser {
+    /// Starts the driver for `engine`; the browser itself starts before the first command is answered.
+    pub fn launch(engine: Engine) -> Browser {
         let mut child = spawn_group(
             Command::new("node")
                 .arg(root().join("tests/browser/driver.mjs"))
+                .arg(engine.name())
                 .current_dir(root())
                 .env("PATH", node_path())
                 .stdin(Stdio::piped())
@@ -48,7 +103,12 @@ impl Browser {
             }
         });
         let (width, height) = Browser::DESKTOP;
-        Browser { child, stdin, replies, width, height }
+        Browser { engine, checked: false, child, stdin, replies, width, height }
+    }
+
+    /// Which browser this is.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Sends one command and returns its value; Err with the driver's message if it failed.
@@ -78,6 +138,17 @@ impl Browser {
         let cmd = serde_json::json!({ "cmd": "open", "url": url, "width": self.width, "height": self.height });
         let status = self.command(cmd, Duration::from_secs(15)).unwrap_or_else(|e| panic!("open {url}: {e}"));
         assert_eq!(status, 200, "open {url}: HTTP {status}");
+        if !self.checked {
+            // A Firefox test that quietly ran Chromium (or the reverse) would prove nothing.
+            let agent = self.eval("navigator.userAgent");
+            let agent = agent.as_str().unwrap_or_default();
+            let mark = match self.engine {
+                Engine::Chromium => "Chrome/",
+                Engine::Firefox => "Firefox/",
+            };
+            assert!(agent.contains(mark), "asked for {:?}, got a browser saying {agent:?}", self.engine);
+            self.checked = true;
+        }
     }
 
     /// The JSON value of a JavaScript expression evaluated in the page.
@@ -93,7 +164,8 @@ impl Browser {
         if let Err(e) = self.command(cmd, timeout) {
             static N: AtomicU32 = AtomicU32::new(0);
             let shot = root().join(format!(
-                "tests/artifacts/failed-wait-{}-{}.png",
+                "tests/artifacts/failed-wait-{}-{}-{}.png",
+                self.engine.name(),
                 std::process::id(),
                 N.fetch_add(1, Ordering::SeqCst)
             ));
@@ -102,7 +174,8 @@ impl Browser {
             let console = self.console().join("\n  ");
             let status = self.command(serde_json::json!({ "cmd": "eval", "js": DIAGNOSIS }), timeout);
             panic!(
-                "browser: `{js}` not true within {timeout:?} ({e})\npage: {}\nscreenshot: {} {}\nconsole:\n  {console}",
+                "{}: `{js}` not true within {timeout:?} ({e})\npage: {}\nscreenshot: {} {}\nconsole:\n  {console}",
+                self.engine.name(),
                 status.map(|v| v.to_string()).unwrap_or_else(|e| e),
                 shot.display(),
                 shot_result.err().unwrap_or_default(),
@@ -140,7 +213,7 @@ const DIAGNOSIS: &str = "({ url: location.href, text: document.body ? document.b
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Closing stdin asks the driver to close Chromium and exit; then make sure, by PID.
+        // Closing stdin asks the driver to close the browser and exit; then make sure, by PID.
         drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {

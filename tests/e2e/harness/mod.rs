@@ -20,7 +20,8 @@ mod storage;
 mod tokens;
 mod ws;
 
-pub use browser::{Browser, HOLD_SOCKETS, RELEASE_SOCKETS};
+pub(crate) use browser::in_each_browser;
+pub use browser::{Browser, Engine, HOLD_SOCKETS, RELEASE_SOCKETS};
 pub use prometheus::Prometheus;
 pub use tokens::{claims, jose, now_s, token, token_with, TOKEN_SECRET};
 pub use ws::{is_update, merge_patch, seqs, Client, Ws};
