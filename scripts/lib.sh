@@ -15,9 +15,10 @@ export NO_UPDATE_NOTIFIER=1
 
 # The Debian rustc that matches the Debian std source, linked into rustup under this name.
 WEB_TOOLCHAIN=tickwire-web
-# wrangler 4.164 needs Node >= 22.12. Where the machine's Node is older, scripts/setup installs
-# this release of the npm registry's Node binary package into $LOCAL_NODE_DIR.
-NODE_MIN=22.12.0
+# wrangler 4.164 needs Node >= 22.12; the client package's check runs a TypeScript file, which
+# Node runs as is (type stripping on by default) from 22.18. Where the machine's Node is older,
+# scripts/setup installs this release of the npm registry's Node binary package into $LOCAL_NODE_DIR.
+NODE_MIN=22.18.0
 NODE_LOCAL_VERSION=22.23.5
 
 # Versions of the build helpers: wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock.

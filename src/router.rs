@@ -31,9 +31,22 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// to the hub unchanged; every other route goes through `worker::Request`. Reading a request
 /// only as far as routing needs matters here: `worker::Request::from` also reads `request.cf`,
 /// which the runtime builds on first access, on every request.
+///
+/// A runtime call that fails while the answer is built (a header the runtime refuses, say)
+/// becomes a logged 500 `internal` here, not an error for workers-rs to print as free text.
 pub async fn handle(req: web_sys::Request, env: Env) -> Result<web_sys::Response> {
     let url = req.url();
-    let (path, query) = route::split_url(&url);
+    match respond(req, env, &url).await {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            let path = route::split_url(&url).0;
+            Ok(error_response(path, None, &ApiError::Internal(format!("answering: {e}")))?.into())
+        }
+    }
+}
+
+async fn respond(req: web_sys::Request, env: Env, url: &str) -> Result<web_sys::Response> {
+    let (path, query) = route::split_url(url);
     let origin = req.headers().get("origin").ok().flatten();
     let target = PublicRoute::parse(path);
     let api = target.api();

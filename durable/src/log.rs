@@ -2,7 +2,8 @@
 //!
 //! Every line the Worker and the hub write goes through [`Line`]: `level`, `event` (a stable
 //! name from [`Event`], the field operators filter on), `component` (`worker` or `hub`), and
-//! where there is one `shard`, `channel`, `path`, `conn` (a socket's id), `upstream`, `kind`
+//! where there is one `shard` (the shard that wrote it), `peer` (the other shard it is about),
+//! `channel`, `path`, `conn` (a socket's id), `upstream`, `kind`
 //! (the error's kind: an API error code, an upstream outcome) and `detail` (free text for a
 //! person). The README lists the events. A line is one JSON object on one line, written as a
 //! string (not a JS object) so `wrangler dev` prints it verbatim and Workers Logs parses it.
@@ -106,6 +107,41 @@ pub enum Event {
     Panic,
 }
 
+impl Event {
+    /// Every event, for the test that keeps the README's list complete.
+    pub const ALL: [Event; 29] = [
+        Event::RequestFailed,
+        Event::RequestRefused,
+        Event::ReadFallback,
+        Event::HubUnreachable,
+        Event::ConnectLimiterFailed,
+        Event::CronRound,
+        Event::CronFailed,
+        Event::UpstreamFailed,
+        Event::FeedRoundFailed,
+        Event::KvFailed,
+        Event::StorageFailed,
+        Event::StorageUnreadable,
+        Event::EncodeFailed,
+        Event::SettingsInvalid,
+        Event::AlarmFailed,
+        Event::WaitUntilRefused,
+        Event::SetupFailed,
+        Event::SendFailed,
+        Event::AttachmentFailed,
+        Event::SocketError,
+        Event::SocketSilent,
+        Event::PublishFailed,
+        Event::HistoryFailed,
+        Event::FanoutFailed,
+        Event::HealFailed,
+        Event::Healed,
+        Event::WatchReportFailed,
+        Event::PresenceSyncFailed,
+        Event::Panic,
+    ];
+}
+
 /// The most bytes of `detail` a line carries (cut on a character boundary, marked `…`).
 pub const MAX_DETAIL_BYTES: usize = 1024;
 
@@ -117,6 +153,8 @@ pub struct Line {
     pub component: Component,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +176,7 @@ impl Line {
             event,
             component,
             shard: None,
+            peer: None,
             channel: None,
             path: None,
             conn: None,
@@ -148,6 +187,11 @@ impl Line {
     }
     pub fn shard(mut self, shard: u32) -> Line {
         self.shard = Some(shard);
+        self
+    }
+    /// The other shard a line is about (a fan-out's target, a replica that reported).
+    pub fn peer(mut self, peer: u32) -> Line {
+        self.peer = Some(peer);
         self
     }
     pub fn channel(mut self, channel: impl Display) -> Line {
@@ -180,7 +224,8 @@ impl Line {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| {
             // Unreachable (plain strings and enums), but a log call must never fail or panic.
-            format!(r#"{{"level":"error","event":"encode_failed","component":"{:?}"}}"#, self.component)
+            let component = serde_json::to_string(&self.component).unwrap_or_default();
+            format!(r#"{{"level":"error","event":"encode_failed","component":{component}}}"#)
         })
     }
 
@@ -233,17 +278,21 @@ fn clean(text: &str) -> String {
 }
 
 /// Masks what looks like a credential: a JWT (`eyJ` then two dots in a run of base64url
-/// characters) and whatever follows `Bearer `. Belt and braces: no call site logs one.
+/// characters) and whatever follows an HTTP auth scheme (`Bearer`, `Basic`) and its spaces.
+/// Belt and braces: no call site logs one.
 fn mask_credentials(text: &str) -> String {
     let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
-        let bearer = rest.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer "));
-        if bearer {
-            let after = &rest[7..];
+        if let Some(scheme) = ["Bearer", "Basic"].into_iter().find(|s| {
+            rest.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s))
+                && rest[s.len()..].starts_with(|c: char| c.is_whitespace())
+        }) {
+            let after = rest[scheme.len()..].trim_start();
             let end = after.find(|c: char| c.is_whitespace() || c == '"' || c == '\'').unwrap_or(after.len());
-            out.push_str("Bearer [redacted]");
+            out.push_str(scheme);
+            out.push_str(" [redacted]");
             rest = &after[end..];
             continue;
         }
@@ -303,9 +352,12 @@ mod tests {
         assert_eq!(line.path.as_deref(), Some("/ws?token=[redacted token]"));
         // A bearer credential runs to the next space: the comma after it goes too.
         assert_eq!(line.detail.as_deref(), Some("header was Bearer [redacted] then [redacted token]!"));
+        assert_eq!(clean("Authorization: Bearer  \ts3cret next"), "Authorization: Bearer [redacted] next");
+        assert_eq!(clean("basic dXNlcjpwYXNz"), "Basic [redacted]");
         // Ordinary text that merely starts like a token is kept.
         assert_eq!(clean("eyJust one.dot"), "eyJust one.dot");
         assert_eq!(clean("bearer"), "bearer");
+        assert_eq!(clean("Basically fine"), "Basically fine");
     }
 
     #[test]
@@ -319,37 +371,41 @@ mod tests {
 
     #[test]
     fn event_names_are_snake_case_and_distinct() {
-        let all = [
-            Event::RequestFailed,
-            Event::RequestRefused,
-            Event::ReadFallback,
-            Event::HubUnreachable,
-            Event::ConnectLimiterFailed,
-            Event::CronRound,
-            Event::CronFailed,
-            Event::UpstreamFailed,
-            Event::FeedRoundFailed,
-            Event::KvFailed,
-            Event::StorageFailed,
-            Event::StorageUnreadable,
-            Event::EncodeFailed,
-            Event::SettingsInvalid,
-            Event::AlarmFailed,
-            Event::WaitUntilRefused,
-            Event::SetupFailed,
-            Event::SendFailed,
-            Event::AttachmentFailed,
-            Event::SocketError,
-            Event::SocketSilent,
-            Event::PublishFailed,
-            Event::HistoryFailed,
-            Event::FanoutFailed,
-            Event::HealFailed,
-            Event::Healed,
-            Event::WatchReportFailed,
-            Event::PresenceSyncFailed,
-            Event::Panic,
-        ];
+        let all = Event::ALL;
+        // A new event fails to compile here until it is added to `Event::ALL` (and the README).
+        for e in all {
+            match e {
+                Event::RequestFailed
+                | Event::RequestRefused
+                | Event::ReadFallback
+                | Event::HubUnreachable
+                | Event::ConnectLimiterFailed
+                | Event::CronRound
+                | Event::CronFailed
+                | Event::UpstreamFailed
+                | Event::FeedRoundFailed
+                | Event::KvFailed
+                | Event::StorageFailed
+                | Event::StorageUnreadable
+                | Event::EncodeFailed
+                | Event::SettingsInvalid
+                | Event::AlarmFailed
+                | Event::WaitUntilRefused
+                | Event::SetupFailed
+                | Event::SendFailed
+                | Event::AttachmentFailed
+                | Event::SocketError
+                | Event::SocketSilent
+                | Event::PublishFailed
+                | Event::HistoryFailed
+                | Event::FanoutFailed
+                | Event::HealFailed
+                | Event::Healed
+                | Event::WatchReportFailed
+                | Event::PresenceSyncFailed
+                | Event::Panic => {}
+            }
+        }
         let names: std::collections::BTreeSet<String> =
             all.iter().map(|e| serde_json::to_value(e).unwrap().as_str().unwrap().to_owned()).collect();
         assert_eq!(names.len(), all.len());

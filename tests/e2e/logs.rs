@@ -52,7 +52,12 @@ fn find<'a>(lines: &'a [Value], event: &str, pred: impl Fn(&Value) -> bool) -> O
 fn faults_are_logged_as_json_lines_without_credentials() {
     let fixture = Fixture::start();
     fixture.set(PRICE, 500, json!({"error": "internal"}));
-    let w = Wrangler::start(&fixture, &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("TOKEN_SECRET", TOKEN_SECRET)]);
+    // The CoinGecko key travels in a header of exactly the fetch that fails.
+    let api_key = "cg-demo-key-4f1d2c3b5a6e7f8091a2b3c4";
+    let w = Wrangler::start(
+        &fixture,
+        &[("PUBLISH_TOKEN", PUBLISH_TOKEN), ("TOKEN_SECRET", TOKEN_SECRET), ("COINGECKO_API_KEY", api_key)],
+    );
 
     // An upstream failing during a cron round.
     w.fire_cron();
@@ -84,8 +89,19 @@ fn faults_are_logged_as_json_lines_without_credentials() {
         assert!(l["event"].as_str().is_some_and(|e| !e.is_empty()), "{l}");
         assert!(["worker", "hub", "wasm"].contains(&l["component"].as_str().unwrap_or("")), "{l}");
         for key in l.as_object().unwrap().keys() {
-            let known =
-                ["level", "event", "component", "shard", "channel", "path", "conn", "upstream", "kind", "detail"];
+            let known = [
+                "level",
+                "event",
+                "component",
+                "shard",
+                "peer",
+                "channel",
+                "path",
+                "conn",
+                "upstream",
+                "kind",
+                "detail",
+            ];
             assert!(known.contains(&key.as_str()), "unknown field {key}: {l}");
         }
     }
@@ -113,9 +129,9 @@ fn faults_are_logged_as_json_lines_without_credentials() {
     assert_eq!(refused("hub", "/api/publish", "forbidden")["channel"], "news");
     assert!(refused("hub", "/ws", "expired")["shard"].as_u64().is_some());
 
-    // No credential anywhere in the output: not the publish token, not the token secret, not a
-    // JWT sent (not even its signature), not the wrong token an attacker tried.
-    for secret in [PUBLISH_TOKEN, TOKEN_SECRET, wrong, &forged, &reader, &expired] {
+    // No credential anywhere in the output: not the publish token, the token secret or the
+    // CoinGecko key, not a JWT sent (not even its signature), not the wrong token an attacker tried.
+    for secret in [PUBLISH_TOKEN, TOKEN_SECRET, api_key, wrong, &forged, &reader, &expired] {
         assert!(!log.contains(secret), "a credential in wrangler's output");
     }
     for jwt in [&forged, &reader, &expired] {

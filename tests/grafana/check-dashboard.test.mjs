@@ -39,6 +39,10 @@ const BROKEN = {
     (d) => delete d.panels[panelAt].gridPos,
     [`/panels/${panelAt} (panel "${panelTitle}"): missing required key "gridPos"`],
   ],
+  "panel without type (checked as a panel, not a row)": [
+    (d) => delete d.panels[panelAt].type,
+    [`/panels/${panelAt} (panel "${panelTitle}"): missing required key "type"`],
+  ],
   "row without gridPos": [
     (d) => delete d.panels[rowAt].gridPos,
     [`/panels/${rowAt} (panel "${rowTitle}"): missing required key "gridPos"`],

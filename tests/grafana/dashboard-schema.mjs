@@ -156,7 +156,7 @@ export function tighten(generated) {
 
   // A panel is a row when its type is "row" (that is how Grafana tells them apart); choosing the
   // branch by it keeps errors to the one that applies, instead of anyOf's report of both.
-  const isRow = { properties: { type: { const: "row" } } };
+  const isRow = { required: ["type"], properties: { type: { const: "row" } } };
   dashboard.properties.panels.items = { type: "object", if: isRow, then: row, else: panel };
 
   // `definition` (the query as text, shown in Grafana's variables list) is written by Grafana's

@@ -63,8 +63,15 @@ impl FeedSettings {
         let d = FeedSettings::default();
         let url = |var: &'static str, default: String| -> Result<String, SettingError> {
             let v = vars.text(var).unwrap_or(default);
-            if !(v.starts_with("http://") || v.starts_with("https://")) {
+            let Some(rest) = v.strip_prefix("http://").or_else(|| v.strip_prefix("https://")) else {
                 return Err(SettingError { var, problem: "must start with http:// or https://".to_owned() });
+            };
+            // The URL is logged when a fetch fails: it must hold no credential. (The problem
+            // text never quotes the value.)
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if authority.contains('@') {
+                let problem = "must not carry credentials (user:password@); a CoinGecko key goes in COINGECKO_API_KEY";
+                return Err(SettingError { var, problem: problem.to_owned() });
             }
             Ok(v.trim_end_matches('/').to_owned())
         };
@@ -170,6 +177,12 @@ mod tests {
             FeedSettings::from_vars(&vars(&[("COINGECKO_BASE_URL", "ftp://x")])).unwrap_err().var,
             "COINGECKO_BASE_URL"
         );
+        let with_credentials = vars(&[("ALTERNATIVE_ME_BASE_URL", "https://me:s3cret@proxy.example/fng")]);
+        let e = FeedSettings::from_vars(&with_credentials).unwrap_err();
+        assert_eq!(e.var, "ALTERNATIVE_ME_BASE_URL");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        // An `@` after the host is a path, not credentials.
+        assert!(FeedSettings::from_vars(&vars(&[("COINGECKO_BASE_URL", "https://x/a@b")])).is_ok());
         let c = FeedSettings::from_vars(&vars(&[("COINGECKO_API_KEY", "k3y")])).unwrap();
         assert!(!c.to_string().contains("k3y") && !format!("{c:?}").contains("k3y"));
         assert_eq!(c.breaker().cooldown_ms, 60_000);

@@ -219,8 +219,9 @@ impl Hub {
                 Ok(Ok(0)) => changed |= matches!(self.with_core(|core| core.set_watcher(k, false)), Ok(true)),
                 Ok(Ok(_)) => {}
                 // Unreachable or odd answer: keep polling rather than starve a watcher.
-                other => log::hub(Level::Warn, Event::WatchReportFailed)
-                    .shard(k)
+                other => self
+                    .line(Level::Warn, Event::WatchReportFailed)
+                    .peer(k)
                     .detail(format_args!("watcher check: {other:?}"))
                     .emit(),
             }

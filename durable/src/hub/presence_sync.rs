@@ -146,16 +146,16 @@ impl Hub {
             match self.presence_call(k, &HubRoute::PresenceLocal, None).await {
                 Ok((200, body)) => serde_json::from_str::<Report>(&body).ok(),
                 Ok((status, _)) => {
-                    log::hub(Level::Warn, log::Event::PresenceSyncFailed)
-                        .shard(k)
+                    self.line(Level::Warn, log::Event::PresenceSyncFailed)
+                        .peer(k)
                         .kind("pull")
                         .detail(format_args!("shard {k} answered {status} to a presence pull"))
                         .emit();
                     None
                 }
                 Err(e) => {
-                    log::hub(Level::Warn, log::Event::PresenceSyncFailed)
-                        .shard(k)
+                    self.line(Level::Warn, log::Event::PresenceSyncFailed)
+                        .peer(k)
                         .kind("pull")
                         .detail(format_args!("{e:?}"))
                         .emit();

@@ -17,7 +17,7 @@ use crate::core::commit::FlushWait;
 use crate::core::replica_backoff::ApplyOutcome;
 use crate::core::storage_key::{StorageKey, Stored};
 use crate::core::Effects;
-use crate::log::{self, Event, Level};
+use crate::log::{Event, Level};
 use crate::wire::bodies::Apply;
 use crate::wire::protocol::Seq;
 use futures::channel::oneshot;
@@ -299,15 +299,15 @@ impl Hub {
                     Either::Right(_) => ApplyOutcome::TimedOut { after_ms: timeout },
                 };
                 if let Some(problem) = self.write.replicas.borrow_mut().record(k, &outcome, now_ms()) {
-                    log::hub(Level::Error, Event::FanoutFailed)
-                        .shard(k)
+                    self.line(Level::Error, Event::FanoutFailed)
+                        .peer(k)
                         .detail(format_args!("fan-out to shard {k} {problem}; leaving it out for a while"))
                         .emit();
                 }
                 if let Some(watching) = outcome.btc_watching() {
                     if let Err(e) = self.note_watcher(k, watching).await {
-                        log::hub(Level::Error, Event::StorageFailed)
-                            .shard(k)
+                        self.line(Level::Error, Event::StorageFailed)
+                            .peer(k)
                             .detail(format_args!("recording shard {k}'s btc watchers: {e:?}"))
                             .emit();
                     }
