@@ -197,7 +197,9 @@ export interface SocketUpdate extends UpdateBase {
   /** How many updates a conflated frame skipped (0 otherwise). */
   skipped: number;
 }
-/** Read over HTTP (`/api/snapshot`, `/api/history`) while the socket was down. */
+/** Read over HTTP: by polling (`pollMs`, `poll()`) while the socket is down (`/api/snapshot`,
+ *  `/api/history`), and, while it is live, from `/api/history` when a `subscribed` frame counts
+ *  updates the socket did not send (they are fetched before the socket's next ones are shown). */
 export interface PolledUpdate extends UpdateBase {
   source: "poll";
   delta: false;

@@ -6,9 +6,11 @@
 //     with the TypeScript compiler API; the frame types, the library's own error codes and the
 //     server's error codes (durable/src/wire/protocol.rs) with the declared unions; and finds no
 //     `any` in the declarations;
-//   - type-checks use.ts (the whole API, exact types, misuse under @ts-expect-error) with
-//     `tsc --noEmit`, strict, through the package's `exports`: moduleResolution nodenext without
-//     the DOM library, and bundler with it (plus dom.ts: the browser's WebSocket and fetch fit);
+//   - type-checks, with `tsc --noEmit`, strict, through the package's `exports`: exact-types.ts
+//     (every exported name pinned in full with Equal<>, written from the run time; it must name
+//     each one), use.ts (the whole API in use, misuse under @ts-expect-error); moduleResolution
+//     nodenext without the DOM library, and bundler with it, plus dom.ts (the browser's WebSocket
+//     and fetch fit) and readme.ts (the package README's TypeScript example, as written there);
 //   - runs use.ts against the installed module.
 // Exits 1 with what differs, or tsc's errors. The temporary folders are removed.
 import { spawnSync } from "node:child_process";
@@ -51,8 +53,8 @@ try {
   };
   const [packed] = JSON.parse(run("npm", ["pack", source, "--pack-destination", tmp, "--json"], tmp, npmEnv));
   expect(
-    sameSet(packed.files.map((f) => f.path), ["README.md", "package.json", "tickwire-client.d.ts", "tickwire-client.js"]),
-    `the tarball holds ${show(packed.files.map((f) => f.path))}, not the module, its declarations, README and package.json`,
+    sameSet(packed.files.map((f) => f.path), ["LICENSE", "README.md", "package.json", "tickwire-client.d.ts", "tickwire-client.js"]),
+    `the tarball holds ${show(packed.files.map((f) => f.path))}, not the module, its declarations, README, LICENSE and package.json`,
   );
   const app = path.join(tmp, "app");
   mkdirSync(app);
@@ -144,24 +146,38 @@ try {
   const server = [...protocol.matchAll(/ErrorCode::\w+ => "([a-z_]+)"/g)].map((m) => m[1]);
   expect(server.length > 0 && sameSet(unionValues("ServerErrorCode"), server), `server error codes: declared ${show(unionValues("ServerErrorCode"))}, protocol.rs has ${show(server)}`);
 
-  // use.ts must import every declared name: the program uses the whole API.
-  const use = readFileSync(path.join(here, "use.ts"), "utf8");
-  const imported = ts.createSourceFile("use.ts", use, ts.ScriptTarget.ES2022).statements
-    .filter((s) => ts.isImportDeclaration(s) && s.moduleSpecifier.text === NAME)
-    .flatMap((s) => s.importClause.namedBindings.elements.map((e) => e.name.text));
-  expect(sameSet(imported, exported.map((s) => s.name)), `use.ts imports ${show(imported)}; the package declares ${show(exported.map((s) => s.name))}`);
+  // exact-types.ts must pin every declared name: each is named on the left of some Equal<>.
+  const pins = ts.createSourceFile("exact-types.ts", readFileSync(path.join(here, "exact-types.ts"), "utf8"), ts.ScriptTarget.ES2022);
+  const pinned = new Set();
+  const collect = (node) => {
+    if (ts.isIdentifier(node)) pinned.add(node.text);
+    else ts.forEachChild(node, collect); // (a callback that returns a value would stop forEachChild)
+  };
+  const equals = (node) => {
+    if (ts.isTypeReferenceNode(node) && node.typeName.getText(pins) === "Equal" && node.typeArguments?.length === 2) collect(node.typeArguments[0]);
+    ts.forEachChild(node, equals);
+  };
+  equals(pins);
+  const unpinned = exported.map((s) => s.name).filter((n) => !pinned.has(n));
+  expect(unpinned.length === 0, `exact-types.ts pins no Equal<> on ${show(unpinned)}`);
+
+  // The package README's TypeScript example, type-checked as an app would paste it.
+  const readme = readFileSync(path.join(installed, "README.md"), "utf8");
+  const examples = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+  expect(examples.length === 1, `the package README has ${examples.length} \`\`\`ts examples, not one`);
+  writeFileSync(path.join(app, "readme.ts"), `${examples.join("\n")}\nexport {};\n`);
 
   // ---- The typed app: type-checked twice, then run
-  for (const f of ["use.ts", "dom.ts"]) copyFileSync(path.join(here, f), path.join(app, f));
+  for (const f of ["exact-types.ts", "use.ts", "dom.ts"]) copyFileSync(path.join(here, f), path.join(app, f));
   const strict = { strict: true, noEmit: true, skipLibCheck: false, target: "es2022", types: [], noUnusedLocals: true };
   const configs = {
     "tsconfig.nodenext.json": {
       compilerOptions: { ...strict, module: "nodenext", moduleResolution: "nodenext", lib: ["es2022"], exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true },
-      files: ["use.ts"],
+      files: ["exact-types.ts", "use.ts"],
     },
     "tsconfig.bundler.json": {
       compilerOptions: { ...strict, module: "esnext", moduleResolution: "bundler", lib: ["es2022", "dom", "dom.iterable"] },
-      files: ["use.ts", "dom.ts"],
+      files: ["exact-types.ts", "use.ts", "dom.ts", "readme.ts"],
     },
   };
   for (const [file, config] of Object.entries(configs)) {
@@ -181,4 +197,4 @@ try {
 }
 for (const p of problems) console.error(`check: ${p}`);
 if (failed || problems.length) process.exit(1);
-console.log(`client package: packed, installed, exports match the declarations, use.ts type-checks (nodenext, bundler) and runs`);
+console.log(`client package: packed, installed, exports match the declarations, exact-types.ts, use.ts and the README's example type-check (nodenext, bundler), use.ts runs`);

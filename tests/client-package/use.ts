@@ -1,68 +1,20 @@
 // A strict TypeScript app on the installed package @tickwire/client (tests/client-package/check.mjs
 // copies it into a scratch project): it uses every export, option, callback, method, event and
-// frame type, pins the declared types exactly (Equal<>), and lists misuse under @ts-expect-error,
-// so an `any` or a wrong declaration fails `tsc --noEmit`. Node then runs it against the module:
-// a stand-in socket plays the server, and each callback checks what it got.
+// frame type, and lists misuse under @ts-expect-error, so an `any` or a declaration too loose fails
+// `tsc --noEmit` (exact-types.ts pins each declared type in full). Node then runs it against the
+// module: a stand-in socket plays the server, and each callback checks what it got.
 import {
   BUILTIN_CHANNELS, EVERY_MS, TickwireClient, backoffDelay, checkChannels, endpoints, formatSince,
   isPrivateChannel, mergePatch, refreshDelay, socketUrl, tokenExpiry,
 } from "@tickwire/client";
 import type {
-  AuthedFrame, BatchFrame, BuiltinChannel, ClientErrorCode, ClientEvent, ClientEvents, ClientOptions,
-  ClientStats, DeltaFrame, Endpoints, ErrorFrame, EveryMs, FetchFunction, JoinFrame, JsonObject, JsonValue,
-  LeaveFrame, Member, MemberFrame, PolledUpdate, Position, PresenceChange, PresenceFrame, PresenceReset,
-  PresenceState, PresenceUpdate, PrivateChannel, PublishError, PublishedFrame, ResponseLike, ServerErrorCode,
-  ServerFrame, ServerFrameType, SincePosition, SocketUpdate, StaleChange, Status, SubscribedFrame, TickwireError,
+  AuthedFrame, BatchFrame, ClientEvent, ClientOptions, ClientStats, DeltaFrame, Endpoints, ErrorFrame,
+  EveryMs, FetchFunction, JoinFrame, JsonObject, JsonValue, LeaveFrame, Member, MemberFrame, Position,
+  PresenceChange, PresenceFrame, PresenceReset, PresenceUpdate, PrivateChannel, PublishError, PublishedFrame,
+  ResponseLike, ServerErrorCode, ServerFrame, SincePosition, SocketUpdate, StaleChange, SubscribedFrame,
   TokenError, UnsubscribedFrame, UnsubscribedInfo, Update, UpdateFrame, WebSocketConstructor, WebSocketLike,
   WelcomeFrame,
 } from "@tickwire/client";
-
-// ---- The declarations, pinned
-
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-const same = <T extends true>(): void => {};
-
-same<Equal<typeof BUILTIN_CHANNELS, readonly ["btc", "market", "sentiment", "indicators"]>>();
-same<Equal<(typeof BUILTIN_CHANNELS)[number], BuiltinChannel>>();
-same<Equal<typeof EVERY_MS, readonly [250, 1000, 5000, 30000]>>();
-same<Equal<(typeof EVERY_MS)[number], EveryMs>>();
-same<Equal<Status, "idle" | "connecting" | "live" | "reconnecting" | "offline-polling" | "closed">>();
-same<Equal<ClientEvent, "update" | "status" | "subscribed" | "unsubscribed" | "error" | "stale" | "welcome" | "authed" | "presence">>();
-same<Equal<ServerFrameType, "welcome" | "update" | "delta" | "subscribed" | "unsubscribed" | "authed" | "published" | "error" | "batch" | "presence" | "join" | "leave">>();
-same<Equal<ClientErrorCode, "token_unavailable" | "token_expired" | "not_connected" | "disconnected" | "bad_answer">>();
-same<Equal<ReturnType<TickwireClient["publish"]>, Promise<number>>>();
-same<Equal<Parameters<TickwireClient["publish"]>, [channel: string, data: JsonValue | object]>>();
-same<Equal<ReturnType<TickwireClient["poll"]>, Promise<boolean>>>();
-same<Equal<ReturnType<TickwireClient["connect"]>, TickwireClient>>();
-same<Equal<ReturnType<TickwireClient["on"]>, () => void>>();
-same<Equal<Parameters<TickwireClient["setEvery"]>[1], EveryMs | 0 | null>>();
-same<Equal<TickwireClient["channels"], string[]>>();
-same<Equal<TickwireClient["stats"], Readonly<ClientStats>>>();
-same<Equal<TickwireClient["status"], Status>>();
-same<Equal<TickwireClient["lastUrl"], string>>();
-same<Equal<TickwireClient["options"], Readonly<ClientOptions>>>();
-same<Equal<TickwireClient["values"][string], JsonValue | undefined>>();
-same<Equal<TickwireClient["endpoints"], Readonly<Endpoints>>>();
-same<Equal<TickwireClient["positions"][string], Readonly<Position> | undefined>>();
-same<Equal<TickwireClient["presence"][string], Readonly<PresenceState> | undefined>>();
-same<Equal<Parameters<ClientEvents["status"]>, [state: Exclude<Status, "idle">, previous: Status]>>();
-same<Equal<Parameters<ClientEvents["error"]>[0], ErrorFrame | TokenError | Error>>();
-same<Equal<Parameters<ClientEvents["presence"]>, [channel: string, presence: PresenceChange]>>();
-same<Equal<NonNullable<ClientOptions["getToken"]>, () => string | Promise<string>>>();
-same<Equal<ReturnType<typeof tokenExpiry>, number | null>>();
-same<Equal<ReturnType<typeof checkChannels>, string[]>>();
-same<Equal<Update["source"], "socket" | "poll">>();
-same<Equal<Update["data"], JsonValue>>();
-same<Equal<UpdateFrame["data"], JsonValue>>();
-same<Equal<DeltaFrame["patch"], JsonValue>>();
-same<Equal<ErrorFrame["code"], ServerErrorCode>>();
-same<Equal<WelcomeFrame["channels"], BuiltinChannel[]>>();
-same<Equal<PresenceState["members"], ReadonlyMap<string, JsonObject | null>>>();
-same<Equal<PolledUpdate["delta"], false>>();
-same<Equal<UnsubscribedFrame["reason"], "token_expired" | "forbidden" | undefined>>();
-same<Equal<UnsubscribedInfo["reason"], "forbidden" | "unauthorized" | undefined>>();
-same<Equal<PublishError["code"], ServerErrorCode | "not_connected" | "disconnected" | "bad_answer">>();
-same<Equal<TickwireError["code"], ServerErrorCode | ClientErrorCode>>();
 
 // Every server error code, no more (a missing or extra key fails).
 const serverCodes: Record<ServerErrorCode, true> = {
