@@ -11,6 +11,8 @@
 //     each one), use.ts (the whole API in use, misuse under @ts-expect-error); moduleResolution
 //     nodenext without the DOM library, and bundler with it, plus dom.ts (the browser's WebSocket
 //     and fetch fit) and readme.ts (the package README's TypeScript example, as written there);
+//   - bundles the README's example with esbuild for the browser, the way an app's bundler
+//     would: "@tickwire/client" resolved through the package's `exports`, one self-contained file;
 //   - runs use.ts against the installed module.
 // Exits 1 with what differs, or tsc's errors. The temporary folders are removed.
 import { spawnSync } from "node:child_process";
@@ -18,6 +20,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
 import ts from "typescript";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -185,6 +188,20 @@ try {
     const listed = run(tsc, ["-p", file, "--listFiles"], app, {}, /^\/.*\.ts$/); // errors, not the file list
     expect(listed.includes(dts), `${file}: tsc did not read the package's declarations through its exports`);
   }
+  // ---- A bundler: esbuild (what Vite and wrangler use), browser platform, ES module out.
+  const bundled = await esbuild.build({
+    entryPoints: [path.join(app, "readme.ts")], absWorkingDir: app, bundle: true, format: "esm",
+    platform: "browser", write: false, logLevel: "silent", metafile: true,
+  }).catch((e) => {
+    problems.push(`esbuild could not bundle the README's example: ${e.message}`);
+    return null;
+  });
+  if (bundled) {
+    const [output] = Object.values(bundled.metafile.outputs);
+    const taken = Object.entries(output.inputs).find(([i]) => i.endsWith(`${NAME}/tickwire-client.js`));
+    expect(taken && taken[1].bytesInOutput > 10_000, `the bundle holds ${JSON.stringify(Object.keys(output.inputs))}, not the package's module`);
+    expect(!/\bfrom\s*["']|\bimport\s*\(/.test(bundled.outputFiles[0].text), "the bundle still imports something: not self-contained");
+  }
   if (problems.length === 0) {
     const said = run(process.execPath, ["use.ts"], app);
     expect(said.includes("the typed app ran"), `use.ts said: ${said}`);
@@ -197,4 +214,4 @@ try {
 }
 for (const p of problems) console.error(`check: ${p}`);
 if (failed || problems.length) process.exit(1);
-console.log(`client package: packed, installed, exports match the declarations, exact-types.ts, use.ts and the README's example type-check (nodenext, bundler), use.ts runs`);
+console.log(`client package: packed, installed, exports match the declarations, exact-types.ts, use.ts and the README's example type-check (nodenext, bundler), the example bundles (esbuild), use.ts runs`);
