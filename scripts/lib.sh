@@ -12,6 +12,9 @@ export PATH="$HOME/.cargo/bin:$LOCAL_NODE_DIR/bin:$ROOT/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 export CLOUDFLARE_CF_FETCH_ENABLED=false
 export NO_UPDATE_NOTIFIER=1
+# wrangler's banner asks the npm registry for a newer wrangler on every start (NO_UPDATE_NOTIFIER
+# does not stop it), and prints an out-of-date warning once there is one.
+export WRANGLER_HIDE_BANNER=true
 
 # The Debian rustc that matches the Debian std source, linked into rustup under this name.
 WEB_TOOLCHAIN=tickwire-web

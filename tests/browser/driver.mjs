@@ -2,7 +2,8 @@
 // Chromium, WebDriver BiDi for Firefox), used by the Rust end-to-end tests
 // (tests/e2e/harness/browser.rs, `Browser`). Same commands and answers for both browsers.
 //
-// Reads one JSON command per line on stdin and answers each with one JSON line on stdout,
+// First writes `{"ok":true,"value":{"engine":"...","pid":N}}` once the browser is up. Then reads
+// one JSON command per line on stdin and answers each with one JSON line on stdout,
 // `{"ok":true,"value":...}` or `{"ok":false,"error":"..."}`, in order:
 //   {"cmd":"open","url":"...","width":390,"height":844}  loads the URL in the page (again: a reload)
 //   {"cmd":"eval","js":"document.title"}                 the expression's value, as JSON
@@ -10,7 +11,8 @@
 //   {"cmd":"screenshot","path":"/tmp/x.png","full_page":true}
 //   {"cmd":"console"}                                    console messages, page errors, failed requests so far
 //   {"cmd":"close"}                                      closes the browser and exits
-// Exits (closing the browser) when stdin closes. Usage: node driver.mjs [chromium|firefox]
+// Exits (closing the browser) when stdin closes.
+// Usage: node driver.mjs [chromium|firefox] [profile folder]
 import puppeteer from "puppeteer-core";
 import { createInterface } from "node:readline";
 
@@ -19,8 +21,8 @@ import { createInterface } from "node:readline";
 // own Firefox profile defaults turn off updates, safe browsing and most reporting; these close the
 // rest, and a proxy that is not there catches whatever is left. Under strace, a test's Firefox
 // with these connects to 127.0.0.1 only and sends no DNS query (without them it looks up
-// firefox.settings.services.mozilla.com). Each run gets a fresh temporary profile, which
-// puppeteer removes.
+// firefox.settings.services.mozilla.com). Each run gets a fresh profile folder: the harness's,
+// which it removes, or puppeteer's temporary one.
 const FIREFOX_PREFS = {
   "app.update.auto": false,
   "app.update.enabled": false,
@@ -112,17 +114,25 @@ const LAUNCH = {
 };
 
 const engine = process.argv[2] ?? "chromium";
+// The profile folder (the harness makes and removes it, so nothing is left even if this
+// process is killed); puppeteer's own temporary one otherwise.
+const profile = process.argv[3];
 if (!LAUNCH[engine]) {
   process.stderr.write(`driver.mjs: unknown browser ${JSON.stringify(engine)} (chromium or firefox)\n`);
   process.exit(2);
 }
 // The viewport is set per page by `open`; none from the launch.
-const browser = await puppeteer.launch({ ...LAUNCH[engine], defaultViewport: null, timeout: 60000 });
+const browser = await puppeteer.launch({
+  ...LAUNCH[engine], defaultViewport: null, timeout: 60000, ...(profile ? { userDataDir: profile } : {}),
+});
 
 // Runs in every document before its scripts (Firefox): uncaught exceptions, script syntax
-// errors and unhandled rejections, as Chromium's page errors.
+// errors and unhandled rejections, as Chromium's page errors. Reported as console errors with a
+// mark (the console is the one channel every document has; a function exposed to the page could
+// be missing from one, and its errors would then go unseen).
+const PAGE_ERROR_MARK = "[driver-pageerror] ";
 const REPORT_PAGE_ERRORS = `(() => {
-  const report = (m) => { try { window.__driverPageError(String(m)); } catch {} };
+  const report = (m) => console.error(${JSON.stringify(PAGE_ERROR_MARK)} + String(m));
   window.addEventListener("error", (e) => report(e.error && e.error.message !== undefined
     ? (e.error.name ? e.error.name + ": " : "") + e.error.message : e.message));
   window.addEventListener("unhandledrejection", (e) =>
@@ -137,14 +147,16 @@ async function open({ url, width = 1280, height = 800 }) {
     page = await browser.newPage();
     // Every open loads afresh: a reload is a 200, never a 304 from the cache.
     await page.setCacheEnabled(false);
-    page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    page.on("console", (m) => {
+      const text = m.text();
+      logs.push(text.startsWith(PAGE_ERROR_MARK) ? `[pageerror] ${text.slice(PAGE_ERROR_MARK.length)}` : `[${m.type()}] ${text}`);
+    });
     if (engine === "firefox") {
       // Firefox reports the browser's own complaints (a refused WebSocket, a failed CORS fetch)
       // through the same channel as uncaught exceptions, and puppeteer calls all of them page
       // errors; Chromium reports those as console errors. So here they are console errors, and
       // page errors come from the page's own `error` and `unhandledrejection` events.
       page.on("pageerror", (e) => logs.push(`[error] ${e && e.message ? e.message : e}`));
-      await page.exposeFunction("__driverPageError", (m) => { logs.push(`[pageerror] ${m}`); });
       await page.evaluateOnNewDocument(REPORT_PAGE_ERRORS);
     } else {
       page.on("pageerror", (e) => logs.push(`[pageerror] ${e && e.message ? e.message : e}`));
@@ -187,6 +199,9 @@ async function shutdown(code) {
 }
 
 const reply = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+// The first line says the browser is up, and its PID: the harness kills its process group if
+// this driver cannot close it (puppeteer starts the browser in a group of its own).
+reply({ ok: true, value: { engine, pid: browser.process()?.pid ?? null } });
 
 // Commands run one at a time, in order.
 let queue = Promise.resolve();
@@ -218,5 +233,6 @@ rl.on("line", (line) => {
     }
   });
 });
-rl.on("close", () => queue.then(() => shutdown(0)));
+// Stdin closed: the test is over, so close the browser now, not after a command still running.
+rl.on("close", () => shutdown(0));
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => shutdown(0));

@@ -94,7 +94,7 @@ fn example_page_follows_an_app_channel_across_restarts(engine: Engine) {
     let sources: Vec<&str> = seen.iter().map(|u| u["source"].as_str().unwrap_or("?")).collect();
     assert_eq!(sources[3..7], ["socket", "socket", "poll", "poll"], "{sources:?}");
     assert_eq!(b.eval("document.querySelectorAll('#updates li').length"), 8);
-    let errors: Vec<String> = b.console().into_iter().filter(|m| m.starts_with("[pageerror]")).collect();
+    let errors = b.page_errors();
     assert!(errors.is_empty(), "page errors: {errors:#?}");
     w.assert_no_panic();
 }
@@ -112,10 +112,12 @@ fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes(engi
         fixture.set_route(json!({"path": "/token", "status": 200, "body": {"token": t},
             "headers": {"Access-Control-Allow-Origin": "*"}}));
     };
-    // 20 s to live: the library refreshes it 12-17 s in (60-85% of its lifetime).
-    let first = token("page", caps.clone(), 20);
-    serve(&first);
+    // Made once the browser is up (Firefox takes seconds to start), 30 s to live: the library
+    // refreshes it 10.6-15 s after it gets it (`refreshDelay`: half its life, when it is short),
+    // which leaves the test several seconds of updates before the refresh on a slow machine.
     let mut b = Browser::launch(engine);
+    let first = token("page", caps.clone(), 30);
+    serve(&first);
     let page = format!("{}/example-private-channel.html?channel=private-demo&token_url={}/token", w.base, fixture.base);
     b.open(&page);
     b.wait(&format!("window.authed.length === 1 && {}", state_is("live")), Duration::from_secs(10));
@@ -156,7 +158,7 @@ fn example_page_follows_a_private_channel_refreshes_its_token_and_publishes(engi
     assert_eq!(b.eval("window.published[1]"), json!({"code": "forbidden"}));
     let url = b.eval("window.client.lastUrl");
     assert!(url.as_str().is_some_and(|u| !u.contains(&first) && !u.contains(&second)), "a token in the URL: {url}");
-    let errors: Vec<String> = b.console().into_iter().filter(|m| m.starts_with("[pageerror]")).collect();
+    let errors = b.page_errors();
     assert!(errors.is_empty(), "page errors: {errors:#?}");
     assert!(!w.log().contains(&first), "a token in the log");
     w.assert_no_panic();
@@ -179,12 +181,30 @@ fn example_page_shows_who_is_here_on_a_presence_channel(engine: Engine) {
     assert_eq!(b.eval("document.getElementById('count').textContent"), json!("2"));
     ann.close();
     b.wait("JSON.stringify(window.members) === '[\"page\"]'", Duration::from_secs(10));
-    let errors: Vec<String> = b.console().into_iter().filter(|m| m.starts_with("[pageerror]")).collect();
+    let errors = b.page_errors();
     assert!(errors.is_empty(), "page errors: {errors:#?}");
     w.assert_no_panic();
 }
 
+/// The driver's own check: a page's uncaught exception and unhandled rejection are reported as
+/// page errors in each browser (Firefox's come through an init script), so the checks above that
+/// a page had none can fail.
+fn the_driver_reports_a_pages_uncaught_errors(engine: Engine) {
+    let fixture = Fixture::start();
+    let w = Wrangler::start(&fixture, &[]);
+    let mut b = Browser::launch(engine);
+    b.open(&format!("{}/example-app-channel.html?channel=news", w.base));
+    assert_eq!(b.page_errors(), Vec::<String>::new());
+    b.eval("(setTimeout(() => { throw new TypeError('canary thrown'); }, 0), true)");
+    b.eval("(Promise.reject(new Error('canary rejected')), true)");
+    std::thread::sleep(Duration::from_millis(300));
+    let errors = b.page_errors();
+    assert!(errors.iter().any(|e| e.contains("canary thrown")), "{errors:#?}");
+    assert!(errors.iter().any(|e| e.contains("canary rejected")), "{errors:#?}");
+}
+
 in_each_browser!(
+    the_driver_reports_a_pages_uncaught_errors,
     example_page_follows_an_app_channel_across_restarts,
     example_page_follows_a_private_channel_refreshes_its_token_and_publishes,
     example_page_shows_who_is_here_on_a_presence_channel,

@@ -134,7 +134,7 @@ fn dashboard_shows_live_values_on_phone_and_desktop(engine: Engine) {
     std::thread::sleep(Duration::from_millis(1200));
     b.screenshot(&artifact(&b, "dashboard-desktop"));
     let errors: Vec<String> = b
-        .console()
+        .console_settled()
         .into_iter()
         .filter(|m| m.starts_with("[pageerror]") || (m.starts_with("[error]") && !m.contains("404")))
         .collect();

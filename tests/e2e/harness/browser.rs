@@ -1,7 +1,7 @@
 //! Headless Chromium or Firefox ESR for the browser tests, driven over tests/browser/driver.mjs,
 //! and [`in_each_browser!`], which runs one scenario in both.
 
-use super::{node_path, root, spawn_group, stop_group};
+use super::{node_path, root, spawn_group, stop_group, TempDir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -60,9 +60,14 @@ macro_rules! in_each_browser {
 pub(crate) use in_each_browser;
 
 /// A headless browser through `node tests/browser/driver.mjs`, one page. The driver runs in its
-/// own process group and is stopped by PID on drop (after being asked to close the browser).
+/// own process group, and puppeteer starts the browser in another: on drop the driver is asked to
+/// close the browser, then both groups are stopped by PID, and the profile folder is removed.
 pub struct Browser {
     engine: Engine,
+    /// The browser's PID, the leader of its own process group.
+    browser_pid: Option<i32>,
+    /// The profile folder, removed when this is dropped (after the browser is stopped).
+    _profile: TempDir,
     /// Whether a page has shown this is the browser it was asked for.
     checked: bool,
     child: Child,
@@ -78,12 +83,15 @@ impl Browser {
     /// A phone-sized screen.
     pub const PHONE: (u32, u32) = (390, 844);
 
-    /// Starts the driver for `engine`; the browser itself starts before the first command is answered.
+    /// Starts `engine` through the driver and waits until it is up (Firefox takes about 5 s),
+    /// so that a test's clock (a token's lifetime, say) starts after the browser's start.
     pub fn launch(engine: Engine) -> Browser {
+        let profile = TempDir::new(&format!("{}-profile", engine.name()));
         let mut child = spawn_group(
             Command::new("node")
                 .arg(root().join("tests/browser/driver.mjs"))
                 .arg(engine.name())
+                .arg(&profile.0)
                 .current_dir(root())
                 .env("PATH", node_path())
                 .stdin(Stdio::piped())
@@ -103,7 +111,26 @@ impl Browser {
             }
         });
         let (width, height) = Browser::DESKTOP;
-        Browser { engine, checked: false, child, stdin, replies, width, height }
+        let mut b = Browser {
+            engine,
+            browser_pid: None,
+            _profile: profile,
+            checked: false,
+            child,
+            stdin,
+            replies,
+            width,
+            height,
+        };
+        // The driver's first line: the browser is up, with its PID (puppeteer allows 60 s).
+        let ready = b.replies.recv_timeout(Duration::from_secs(90));
+        let ready: Value = ready
+            .ok()
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_else(|| panic!("{} did not start (the driver said nothing for 90 s)", engine.name()));
+        assert_eq!(ready["value"]["engine"], engine.name(), "{ready}");
+        b.browser_pid = ready["value"]["pid"].as_i64().and_then(|p| i32::try_from(p).ok());
+        b
     }
 
     /// Which browser this is.
@@ -192,6 +219,28 @@ impl Browser {
         self.command(cmd, Duration::from_secs(15)).unwrap_or_else(|e| panic!("screenshot {}: {e}", path.display()));
     }
 
+    /// The console so far, once a canary line logged now has come back through it: page errors
+    /// and console messages arrive asynchronously, so those from just before are in.
+    pub fn console_settled(&mut self) -> Vec<String> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let canary = format!("driver canary {}", N.fetch_add(1, Ordering::SeqCst));
+        self.eval(&format!("(console.info({canary:?}), true)"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let console = self.console();
+            if console.iter().any(|m| m.ends_with(&canary)) {
+                return console.into_iter().filter(|m| !m.ends_with(&canary)).collect();
+            }
+            assert!(Instant::now() < deadline, "the canary never came back: {console:#?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The page's uncaught exceptions and unhandled rejections so far (settled, as above).
+    pub fn page_errors(&mut self) -> Vec<String> {
+        self.console_settled().into_iter().filter(|m| m.starts_with("[pageerror]")).collect()
+    }
+
     /// The page's console messages (and page errors, failed requests) so far.
     pub fn console(&mut self) -> Vec<String> {
         match self.command(serde_json::json!({ "cmd": "console" }), Duration::from_secs(5)) {
@@ -223,5 +272,10 @@ impl Drop for Browser {
             std::thread::sleep(Duration::from_millis(50));
         }
         stop_group(&mut self.child);
+        // The driver closes the browser when it can; when it could not (killed), the browser's
+        // own group goes by PID, before its profile folder is removed (TempDir's drop).
+        if let Some(pid) = self.browser_pid.filter(|&p| unsafe { libc::kill(p, 0) } == 0) {
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
     }
 }

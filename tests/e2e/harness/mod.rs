@@ -400,6 +400,8 @@ impl Wrangler {
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("NO_UPDATE_NOTIFIER", "1")
+            // No banner: it asks the registry for a newer wrangler and warns once there is one.
+            .env("WRANGLER_HIDE_BANNER", "true")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
