@@ -5,19 +5,42 @@
 # tickwire runs from a snapshot of its build (build/, static/, wrangler.toml without [build]):
 # wrangler dev watches src/ and build/ and reloads the Worker when they change, which would close
 # every socket of a run if someone edits or rebuilds meanwhile. Sets SNAP (removed on exit).
-SNAP=
+SNAP= SNAP_AT=
 snapshot_build() {
   "$ROOT/scripts/build"
-  SNAP=$(mktemp -d)
-  cp -r build static "$SNAP/"
+  SNAP=$(snapshot_of "$ROOT")
+}
+snapshot_of() { # TREE -> a new folder with TREE's build, static files and wrangler.toml
+  local snap
+  snap=$(mktemp -d)
+  cp -r "$1/build" "$1/static" "$snap/"
   # The connect limit per client address is raised: every benchmark socket comes from 127.0.0.1
   # (the limiter is still asked on every connect, so its cost is measured).
-  awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.toml |
-    sed 's/^simple = { limit = [0-9]*,/simple = { limit = 1000000,/' >"$SNAP/wrangler.toml"
+  awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$1/wrangler.toml" |
+    sed 's/^simple = { limit = [0-9]*,/simple = { limit = 1000000,/' >"$snap/wrangler.toml"
   # Target tickwire-nolimiter: the same build without the limiter binding (the Worker then lets
   # connects through), to show what the limiter costs where wrangler dev simulates it.
-  awk '/^\[\[ratelimits\]\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$SNAP/wrangler.toml" \
-    >"$SNAP/wrangler-nolimiter.toml"
+  awk '/^\[\[ratelimits\]\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$snap/wrangler.toml" \
+    >"$snap/wrangler-nolimiter.toml"
+  echo "$snap"
+}
+
+# Target tickwire-at: the build of commit $AT, from a detached worktree under target/ that is
+# removed once built, so a change is measured against what came before it in the same run.
+# The worktree borrows this checkout's node_modules and .tools (esbuild, wasm-opt, Node).
+build_at() {
+  local tree=$ROOT/target/bench-at
+  log "building tickwire at $AT (tickwire-at)"
+  git -C "$ROOT" worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
+  git -C "$ROOT" worktree prune
+  git -C "$ROOT" worktree add --quiet --detach "$tree" "$AT" ||
+    { echo "${0##*/}: AT=$AT is not a commit of this repository" >&2; exit 1; }
+  ln -s "$ROOT/node_modules" "$tree/node_modules"
+  [ -d "$ROOT/.tools" ] && ln -s "$ROOT/.tools" "$tree/.tools"
+  CARGO_TARGET_DIR="$ROOT/target/bench-at-target" "$tree/scripts/build" >/dev/null 2>&1 ||
+    { echo "${0##*/}: building $AT failed" >&2; exit 1; }
+  SNAP_AT=$(snapshot_of "$tree")
+  git -C "$ROOT" worktree remove --force "$tree"
 }
 
 # The workers-rs port of the baseline (tests/bench/baseline-rs), built with worker-build's own
@@ -39,7 +62,7 @@ stop_server() {
   [ -n "$SRV_DIR" ] && rm -rf "$SRV_DIR"
   SRV_PID= SRV_DIR= SERVER_PIDS= PROXY_PIDS= DIRECT_PORT= WRANGLER_PORT=
 }
-trap 'stop_server; [ -z "$SNAP" ] || rm -rf "$SNAP"' EXIT
+trap 'stop_server; rm -rf ${SNAP:+"$SNAP"} ${SNAP_AT:+"$SNAP_AT"}' EXIT
 trap 'exit 130' INT TERM
 
 free_port() {
@@ -73,6 +96,7 @@ start_server() {
   if [[ "$target" == tickwire* ]]; then
     local config=$SNAP/wrangler.toml
     [ "$target" = tickwire-nolimiter ] && config=$SNAP/wrangler-nolimiter.toml
+    [ "$target" = tickwire-at ] && config=$SNAP_AT/wrangler.toml
     # Target tickwire-private: the same build with a token secret (its sockets present tokens).
     [ "$target" = tickwire-private ] && common+=(--var "TOKEN_SECRET:$TOKEN_SECRET")
     TICKWIRE_PREBUILT=1 wrangler dev "${common[@]}" --var CLIENT_MSGS_PER_10S:1000 -c "$config" \
