@@ -37,8 +37,11 @@ build_at() {
     { echo "${0##*/}: AT=$AT is not a commit of this repository" >&2; exit 1; }
   ln -s "$ROOT/node_modules" "$tree/node_modules"
   [ -d "$ROOT/.tools" ] && ln -s "$ROOT/.tools" "$tree/.tools"
-  CARGO_TARGET_DIR="$ROOT/target/bench-at-target" "$tree/scripts/build" >/dev/null 2>&1 ||
-    { echo "${0##*/}: building $AT failed" >&2; exit 1; }
+  if ! CARGO_TARGET_DIR="$ROOT/target/bench-at-target" "$tree/scripts/build" >"$ROOT/target/bench-at.log" 2>&1; then
+    git -C "$ROOT" worktree remove --force "$tree"
+    echo "${0##*/}: building $AT failed (target/bench-at.log)" >&2
+    exit 1
+  fi
   SNAP_AT=$(snapshot_of "$tree")
   git -C "$ROOT" worktree remove --force "$tree"
 }
